@@ -1,0 +1,382 @@
+"""Walking a repository's history with pygit2: commits in, one `CommitPair` per changed file out.
+
+`walk(repo_path)` is the PyDriller-like generator API; `mine_commits` is the same work on a range of
+commits, used by the parallel runner (`patchcoder.mining.run`). No `git` subprocess is started.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pygit2
+from pygit2.enums import DiffFind, FileMode, RepositoryOpenFlag
+
+from patchcoder.errors import PatchcoderError
+from patchcoder.languages import language_of
+from patchcoder.mining.filters import (
+    Deduplicator,
+    DropCounter,
+    FilterConfig,
+    content_reason,
+    is_bot,
+    message_reason,
+    path_reason,
+)
+
+ZERO_SHA = "0" * 40
+_CHANGE = {"A": "A", "M": "M", "D": "D", "R": "R", "C": "A"}
+
+
+class NotARepository(PatchcoderError):
+    """The path is not a git repository (work tree or bare)."""
+
+
+@dataclasses.dataclass
+class CommitPair:
+    """One changed file in one commit: the file before and after, with the commit's metadata.
+
+    `diff` (the file's unified diff, as `git diff` prints it) is formatted on first access.
+    """
+
+    repo: str
+    commit: str
+    parent: str
+    author_time: int
+    message: str
+    path: str
+    old_path: str | None
+    change: str  # A, M, D or R
+    language: str | None
+    old: str | None
+    new: str | None
+    old_blob: str
+    new_blob: str
+    added: int
+    deleted: int
+    hunks: int
+    sstub: str | None = None
+    _patch: pygit2.Patch | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def diff(self) -> str:
+        return self._patch.text if self._patch is not None else ""
+
+    def to_row(self) -> dict:
+        """The row written to parquet (DESIGN.md §2)."""
+        row = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
+        row["diff"] = self.diff
+        return row
+
+
+def open_repository(path: str | os.PathLike) -> pygit2.Repository:
+    """Open a work tree or bare repository at exactly `path` (no search upwards)."""
+    try:
+        return pygit2.Repository(os.fspath(path), RepositoryOpenFlag.NO_SEARCH)
+    except (pygit2.GitError, KeyError, ValueError) as exc:
+        raise NotARepository(f"{os.fspath(path)} is not a git repository") from exc
+
+
+def repository_name(path: str | os.PathLike) -> str:
+    """A short name for the `repo` column: the folder name without `.git`."""
+    path = os.path.abspath(os.fspath(path)).rstrip("/")
+    name = os.path.basename(path)
+    if name == ".git":
+        name = os.path.basename(os.path.dirname(path))
+    return name[:-4] if name.endswith(".git") and len(name) > 4 else name
+
+
+def resolve_head(repo: pygit2.Repository, branch: str | None = None) -> str | None:
+    """The commit sha that `branch` (default HEAD) points at; None for an empty repository."""
+    if branch is None:
+        if repo.head_is_unborn or repo.is_empty:
+            return None
+        return str(repo.head.target if not repo.head_is_detached else repo.head.target)
+    try:
+        obj = repo.revparse_single(branch)
+        return str(obj.peel(pygit2.Commit).id)
+    except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
+        raise PatchcoderError(f"{branch!r} names no commit in {repo.path}") from exc
+
+
+def _timestamp(value: str | datetime | int | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp())
+
+
+def list_commits(
+    repo: pygit2.Repository,
+    head: str,
+    first_parent: bool = True,
+    since: str | datetime | int | None = None,
+    until: str | datetime | int | None = None,
+    drops: DropCounter | None = None,
+) -> list[str]:
+    """Commit shas reachable from `head`, oldest first, filtered by committer time.
+
+    The first-parent walk follows `parent_ids[0]` by hand, so a shallow boundary or a corrupt
+    commit ends the walk there (counted) instead of failing it.
+    """
+    drops = drops if drops is not None else DropCounter()
+    since_ts, until_ts = _timestamp(since), _timestamp(until)
+    shas: list[str] = []
+    if first_parent:
+        oid = pygit2.Oid(hex=head)
+        while True:
+            try:
+                commit = repo[oid]
+            except (KeyError, ValueError, pygit2.GitError):
+                # A missing head is corruption; a missing parent is reported for its child by
+                # `pairs_of_commit` (missing_parent), so the walk simply ends here.
+                if not shas:
+                    drops["corrupt_commit"] += 1
+                break
+            shas.append(str(commit.id))
+            parents = commit.parent_ids
+            if not parents:
+                break
+            oid = parents[0]
+        shas.reverse()
+    else:
+        try:
+            walker = repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
+            shas = [str(c.id) for c in walker]
+        except (KeyError, pygit2.GitError):
+            drops["corrupt_commit"] += 1
+            return list_commits(repo, head, True, since, until, drops)
+    if since_ts is not None or until_ts is not None:
+        kept = []
+        for sha in shas:
+            t = repo[sha].commit_time
+            if (since_ts is not None and t < since_ts) or (until_ts is not None and t > until_ts):
+                drops["outside_dates"] += 1
+            else:
+                kept.append(sha)
+        shas = kept
+    return shas
+
+
+def shallow_boundary(repo: pygit2.Repository) -> frozenset[str]:
+    """Commits whose parents a shallow clone does not have (libgit2 shows them as root commits)."""
+    try:
+        with open(os.path.join(repo.path, "shallow")) as f:
+            return frozenset(line.strip() for line in f if line.strip())
+    except OSError:
+        return frozenset()
+
+
+def _decode_path(file: pygit2.DiffFile) -> str | None:
+    try:
+        return file.raw_path.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _message(commit: pygit2.Commit) -> str:
+    try:
+        return commit.message
+    except (UnicodeDecodeError, LookupError):
+        return commit.raw_message.decode("utf-8", "replace")
+
+
+def _read_blob(repo: pygit2.Repository, oid: pygit2.Oid, config: FilterConfig) -> bytes | str:
+    """The blob's bytes, or a drop reason. The size is read from the header, so a huge blob is never inflated."""
+    if oid.raw == b"\0" * len(oid.raw):
+        return b""
+    try:
+        _, size = repo.odb.read_header(oid)
+        if size > config.max_file_bytes:
+            return "oversized_file"
+        return repo.odb.read(oid)[1]
+    except (KeyError, ValueError, pygit2.GitError):
+        return "missing_object"
+
+
+def pairs_of_commit(
+    repo: pygit2.Repository, commit: pygit2.Commit, repo_name: str, config: FilterConfig, drops: DropCounter,
+    boundary: frozenset[str] = frozenset(),
+) -> Iterator[CommitPair]:
+    """The kept file changes of one commit against its first parent (duplicates not yet removed).
+
+    Commit-level drops are counted once per commit; a commit that passes them counts as `commits_passed`.
+    """
+    parents = commit.parent_ids
+    if str(commit.id) in boundary:
+        drops["missing_parent"] += 1
+        return
+    if len(parents) > 1 and config.skip_merges:
+        drops["merge"] += 1
+        return
+    if config.skip_bots and is_bot(commit.author.name or "", commit.author.email or ""):
+        drops["bot_author"] += 1
+        return
+    message = _message(commit)
+    if config.skip_auto_messages and (reason := message_reason(message)):
+        drops[reason] += 1
+        return
+    try:
+        parent_tree = repo[parents[0]].tree if parents else None
+    except (KeyError, ValueError, pygit2.GitError):
+        drops["missing_parent"] += 1
+        return
+    try:
+        if parent_tree is None:
+            diff = commit.tree.diff_to_tree(swap=True, context_lines=3)
+        else:
+            diff = repo.diff(parent_tree, commit.tree, context_lines=3)
+        if len(diff) > config.max_files:
+            drops["too_many_files"] += 1
+            return
+        diff.find_similar(flags=DiffFind.FIND_RENAMES)
+        deltas = list(diff.deltas)
+    except (KeyError, ValueError, pygit2.GitError):
+        drops["corrupt_commit"] += 1
+        return
+    drops["commits_passed"] += 1
+    sha = str(commit.id)
+    parent = str(parents[0]) if parents else ZERO_SHA
+    for index, delta in enumerate(deltas):
+        try:
+            pair = _pair_of_delta(repo, diff, index, delta, config, drops)
+        except Exception:  # a damaged object must never end the run: count it and go on
+            drops["file_error"] += 1
+            continue
+        if pair is None:
+            continue
+        path, old_path, change, language, old, new, patch, added, deleted, hunks = pair
+        yield CommitPair(
+            repo=repo_name, commit=sha, parent=parent, author_time=int(commit.author.time), message=message,
+            path=path, old_path=old_path, change=change, language=language, old=old, new=new,
+            old_blob=str(delta.old_file.id), new_blob=str(delta.new_file.id),
+            added=added, deleted=deleted, hunks=hunks, _patch=patch,
+        )
+
+
+def _pair_of_delta(repo, diff, index, delta, config: FilterConfig, drops: DropCounter):
+    status = delta.status_char()
+    if status == "T":
+        drops["typechange"] += 1
+        return None
+    change = _CHANGE.get(status)
+    if change is None:
+        drops["file_error"] += 1
+        return None
+    modes = (delta.old_file.mode, delta.new_file.mode)
+    if FileMode.COMMIT in modes:
+        drops["submodule"] += 1
+        return None
+    if FileMode.LINK in modes:
+        drops["symlink"] += 1
+        return None
+    new_path, old_path = _decode_path(delta.new_file), _decode_path(delta.old_file)
+    if new_path is None or old_path is None:
+        drops["non_utf8_path"] += 1
+        return None
+    path = new_path
+    if reason := path_reason(path, config):
+        drops[reason] += 1
+        return None
+    language = language_of(path)
+    needs_shebang = language is None and "." not in os.path.basename(path)
+    if not needs_shebang and not _language_kept(language, config):
+        drops["language"] += 1
+        return None
+    old_data = _read_blob(repo, delta.old_file.id, config) if change != "A" else b""
+    if isinstance(old_data, str):
+        drops[old_data] += 1
+        return None
+    new_data = _read_blob(repo, delta.new_file.id, config) if change != "D" else b""
+    if isinstance(new_data, str):
+        drops[new_data] += 1
+        return None
+    if old_data == new_data:
+        drops["unchanged_text"] += 1
+        return None
+    if needs_shebang:
+        language = language_of(path, (new_data or old_data)[:200])
+        if not _language_kept(language, config):
+            drops["language"] += 1
+            return None
+    for data in (old_data, new_data):
+        if reason := content_reason(data, config):
+            drops[reason] += 1
+            return None
+    try:
+        old_text = old_data.decode("utf-8") if change != "A" else None
+        new_text = new_data.decode("utf-8") if change != "D" else None
+    except UnicodeDecodeError:
+        drops["undecodable"] += 1
+        return None
+    patch = diff[index]
+    _, added, deleted = patch.line_stats
+    if added + deleted > config.max_diff_lines:
+        drops["oversized_diff"] += 1
+        return None
+    return (path, old_path if change != "A" else None, change, language, old_text, new_text,
+            patch, added, deleted, len(patch.hunks))
+
+
+def _language_kept(language: str | None, config: FilterConfig) -> bool:
+    if language is None:
+        return config.keep_unknown_language
+    return config.languages is None or language in config.languages
+
+
+def mine_commits(
+    repo: pygit2.Repository, shas: list[str], repo_name: str, config: FilterConfig, drops: DropCounter,
+    progress=None,
+) -> Iterator[CommitPair]:
+    """`pairs_of_commit` over a list of commits; a commit that cannot be read is counted and skipped."""
+    boundary = shallow_boundary(repo)
+    for sha in shas:
+        drops["commits_seen"] += 1
+        try:
+            commit = repo[sha]
+            yield from pairs_of_commit(repo, commit, repo_name, config, drops, boundary)
+        except (KeyError, ValueError, pygit2.GitError):
+            drops["corrupt_commit"] += 1
+        if progress is not None:
+            progress(1)
+
+
+def walk(
+    repo_path: str | os.PathLike,
+    *,
+    branch: str | None = None,
+    first_parent: bool = True,
+    since: str | datetime | int | None = None,
+    until: str | datetime | int | None = None,
+    config: FilterConfig | None = None,
+    drops: DropCounter | None = None,
+    **filters,
+) -> Iterator[CommitPair]:
+    """Yield the kept `CommitPair`s of a repository, oldest commit first, duplicates removed.
+
+    Keyword arguments not listed are `FilterConfig` fields (e.g. `languages=("python",)`,
+    `max_files=20`). Pass a `DropCounter` as `drops` to read what was filtered and why.
+    """
+    config = dataclasses.replace(config or FilterConfig(), **filters)
+    if config.languages is not None:
+        config = dataclasses.replace(config, languages=tuple(config.languages))
+    drops = drops if drops is not None else DropCounter()
+    repo = open_repository(repo_path)
+    head = resolve_head(repo, branch)
+    if head is None:
+        drops["empty_repository"] += 1
+        return
+    shas = list_commits(repo, head, first_parent, since, until, drops)
+    dedup = Deduplicator(config.near_duplicates)
+    for pair in mine_commits(repo, shas, repository_name(repo_path), config, drops):
+        reason = dedup.check(pair.old_blob, pair.new_blob, pair.diff if config.near_duplicates else "")
+        if reason:
+            drops[reason] += 1
+            continue
+        yield pair

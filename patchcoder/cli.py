@@ -1,0 +1,75 @@
+"""The `patchcoder` command: one parser, one subcommand per part.
+
+Each subcommand lives with its part in a module exposing `add_arguments(parser)` and
+`run(args) -> int`; this file only wires them together and turns errors into exit codes.
+Exit codes: 0 success (or nothing to report), 1 findings (e.g. suggestions shown), 2 usage or internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from patchcoder import __version__
+from patchcoder.errors import PatchcoderError
+
+# (name, module, one-line help). Modules are imported only when their subcommand is built,
+# and must not import heavy libraries (torch, datasets) at module level.
+SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("mine", "patchcoder.mining.cli", "extract (old file, new file, message) pairs from git history into parquet shards"),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the usage block is one `--help` away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="patchcoder",
+        description="patchcoder learns how code changes from git history and proposes patches.",
+        epilog="Exit codes: 0 success, 1 findings (e.g. suggestions shown), 2 usage or internal error.",
+    )
+    parser.add_argument("--version", action="version", version=f"patchcoder {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module_name, help_text in SUBCOMMANDS:
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=(module.__doc__ or help_text).strip(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except PatchcoderError as exc:
+        print(f"patchcoder {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"patchcoder {args.command}: interrupted", file=sys.stderr)
+        return 2
+    except Exception as exc:  # an internal error still gets one line; the trace is opt-in
+        if os.environ.get("PATCHCODER_DEBUG"):
+            raise
+        print(
+            f"patchcoder {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(set PATCHCODER_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 2
