@@ -61,7 +61,7 @@ _BOT = re.compile(
 )
 _AUTO_MESSAGE = re.compile(
     r"^(merge (branch|pull request|remote-tracking branch|tag)\b|"
-    r"(update|create|delete|add|rename) \S+$|add files via upload$|initial commit$|wip$|\.+$)",
+    r"(update|create|delete|add|rename) [\w./-]*\.\w+$|add files via upload$|initial commit$|wip$|\.+$)",
     re.IGNORECASE,
 )
 _VENDORED = re.compile(
@@ -121,11 +121,14 @@ def content_reason(data: bytes, config: FilterConfig) -> str | None:
         return "lfs_pointer"
     if _GENERATED_HEADER.search(data[:1000]):
         return "generated"
-    lines = data.count(b"\n") + 1
-    if len(data) / lines > config.max_mean_line_length:
+    newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    if len(data) / (len(newlines) + 1) > config.max_mean_line_length:
         return "minified"
-    if len(data) > config.max_line_length and max(map(len, data.split(b"\n"))) > config.max_line_length:
-        return "minified"
+    if len(data) > config.max_line_length:
+        # line lengths from the newline positions, with sentinels for the first and last line
+        bounds = np.concatenate(([-1], newlines, [len(data)]))
+        if int(np.diff(bounds).max()) - 1 > config.max_line_length:
+            return "minified"
     return None
 
 
