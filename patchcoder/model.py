@@ -1,0 +1,627 @@
+"""The patchcoder model: a looped decoder (LoopCoder) made cheap to decode by the Parallel Loop
+Transformer (PLT). Reads top to bottom like DESIGN.md §4; attention itself lives in patchcoder.kernels.
+
+    E = embed(x)
+    loop 0:   H0 = norm(layers(E))                    global causal attention, keeps K0[l], V0[l]
+    loop r:   U  = a·E[t] + b·H_{r-1}[t-1]            the CLP shift (U[0] = a·E[0])
+              Hr = norm(layers(U))                    G-SWA: g·attn(q, K0, V0) + (1-g)·attn_window(q, K, V)
+    logits = head(H_{R-1})
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from patchcoder.errors import PatchcoderError
+from patchcoder.kernels import attention, cached_attention
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class CheckpointError(PatchcoderError):
+    """A checkpoint directory that cannot be loaded (missing, truncated, or for another model)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Configuration
+
+
+@dataclass
+class PatchCoderConfig:
+    vocab_size: int = 8192
+    d_model: int = 256
+    n_layers: int = 6  # L physical layers
+    n_heads: int = 4
+    n_kv_heads: int = 2  # grouped-query attention: n_heads / n_kv_heads query heads share a K/V head
+    loops: int = 2  # R: the L layers are applied R times with shared weights
+    window: int = 64  # W: the local branch of loops r >= 1 sees keys t-W … t (W+1 keys)
+    clp_shift: bool = True  # loop r reads H_{r-1}[t-1] (PLT); False: H_{r-1}[t] (LoopCoder-v1)
+    gate_mode: str = "hidden"  # G-SWA gate from the normed residual ("hidden") or the head's query ("query")
+    embed_scale: float = 1.0  # a in U_r = a·E + b·H_{r-1}
+    hidden_scale: float = 1.0  # b
+    learn_scales: bool = False  # make a and b trainable scalars
+    ffn_hidden: int = 0  # SwiGLU width; 0 means 8/3·d_model rounded up to a multiple of 64
+    rope_base: float = 10000.0
+    norm_eps: float = 1e-5
+    dropout: float = 0.0
+    tie_embeddings: bool = True
+
+    def __post_init__(self):
+        problems = []
+        if self.d_model % self.n_heads:
+            problems.append(f"d_model {self.d_model} is not a multiple of n_heads {self.n_heads}")
+        elif (self.d_model // self.n_heads) % 2:
+            problems.append("the head size d_model / n_heads must be even (RoPE rotates pairs)")
+        if self.n_heads % self.n_kv_heads:
+            problems.append(f"n_heads {self.n_heads} is not a multiple of n_kv_heads {self.n_kv_heads}")
+        if self.loops < 1:
+            problems.append(f"loops must be >= 1, got {self.loops}")
+        if self.window < 0:
+            problems.append(f"window must be >= 0, got {self.window}")
+        if self.gate_mode not in ("hidden", "query"):
+            problems.append(f"gate_mode must be 'hidden' or 'query', got {self.gate_mode!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        if not self.ffn_hidden:
+            self.ffn_hidden = 64 * math.ceil(8 * self.d_model / 3 / 64)
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PatchCoderConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}")
+        return cls(**data)
+
+
+# ----------------------------------------------------------------------------------------------
+# Building blocks
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
+
+
+class Rotary(nn.Module):
+    """RoPE tables for arbitrary (per-sequence) positions."""
+
+    def __init__(self, head_dim: int, base: float):
+        super().__init__()
+        inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    def forward(self, positions: torch.Tensor):
+        # positions (B or 1, T) -> cos, sin (B or 1, 1, T, D/2), broadcast over heads
+        freqs = positions[..., None].float() * self.inv_freq
+        return freqs.cos()[:, None], freqs.sin()[:, None]
+
+
+def apply_rope(x: torch.Tensor, rope) -> torch.Tensor:
+    cos, sin = rope
+    x1, x2 = x.float().chunk(2, dim=-1)  # (B, H, T, D/2) each
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, cfg: PatchCoderConfig):
+        super().__init__()
+        self.up = nn.Linear(cfg.d_model, 2 * cfg.ffn_hidden, bias=False)  # gate and value, fused
+        self.down = nn.Linear(cfg.ffn_hidden, cfg.d_model, bias=False)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x):
+        gate, value = self.up(x).chunk(2, dim=-1)
+        return self.drop(self.down(F.silu(gate) * value))
+
+
+class Gate(nn.Module):
+    """G-SWA's per-head gate g = sigmoid(W_g·z + b_g); zero-initialised, so g = 0.5 at the start.
+
+    One per physical layer, shared by all loops r >= 1. z is the normed residual ("hidden") or,
+    per head, that head's query before RoPE ("query").
+    """
+
+    def __init__(self, cfg: PatchCoderConfig):
+        super().__init__()
+        self.mode = cfg.gate_mode
+        d_in = cfg.d_model if self.mode == "hidden" else cfg.head_dim
+        self.weight = nn.Parameter(torch.zeros(cfg.n_heads, d_in))
+        self.bias = nn.Parameter(torch.zeros(cfg.n_heads))
+
+    def forward(self, h: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        # h (B, S, C), q (B, H, S, D) -> g (B, H, S, 1)
+        if self.mode == "hidden":
+            logit = F.linear(h, self.weight, self.bias).transpose(1, 2)  # (B, H, S)
+        else:
+            logit = torch.einsum("bhsd,hd->bhs", q, self.weight.to(q.dtype)) + self.bias[:, None]
+        return torch.sigmoid(logit.float())[..., None]
+
+
+class Attention(nn.Module):
+    """Grouped-query attention. Which keys a query sees is decided by the caller's `attend`."""
+
+    def __init__(self, cfg: PatchCoderConfig):
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+        self.qkv = nn.Linear(cfg.d_model, (cfg.n_heads + 2 * cfg.n_kv_heads) * cfg.head_dim, bias=False)
+        self.proj = nn.Linear(cfg.n_heads * cfg.head_dim, cfg.d_model, bias=False)
+        self.gate = Gate(cfg) if cfg.loops > 1 else None
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, h, rope, attend):
+        B, S, _ = h.shape
+        H, Hkv, D = self.n_heads, self.n_kv_heads, self.head_dim
+        q, k, v = self.qkv(h).split([H * D, Hkv * D, Hkv * D], dim=-1)
+        q = q.view(B, S, H, D).transpose(1, 2)  # (B, H, S, D)
+        k = k.view(B, S, Hkv, D).transpose(1, 2)  # (B, Hkv, S, D)
+        v = v.view(B, S, Hkv, D).transpose(1, 2)
+        q_rot, k = apply_rope(q, rope), apply_rope(k, rope)
+        o = attend(q_rot, k, v, lambda: self.gate(h, q))  # (B, H, S, D)
+        return self.drop(self.proj(o.transpose(1, 2).reshape(B, S, H * D)))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: PatchCoderConfig, index: int):
+        super().__init__()
+        self.index = index
+        self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.attn = Attention(cfg)
+        self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.mlp = SwiGLU(cfg)
+
+    def forward(self, x, rope, attend):
+        # attend(layer, q, k, v, gate) -> o: the loop (or the decoder) decides what the queries see
+        x = x + self.attn(self.attn_norm(x), rope, lambda q, k, v, g: attend(self.index, q, k, v, g))
+        return x + self.mlp(self.mlp_norm(x))
+
+
+def mix(g: torch.Tensor, o_global: torch.Tensor, o_local: torch.Tensor) -> torch.Tensor:
+    """G-SWA output: g·O_global + (1-g)·O_local, one g per head and position."""
+    return (g * o_global + (1 - g) * o_local).to(o_local.dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# The model
+
+
+@dataclass
+class LoopTrace:
+    """What one full forward saw: per-loop outputs, and (when asked) caches and gates."""
+
+    embeddings: torch.Tensor  # E (B, T, C)
+    hidden: list  # H_r (B, T, C) for r = 0 … R-1, each after the shared final norm
+    kv_global: list | None = None  # per layer (K0, V0), each (B, Hkv, T, D)
+    kv_local: list | None = None  # per loop r >= 1, per layer (K_r, V_r)
+    gates: list | None = None  # per loop r >= 1, per layer g (B, H, T, 1)
+
+
+class PatchCoder(nn.Module):
+    def __init__(self, config: PatchCoderConfig):
+        super().__init__()
+        self.config = cfg = config
+        self.attn_backend = "auto"  # a run-time choice, not part of the checkpoint
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            self.head.weight = self.embed.weight
+        self.rope = Rotary(cfg.head_dim, cfg.rope_base)
+        scales = torch.tensor([cfg.embed_scale, cfg.hidden_scale])
+        if cfg.learn_scales:
+            self.loop_scales = nn.Parameter(scales)  # (a, b)
+        else:
+            self.register_buffer("loop_scales", scales, persistent=False)
+        self.apply(self._init_weights)
+        depth = 2 * cfg.n_layers * cfg.loops  # residual writes per token, as in GPT-2's scaled init
+        for block in self.blocks:
+            nn.init.normal_(block.attn.proj.weight, std=0.02 / math.sqrt(depth))
+            nn.init.normal_(block.mlp.down.weight, std=0.02 / math.sqrt(depth))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # -- training forward ----------------------------------------------------------------------
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """input_ids (B, T) -> logits (B, T, V) from the last loop."""
+        return self.head(self.run_loops(input_ids).hidden[-1])
+
+    def run_loops(self, idx: torch.Tensor, key_start: torch.Tensor | None = None, capture: bool = False):
+        """All R loops over a whole sequence. key_start (B,) marks left padding (first real index)."""
+        cfg, backend = self.config, self.attn_backend
+        B, T = idx.shape
+        positions = torch.arange(T, device=idx.device)[None]  # (1, T)
+        if key_start is not None:
+            positions = (positions - key_start[:, None]).clamp(min=0)  # (B, T): real tokens from 0
+        rope = self.rope(positions)
+        E = self.embed(idx)  # (B, T, C)
+        trace = LoopTrace(E, [], [None] * cfg.n_layers if capture else None, [] if capture else None,
+                          [] if capture else None)
+        kv0 = [None] * cfg.n_layers
+
+        def attend_global(i, q, k, v, gate):
+            kv0[i] = (k, v)
+            return attention(q, k, v, None, key_start, backend)
+
+        x = self.drop(E)
+        for block in self.blocks:
+            x = block(x, rope, attend_global)
+        trace.hidden.append(self.norm(x))
+        if capture:
+            trace.kv_global = list(kv0)
+
+        a, b = self.loop_scales[0], self.loop_scales[1]
+        for _ in range(1, cfg.loops):
+            prev = trace.hidden[-1]
+            if cfg.clp_shift:
+                prev = self._shift_right(prev, key_start)  # H_{r-1}[t-1], zero at each first token
+            kv_r, gates_r = [None] * cfg.n_layers, [None] * cfg.n_layers
+
+            def attend_gswa(i, q, k, v, gate, kv_r=kv_r, gates_r=gates_r):
+                o_global = attention(q, *kv0[i], None, key_start, backend)  # loop 0's K/V, causal
+                o_local = attention(q, k, v, cfg.window, key_start, backend)  # own K/V, t-W … t
+                g = gate()
+                if capture:
+                    kv_r[i], gates_r[i] = (k, v), g
+                return mix(g, o_global, o_local)
+
+            x = self.drop(a * E + b * prev)
+            for block in self.blocks:
+                x = block(x, rope, attend_gswa)
+            trace.hidden.append(self.norm(x))
+            if capture:
+                trace.kv_local.append(kv_r)
+                trace.gates.append(gates_r)
+        return trace
+
+    @staticmethod
+    def _shift_right(h: torch.Tensor, key_start: torch.Tensor | None) -> torch.Tensor:
+        shifted = F.pad(h[:, :-1], (0, 0, 1, 0))  # (B, T, C): row t holds h[t-1], row 0 zeros
+        if key_start is not None:  # left padding: the first real token has no predecessor
+            t = torch.arange(h.shape[1], device=h.device)
+            shifted = shifted * (t[None, :] > key_start[:, None])[..., None].to(h.dtype)
+        return shifted
+
+    # -- cached decoding ---------------------------------------------------------------------
+
+    def cache_bytes(self, seq_len: int, batch: int = 1, dtype: torch.dtype | None = None,
+                    mode: str = "clp") -> int:
+        """KV-cache size for `batch` sequences of `seq_len` positions.
+
+        CLP: L·2·kv_heads·head_dim·(T + (R-1)(W+1))·dtype_size; sequential loops keep R·T positions.
+        """
+        cfg = self.config
+        dtype = dtype or next(self.parameters()).dtype
+        positions = seq_len + (cfg.loops - 1) * (cfg.window + 1) if mode == "clp" else cfg.loops * seq_len
+        size = torch.empty((), dtype=dtype).element_size()
+        return cfg.n_layers * 2 * cfg.n_kv_heads * cfg.head_dim * positions * size * batch
+
+    def _prefill(self, idx: torch.Tensor, key_start: torch.Tensor, max_len: int, mode: str):
+        """Run the loops one after another over the prompt and keep what decoding needs."""
+        cfg = self.config
+        B, T = idx.shape
+        R, W, L = cfg.loops, cfg.window, cfg.n_layers
+        trace = self.run_loops(idx, key_start, capture=True)
+        k_any = trace.kv_global[0][0]
+        Hkv, D, dt, dev = k_any.shape[1], k_any.shape[3], k_any.dtype, k_any.device
+        state = DecodeState(mode=mode, t=T, key_start=key_start)
+        state.key_valid = torch.arange(max_len, device=dev)[None] >= key_start[:, None]  # (B, max_len)
+        for k0, v0 in trace.kv_global:
+            kc, vc = (torch.zeros(B, Hkv, max_len, D, dtype=dt, device=dev) for _ in range(2))
+            kc[:, :, :T], vc[:, :, :T] = k0, v0
+            state.k0.append(kc)
+            state.v0.append(vc)
+        if mode == "clp" and R > 1:
+            # ring buffer of W+1 slots per loop r >= 1: position p lives in slot p mod (W+1)
+            keep = torch.arange(max(0, T - W - 1), T, device=dev)
+            state.ring_pos = torch.full((W + 1,), -1, dtype=torch.long, device=dev)
+            state.ring_pos[keep % (W + 1)] = keep
+            for i in range(L):
+                rk, rv = (torch.zeros(B, R - 1, Hkv, W + 1, D, dtype=dt, device=dev) for _ in range(2))
+                for r in range(R - 1):
+                    k, v = trace.kv_local[r][i]
+                    rk[:, r, :, keep % (W + 1)] = k[:, :, keep]
+                    rv[:, r, :, keep % (W + 1)] = v[:, :, keep]
+                state.ring_k.append(rk)
+                state.ring_v.append(rv)
+        elif mode == "sequential" and R > 1:
+            for r in range(R - 1):
+                per_layer = []
+                for i in range(L):
+                    k, v = trace.kv_local[r][i]
+                    kc, vc = (torch.zeros(B, Hkv, max_len, D, dtype=dt, device=dev) for _ in range(2))
+                    kc[:, :, :T], vc[:, :, :T] = k, v
+                    per_layer.append((kc, vc))
+                state.kv_loops.append(per_layer)
+        # H_r[T-1] for every loop: the CLP rows of the next token read r = 0 … R-2
+        state.prev_h = torch.stack([h[:, -1] for h in trace.hidden], dim=1)  # (B, R, C)
+        return state, self.head(trace.hidden[-1][:, -1])
+
+    def _clp_step(self, state: DecodeState, token: torch.Tensor) -> torch.Tensor:
+        """One token, all R loops at once: row r computes H_r[t] from H_{r-1}[t-1]. Returns logits (B, V)."""
+        cfg = self.config
+        R, W = cfg.loops, cfg.window
+        B, t = token.shape[0], state.t
+        rope = self.rope((t - state.key_start).clamp(min=0)[:, None])  # (B, 1, 1, D/2): same t for all rows
+        e = self.embed(token)[:, None]  # (B, 1, C)
+        a, b = self.loop_scales[0], self.loop_scales[1]
+        x = torch.cat([e, a * e + b * state.prev_h[:, : R - 1]], dim=1) if R > 1 else e  # (B, R, C)
+        global_mask = state.key_valid[:, None, None, : t + 1]  # (B, 1, 1, t+1)
+        if R > 1:
+            slot = t % (W + 1)
+            state.ring_pos[slot] = t
+            local_mask = (state.ring_pos[None] >= state.key_start[:, None])  # (B, W+1)
+            local_mask = local_mask[:, None].expand(B, R - 1, W + 1).reshape(B * (R - 1), 1, 1, W + 1)
+
+        def attend(i, q, k, v, gate):
+            # q (B, H, R, D); k, v (B, Hkv, R, D): row 0 is loop 0, rows 1 … R-1 the later loops
+            state.k0[i][:, :, t] = k[:, :, 0]
+            state.v0[i][:, :, t] = v[:, :, 0]
+            o_global = cached_attention(q, state.k0[i][:, :, : t + 1], state.v0[i][:, :, : t + 1], global_mask)
+            if R == 1:
+                return o_global
+            rk, rv = state.ring_k[i], state.ring_v[i]  # (B, R-1, Hkv, W+1, D)
+            rk[:, :, :, slot] = k[:, :, 1:].transpose(1, 2)
+            rv[:, :, :, slot] = v[:, :, 1:].transpose(1, 2)
+            Hq, Hkv, D = q.shape[1], k.shape[1], q.shape[3]
+            q_loc = q[:, :, 1:].transpose(1, 2).reshape(B * (R - 1), Hq, 1, D)
+            o_local = cached_attention(q_loc, rk.view(B * (R - 1), Hkv, W + 1, D),
+                                       rv.view(B * (R - 1), Hkv, W + 1, D), local_mask)
+            o_local = o_local.view(B, R - 1, Hq, D).transpose(1, 2)  # (B, H, R-1, D)
+            g = gate()[:, :, 1:]  # (B, H, R-1, 1)
+            return torch.cat([o_global[:, :, :1], mix(g, o_global[:, :, 1:], o_local)], dim=2)
+
+        for block in self.blocks:
+            x = block(x, rope, attend)
+        h = self.norm(x)  # (B, R, C): H_0[t] … H_{R-1}[t]
+        state.prev_h = h
+        state.t += 1
+        return self.head(h[:, R - 1])
+
+    def _sequential_step(self, state: DecodeState, token: torch.Tensor) -> torch.Tensor:
+        """One token, R passes one after another, each loop with a full K/V cache (for comparison)."""
+        cfg = self.config
+        B, t = token.shape[0], state.t
+        rope = self.rope((t - state.key_start).clamp(min=0)[:, None])
+        e = self.embed(token)[:, None]  # (B, 1, C)
+        a, b = self.loop_scales[0], self.loop_scales[1]
+        global_mask = state.key_valid[:, None, None, : t + 1]
+        local_mask = global_mask & (torch.arange(t + 1, device=e.device) >= t - cfg.window)
+        hs = []
+        for r in range(cfg.loops):
+            if r == 0:
+                x = e
+            else:
+                prev = state.prev_h[:, r - 1 : r] if cfg.clp_shift else hs[-1]
+                x = a * e + b * prev
+
+            def attend(i, q, k, v, gate, r=r):
+                if r == 0:  # only loop 0 writes the global cache
+                    state.k0[i][:, :, t : t + 1], state.v0[i][:, :, t : t + 1] = k, v
+                o_global = cached_attention(q, state.k0[i][:, :, : t + 1], state.v0[i][:, :, : t + 1],
+                                            global_mask)
+                if r == 0:
+                    return o_global
+                kc, vc = state.kv_loops[r - 1][i]
+                kc[:, :, t : t + 1], vc[:, :, t : t + 1] = k, v
+                o_local = cached_attention(q, kc[:, :, : t + 1], vc[:, :, : t + 1], local_mask)
+                return mix(gate(), o_global, o_local)
+
+            for block in self.blocks:
+                x = block(x, rope, attend)
+            hs.append(self.norm(x))  # (B, 1, C)
+        state.prev_h = torch.cat(hs, dim=1)
+        state.t += 1
+        return self.head(hs[-1][:, 0])
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids,
+        max_new_tokens: int,
+        mode: str = "clp",
+        attention_mask: torch.Tensor | None = None,
+        temperature: float = 0.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        eos_token_id: int | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        """Continue each prompt by up to `max_new_tokens` tokens.
+
+        input_ids: a (B, T) tensor (left-padded when `attention_mask` is given, 1 = real token), or a
+        list of 1-D sequences of different lengths, which are left-padded here; each sequence keeps its
+        own positions. Returns the same kind: (B, T + n) tensor, or a list of prompt + new tokens.
+        mode: "clp" (all loops of a token in one batched pass), "sequential" (R passes per token) or
+        "uncached" (a full forward per token). Greedy unless temperature > 0; all modes agree greedily.
+        """
+        if mode not in ("clp", "sequential", "uncached"):
+            raise ValueError(f"mode must be 'clp', 'sequential' or 'uncached', got {mode!r}")
+        if mode == "clp" and self.config.loops > 1 and not self.config.clp_shift:
+            raise ValueError("mode='clp' needs clp_shift=True (without the shift, loops cannot run in parallel)")
+        device = self.embed.weight.device
+        as_list = not torch.is_tensor(input_ids)
+        idx, key_start = _left_pad(input_ids, attention_mask, device)
+        B, T = idx.shape
+        done = torch.zeros(B, dtype=torch.bool, device=device)
+        new = []
+        state = None
+        for step in range(max_new_tokens):
+            if mode == "uncached":
+                seq = torch.cat([idx, *[n[:, None] for n in new]], dim=1)
+                logits = self.head(self.run_loops(seq, key_start).hidden[-1][:, -1])
+            elif state is None:
+                state, logits = self._prefill(idx, key_start, T + max_new_tokens, mode)
+            else:
+                step_fn = self._clp_step if mode == "clp" else self._sequential_step
+                logits = step_fn(state, new[-1])
+            token = _sample(logits.float(), temperature, top_k, top_p, generator)
+            if eos_token_id is not None:
+                token = torch.where(done, torch.full_like(token, eos_token_id), token)
+                done |= token == eos_token_id
+            new.append(token)
+            if eos_token_id is not None and bool(done.all()):
+                break
+        out = torch.cat([idx, *[n[:, None] for n in new]], dim=1)
+        if not as_list:
+            return out
+        return [out[i, int(key_start[i]) :].cpu() for i in range(B)]
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Write config.json and model.safetensors (no pickle)."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        if self.config.tie_embeddings:
+            state.pop("head.weight")  # the same tensor as embed.weight
+        (directory / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> PatchCoder:
+        """Load a checkpoint written by save_pretrained; every problem is one CheckpointError line."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+        for path in (config_path, weights_path):
+            if not path.is_file():
+                raise CheckpointError(f"{path}: missing; is {directory} a patchcoder checkpoint directory?")
+        try:
+            config = PatchCoderConfig.from_dict(json.loads(config_path.read_text()))
+        except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
+            raise CheckpointError(f"{config_path}: not a valid model config ({e})") from None
+        try:
+            state = load_file(str(weights_path), device=str(device))
+        except (SafetensorError, OSError, ValueError) as e:
+            raise CheckpointError(f"{weights_path}: unreadable or truncated safetensors file ({e})") from None
+        model = cls(config)
+        expected = {k: v for k, v in model.state_dict().items()}
+        if config.tie_embeddings:
+            expected.pop("head.weight")
+        missing = sorted(set(expected) - set(state))
+        extra = sorted(set(state) - set(expected))
+        if missing or extra:
+            raise CheckpointError(
+                f"{weights_path}: tensors do not match config.json (missing {missing[:3]}, unexpected {extra[:3]})"
+            )
+        for name, tensor in state.items():
+            if tensor.shape != expected[name].shape:
+                raise CheckpointError(
+                    f"{weights_path}: tensor {name} has shape {tuple(tensor.shape)}, "
+                    f"config.json implies {tuple(expected[name].shape)}"
+                )
+        model.load_state_dict(state, strict=False)
+        return model.to(device)
+
+    # -- diagnostics ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def diagnostics(self, input_ids: torch.Tensor):
+        """Per-loop gain and cost on a batch (DESIGN.md §4): see patchcoder.diagnostics.LoopDiagnostics."""
+        from patchcoder.diagnostics import loop_diagnostics
+
+        return loop_diagnostics(self, input_ids)
+
+
+@dataclass
+class DecodeState:
+    """Per-batch decoding state. Global K/V of loop 0 (full length); for CLP one ring of W+1 positions
+    per later loop; for sequential decoding a full K/V per later loop; and the last H_r of every loop."""
+
+    mode: str
+    t: int  # index of the next token (the same for all sequences: prompts are left-padded)
+    key_start: torch.Tensor  # (B,) first real index of each sequence
+    key_valid: torch.Tensor | None = None  # (B, max_len)
+    k0: list = None
+    v0: list = None
+    ring_k: list = None  # per layer (B, R-1, Hkv, W+1, D)
+    ring_v: list = None
+    ring_pos: torch.Tensor | None = None  # (W+1,) position held by each ring slot, -1 if empty
+    kv_loops: list = None  # sequential: per loop r >= 1, per layer (K, V) of full length
+    prev_h: torch.Tensor | None = None  # (B, R, C): H_r at the last decoded index
+
+    def __post_init__(self):
+        self.k0, self.v0, self.ring_k, self.ring_v, self.kv_loops = [], [], [], [], []
+
+    def nbytes(self) -> int:
+        tensors = self.k0 + self.v0 + self.ring_k + self.ring_v + [x for kv in self.kv_loops for p in kv for x in p]
+        return sum(x.numel() * x.element_size() for x in tensors)
+
+
+def _left_pad(input_ids, attention_mask, device):
+    """-> idx (B, T) left-padded with 0, key_start (B,) index of each sequence's first real token."""
+    if torch.is_tensor(input_ids):
+        idx = input_ids.to(device)
+        if idx.dim() != 2 or idx.shape[1] == 0:
+            raise ValueError(f"input_ids must be (batch, time) with time >= 1, got {tuple(idx.shape)}")
+        if attention_mask is None:
+            return idx, torch.zeros(idx.shape[0], dtype=torch.long, device=device)
+        mask = attention_mask.to(device).bool()
+        lengths = mask.sum(dim=1)
+        key_start = idx.shape[1] - lengths
+        expected = torch.arange(idx.shape[1], device=device)[None] >= key_start[:, None]
+        if not torch.equal(mask, expected) or bool((lengths == 0).any()):
+            raise ValueError("attention_mask must be left padding (0 … 0 1 … 1) with at least one token per row")
+        return idx, key_start
+    seqs = [torch.as_tensor(s, dtype=torch.long).flatten() for s in input_ids]
+    if not seqs or min(len(s) for s in seqs) == 0:
+        raise ValueError("every prompt needs at least one token")
+    T = max(len(s) for s in seqs)
+    idx = torch.zeros(len(seqs), T, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        idx[i, T - len(s) :] = s
+    key_start = torch.tensor([T - len(s) for s in seqs])
+    return idx.to(device), key_start.to(device)
+
+
+def _sample(logits, temperature, top_k, top_p, generator):
+    """logits (B, V) -> token ids (B,): argmax, or temperature / top-k / top-p sampling."""
+    if not temperature:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if top_k:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        drop = cum - sorted_logits.softmax(dim=-1) > top_p  # keep the smallest prefix reaching top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(1, order, sorted_logits)
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
