@@ -214,6 +214,8 @@ def mine(
                 heads[name] = None
             if heads[name] is None and branch is None:
                 repo_drops["empty_repository"] += 1
+        if branch is not None and repos and repo_drops["bad_branch"] == len(repos):
+            raise UsageError(f"{branch!r} names no commit in any of the repositories")
         manifest = {"format": shards.FORMAT, "request": request, "heads": heads,
                     "repo_drops": repo_drops.as_dict(), "units": {}, "complete": False}
         out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,154 @@
+"""`patchcoder mine`: shards and manifest, --jobs invariance, kill-and-resume, and the command line's errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+
+from patchcoder.mining import walk
+from patchcoder.mining.run import mine
+from patchcoder.mining.shards import SCHEMA, shard_files
+
+COLUMNS = ["repo", "commit", "parent", "message", "path", "old_path", "change", "language", "old", "new",
+           "old_blob", "new_blob", "diff", "added", "deleted", "hunks"]
+
+
+def _rows(out) -> list[dict]:
+    files = shard_files(out)
+    if not files:
+        return []
+    return [row for f in files for row in pq.read_table(f).to_pylist()]
+
+
+def _cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "patchcoder", *args], capture_output=True, text=True, **kwargs)
+
+
+def test_cli_writes_shards_datasets_can_load(history, tmp_path):
+    out = tmp_path / "out"
+    result = _cli("mine", history.path, "--out", str(out), "--json", "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["rows"] == 11 and summary["commits_seen"] == 16 and summary["drops"]["merge"] == 1
+    assert "commits kept" in result.stderr  # the rich summary table goes to stderr
+    ds = datasets.load_dataset("parquet", data_files=str(out / "**" / "*.parquet"), split="train")
+    assert set(COLUMNS) <= set(ds.column_names)
+    assert len(ds) == 11
+    keys = [(r["commit"], r["path"]) for r in ds]
+    assert len(set(keys)) == len(keys)
+    expected = [p.to_row() for p in walk(history.path)]
+    assert sorted(ds.to_list(), key=lambda r: (r["author_time"], r["path"])) == sorted(
+        expected, key=lambda r: (r["author_time"], r["path"]))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is True
+    assert pq.read_schema(shard_files(out)[0]).remove_metadata() == SCHEMA
+
+
+def test_output_does_not_depend_on_jobs(new_repo, tmp_path):
+    b = _many_commits(new_repo("many"), 120)
+    c = _many_commits(new_repo("other"), 40)
+    one = mine([b.path, c.path], tmp_path / "one", jobs=1, commits_per_shard=7, show_progress=False)
+    two = mine([b.path, c.path], tmp_path / "two", jobs=2, commits_per_shard=7, show_progress=False)
+    assert one.rows == two.rows > 0 and one.drops == two.drops
+    assert [os.path.relpath(f, tmp_path / "one") for f in shard_files(tmp_path / "one")] == \
+           [os.path.relpath(f, tmp_path / "two") for f in shard_files(tmp_path / "two")]
+    assert _rows(tmp_path / "one") == _rows(tmp_path / "two")
+    # duplicates across shards and repositories are removed in plan order, once
+    assert one.drops["exact_duplicate"] > 0
+    rows = _rows(tmp_path / "one")
+    assert len({(r["old_blob"], r["new_blob"]) for r in rows}) == len(rows)
+
+
+def _many_commits(b, n: int, name: str = "VALUE"):
+    """n commits editing a few files in a cycle, so that later commits repeat earlier blob pairs."""
+    for i in range(n):
+        path = f"pkg/mod{i % 5}.py"
+        value = (i // 5) % 6
+        b.commit(f"Change {path} to {value}", {path: f"{name} = {value}\n\n\ndef get():\n    return {name}\n".encode()})
+    return b
+
+
+def test_resume_after_sigkill_gives_the_uninterrupted_rows(new_repo, tmp_path):
+    b = new_repo("long")
+    for i in range(1500):
+        b.commit(f"Edit step {i}", {f"m{i % 7}.py": f"STEP = {i}\nNAME = 'm{i % 7}'\n".encode()})
+    reference = tmp_path / "reference"
+    mine([b.path], reference, jobs=2, commits_per_shard=25, show_progress=False)
+
+    out = tmp_path / "killed"
+    argv = [sys.executable, "-m", "patchcoder", "mine", b.path, "--out", str(out), "--jobs", "2",
+            "--commits-per-shard", "25", "--no-progress"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    manifest = out / "manifest.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # kill as soon as a few units are committed
+        if manifest.exists():
+            try:
+                if len(json.loads(manifest.read_text())["units"]) >= 3:
+                    break
+            except (json.JSONDecodeError, KeyError):
+                pass
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    state = json.loads(manifest.read_text())
+    assert not state["complete"], "the run finished before it could be killed; the test proves nothing"
+    assert 3 <= len(state["units"]) < 60
+
+    result = _cli("mine", b.path, "--out", str(out), "--jobs", "2", "--commits-per-shard", "25", "--resume",
+                  "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["resumed_units"] >= 3
+    assert _rows(out) == _rows(reference)
+    assert [os.path.basename(f) for f in shard_files(out)] == [os.path.basename(f) for f in shard_files(reference)]
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_existing_output_needs_resume_and_same_options(history, tmp_path):
+    out = tmp_path / "out"
+    assert _cli("mine", history.path, "--out", str(out), "--jobs", "1").returncode == 0
+    again = _cli("mine", history.path, "--out", str(out))
+    assert again.returncode == 2 and "--resume" in again.stderr
+    different = _cli("mine", history.path, "--out", str(out), "--resume", "--max-files", "3")
+    assert different.returncode == 2 and "different options" in different.stderr
+    same = _cli("mine", history.path, "--out", str(out), "--resume", "--json")
+    assert same.returncode == 0 and json.loads(same.stdout)["rows"] == 11
+
+
+def test_directory_of_repositories_counts_non_repositories(new_repo, tmp_path):
+    _many_commits(new_repo("repos/alpha"), 5)
+    _many_commits(new_repo("repos/beta"), 5, name="OTHER")
+    (tmp_path / "repos" / "notes").mkdir()
+    result = _cli("mine", str(tmp_path / "repos"), "--out", str(tmp_path / "out"), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["repos"] == 2 and summary["drops"]["not_a_repository"] == 1
+    assert {r["repo"] for r in _rows(tmp_path / "out")} == {"alpha", "beta"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["mine", "{plain}", "--out", "{out}"], "is not a git repository"),
+    (["mine", "{history}", "{plain}", "--out", "{out}"], "is not a git repository"),
+    (["mine", "{history}"], "the following arguments are required: --out"),
+    (["mine", "{history}", "--out", "{out}", "--jobs", "zero"], "expected a whole number"),
+    (["mine", "{history}", "--out", "{out}", "--since", "yesterday"], "expected an ISO date"),
+    (["mine", "{history}", "--out", "{out}", "--languages", ","], "--languages needs at least one"),
+    (["mine", "{history}", "--out", "{out}", "--branch", "nope"], "names no commit"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_command_lines_exit_2_with_one_line(history, tmp_path, args, message):
+    (tmp_path / "plain").mkdir()
+    fill = {"plain": str(tmp_path / "plain"), "out": str(tmp_path / "out"), "history": history.path}
+    result = _cli(*[a.format(**fill) for a in args])
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "out" / "shards").exists()  # nothing was mined
