@@ -71,8 +71,11 @@ class RepoBuilder:
         return self.repo.odb.write(ObjectType.TREE, raw)
 
 
-def build_history(path) -> RepoBuilder:
-    """One repository exercising every row kind and filter of the miner (see test_walk.py)."""
+def build_history(path, submodule: bool = True) -> RepoBuilder:
+    """One repository exercising every row kind and filter of the miner (see test_walk.py).
+
+    PyDriller crashes on a submodule entry (it asks git for the gitlink as a blob), hence `submodule`.
+    """
     b = RepoBuilder(path)
     b.commit("Add the app", {
         "src/app.py": b"def main():\n    return 1\n",
@@ -97,10 +100,10 @@ def build_history(path) -> RepoBuilder:
         "src/\udcff.py".encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape"): b"x = 1\n",
         "src/model.py": b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n",
     })
-    b.commit("Add a symlink and a submodule", {
-        "src/link.py": (FileMode.LINK, b"app.py"),
-        "deps/sub": (FileMode.COMMIT, pygit2.Oid(hex="1" * 40)),
-    })
+    links = {"src/link.py": (FileMode.LINK, b"app.py")}
+    if submodule:
+        links["deps/sub"] = (FileMode.COMMIT, pygit2.Oid(hex="1" * 40))
+    b.commit("Add a symlink and a submodule", links)
     b.commit("", {"src/app.py": b"def main():\n    return 5\n"})
     b.commit("Toggle flag on", {"src/flag.py": b"FLAG = True\n"})
     b.commit("Toggle flag off", {"src/flag.py": b"FLAG = False\n"})
@@ -118,6 +121,12 @@ def build_history(path) -> RepoBuilder:
     })
     b.repo.set_head("refs/heads/main")
     return b
+
+
+@pytest.fixture(name="build_history")
+def build_history_fixture():
+    """The `build_history` function itself, for tests that need a variant."""
+    return build_history
 
 
 @pytest.fixture
