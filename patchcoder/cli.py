@@ -19,6 +19,7 @@ from patchcoder.errors import PatchcoderError
 # and must not import heavy libraries (torch, datasets) at module level.
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("mine", "patchcoder.mining.cli", "extract (old file, new file, message) pairs from git history into parquet shards"),
+    ("tokenize", "patchcoder.tokenizer.cli", "turn mined pairs into token shards (or train the vocabulary)"),
 ]
 
 

@@ -1,0 +1,116 @@
+"""Training examples: `<|msg|> message <|file|> path <|code|> marked old window <|edit|> script <|eos|>`.
+
+The window is a run of the old file's lines, each preceded by its marker `<Lk>` (k counted from the
+window's first line) and followed by one end marker; it holds every changed line and as much context
+around them as the token budget allows (growing one line above, one below, in turn). The loss is on
+the answer: the script and `<|eos|>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+from patchcoder.tokenizer import special as sp
+from patchcoder.tokenizer.edits import edit_script, split_lines
+
+
+@dataclass(frozen=True)
+class ExampleConfig:
+    """How mined changes become examples (serialised into the token shards' manifest)."""
+
+    max_tokens: int = 1024
+    """token budget of one example; longer changes are dropped ("too_long")"""
+    drop_message: float = 0.2
+    """fraction of examples whose commit message is left out (so the model also fixes with no stated intent)"""
+    max_message_tokens: int = 96
+    """the message is cut to this many tokens"""
+    max_path_tokens: int = 32
+    """the path is cut to this many tokens (from the left: the file name matters most)"""
+    seed: int = 0
+    """seed of the message-dropping choice (a hash of seed, commit and path, so it does not depend on order)"""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Example:
+    ids: list[int]
+    answer_start: int  # ids[answer_start:] are the script and <|eos|>: the tokens the loss is on
+    window_start: int  # first old line shown
+    window_lines: int
+    sstub: str | None
+    message_dropped: bool
+
+
+class Dropped(Exception):  # noqa: N818 - a reason, not an error
+    """Why a change gives no example (the reason is counted in the summary)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _message_dropped(config: ExampleConfig, commit: str, path: str) -> bool:
+    digest = hashlib.blake2b(f"{config.seed}\0{commit}\0{path}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2**64 < config.drop_message
+
+
+def build_example(tokenizer, row: dict, config: ExampleConfig) -> Example:
+    """The example of one mined row (columns of mining/shards.py); raises Dropped with a reason."""
+    old, new, language = row.get("old"), row.get("new"), row.get("language")
+    if old is None:
+        raise Dropped("added_file")
+    if new is None:
+        raise Dropped("deleted_file")
+    script = edit_script(old, new, language, lexer=tokenizer.lexer)
+    if not script.ops:
+        raise Dropped("no_change")
+    n_old = len(split_lines(old))
+    first, last = script.ops[0].start, script.ops[-1].end
+    if last - first > tokenizer.max_lines:
+        raise Dropped("too_many_lines")
+
+    s = tokenizer.special
+    message_dropped = _message_dropped(config, row.get("commit") or "", row.get("path") or "")
+    message_ids = [] if message_dropped else tokenizer.encode(row.get("message") or "")[: config.max_message_tokens]
+    path_ids = tokenizer.encode(row.get("path") or "")[-config.max_path_tokens:]
+    old_ids = tokenizer.encode_lines(old, language)
+    new_ids = tokenizer.encode_lines(new, language)
+
+    start, end = first, last
+    script_ids = script.shifted(-start).to_tokens(tokenizer, new_line_ids=new_ids[start:])
+    fixed = 1 + len(message_ids) + 1 + len(path_ids) + 1 + 1 + 1 + len(script_ids) + 1  # framing, end marker
+    used = fixed + sum(len(ids) + 1 for ids in old_ids[start:end])
+    if used > config.max_tokens:
+        raise Dropped("too_long")
+    # grow the window around the change, alternately above and below, within budget and line limit
+    grow_above = True
+    while end - start < tokenizer.max_lines:
+        above = used + len(old_ids[start - 1]) + 1 if start > 0 else None
+        below = used + len(old_ids[end]) + 1 if end < n_old else None
+        options = [x for x in ((above, True), (below, False)) if x[0] is not None and x[0] <= config.max_tokens]
+        if not options:
+            break
+        cost, is_above = options[0] if len(options) == 1 else (options[0] if grow_above else options[1])
+        used = cost
+        if is_above:
+            start -= 1
+        else:
+            end += 1
+        grow_above = not grow_above
+    if start != first:
+        script_ids = script.shifted(-start).to_tokens(tokenizer, new_line_ids=new_ids[start:])
+
+    ids = [s[sp.MSG], *message_ids, s[sp.FILE], *path_ids, s[sp.CODE]]
+    for k, line in enumerate(old_ids[start:end]):
+        ids.append(tokenizer.line_marker(k))
+        ids.extend(line)
+    ids.append(tokenizer.line_marker(end - start))
+    ids.append(s[sp.EDIT])
+    answer_start = len(ids)
+    ids.extend(script_ids)
+    ids.append(s[sp.EOS])
+    assert len(ids) == used, (len(ids), used)
+    return Example(ids, answer_start, start, end - start, script.sstub, message_dropped)

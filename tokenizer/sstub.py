@@ -1,0 +1,236 @@
+"""Single-statement bug-fix classes (the ManySStuBs4J / TSSB-3M taxonomy), from the lexeme diff of a change.
+
+A change is a candidate only when exactly one line differs on each side (after dropping the lines the
+two texts share at the start and the end) and its code lexemes differ (not only whitespace or comments).
+The class then comes from the lexemes that differ, e.g. `<` → `<=` is change_binary_operator and
+`f(a, b)` → `f(b, a)` is swap_arguments; a one-line change that fits no class is "other".
+Only the two changed lines are lexed (regex lexer, below), so this is cheap on whole files; the miner
+calls it for small single-hunk changes.
+"""
+
+from __future__ import annotations
+
+import re
+
+CHANGE_BINARY_OPERATOR = "change_binary_operator"
+CHANGE_UNARY_OPERATOR = "change_unary_operator"
+CHANGE_IDENTIFIER = "change_identifier"
+CHANGE_NUMERIC_LITERAL = "change_numeric_literal"
+CHANGE_BOOLEAN_LITERAL = "change_boolean_literal"
+CHANGE_STRING_LITERAL = "change_string_literal"
+CHANGE_ATTRIBUTE = "change_attribute"
+SWAP_ARGUMENTS = "swap_arguments"
+MORE_ARGUMENTS = "more_arguments"
+FEWER_ARGUMENTS = "fewer_arguments"
+CHANGE_KEYWORD = "change_keyword"
+OTHER = "other"
+CLASSES = (
+    CHANGE_BINARY_OPERATOR, CHANGE_UNARY_OPERATOR, CHANGE_IDENTIFIER, CHANGE_NUMERIC_LITERAL,
+    CHANGE_BOOLEAN_LITERAL, CHANGE_STRING_LITERAL, CHANGE_ATTRIBUTE, SWAP_ARGUMENTS, MORE_ARGUMENTS,
+    FEWER_ARGUMENTS, CHANGE_KEYWORD, OTHER,
+)
+
+BOOLEANS = frozenset({"true", "false", "True", "False", "TRUE", "FALSE"})
+BINARY_OPERATORS = frozenset({
+    "+", "-", "*", "/", "%", "**", "//", "@", "==", "!=", "<", ">", "<=", ">=", "===", "!==", "<>", "<=>",
+    "&&", "||", "&", "|", "^", "<<", ">>", ">>>", "and", "or", "is", "in", "??", "instanceof",
+    "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=", ">>>=", "**=", "//=", "=", ":=",
+})
+UNARY_OPERATORS = frozenset({"!", "not", "-", "+", "~", "++", "--", "*", "&"})
+KEYWORDS = frozenset({
+    # modifiers and declaration keywords (ManySStuBs4J "change modifier"), and other reserved words
+    "public", "private", "protected", "static", "final", "abstract", "const", "let", "var", "async", "await",
+    "synchronized", "volatile", "transient", "native", "strictfp", "mut", "pub", "unsafe", "extern", "inline",
+    "virtual", "override", "unsigned", "signed", "readonly", "export", "default", "sealed", "open", "internal",
+    "def", "class", "struct", "enum", "interface", "fn", "func", "function", "return", "yield", "break",
+    "continue", "global", "nonlocal", "del", "pass", "raise", "throw", "throws", "try", "except", "catch",
+    "finally", "if", "elif", "else", "while", "for", "do", "switch", "case", "lambda", "with", "as", "import",
+    "from", "new", "delete", "typeof", "void", "goto", "assert", "super", "this", "self", "None", "null",
+    "nil", "undefined", "int", "long", "short", "float", "double", "char", "bool", "boolean", "byte", "str",
+})
+
+_STRING = r"""[rRbBuUfF]{0,2}(?:\"\"\"(?:\\.|[^\\])*?\"\"\"|'''(?:\\.|[^\\])*?'''|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'|`(?:\\.|[^`\\])*`)"""
+_NUMBER = r"0[xXoObB][0-9a-fA-F_]+[a-zA-Z]*|(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?[a-zA-Z]*"
+_OPERATORS = sorted(BINARY_OPERATORS | UNARY_OPERATORS | {"->", "=>", "::", "...", "?.", "."}, key=len, reverse=True)
+_OPERATOR = "|".join(re.escape(op) for op in _OPERATORS if not op.isalpha())
+_HASH_COMMENT_LANGUAGES = frozenset({"python", "ruby", "bash", "perl", "r", "julia", "elixir", "cython", "cmake", "make"})
+
+
+def _lexer(comment: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(?P<comment>{comment})|(?P<string>{_STRING})|(?P<number>{_NUMBER})|(?P<word>[^\W\d]\w*)"
+        rf"|(?P<op>{_OPERATOR})|(?P<ws>\s+)|(?P<other>.)",
+        re.DOTALL,
+    )
+
+
+_HASH_LEXER = _lexer(r"\#[^\n]*")
+_C_LEXER = _lexer(r"//[^\n]*|/\*.*?\*/")
+_ANY_LEXER = _lexer(r"\#[^\n]*|//[^\n]*|/\*.*?\*/")
+
+
+def lexemes(line: str, language: str | None = None) -> list[tuple[str, str]]:
+    """(kind, text) of the code lexemes of `line`: whitespace and comments dropped; kinds are
+    string, number, word, keyword, boolean, op, other."""
+    lexer = _HASH_LEXER if language in _HASH_COMMENT_LANGUAGES else _ANY_LEXER if language is None else _C_LEXER
+    out = []
+    for match in lexer.finditer(line):
+        kind = match.lastgroup
+        if kind in ("ws", "comment"):
+            continue
+        text = match.group()
+        if kind == "word":
+            if text in BOOLEANS:
+                kind = "boolean"
+            elif text in BINARY_OPERATORS or text in UNARY_OPERATORS:
+                kind = "op"
+            elif text in KEYWORDS:
+                kind = "keyword"
+        out.append((kind, text))
+    return out
+
+
+def _changed_lines(old: str, new: str) -> tuple[str, str] | None:
+    """The one differing line of each side, or None when the texts differ in more (or fewer) lines."""
+    a, b = old.split("\n"), new.split("\n")
+    if abs(len(a) - len(b)) > 0:
+        return None
+    start = 0
+    while start < len(a) and a[start] == b[start]:
+        start += 1
+    if start == len(a):
+        return None
+    end_a, end_b = len(a) - 1, len(b) - 1
+    while end_a > start and a[end_a] == b[end_b]:
+        end_a -= 1
+        end_b -= 1
+    if end_a != start or end_b != start:
+        return None
+    return a[start], b[start]
+
+
+def _is_operand_end(lexeme: tuple[str, str] | None) -> bool:
+    if lexeme is None:
+        return False
+    kind, text = lexeme
+    return kind in ("word", "number", "string", "boolean") or text in (")", "]", "}")
+
+
+def _is_operand_start(lexeme: tuple[str, str] | None) -> bool:
+    if lexeme is None:
+        return False
+    kind, text = lexeme
+    return kind in ("word", "number", "string", "boolean", "keyword") or text in ("(", "[", "{") or text in UNARY_OPERATORS
+
+
+def _enclosing_call(prefix: list[tuple[str, str]]) -> int | None:
+    """Index in `prefix` of the unclosed "(" that opens a call's argument list, if any."""
+    depth = 0
+    for k in range(len(prefix) - 1, -1, -1):
+        text = prefix[k][1]
+        if text in (")", "]", "}"):
+            depth += 1
+        elif text in ("(", "[", "{"):
+            if depth == 0:
+                if text == "(" and k > 0 and (prefix[k - 1][0] == "word" or prefix[k - 1][1] in (")", "]", ">")):
+                    return k
+                return None
+            depth -= 1
+    return None
+
+
+def _arguments(tokens: list[tuple[str, str]]) -> list[tuple[tuple[str, str], ...]]:
+    """Split an argument list's lexemes at top-level commas."""
+    if not tokens:
+        return []
+    args: list[list[tuple[str, str]]] = [[]]
+    depth = 0
+    for token in tokens:
+        text = token[1]
+        if text in ("(", "[", "{"):
+            depth += 1
+        elif text in (")", "]", "}"):
+            depth -= 1
+        if text == "," and depth == 0:
+            args.append([])
+        else:
+            args[-1].append(token)
+    if not args[-1]:  # a trailing comma
+        args.pop()
+    return [tuple(arg) for arg in args]
+
+
+def _is_subsequence(short: list, long: list) -> bool:
+    it = iter(long)
+    return all(any(x == y for y in it) for x in short)
+
+
+def _close_index(tokens: list[tuple[str, str]], start: int) -> int | None:
+    """Index of the ")" closing the argument list whose contents begin at `start`."""
+    depth = 0
+    for k in range(start, len(tokens)):
+        text = tokens[k][1]
+        if text in ("(", "[", "{"):
+            depth += 1
+        elif text in (")", "]", "}"):
+            if depth == 0:
+                return k if text == ")" else None
+            depth -= 1
+    return None
+
+
+def classify_sstub(old: str, new: str, language: str | None = None) -> str | None:
+    """The single-statement bug-fix class of old → new (one of CLASSES), or None when the change is not
+    a single-statement change (several lines, only whitespace/comments, pure insertion or deletion)."""
+    lines = _changed_lines(old, new)
+    if lines is None:
+        return None
+    a_all, b_all = lexemes(lines[0], language), lexemes(lines[1], language)
+    if a_all == b_all or not a_all or not b_all:
+        return None
+    p = 0
+    while p < len(a_all) and p < len(b_all) and a_all[p] == b_all[p]:
+        p += 1
+    s = 0
+    while s < len(a_all) - p and s < len(b_all) - p and a_all[-1 - s] == b_all[-1 - s]:
+        s += 1
+    a, b = a_all[p:len(a_all) - s], b_all[p:len(b_all) - s]
+    before = a_all[p - 1] if p > 0 else None
+
+    if len(a) == 1 and len(b) == 1:
+        (ka, x), (kb, y) = a[0], b[0]
+        if ka == kb == "number":
+            return CHANGE_NUMERIC_LITERAL
+        if ka == kb == "boolean":
+            return CHANGE_BOOLEAN_LITERAL
+        if ka == kb == "string":
+            return CHANGE_STRING_LITERAL
+        if x in BINARY_OPERATORS and y in BINARY_OPERATORS and _is_operand_end(before):
+            return CHANGE_BINARY_OPERATOR
+        if x in UNARY_OPERATORS and y in UNARY_OPERATORS:
+            return CHANGE_UNARY_OPERATOR
+        if ka == kb == "word":
+            return CHANGE_ATTRIBUTE if before is not None and before[1] in (".", "->", "?.", "::") else CHANGE_IDENTIFIER
+        if ka == kb == "keyword":
+            return CHANGE_KEYWORD
+    # a unary operator added or removed in front of an operand: `if x` → `if not x`, `-1` → `1`
+    for added, removed, side in ((b, a, b_all), (a, b, a_all)):
+        if not removed and len(added) == 1 and added[0][1] in UNARY_OPERATORS and not _is_operand_end(before):
+            if _is_operand_start(side[p + 1] if p + 1 < len(side) else None):
+                return CHANGE_UNARY_OPERATOR
+    # a modifier or keyword added or removed: `def` → `async def`, `int x` → `final int x`
+    if (not a and len(b) == 1 and b[0][0] == "keyword") or (not b and len(a) == 1 and a[0][0] == "keyword"):
+        return CHANGE_KEYWORD
+    # the change lies inside one call's argument list
+    open_at = _enclosing_call(a_all[:p])
+    if open_at is not None:
+        close_a, close_b = _close_index(a_all, open_at + 1), _close_index(b_all, open_at + 1)
+        if close_a is not None and close_b is not None and a_all[close_a:] == b_all[close_b:]:
+            args_a, args_b = _arguments(a_all[open_at + 1:close_a]), _arguments(b_all[open_at + 1:close_b])
+            if len(args_a) == len(args_b) and args_a != args_b and sorted(args_a) == sorted(args_b):
+                return SWAP_ARGUMENTS
+            if len(args_b) > len(args_a) and _is_subsequence(args_a, args_b):
+                return MORE_ARGUMENTS
+            if len(args_b) < len(args_a) and _is_subsequence(args_b, args_a):
+                return FEWER_ARGUMENTS
+    return OTHER
