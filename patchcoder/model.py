@@ -410,7 +410,7 @@ class PatchCoder(nn.Module):
     def _sequential_step(self, state: DecodeState, token: torch.Tensor) -> torch.Tensor:
         """One token, R passes one after another, each loop with a full K/V cache (for comparison)."""
         cfg = self.config
-        B, t = token.shape[0], state.t
+        t = state.t
         rope = self.rope((t - state.key_start).clamp(min=0)[:, None])
         e = self.embed(token)[:, None]  # (B, 1, C)
         a, b = self.loop_scales[0], self.loop_scales[1]
@@ -475,7 +475,7 @@ class PatchCoder(nn.Module):
         done = torch.zeros(B, dtype=torch.bool, device=device)
         new = []
         state = None
-        for step in range(max_new_tokens):
+        for _ in range(max_new_tokens):
             if mode == "uncached":
                 seq = torch.cat([idx, *[n[:, None] for n in new]], dim=1)
                 logits = self.head(self.run_loops(seq, key_start).hidden[-1][:, -1])

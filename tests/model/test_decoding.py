@@ -1,0 +1,161 @@
+"""Cached decoding reproduces the full forward (DESIGN.md §4): CLP rows, sequential loops, left padding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from patchcoder.model import PatchCoder, PatchCoderConfig
+
+MODES = ("clp", "sequential", "uncached")
+
+
+def decode_logits(model, idx, prompt_len, mode, key_start=None):
+    """Logits at every index >= prompt_len - 1 from prefill + one cached step per token."""
+    B, T = idx.shape
+    key_start = torch.zeros(B, dtype=torch.long) if key_start is None else key_start
+    state, logits = model._prefill(idx[:, :prompt_len], key_start, T, mode)
+    out = [logits]
+    step = model._clp_step if mode == "clp" else model._sequential_step
+    for t in range(prompt_len, T):
+        out.append(step(state, idx[:, t]))
+    return torch.stack(out, dim=1), state  # (B, T - prompt_len + 1, V)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    loops=st.sampled_from([1, 2, 3]),
+    window=st.integers(0, 24),
+    n_kv_heads=st.sampled_from([1, 2, 4]),
+    gate_mode=st.sampled_from(["hidden", "query"]),
+    T=st.integers(2, 20),
+    data=st.data(),
+)
+def test_cached_decoding_reproduces_the_full_forward(loops, window, n_kv_heads, gate_mode, T, data, tiny_model):
+    m = tiny_model(loops=loops, window=window, n_kv_heads=n_kv_heads, gate_mode=gate_mode, learn_scales=True)
+    with torch.no_grad():
+        m.loop_scales.copy_(torch.tensor([0.8, 1.2]))
+    prompt_len = data.draw(st.integers(1, T))
+    idx = torch.randint(0, 61, (2, T), generator=torch.Generator().manual_seed(T))
+    with torch.no_grad():
+        want = m(idx)[:, prompt_len - 1 :]
+        for mode in ("clp", "sequential"):
+            got, _ = decode_logits(m, idx, prompt_len, mode)
+            assert (got - want).abs().max() < 1e-4, mode
+
+
+@pytest.mark.parametrize("loops", [1, 2, 3])
+@pytest.mark.parametrize("window", [2, 50])  # smaller and larger than the sequence
+def test_cached_decoding_matches_for_each_loop_count(loops, window, tiny_model):
+    m = tiny_model(loops=loops, window=window, n_kv_heads=1)
+    idx = torch.randint(0, 61, (3, 30))
+    with torch.no_grad():
+        want = m(idx)[:, 3:]
+        for mode in ("clp", "sequential"):
+            got, state = decode_logits(m, idx, 4, mode)
+            assert (got - want).abs().max() < 1e-4
+            assert state.nbytes() == m.cache_bytes(30, batch=3, mode=mode)
+
+
+@pytest.mark.parametrize("loops", [1, 2, 3])
+def test_three_generate_modes_give_the_same_greedy_tokens(loops, tiny_model):
+    m = tiny_model(loops=loops, window=3)
+    prompt = torch.randint(0, 61, (2, 7))
+    outs = [m.generate(prompt, 12, mode=mode) for mode in MODES]
+    assert outs[0].shape == (2, 19) and torch.equal(outs[0][:, :7], prompt)
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_batch_of_different_lengths_decodes_like_each_sequence_alone(mode, tiny_model):
+    m = tiny_model(loops=3, window=3)
+    g = torch.Generator().manual_seed(1)
+    prompts = [torch.randint(0, 61, (n,), generator=g) for n in (1, 6, 11)]
+    batch = m.generate(prompts, 9, mode=mode)
+    for prompt, got in zip(prompts, batch, strict=True):
+        alone = m.generate(prompt[None], 9, mode=mode)[0]
+        assert torch.equal(got, alone)
+        assert torch.equal(got[: len(prompt)], prompt)
+
+
+def test_left_padded_logits_equal_unpadded_logits(tiny_model):
+    m = tiny_model(loops=2, window=4)
+    seq = torch.randint(0, 61, (1, 12))
+    padded = torch.cat([torch.zeros(1, 5, dtype=torch.long), seq], dim=1)
+    key_start = torch.tensor([5])
+    with torch.no_grad():
+        want = m(seq)[:, 2:]
+        for mode in ("clp", "sequential"):
+            got, _ = decode_logits(m, padded, 8, mode, key_start)
+            assert (got - want).abs().max() < 1e-4
+        full = m.head(m.run_loops(padded, key_start).hidden[-1])[:, 5:]
+        torch.testing.assert_close(full, m(seq), atol=1e-5, rtol=1e-5)
+
+
+def test_attention_mask_input_matches_list_input(tiny_model):
+    m = tiny_model(loops=2)
+    a, b = [3, 4, 5], [7, 8, 9, 10, 11]
+    ids = torch.tensor([[0, 0, *a], b])
+    mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    out = m.generate(ids, 4, attention_mask=mask)
+    as_list = m.generate([a, b], 4)
+    assert torch.equal(out[0, 2:], as_list[0]) and torch.equal(out[1], as_list[1])
+    with pytest.raises(ValueError, match="left padding"):
+        m.generate(ids, 2, attention_mask=torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]))
+
+
+def test_without_the_shift_sequential_matches_uncached_and_clp_is_refused(tiny_model):
+    m = tiny_model(loops=2, clp_shift=False)
+    prompt = torch.randint(0, 61, (2, 5))
+    assert torch.equal(m.generate(prompt, 8, mode="sequential"), m.generate(prompt, 8, mode="uncached"))
+    with torch.no_grad():
+        got, _ = decode_logits(m, torch.randint(0, 61, (2, 12)), 3, "sequential")
+    with pytest.raises(ValueError, match="clp_shift"):
+        m.generate(prompt, 2, mode="clp")
+
+
+def test_sampling_is_seeded_and_top_k_one_is_greedy(tiny_model):
+    m = tiny_model(loops=2)
+    prompt = torch.randint(0, 61, (2, 4))
+    one = m.generate(prompt, 10, temperature=1.0, top_p=0.9, generator=torch.Generator().manual_seed(3))
+    two = m.generate(prompt, 10, temperature=1.0, top_p=0.9, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(one, two)
+    assert torch.equal(m.generate(prompt, 10, temperature=0.7, top_k=1), m.generate(prompt, 10))
+
+
+def test_eos_stops_each_sequence(tiny_model):
+    m = tiny_model(loops=2)
+    prompt = torch.randint(0, 61, (1, 4))
+    greedy = m.generate(prompt, 10)
+    eos = int(greedy[0, 6])  # the third generated token
+    out = m.generate(prompt, 10, eos_token_id=eos)
+    first = (out[0, 4:] == eos).nonzero()[0, 0]
+    assert int(out[0, 4 + first]) == eos and out.shape[1] == 4 + first + 1
+
+
+def test_cache_bytes_follows_the_formula():
+    cfg = PatchCoderConfig()
+    m = PatchCoder(cfg)
+    L, kv, hd, W = cfg.n_layers, cfg.n_kv_heads, cfg.head_dim, cfg.window
+    for R in (1, 2, 3):
+        m.config.loops = R
+        for T, B in ((4096, 1), (100, 8)):
+            assert m.cache_bytes(T, batch=B) == L * 2 * kv * hd * (T + (R - 1) * (W + 1)) * 4 * B
+            assert m.cache_bytes(T, batch=B, dtype=torch.bfloat16) == m.cache_bytes(T, batch=B) // 2
+            assert m.cache_bytes(T, batch=B, mode="sequential") == L * 2 * kv * hd * R * T * 4 * B
+    m.config.loops = 2
+    plt_r2 = m.cache_bytes(4096)
+    m.config.loops = 1
+    assert plt_r2 <= 1.05 * m.cache_bytes(4096)
+
+
+def test_bf16_autocast_decoding_runs_and_agrees_mostly(tiny_model):
+    m = tiny_model(loops=2, window=3)
+    prompt = torch.randint(0, 61, (2, 6))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        clp = m.generate(prompt, 8, mode="clp")
+        unc = m.generate(prompt, 8, mode="uncached")
+    assert clp.shape == unc.shape == (2, 14)
+    assert (clp == unc).float().mean() > 0.7  # bf16 rounding may flip a near-tie, not the whole output
