@@ -13,7 +13,12 @@ def tok() -> CodeTokenizer:
     return CodeTokenizer.default()
 
 
-def make_repo(path, history: list[tuple[str, dict[str, bytes | None]]]) -> str:
+@pytest.fixture
+def make_repo():
+    return _make_repo
+
+
+def _make_repo(path, history: list[tuple[str, dict[str, bytes | None]]]) -> str:
     """A git repository at `path` with one commit per (message, {file: content or None}), fixed times."""
     repo = pygit2.init_repository(str(path), initial_head="main")
     files: dict[str, bytes] = {}

@@ -1,0 +1,164 @@
+"""Examples, token shards (parallel, resumable) and the memory-mapped batch loader, on real parquet."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from patchcoder.cli import main
+from patchcoder.errors import PatchcoderError
+from patchcoder.mining.shards import write_shard
+from patchcoder.tokenizer import EditScript, edit_script
+from patchcoder.tokenizer.examples import Dropped, ExampleConfig, build_example
+from patchcoder.tokenizer.loader import Batches, TokenShards
+from patchcoder.tokenizer.shards import tokenize_dataset
+
+
+def module(k: int, lines: int = 30, bug: bool = False) -> str:
+    body = "".join(f"    total += weight_{i} * {i}\n" for i in range(lines))
+    cond = "<=" if bug else "<"
+    return f'"""Module {k}."""\n\n\ndef score_{k}(items):\n    total = 0\n{body}    if total {cond} 0:\n        return None\n    return total\n'
+
+
+def row(k: int, old: str | None, new: str | None, message: str = "Fix the bound check", path: str | None = None):
+    return {
+        "repo": f"repo{k % 3}", "commit": f"{k:040x}", "parent": f"{k + 1:040x}", "author_time": 1_700_000_000 + k,
+        "message": message, "path": path or f"pkg/mod_{k}.py", "old_path": None,
+        "change": "M" if old is not None and new is not None else "A" if old is None else "D",
+        "language": "python", "old": old, "new": new, "old_blob": f"{2 * k:040x}", "new_blob": f"{2 * k + 1:040x}",
+        "diff": "", "added": 1, "deleted": 1, "hunks": 1, "sstub": None,
+    }
+
+
+@pytest.fixture
+def mined(tmp_path):
+    """A mined folder with three shards: 24 fixable changes, plus an added and a deleted file."""
+    out = tmp_path / "mined"
+    for shard in range(3):
+        rows = [row(k, module(k, 20 + 3 * k, bug=True), module(k, 20 + 3 * k)) for k in range(shard * 8, shard * 8 + 8)]
+        if shard == 0:
+            rows += [row(100, None, module(100)), row(101, module(101), None)]
+        write_shard(out / "shards" / f"repo{shard}" / "00000.parquet", rows)
+    return out
+
+
+def test_example_layout(tok):
+    old, new = module(1, 40, bug=True), module(1, 40)
+    example = build_example(tok, row(1, old, new), ExampleConfig(drop_message=0.0, max_tokens=4096))
+    ids = example.ids
+    s = tok.special
+    assert ids[0] == s["<|msg|>"] and tok.decode(ids[1:ids.index(s["<|file|>"])]) == "Fix the bound check"
+    code_at, edit_at = ids.index(s["<|code|>"]), ids.index(s["<|edit|>"])
+    assert tok.decode(ids[ids.index(s["<|file|>"]) + 1:code_at]) == "pkg/mod_1.py"
+    assert example.answer_start == edit_at + 1 and ids[-1] == tok.eos_id
+    # the window: markers <L0>..<Ln> interleaved with the old lines
+    window = ids[code_at + 1:edit_at]
+    markers = [tok.line_of_marker(i) for i in window if tok.line_of_marker(i) is not None]
+    assert markers == list(range(example.window_lines + 1))
+    lines = old.splitlines(keepends=True)[example.window_start:example.window_start + example.window_lines]
+    assert tok.decode([i for i in window if tok.line_of_marker(i) is None]) == "".join(lines)
+    # the answer parses back into the script, and applying it to the window gives the new window
+    script = EditScript.from_tokens(ids[example.answer_start:], tok, example.window_lines)
+    assert script == edit_script(old, new).shifted(-example.window_start)
+    assert example.sstub == "change_binary_operator"
+
+
+def test_window_shrinks_to_the_token_budget(tok):
+    old, new = module(2, 400, bug=True), module(2, 400)
+    small = build_example(tok, row(2, old, new), ExampleConfig(max_tokens=300, drop_message=0.0))
+    assert len(small.ids) <= 300
+    assert 0 < small.window_lines < 400
+    assert small.window_start + small.window_lines >= 402  # the changed line is inside the window
+    with pytest.raises(Dropped, match="too_long"):
+        build_example(tok, row(2, old, new), ExampleConfig(max_tokens=20))
+
+
+def test_message_dropping_is_deterministic(tok):
+    config = ExampleConfig(drop_message=0.5, seed=3)
+    dropped = [build_example(tok, row(k, module(k, bug=True), module(k)), config).message_dropped for k in range(40)]
+    again = [build_example(tok, row(k, module(k, bug=True), module(k)), config).message_dropped for k in range(40)]
+    assert dropped == again and 5 < sum(dropped) < 35
+    example = build_example(tok, row(0, module(0, bug=True), module(0)), ExampleConfig(drop_message=1.0))
+    assert example.ids[1] == tok.special["<|file|>"]
+
+
+def test_tokenize_dataset_parallel_and_resumable(tok, mined, tmp_path):
+    out = tmp_path / "tokens"
+    summary = tokenize_dataset(mined, out, jobs=2)
+    assert summary.units == 3 and summary.rows == 26 and summary.examples == 24
+    assert summary.dropped == {"added_file": 1, "deleted_file": 1}
+    assert summary.sstubs == {"change_binary_operator": 24}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["vocab_fingerprint"] == tok.fingerprint and len(manifest["units"]) == 3
+
+    shards = TokenShards(out)
+    assert len(shards) == 24 and shards.lengths().sum() == summary.tokens
+    ids, mask = shards[0]
+    assert ids.dtype == np.uint16 and mask.dtype == np.uint8 and len(ids) == len(mask)
+    assert ids[-1] == tok.eos_id and mask[-1] == 1 and mask[0] == 0
+    assert int(mask.sum()) == len(ids) - 1 - list(ids).index(tok.special["<|edit|>"])
+
+    # a run killed after one unit: the manifest lists one unit; --resume redoes the others identically
+    before = {p.name: p.read_bytes() for p in (out / "shards").glob("*.npy")}
+    kept = dict(list(manifest["units"].items())[:1])
+    manifest["units"] = kept
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "shards" / ".junk.npy.tmp").write_bytes(b"half-written")
+    with pytest.raises(PatchcoderError, match="--resume"):
+        tokenize_dataset(mined, out)
+    again = tokenize_dataset(mined, out, resume=True, jobs=1)
+    assert again.units == 2 and again.skipped_units == 1 and again.examples == 24
+    assert {p.name: p.read_bytes() for p in (out / "shards").glob("*.npy")} == before
+    assert not list((out / "shards").glob(".*.tmp"))
+    with pytest.raises(PatchcoderError, match="config"):
+        tokenize_dataset(mined, out, resume=True, config=ExampleConfig(max_tokens=77))
+
+
+def test_batches_are_deterministic_and_resumable(mined, tmp_path):
+    out = tmp_path / "tokens"
+    tokenize_dataset(mined, out, jobs=1)
+    shards = TokenShards(out)
+    batches = Batches(shards, batch_size=4, seq_len=512, seed=7)
+    assert batches.steps_per_epoch == 6
+    first = [next(batches) for _ in range(9)]  # crosses an epoch boundary
+    for ids, mask in first:
+        assert ids.shape == mask.shape == (4, 512) and ids.dtype == np.int64
+        assert np.all(ids[mask == 1] != shards.pad_id)
+    state = Batches(shards, batch_size=4, seq_len=512, seed=7)
+    for _ in range(5):
+        next(state)
+    saved = state.state_dict()
+    resumed = Batches(shards, batch_size=4, seq_len=512, seed=7)
+    resumed.load_state_dict(json.loads(json.dumps(saved)))
+    for expected in first[5:]:
+        got = next(resumed)
+        assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+    # an epoch visits every example once; two ranks split each global batch
+    epoch = np.concatenate([ids[:, :4] for ids, _ in first[:6]])
+    assert len({tuple(r) for r in epoch}) <= 24
+    r0 = Batches(shards, batch_size=2, seq_len=512, seed=7, rank=0, world_size=2)
+    r1 = Batches(shards, batch_size=2, seq_len=512, seed=7, rank=1, world_size=2)
+    assert np.array_equal(np.concatenate([next(r0)[0], next(r1)[0]]), first[0][0])
+    with pytest.raises(PatchcoderError, match="seed"):
+        Batches(shards, batch_size=4, seq_len=512, seed=8).load_state_dict(saved)
+
+
+def test_tokenize_command_on_a_mined_git_repository(tmp_path, capsys, make_repo):
+    repo = make_repo(tmp_path / "repo", [
+        ("Add the scorer", {"score.py": module(0, 12, bug=True).encode(), "README.md": b"# demo\n"}),
+        ("Fix the off-by-one bound in score", {"score.py": module(0, 12).encode()}),
+        ("Swap the arguments of the call", {"util.py": b"def f(a, b):\n    return g(b, a)\n"}),
+        ("Fix argument order in f", {"util.py": b"def f(a, b):\n    return g(a, b)\n"}),
+    ])
+    mined = tmp_path / "mined"
+    assert main(["mine", repo, "--out", str(mined), "--jobs", "1", "--no-progress"]) == 0
+    out = tmp_path / "tokens"
+    assert main(["tokenize", "--data", str(mined), "--out", str(out), "--jobs", "1", "--no-progress", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["examples"] == 2
+    assert summary["sstubs"] == {"change_binary_operator": 1, "swap_arguments": 1}
+    assert len(TokenShards(out)) == 2
+    assert main(["tokenize", "--data", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err

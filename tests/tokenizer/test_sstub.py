@@ -1,0 +1,102 @@
+"""Single-statement bug-fix classes: one hand-written pair (or more) per class, in several languages."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from patchcoder.tokenizer import classify_sstub, edit_script
+from patchcoder.tokenizer.sstub import CLASSES
+
+PY = """import os
+
+
+def area(width, height, scale=1):
+    total = width * height
+    if total < 0 and scale > 1:
+        return None
+    result = compute(width, height)
+    return self.cache.value + total
+"""
+
+JAVA = """public class Box {
+    private static int count = 0;
+    public int size(int a, int b) {
+        boolean ok = true;
+        return Math.max(a, b) - count;
+    }
+}
+"""
+
+JS = """function f(items) {
+  const n = items.length;
+  if (!done) { log("start"); }
+  return n > 0 ? items[0] : null;
+}
+"""
+
+CASES = [
+    # (class, language, old text, old fragment, new fragment)
+    ("change_binary_operator", "python", PY, "total < 0", "total <= 0"),
+    ("change_binary_operator", "python", PY, "and scale", "or scale"),
+    ("change_binary_operator", "java", JAVA, ") - count", ") + count"),
+    ("change_unary_operator", "python", PY, "if total < 0", "if not total < 0"),
+    ("change_unary_operator", "javascript", JS, "if (!done)", "if (done)"),
+    ("change_unary_operator", "java", JAVA, "ok = true", "ok = !true"),
+    ("change_unary_operator", "python", PY, "scale > 1", "scale > -1"),
+    ("change_identifier", "python", PY, "total = width * height", "total = width * scale"),
+    ("change_identifier", "python", PY, "result = compute(", "result = measure("),
+    ("change_identifier", "java", JAVA, "Math.max(a, b) - count", "Math.max(a, b) - size"),
+    ("change_numeric_literal", "python", PY, "scale > 1", "scale > 2"),
+    ("change_numeric_literal", "javascript", JS, "items[0]", "items[1]"),
+    ("change_boolean_literal", "java", JAVA, "ok = true", "ok = false"),
+    ("change_string_literal", "javascript", JS, 'log("start")', 'log("begin")'),
+    ("change_attribute", "python", PY, "self.cache.value", "self.cache.size"),
+    ("change_attribute", "javascript", JS, "items.length", "items.size"),
+    ("change_attribute", "java", JAVA, "Math.max(", "Math.min("),
+    ("swap_arguments", "python", PY, "compute(width, height)", "compute(height, width)"),
+    ("swap_arguments", "java", JAVA, "Math.max(a, b)", "Math.max(b, a)"),
+    ("more_arguments", "python", PY, "compute(width, height)", "compute(width, height, scale)"),
+    ("fewer_arguments", "python", PY, "compute(width, height)", "compute(width)"),
+    ("fewer_arguments", "javascript", JS, 'log("start")', "log()"),
+    ("change_keyword", "java", JAVA, "private static int", "public static int"),
+    ("change_keyword", "java", JAVA, "private static int", "private int"),
+    ("change_keyword", "python", PY, "\ndef area", "\nasync def area"),
+    ("other", "python", PY, "return None", "raise ValueError(total)"),
+]
+
+
+@pytest.mark.parametrize(("expected", "language", "text", "old", "new"), CASES)
+def test_class(expected, language, text, old, new):
+    assert text.count(old) == 1
+    assert classify_sstub(text, text.replace(old, new), language) == expected
+
+
+def test_every_class_is_covered():
+    assert {case[0] for case in CASES} == set(CLASSES)
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    (PY, PY),  # no change
+    (PY, PY.replace("total = width", "total  =  width")),  # whitespace only
+    (PY, PY.replace("return None", "return None  # nothing")),  # a comment only
+    (PY, PY.replace("import os\n", "import os\nimport sys\n")),  # an added line
+    (PY, PY.replace("total < 0", "total <= 0").replace("scale > 1", "scale > 2")[:-1] + "\n\n"),
+    (PY, PY.replace("    result = compute(width, height)\n", "")),  # a deleted line
+])
+def test_not_a_single_statement_change(old, new):
+    assert classify_sstub(old, new, "python") is None
+
+
+def test_edit_script_carries_the_class():
+    assert edit_script(PY, PY.replace("scale > 1", "scale > 3"), "python").sstub == "change_numeric_literal"
+
+
+def test_fast_on_large_files():
+    big = PY * 2000  # ~440 KB
+    changed = big[:-30] + big[-30:].replace("total", "totals")
+    started = time.perf_counter()
+    for _ in range(20):
+        classify_sstub(big, changed, "python")
+    assert (time.perf_counter() - started) / 20 < 0.05
