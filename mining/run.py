@@ -52,6 +52,11 @@ class Unit:
     def shard(self) -> str:
         return f"shards/{self.repo}/{self.index:05d}.parquet"
 
+    @property
+    def pending(self) -> str:
+        """Where a worker leaves the unit's rows until the parent has removed duplicates."""
+        return self.shard + ".pending"
+
 
 @dataclasses.dataclass
 class MineSummary:
@@ -66,6 +71,7 @@ class MineSummary:
     seconds: float = 0.0
     commits_this_run: int = 0
     resumed_units: int = 0
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -127,22 +133,48 @@ def _init_worker(queue) -> None:
     _progress_queue = queue
 
 
-def mine_unit(unit: Unit, config: FilterConfig) -> tuple[str, list[dict], dict[str, int]]:
-    """Mine one unit (in a worker process): its rows in commit order, and its drop counts."""
+@dataclasses.dataclass
+class UnitResult:
+    """What a worker hands back: the dedup keys of its rows (the rows themselves are in its pending shard)."""
+
+    key: str
+    keys: list[tuple[str, str]]
+    commits: list[str]
+    diffs: list[str] | None
+    drops: dict[str, int]
+
+
+def mine_unit(unit: Unit, config: FilterConfig, out: str, advance=None) -> UnitResult:
+    """Mine one unit and write its rows, before duplicate removal, to the unit's pending shard.
+
+    Runs in a worker process (progress goes through the queue) or inline (progress through `advance`).
+    """
     drops = DropCounter()
-    pending = [0]
+    unreported = 0
 
     def report(n: int) -> None:
-        pending[0] += n
-        if _progress_queue is not None and pending[0] >= 16:
-            _progress_queue.put(pending[0])
-            pending[0] = 0
+        nonlocal unreported
+        if advance is not None:
+            advance(n)
+            return
+        unreported += n
+        if _progress_queue is not None and unreported >= 16:
+            _progress_queue.put(unreported)
+            unreported = 0
 
     repo = open_repository(unit.path)
     rows = [pair.to_row() for pair in mine_commits(repo, list(unit.shas), unit.repo, config, drops, report)]
-    if _progress_queue is not None and pending[0]:
-        _progress_queue.put(pending[0])
-    return unit.key, rows, drops.as_dict()
+    if _progress_queue is not None and unreported:
+        _progress_queue.put(unreported)
+    if rows:
+        shards.write_shard(Path(out) / unit.pending, rows)
+    return UnitResult(
+        key=unit.key,
+        keys=[(r["old_blob"], r["new_blob"]) for r in rows],
+        commits=[r["commit"] for r in rows],
+        diffs=[r["diff"] for r in rows] if config.near_duplicates is not None else None,
+        drops=drops.as_dict(),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,22 +278,20 @@ def mine(
     total_commits = sum(len(u.shas) for u in units)
     done_commits = total_commits - sum(len(u.shas) for u in todo)
 
-    def commit_unit(unit: Unit, rows: list[dict], drops: dict[str, int]) -> None:
-        counts = DropCounter(drops)
-        kept_rows = []
-        for row in rows:
-            reason = dedup.check(row["old_blob"], row["new_blob"], row["diff"] if config.near_duplicates else "")
+    def commit_unit(unit: Unit, result: UnitResult) -> None:
+        counts = DropCounter(result.drops)
+        diffs = result.diffs or [""] * len(result.keys)
+        keep = []
+        for (old_blob, new_blob), diff in zip(result.keys, diffs, strict=True):
+            reason = dedup.check(old_blob, new_blob, diff)
             if reason:
                 counts[reason] += 1
-            else:
-                kept_rows.append(row)
-        kept_commits = len({row["commit"] for row in kept_rows})
+            keep.append(reason is None)
+        kept_commits = len({c for c, k in zip(result.commits, keep, strict=True) if k})
         counts["commits_kept"] += kept_commits
         counts["no_kept_files"] += counts["commits_passed"] - kept_commits
-        if kept_rows:
-            shards.write_shard(out / unit.shard, kept_rows)
-        done[unit.key] = {"shard": unit.shard if kept_rows else None, "rows": len(kept_rows),
-                          "drops": counts.as_dict()}
+        shards.publish_shard(out / unit.pending, out / unit.shard, keep)
+        done[unit.key] = {"shard": unit.shard if any(keep) else None, "rows": sum(keep), "drops": counts.as_dict()}
         shards.write_manifest(out, manifest)
 
     progress_bar = _progress(stderr(), show_progress)
@@ -270,18 +300,17 @@ def mine(
                                      rows=sum(e["rows"] for e in done.values()))
         rows_written = sum(e["rows"] for e in done.values())
 
-        def on_commit(unit, rows, drops):
+        def on_commit(unit, result):
             nonlocal rows_written
-            commit_unit(unit, rows, drops)
+            commit_unit(unit, result)
             rows_written += done[unit.key]["rows"]
             progress_bar.update(task, rows=rows_written)
 
         if jobs == 1 or len(todo) <= 1:
             for unit in todo:
-                _, rows, drops = _mine_unit_inline(unit, config, lambda n: progress_bar.advance(task, n))
-                on_commit(unit, rows, drops)
+                on_commit(unit, mine_unit(unit, config, str(out), lambda n: progress_bar.advance(task, n)))
         else:
-            _run_pool(todo, config, jobs, on_commit, lambda n: progress_bar.advance(task, n))
+            _run_pool(todo, config, str(out), jobs, on_commit, lambda n: progress_bar.advance(task, n))
 
     manifest["complete"] = True
     shards.write_manifest(out, manifest)
@@ -291,17 +320,13 @@ def mine(
     summary.resumed_units = len(units) - len(todo)
     for reason, n in plan_drops.items():
         summary.drops[reason] = summary.drops.get(reason, 0) + n
+    if first_parent and config.skip_merges and summary.drops.get("merge", 0) * 2 > summary.commits_seen > 0:
+        summary.notes.append("most first-parent commits are merges (pull requests); --all-commits also walks "
+                             "the commits of the merged branches")
     return summary
 
 
-def _mine_unit_inline(unit: Unit, config: FilterConfig, advance):
-    drops = DropCounter()
-    repo = open_repository(unit.path)
-    rows = [pair.to_row() for pair in mine_commits(repo, list(unit.shas), unit.repo, config, drops, advance)]
-    return unit.key, rows, drops.as_dict()
-
-
-def _run_pool(todo: list[Unit], config: FilterConfig, jobs: int, on_commit, advance) -> None:
+def _run_pool(todo: list[Unit], config: FilterConfig, out: str, jobs: int, on_commit, advance) -> None:
     """Mine units in worker processes, handing results to `on_commit` in plan order.
 
     A worker that dies (e.g. a crash inside libgit2 on a damaged pack) breaks the pool: the pool is
@@ -311,11 +336,11 @@ def _run_pool(todo: list[Unit], config: FilterConfig, jobs: int, on_commit, adva
     queue = ctx.Queue()
     order = [u.key for u in todo]
     by_key = {u.key: u for u in todo}
-    results: dict[str, tuple[list[dict], dict[str, int]]] = {}
+    results: dict[str, UnitResult] = {}
     crashes: collections.Counter = collections.Counter()
     waiting = collections.deque(todo)
     next_commit = 0
-    window = jobs * 2  # bounds how many finished-but-uncommitted units sit in memory
+    window = jobs * 3  # bounds how many units are mined ahead of the one to commit next
 
     def drain_progress():
         while True:
@@ -331,23 +356,23 @@ def _run_pool(todo: list[Unit], config: FilterConfig, jobs: int, on_commit, adva
             while next_commit < len(order):
                 while waiting and (not inflight or len(inflight) + len(results) < window):
                     unit = waiting.popleft()
-                    inflight[pool.submit(mine_unit, unit, config)] = unit
+                    inflight[pool.submit(mine_unit, unit, config, out)] = unit
                 finished, _ = cf.wait(list(inflight), timeout=0.2, return_when=cf.FIRST_COMPLETED)
                 drain_progress()
                 for future in finished:
-                    unit = inflight.pop(future)
-                    key, rows, drops = future.result()
-                    results[key] = (rows, drops)
+                    inflight.pop(future)
+                    result = future.result()
+                    results[result.key] = result
                 while next_commit < len(order) and order[next_commit] in results:
                     key = order[next_commit]
-                    rows, drops = results.pop(key)
-                    on_commit(by_key[key], rows, drops)
+                    on_commit(by_key[key], results.pop(key))
                     next_commit += 1
         except cf.process.BrokenProcessPool:
             for unit in inflight.values():
                 crashes[unit.key] += 1
                 if crashes[unit.key] >= 2:
-                    results[unit.key] = ([], {"commits_seen": len(unit.shas), "unit_crashed": len(unit.shas)})
+                    crashed = {"commits_seen": len(unit.shas), "unit_crashed": len(unit.shas)}
+                    results[unit.key] = UnitResult(unit.key, [], [], None, crashed)
                 else:
                     waiting.append(unit)
             position = {key: i for i, key in enumerate(order)}
@@ -433,3 +458,5 @@ def print_summary(summary: MineSummary, out: Path) -> None:
     if summary.resumed_units:
         table.add_row("units resumed from an earlier run", f"{summary.resumed_units:,}")
     stderr().print(table)
+    for note in summary.notes:
+        stderr().print(f"[yellow]note:[/yellow] {note}")

@@ -6,6 +6,7 @@ commits, used by the parallel runner (`patchcoder.mining.run`). No `git` subproc
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import os
@@ -59,7 +60,7 @@ class CommitPair:
     deleted: int
     hunks: int
     sstub: str | None = None
-    _patch: pygit2.Patch | None = dataclasses.field(default=None, repr=False, compare=False)
+    _patch: _FileDiff | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @functools.cached_property
     def diff(self) -> str:
@@ -187,22 +188,72 @@ def _message(commit: pygit2.Commit) -> str:
         return commit.raw_message.decode("utf-8", "replace")
 
 
-def _read_blob(repo: pygit2.Repository, oid: pygit2.Oid, config: FilterConfig) -> bytes | str:
-    """The blob's bytes, or a drop reason. The size is read from the header, so a huge blob is never inflated."""
-    if oid.raw == b"\0" * len(oid.raw):
-        return b""
-    try:
-        _, size = repo.odb.read_header(oid)
-        if size > config.max_file_bytes:
-            return "oversized_file"
-        return repo.odb.read(oid)[1]
-    except (KeyError, ValueError, pygit2.GitError):
-        return "missing_object"
+@dataclasses.dataclass(slots=True)
+class _Blob:
+    """One side of a file change, read and checked once."""
+
+    blob: pygit2.Blob | None  # None for the missing side of an addition or deletion
+    text: str | None
+    head: bytes
+    reason: str | None  # why the file cannot be kept, if it cannot
+
+
+_EMPTY = _Blob(None, None, b"", None)
+
+
+class BlobReader:
+    """Reads each blob of a walk once: size from the object header (a huge blob is never inflated),
+    then content filters and UTF-8 decoding, all cached by blob id.
+
+    Consecutive commits share blobs (a change's new side is the next change's old side), so the
+    cache halves the reads; it holds at most `budget` bytes of blob data.
+    """
+
+    def __init__(self, repo: pygit2.Repository, config: FilterConfig, budget: int = 64 << 20):
+        self.repo, self.config, self.budget = repo, config, budget
+        self._cache: collections.OrderedDict[bytes, tuple[_Blob, int]] = collections.OrderedDict()
+        self._bytes = 0
+
+    def get(self, oid: pygit2.Oid) -> _Blob:
+        if oid.raw == _ZERO_RAW:
+            return _EMPTY
+        hit = self._cache.get(oid.raw)
+        if hit is not None:
+            self._cache.move_to_end(oid.raw)
+            return hit[0]
+        entry, size = self._read(oid)
+        self._cache[oid.raw] = (entry, size)
+        self._bytes += size
+        while self._bytes > self.budget and len(self._cache) > 1:
+            _, (_, evicted) = self._cache.popitem(last=False)
+            self._bytes -= evicted
+        return entry
+
+    def _read(self, oid: pygit2.Oid) -> tuple[_Blob, int]:
+        try:
+            _, size = self.repo.odb.read_header(oid)
+            if size > self.config.max_file_bytes:
+                return _Blob(None, None, b"", "oversized_file"), 0
+            blob = self.repo[oid]
+            data = blob.data
+        except (KeyError, ValueError, pygit2.GitError):
+            return _Blob(None, None, b"", "missing_object"), 0
+        if reason := content_reason(data, self.config):
+            return _Blob(None, None, b"", reason), 0
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return _Blob(None, None, b"", "undecodable"), 0
+        return _Blob(blob, text, data[:200], None), size + len(text)
+
+
+_ZERO_RAW = b"\0" * 20
 
 
 def pairs_of_commit(
     repo: pygit2.Repository, commit: pygit2.Commit, repo_name: str, config: FilterConfig, drops: DropCounter,
     boundary: frozenset[str] = frozenset(),
+    blobs: BlobReader | None = None,
 ) -> Iterator[CommitPair]:
     """The kept file changes of one commit against its first parent (duplicates not yet removed).
 
@@ -241,11 +292,12 @@ def pairs_of_commit(
         drops["corrupt_commit"] += 1
         return
     drops["commits_passed"] += 1
+    blobs = blobs if blobs is not None else BlobReader(repo, config)
     sha = str(commit.id)
     parent = str(parents[0]) if parents else ZERO_SHA
-    for index, delta in enumerate(deltas):
+    for delta in deltas:
         try:
-            pair = _pair_of_delta(repo, diff, index, delta, config, drops)
+            pair = _pair_of_delta(blobs, delta, config, drops)
         except Exception:  # a damaged object must never end the run: count it and go on
             drops["file_error"] += 1
             continue
@@ -260,7 +312,7 @@ def pairs_of_commit(
         )
 
 
-def _pair_of_delta(repo, diff, index, delta, config: FilterConfig, drops: DropCounter):
+def _pair_of_delta(blobs: BlobReader, delta, config: FilterConfig, drops: DropCounter):
     status = delta.status_char()
     if status == "T":
         drops["typechange"] += 1
@@ -269,14 +321,15 @@ def _pair_of_delta(repo, diff, index, delta, config: FilterConfig, drops: DropCo
     if change is None:
         drops["file_error"] += 1
         return None
-    modes = (delta.old_file.mode, delta.new_file.mode)
+    old_file, new_file = delta.old_file, delta.new_file
+    modes = (old_file.mode, new_file.mode)
     if FileMode.COMMIT in modes:
         drops["submodule"] += 1
         return None
     if FileMode.LINK in modes:
         drops["symlink"] += 1
         return None
-    new_path, old_path = _decode_path(delta.new_file), _decode_path(delta.old_file)
+    new_path, old_path = _decode_path(new_file), _decode_path(old_file)
     if new_path is None or old_path is None:
         drops["non_utf8_path"] += 1
         return None
@@ -289,39 +342,68 @@ def _pair_of_delta(repo, diff, index, delta, config: FilterConfig, drops: DropCo
     if not needs_shebang and not _language_kept(language, config):
         drops["language"] += 1
         return None
-    old_data = _read_blob(repo, delta.old_file.id, config) if change != "A" else b""
-    if isinstance(old_data, str):
-        drops[old_data] += 1
-        return None
-    new_data = _read_blob(repo, delta.new_file.id, config) if change != "D" else b""
-    if isinstance(new_data, str):
-        drops[new_data] += 1
-        return None
-    if old_data == new_data:
+    if old_file.id == new_file.id:
         drops["unchanged_text"] += 1
         return None
+    old = blobs.get(old_file.id) if change != "A" else _EMPTY
+    new = blobs.get(new_file.id) if change != "D" else _EMPTY
+    if reason := old.reason or new.reason:
+        drops[reason] += 1
+        return None
     if needs_shebang:
-        language = language_of(path, (new_data or old_data)[:200])
+        language = language_of(path, new.head or old.head)
         if not _language_kept(language, config):
             drops["language"] += 1
             return None
-    for data in (old_data, new_data):
-        if reason := content_reason(data, config):
-            drops[reason] += 1
-            return None
-    try:
-        old_text = old_data.decode("utf-8") if change != "A" else None
-        new_text = new_data.decode("utf-8") if change != "D" else None
-    except UnicodeDecodeError:
-        drops["undecodable"] += 1
-        return None
-    patch = diff[index]
+    # From the blobs already in memory: libgit2 would otherwise read both again for the patch.
+    patch = pygit2.Patch.create_from(old.blob, new.blob, old_as_path=old_path, new_as_path=new_path,
+                                     context_lines=3)
     _, added, deleted = patch.line_stats
     if added + deleted > config.max_diff_lines:
         drops["oversized_diff"] += 1
         return None
-    return (path, old_path if change != "A" else None, change, language, old_text, new_text,
-            patch, added, deleted, len(patch.hunks))
+    return (path, old_path if change != "A" else None, change, language, old.text, new.text,
+            _FileDiff(patch, delta), added, deleted, len(patch.hunks))
+
+
+class _FileDiff:
+    """A patch computed from in-memory blobs, formatted on demand with the header `git diff` prints
+    for the delta (modes, rename, new/deleted file), which a blob-to-blob patch does not know."""
+
+    __slots__ = ("patch", "delta")
+
+    def __init__(self, patch: pygit2.Patch, delta: pygit2.DiffDelta):
+        self.patch, self.delta = patch, delta
+
+    @property
+    def text(self) -> str:
+        body = self.patch.text
+        at = body.find("\n@@ ")
+        body = body[at + 1:] if at >= 0 else ""
+        return _git_header(self.delta) + body
+
+
+def _git_header(delta: pygit2.DiffDelta) -> str:
+    old, new = delta.old_file, delta.new_file
+    old_path = old.raw_path.decode("utf-8", "surrogateescape")
+    new_path = new.raw_path.decode("utf-8", "surrogateescape")
+    status = delta.status_char()
+    lines = [f"diff --git a/{old_path} b/{new_path}"]
+    old_id, new_id = str(old.id)[:7], str(new.id)[:7]
+    if status == "A":
+        lines += [f"new file mode {new.mode:o}", f"index {old_id}..{new_id}"]
+    elif status == "D":
+        lines += [f"deleted file mode {old.mode:o}", f"index {old_id}..{new_id}"]
+    else:
+        if status == "R":
+            lines += [f"similarity index {delta.similarity}%", f"rename from {old_path}", f"rename to {new_path}"]
+        if old.mode != new.mode:
+            lines += [f"old mode {old.mode:o}", f"new mode {new.mode:o}", f"index {old_id}..{new_id}"]
+        else:
+            lines.append(f"index {old_id}..{new_id} {new.mode:o}")
+    lines.append(f"--- a/{old_path}" if status != "A" else "--- /dev/null")
+    lines.append(f"+++ b/{new_path}" if status != "D" else "+++ /dev/null")
+    return "\n".join(lines) + "\n"
 
 
 def _language_kept(language: str | None, config: FilterConfig) -> bool:
@@ -336,11 +418,12 @@ def mine_commits(
 ) -> Iterator[CommitPair]:
     """`pairs_of_commit` over a list of commits; a commit that cannot be read is counted and skipped."""
     boundary = shallow_boundary(repo)
+    blobs = BlobReader(repo, config)
     for sha in shas:
         drops["commits_seen"] += 1
         try:
             commit = repo[sha]
-            yield from pairs_of_commit(repo, commit, repo_name, config, drops, boundary)
+            yield from pairs_of_commit(repo, commit, repo_name, config, drops, boundary, blobs)
         except (KeyError, ValueError, pygit2.GitError):
             drops["corrupt_commit"] += 1
         if progress is not None:

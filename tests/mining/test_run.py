@@ -110,7 +110,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_rows(new_repo, tmp_path):
     assert summary["resumed_units"] >= 3
     assert _rows(out) == _rows(reference)
     assert [os.path.basename(f) for f in shard_files(out)] == [os.path.basename(f) for f in shard_files(reference)]
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob("*.pending"))
 
 
 def test_existing_output_needs_resume_and_same_options(history, tmp_path):

@@ -78,6 +78,11 @@ def test_row_texts_blobs_and_diffs_are_those_of_the_repository(history):
         else:
             parent_tree = repo[pair.parent].tree
             assert repo[parent_tree[pair.old_path].id].data.decode() == pair.old
+        # The diff is built from blobs already in memory; it must equal libgit2's patch of the tree diff.
+        tree_diff = (repo.diff(repo[pair.parent].tree, commit.tree) if commit.parent_ids
+                     else commit.tree.diff_to_tree(swap=True))
+        tree_diff.find_similar(flags=pygit2.enums.DiffFind.FIND_RENAMES)
+        assert pair.diff in {patch.text for patch in tree_diff}
         patch = unidiff.PatchSet(pair.diff)
         assert len(patch) == 1
         assert (patch[0].added, patch[0].removed, len(patch[0])) == (pair.added, pair.deleted, pair.hunks)
