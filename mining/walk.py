@@ -27,6 +27,7 @@ from patchcoder.mining.filters import (
     message_reason,
     path_reason,
 )
+from patchcoder.tokenizer.sstub import classify_sstub
 
 ZERO_SHA = "0" * 40
 _CHANGE = {"A": "A", "M": "M", "D": "D", "R": "R", "C": "A"}
@@ -303,12 +304,12 @@ def pairs_of_commit(
             continue
         if pair is None:
             continue
-        path, old_path, change, language, old, new, patch, added, deleted, hunks = pair
+        path, old_path, change, language, old, new, patch, added, deleted, hunks, sstub = pair
         yield CommitPair(
             repo=repo_name, commit=sha, parent=parent, author_time=int(commit.author.time), message=message,
             path=path, old_path=old_path, change=change, language=language, old=old, new=new,
             old_blob=str(delta.old_file.id), new_blob=str(delta.new_file.id),
-            added=added, deleted=deleted, hunks=hunks, _patch=patch,
+            added=added, deleted=deleted, hunks=hunks, sstub=sstub, _patch=patch,
         )
 
 
@@ -362,8 +363,10 @@ def _pair_of_delta(blobs: BlobReader, delta, config: FilterConfig, drops: DropCo
     if added + deleted > config.max_diff_lines:
         drops["oversized_diff"] += 1
         return None
+    # A single-statement bug fix changes exactly one line; only those are worth classifying.
+    sstub = classify_sstub(old.text, new.text, language) if added == deleted == 1 and change in "MR" else None
     return (path, old_path if change != "A" else None, change, language, old.text, new.text,
-            _FileDiff(patch, delta), added, deleted, len(patch.hunks))
+            _FileDiff(patch, delta), added, deleted, len(patch.hunks), sstub)
 
 
 class _FileDiff:

@@ -62,6 +62,23 @@ def test_walk_yields_exactly_the_expected_rows(history):
     assert drops.as_dict() == EXPECTED_DROPS
 
 
+def test_single_statement_fixes_are_classified(history):
+    sstubs = {(p.message, p.path): p.sstub for p in walk(history.path)}
+    assert sstubs == {
+        ("Add the app", "src/app.py"): None,
+        ("Add the app", "src/old.py"): None,
+        ("Add the app", "src/util.py"): None,
+        ("Return two from main", "src/app.py"): "change_numeric_literal",
+        ("Rename util to helpers", "src/helpers.py"): "change_numeric_literal",
+        ("Remove old module", "src/old.py"): None,
+        ("Vendor a library", "src/app.py"): "change_numeric_literal",
+        ("Toggle flag on", "src/flag.py"): None,
+        ("Toggle flag off", "src/flag.py"): "change_boolean_literal",
+        ("Toggle flag on again", "src/flag.py"): "change_boolean_literal",
+        ("Fix the helper", "src/helpers.py"): "change_numeric_literal",
+    }
+
+
 def test_row_texts_blobs_and_diffs_are_those_of_the_repository(history):
     repo = history.repo
     for pair in walk(history.path):
