@@ -9,7 +9,8 @@ if __name__ != "patchcoder.tokenizer":
     )
 
 from patchcoder.tokenizer.edits import EditOp, EditScript, EditScriptError, edit_script  # noqa: E402
+from patchcoder.tokenizer.grammar import EditGrammar  # noqa: E402
 from patchcoder.tokenizer.sstub import classify_sstub  # noqa: E402
 from patchcoder.tokenizer.vocab import CodeTokenizer  # noqa: E402
 
-__all__ = ["CodeTokenizer", "EditOp", "EditScript", "EditScriptError", "classify_sstub", "edit_script"]
+__all__ = ["CodeTokenizer", "EditGrammar", "EditOp", "EditScript", "EditScriptError", "classify_sstub", "edit_script"]

@@ -75,6 +75,8 @@ def _lex_file(item: tuple[Path | bytes, str | None]) -> str:
 
     source, language = item
     data = source if isinstance(source, bytes) else source.read_bytes()
+    # files need not be UTF-8: undecodable bytes become lone surrogates, encoded as CodeTokenizer does
+    data = data.decode("utf-8", "surrogateescape").encode("utf-8", "surrogatepass")
     return pieces_to_bpe_input(Lexer(cache_size=0).pieces(data, language))
 
 

@@ -6,8 +6,8 @@ the text; BPE merges never cross a piece boundary. Every piece containing a newl
 pieces of a text group exactly into its lines (what line markers and edit scripts need).
 
 Languages with a grammar wheel (GRAMMARS) are parsed with tree-sitter; text that no leaf covers (gaps,
-and ERROR leaves of code that does not parse) and languages without a grammar go through the regex lexer
-PIECE_RE. Parses are cached by content hash, because parsing is the expensive step.
+and ERROR leaves of code that does not parse), files whose whole tree is an ERROR, and languages without
+a grammar go through the regex lexer PIECE_RE. Parses are cached by content hash, because parsing is the expensive step.
 """
 
 from __future__ import annotations
@@ -94,6 +94,8 @@ _GRAMMARS = _Grammars()
 def tree_sitter_pieces(data: bytes, language: str) -> list[bytes]:
     """Cut `data` at tree-sitter leaf boundaries (see the module docstring)."""
     tree = _GRAMMARS.parser(language).parse(data)
+    if tree.root_node.is_error:  # nothing parsed (e.g. not this language at all): leaves would mislead
+        return regex_pieces(data)
     textual = _GRAMMARS.textual_kinds(language)
     pieces: list[bytes] = []
     extend = pieces.extend

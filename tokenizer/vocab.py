@@ -12,6 +12,7 @@ Ids: BPE tokens first, then the special tokens of special.py in order.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import os
@@ -44,34 +45,36 @@ def _byte_alphabet() -> list[str]:
 
 
 BYTE_CHARS = _byte_alphabet()
-_TO_BYTE_CHARS = {byte: char for byte, char in enumerate(BYTE_CHARS)}  # for str.translate on Latin-1 text
 _FROM_BYTE_CHARS = {char: byte for byte, char in enumerate(BYTE_CHARS)}
 
 
-# The BPE's pre-tokens are the lexer's pieces with three joins, done by regular expressions on the
-# byte-character string (C speed) and chosen for compression (issue 3: no worse than plain BPE):
-# a single space is joined to the piece after it (" foo", as GPT-2 does; in a longer run only the last
-# space moves), a line's newline to the piece before it ("):\n"), and adjacent punctuation pieces to each
-# other ("()", "):"). Boundaries are only ever removed, so a pre-token never cuts a tree-sitter leaf,
-# and a newline still only ends a pre-token, so pre-tokens still group into lines.
-_S, _WS = BYTE_CHARS[ord(" ")], "".join(BYTE_CHARS[b] for b in b" \t\n\v\f\r")
-_NL, _CR = BYTE_CHARS[ord("\n")], BYTE_CHARS[ord("\r")]
-_PUNCT = re.escape("".join(chr(b) for b in range(33, 127) if not chr(b).isalnum() and chr(b) != "_"))
-_E = SEPARATOR
-_LAST_SPACE_OF_RUN = re.compile(f"(?<=[{_WS}]){_S}{_E}(?=[^{_E}{_WS}])")
-_LONE_SPACE = re.compile(f"{_S}{_E}(?=[^{_E}{_WS}])")
-_NEWLINE_AFTER_CODE = re.compile(f"(?<=[^{_E}{_WS}]){_E}(?={_CR}?{_NL}(?:{_E}|$))")
-_PUNCT_RUN = re.compile(f"(?<=[{_PUNCT}]){_E}(?=[{_PUNCT}])")
-_LINE_END = re.compile(f"(?<={_NL}){_E}")
+# The BPE's pre-tokens are the lexer's pieces with three joins, chosen for compression (issue 3: no worse
+# than plain BPE): a single space is joined to the piece after it (" foo", as GPT-2 does; in a longer
+# run only the last space moves), a line's newline to the piece before it ("):\n"), and adjacent
+# punctuation pieces to each other ("()", "):"). Boundaries are only ever removed, so a pre-token never
+# cuts a tree-sitter leaf, and a newline still only ends a pre-token, so pre-tokens still group into lines.
+# The joins are byte regexes over the pieces joined with byte 0xFF, which UTF-8 never contains (nor does
+# `surrogatepass` output); then one charmap decode maps each byte to its byte character and 0xFF to SEPARATOR.
+_WS = rb" \t\n\x0b\x0c\r"
+_PUNCT = re.escape(bytes(b for b in range(33, 127) if not chr(b).isalnum() and b != ord("_")))
+# (each pattern starts with a literal, so that `re` can search for it instead of trying every position)
+_LAST_SPACE_OF_RUN = re.compile(rb" \xff(?<=[" + _WS + rb"] \xff)(?=[^\xff" + _WS + rb"])")
+_LONE_SPACE = re.compile(rb" \xff(?=[^\xff" + _WS + rb"])")
+_NEWLINE_AFTER_CODE = re.compile(rb"\xff(?<=[^\xff" + _WS + rb"]\xff)(?=\r?\n(?:\xff|$))")
+_PUNCT_RUN = re.compile(rb"\xff(?<=[" + _PUNCT + rb"]\xff)(?=[" + _PUNCT + rb"])")
+_LINE_END = re.compile(f"(?<={BYTE_CHARS[ord(chr(10))]}){SEPARATOR}")
+_DECODING_TABLE = "".join(BYTE_CHARS[:255]) + SEPARATOR
 
 
 def pieces_to_bpe_input(pieces: Iterable[bytes]) -> str:
-    """The string the BPE model sees for a list of pieces: byte characters, pre-tokens joined by SEPARATOR."""
-    text = SEPARATOR.join([p.decode("latin-1") for p in pieces]).translate(_TO_BYTE_CHARS)
-    text = _PUNCT_RUN.sub("", text)
-    text = _NEWLINE_AFTER_CODE.sub("", text)
-    text = _LAST_SPACE_OF_RUN.sub(_E + _S, text)
-    return _LONE_SPACE.sub(_S, text)
+    """The string the BPE model sees for pieces of UTF-8 text (as `str.encode("utf-8", "surrogatepass")`
+    gives; never a 0xFF byte): byte characters, pre-tokens joined by SEPARATOR."""
+    data = b"\xff".join(pieces)
+    data = _PUNCT_RUN.sub(b"", data)
+    data = _NEWLINE_AFTER_CODE.sub(b"", data)
+    data = _LAST_SPACE_OF_RUN.sub(b"\xff ", data)
+    data = _LONE_SPACE.sub(b" ", data)
+    return codecs.charmap_decode(data, "strict", _DECODING_TABLE)[0]
 
 
 def split_bpe_lines(bpe_input: str) -> list[str]:
@@ -100,6 +103,8 @@ class CodeTokenizer:
         self.eos_id = self.special[sp.EOS]
         self._line0 = self.special[sp.line_marker_name(0)]
         self.lexer = Lexer()
+        self.word_cache_size = 200_000
+        self._word_ids: dict[str, list[int]] = {}
         # id -> the bytes it stands for (special tokens: their name), for a fast decode
         id_bytes: list[bytes] = [b""] * self.vocab_size
         for token, i in hf_tokenizer.get_vocab().items():
@@ -164,19 +169,32 @@ class CodeTokenizer:
     def encode_pieces(self, pieces: Sequence[bytes]) -> list[int]:
         if not pieces:
             return []
-        return self._hf.encode(pieces_to_bpe_input(pieces), add_special_tokens=False).ids
+        return self._encode_words(pieces_to_bpe_input(pieces).split(SEPARATOR))
+
+    def _encode_words(self, words: list[str]) -> list[int]:
+        """Ids of pre-tokens (BPE input words). Code repeats its words, so a word's ids are cached: the
+        Rust BPE only sees words not met before, and the encode path is bound by parsing, not by BPE."""
+        cache = self._word_ids
+        missing = [w for w in set(words) if w not in cache]
+        if missing:
+            if len(cache) + len(missing) > self.word_cache_size:
+                cache.clear()
+            for word, encoding in zip(missing, self._hf.encode_batch_fast(missing, add_special_tokens=False),
+                                      strict=True):
+                cache[word] = encoding.ids
+        out: list[int] = []
+        extend = out.extend
+        for word in words:
+            extend(cache[word])
+        return out
 
     def encode_batch(self, texts: Sequence[str], language: str | None = None) -> list[list[int]]:
-        inputs = [pieces_to_bpe_input(self.pieces(t, language)) for t in texts]
-        return [e.ids for e in self._hf.encode_batch(inputs, add_special_tokens=False)]
+        return [self.encode(t, language) for t in texts]
 
     def encode_lines(self, text: str, language: str | None = None) -> list[list[int]]:
         """Token ids of each line of `text` (lines end after "\\n"; the last may not), lexed as one file."""
         lines = split_bpe_lines(pieces_to_bpe_input(self.pieces(text, language)))
-        if not lines:
-            return []
-        encodings = self._hf.encode_batch(lines, add_special_tokens=False)
-        return [e.ids for e in encodings]
+        return [self._encode_words(line.split(SEPARATOR)) for line in lines]
 
     # ---- decoding
 

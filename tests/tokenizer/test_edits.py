@@ -190,3 +190,39 @@ def test_shifted_and_new_ranges():
     script = edit_script("a\nb\nc\n", "a\nx\ny\nc\nd\n")
     assert [(op.kind, ns, ne) for op, ns, ne in script.new_ranges()] == [("REPLACE", 1, 3), ("INSERT", 4, 5)]
     assert script.shifted(10).ops[0].start == 11
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts(), texts())
+def test_grammar_accepts_every_script(tok, old, new):
+    from patchcoder.tokenizer import EditGrammar
+
+    n = len(split_lines(old))
+    ids = [*edit_script(old, new, "python").to_tokens(tok, "python"), tok.eos_id]
+    grammar = EditGrammar(tok, n)
+    for token in ids:
+        assert grammar.mask()[token]
+        grammar.advance(token)
+    assert grammar.done
+
+
+def test_grammar_rejects_what_the_parser_rejects(tok):
+    from patchcoder.tokenizer import EditGrammar
+
+    s, L = tok.special, tok.line_marker
+    ins, dele, rep, end = s["<INSERT>"], s["<DELETE>"], s["<REPLACE>"], s["<END>"]
+    x, no_newline = tok.encode("x\n"), tok.encode("x")
+    for ids in ([dele, L(1), L(6)], [dele, L(2), L(2)], [ins, L(0), end], [dele, L(1), L(3), dele, L(2)],
+                [dele, *x], [*x], [ins, L(0), *x, s["<|edit|>"]], [dele, L(0), L(1), tok.eos_id, dele],
+                [ins, L(0), *no_newline, end], [ins, L(2), *x, end, ins, L(2)], [rep, L(1), L(2), end]):
+        grammar = EditGrammar(tok, 4)
+        with pytest.raises(EditScriptError):
+            for token in ids:
+                allowed = grammar.mask()[token]
+                grammar.advance(token)
+                assert allowed
+    # an INSERT may end the window's text without a newline
+    grammar = EditGrammar(tok, 4)
+    for token in [ins, L(4), *no_newline]:
+        grammar.advance(token)
+    assert grammar.mask()[end]

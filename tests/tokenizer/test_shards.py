@@ -162,3 +162,16 @@ def test_tokenize_command_on_a_mined_git_repository(tmp_path, capsys, make_repo)
     assert len(TokenShards(out)) == 2
     assert main(["tokenize", "--data", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_train_vocab_from_mined_data_and_encode_command(mined, tmp_path, capsys):
+    out = tmp_path / "v.json"
+    assert main(["tokenize", "train-vocab", "--data", str(mined), "--vocab-size", "700", "--jobs", "1",
+                 "--out", str(out)]) == 0
+    source = tmp_path / "m.py"
+    source.write_text(module(1))
+    assert main(["tokenize", "encode", str(source), "--vocab", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.replace("|", "") == module(1) + "\n"
+    assert "bytes/token" in captured.err
+    assert main(["tokenize"]) == 2  # neither --data/--out nor an action
