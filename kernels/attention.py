@@ -68,11 +68,13 @@ def naive_attention(q, k, v, window=None, key_start=None):
 
 def sdpa_attention(q, k, v, window=None, key_start=None):
     """PyTorch SDPA; is_causal when it can, else a dense boolean mask."""
-    k, v = _expand_kv(k, q.shape[1]), _expand_kv(v, q.shape[1])
+    gqa = k.shape[1] != q.shape[1]
     if window is None and key_start is None:
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    mask = band_mask(q.shape[-2], k.shape[-2], window, q.device, key_start)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+    B, H, T, _ = q.shape
+    # a 4-D mask: CPU SDPA is several times slower when it has to broadcast a 2-D one
+    mask = band_mask(T, k.shape[-2], window, q.device, key_start).expand(B, H, T, k.shape[-2])
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
 
 
 def local_attention(q, k, v, window: int, key_start=None, block: int | None = None):
@@ -101,11 +103,11 @@ def local_attention(q, k, v, window: int, key_start=None, block: int | None = No
     if key_start is not None:
         start = key_start.to(q.device).view(B, 1, 1, 1, 1)
         mask = (mask & (kj >= start)) | (kj == qi)  # (B, 1, n, C, 2C)
+    # blocks become the head axis of a 4-D call, with a mask expanded (not broadcast) to full rank:
+    # CPU SDPA is ~4x slower when it broadcasts a lower-rank mask itself
+    mask = mask.expand(B, H, n, C, 2 * C).reshape(B * H, n, C, 2 * C)
     out = F.scaled_dot_product_attention(
-        qb.reshape(-1, n, C, D) if key_start is None else qb,
-        kk.reshape(-1, n, 2 * C, D) if key_start is None else kk,
-        vv.reshape(-1, n, 2 * C, D) if key_start is None else vv,
-        attn_mask=mask,
+        qb.reshape(B * H, n, C, D), kk.reshape(B * H, n, 2 * C, D), vv.reshape(B * H, n, 2 * C, D), attn_mask=mask
     )
     return out.reshape(B, H, n * C, D)[:, :, :T]
 

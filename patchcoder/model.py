@@ -173,12 +173,10 @@ class Attention(nn.Module):
     def forward(self, h, rope, attend):
         B, S, _ = h.shape
         H, Hkv, D = self.n_heads, self.n_kv_heads, self.head_dim
-        q, k, v = self.qkv(h).split([H * D, Hkv * D, Hkv * D], dim=-1)
-        q = q.view(B, S, H, D).transpose(1, 2)  # (B, H, S, D)
-        k = k.view(B, S, Hkv, D).transpose(1, 2)  # (B, Hkv, S, D)
-        v = v.view(B, S, Hkv, D).transpose(1, 2)
-        q_rot, k = apply_rope(q, rope), apply_rope(k, rope)
-        o = attend(q_rot, k, v, lambda: self.gate(h, q))  # (B, H, S, D)
+        qkv = self.qkv(h).view(B, S, H + 2 * Hkv, D).transpose(1, 2)  # (B, H + 2·Hkv, S, D)
+        q, k = apply_rope(qkv[:, : H + Hkv], rope).split([H, Hkv], dim=1)  # one rotation for q and k
+        v = qkv[:, H + Hkv :]  # (B, Hkv, S, D)
+        o = attend(q, k, v, lambda: self.gate(h, qkv[:, :H]))  # (B, H, S, D); the query gate reads q before RoPE
         return self.drop(self.proj(o.transpose(1, 2).reshape(B, S, H * D)))
 
 
@@ -198,8 +196,8 @@ class Block(nn.Module):
 
 
 def mix(g: torch.Tensor, o_global: torch.Tensor, o_local: torch.Tensor) -> torch.Tensor:
-    """G-SWA output: g·O_global + (1-g)·O_local, one g per head and position."""
-    return (g * o_global + (1 - g) * o_local).to(o_local.dtype)
+    """G-SWA output: g·O_global + (1-g)·O_local, one g per head and position (one fused lerp)."""
+    return torch.lerp(o_local, o_global.to(o_local.dtype), g.to(o_local.dtype))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -335,6 +333,7 @@ class PatchCoder(nn.Module):
         Hkv, D, dt, dev = k_any.shape[1], k_any.shape[3], k_any.dtype, k_any.device
         state = DecodeState(mode=mode, t=T, key_start=key_start)
         state.key_valid = torch.arange(max_len, device=dev)[None] >= key_start[:, None]  # (B, max_len)
+        state.key_bias = _additive(state.key_valid, dt)  # built once, not per layer
         for k0, v0 in trace.kv_global:
             kc, vc = (torch.zeros(B, Hkv, max_len, D, dtype=dt, device=dev) for _ in range(2))
             kc[:, :, :T], vc[:, :, :T] = k0, v0
@@ -375,11 +374,11 @@ class PatchCoder(nn.Module):
         e = self.embed(token)[:, None]  # (B, 1, C)
         a, b = self.loop_scales[0], self.loop_scales[1]
         x = torch.cat([e, a * e + b * state.prev_h[:, : R - 1]], dim=1) if R > 1 else e  # (B, R, C)
-        global_mask = state.key_valid[:, None, None, : t + 1]  # (B, 1, 1, t+1)
+        global_mask = state.key_bias[:, None, None, : t + 1]  # (B, 1, 1, t+1)
         if R > 1:
             slot = t % (W + 1)
             state.ring_pos[slot] = t
-            local_mask = (state.ring_pos[None] >= state.key_start[:, None])  # (B, W+1)
+            local_mask = _additive(state.ring_pos[None] >= state.key_start[:, None], state.key_bias.dtype)  # (B, W+1)
             local_mask = local_mask[:, None].expand(B, R - 1, W + 1).reshape(B * (R - 1), 1, 1, W + 1)
 
         def attend(i, q, k, v, gate):
@@ -398,7 +397,8 @@ class PatchCoder(nn.Module):
                                        rv.view(B * (R - 1), Hkv, W + 1, D), local_mask)
             o_local = o_local.view(B, R - 1, Hq, D).transpose(1, 2)  # (B, H, R-1, D)
             g = gate()[:, :, 1:]  # (B, H, R-1, 1)
-            return torch.cat([o_global[:, :, :1], mix(g, o_global[:, :, 1:], o_local)], dim=2)
+            o_global[:, :, 1:] = mix(g, o_global[:, :, 1:], o_local)  # row 0 (loop 0) stays global-only
+            return o_global
 
         for block in self.blocks:
             x = block(x, rope, attend)
@@ -414,8 +414,10 @@ class PatchCoder(nn.Module):
         rope = self.rope((t - state.key_start).clamp(min=0)[:, None])
         e = self.embed(token)[:, None]  # (B, 1, C)
         a, b = self.loop_scales[0], self.loop_scales[1]
-        global_mask = state.key_valid[:, None, None, : t + 1]
-        local_mask = global_mask & (torch.arange(t + 1, device=e.device) >= t - cfg.window)
+        valid = state.key_valid[:, None, None, : t + 1]
+        global_mask = state.key_bias[:, None, None, : t + 1]
+        local_mask = valid & (torch.arange(t + 1, device=e.device) >= t - cfg.window)
+        local_mask = _additive(local_mask, state.key_bias.dtype)
         hs = []
         for r in range(cfg.loops):
             if r == 0:
@@ -567,6 +569,7 @@ class DecodeState:
     t: int  # index of the next token (the same for all sequences: prompts are left-padded)
     key_start: torch.Tensor  # (B,) first real index of each sequence
     key_valid: torch.Tensor | None = None  # (B, max_len)
+    key_bias: torch.Tensor | None = None  # (B, max_len): 0 where valid, -inf where padding
     k0: list = None
     v0: list = None
     ring_k: list = None  # per layer (B, R-1, Hkv, W+1, D)
@@ -581,6 +584,11 @@ class DecodeState:
     def nbytes(self) -> int:
         tensors = self.k0 + self.v0 + self.ring_k + self.ring_v + [x for kv in self.kv_loops for p in kv for x in p]
         return sum(x.numel() * x.element_size() for x in tensors)
+
+
+def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Boolean mask -> additive attention bias (0 or -inf), so SDPA does not convert it per call."""
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, float("-inf"))
 
 
 def _left_pad(input_ids, attention_mask, device):
