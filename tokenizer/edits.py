@@ -338,16 +338,20 @@ def _expect(old_lines: Sequence[str], index: int, content: str, diff_line: int) 
 # ---- computing a script
 
 
-def _line_weights(text: str, lines: Sequence[str], language: str | None, lexer) -> list[int]:
-    """Lexemes per line (whitespace pieces do not count; a blank line weighs 1)."""
-    from patchcoder.tokenizer.lexer import group_lines, is_blank
+_LEXEME_START = re.compile(rb"(?:\A|(?<=\xff))[^\s\xff]")
 
+
+def _line_weights(text: str, n_lines: int, lo: int, hi: int, language: str | None, lexer) -> list[int]:
+    """Lexemes in each of lines lo..hi-1 of `text` (whitespace pieces do not count; a blank line weighs 1).
+
+    The pieces come from the (cached) parse of the whole text, joined with byte 0xFF (never in UTF-8):
+    splitting at newline-then-separator gives the lines, and only the lines asked for are counted.
+    """
     data = text.encode("utf-8", "surrogatepass")
-    grouped = group_lines(lexer.pieces(data, language))
-    weights = [max(1, sum(1 for p in g if not is_blank(p))) for g in grouped]
-    if len(weights) != len(lines):  # cannot happen (pieces end at newlines), but never misalign
-        return [1] * len(lines)
-    return weights
+    segments = b"\xff".join(lexer.pieces(data, language)).split(b"\n\xff")
+    if len(segments) != n_lines:  # cannot happen (pieces end at newlines), but never misalign
+        return [1] * (hi - lo)
+    return [max(1, len(_LEXEME_START.findall(segment))) for segment in segments[lo:hi]]
 
 
 def _align(a: Sequence[str], b: Sequence[str], weights: Sequence[int]) -> list[tuple[int, int]]:
@@ -402,7 +406,7 @@ def edit_script(old: str, new: str, language: str | None = None, *, lexer=None) 
     if not a_mid and not b_mid:
         return EditScript(())
     if a_mid and b_mid:
-        weights = _line_weights(new, b, language, lexer or _shared_lexer(Lexer))[prefix:len(b) - suffix]
+        weights = _line_weights(new, len(b), prefix, len(b) - suffix, language, lexer or _shared_lexer(Lexer))
         pairs = _align(a_mid, b_mid, weights)
     else:
         pairs = []

@@ -57,6 +57,12 @@ def _message_dropped(config: ExampleConfig, commit: str, path: str) -> bool:
     return int.from_bytes(digest, "little") / 2**64 < config.drop_message
 
 
+def _new_span(script, reach: int) -> tuple[int, int]:
+    """New-text lines that a window's script can need (the ops' new lines, for any window start)."""
+    ranges = list(script.new_ranges())
+    return max(0, ranges[0][1] - reach), ranges[-1][2] + reach
+
+
 def build_example(tokenizer, row: dict, config: ExampleConfig) -> Example:
     """The example of one mined row (columns of mining/shards.py); raises Dropped with a reason."""
     old, new, language = row.get("old"), row.get("new"), row.get("language")
@@ -76,8 +82,10 @@ def build_example(tokenizer, row: dict, config: ExampleConfig) -> Example:
     message_dropped = _message_dropped(config, row.get("commit") or "", row.get("path") or "")
     message_ids = [] if message_dropped else tokenizer.encode(row.get("message") or "")[: config.max_message_tokens]
     path_ids = tokenizer.encode(row.get("path") or "")[-config.max_path_tokens:]
-    old_ids = tokenizer.encode_lines(old, language)
-    new_ids = tokenizer.encode_lines(new, language)
+    # only lines that can enter the window are encoded: at most max_lines around the change
+    reach = tokenizer.max_lines
+    old_ids = tokenizer.encode_lines(old, language, first - reach, last + reach)
+    new_ids = tokenizer.encode_lines(new, language, *_new_span(script, reach))
 
     start, end = first, last
     script_ids = script.shifted(-start).to_tokens(tokenizer, new_line_ids=new_ids[start:])

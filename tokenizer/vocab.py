@@ -191,10 +191,18 @@ class CodeTokenizer:
     def encode_batch(self, texts: Sequence[str], language: str | None = None) -> list[list[int]]:
         return [self.encode(t, language) for t in texts]
 
-    def encode_lines(self, text: str, language: str | None = None) -> list[list[int]]:
-        """Token ids of each line of `text` (lines end after "\\n"; the last may not), lexed as one file."""
+    def encode_lines(self, text: str, language: str | None = None,
+                     start: int = 0, stop: int | None = None) -> list[list[int] | None]:
+        """Token ids of each line of `text` (lines end after "\\n"; the last may not), lexed as one file.
+
+        Only lines start..stop-1 are encoded (the others are None), which is what a window needs."""
         lines = split_bpe_lines(pieces_to_bpe_input(self.pieces(text, language)))
-        return [self._encode_words(line.split(SEPARATOR)) for line in lines]
+        stop = len(lines) if stop is None else min(stop, len(lines))
+        start = max(0, start)
+        out: list[list[int] | None] = [None] * len(lines)
+        for k in range(start, stop):
+            out[k] = self._encode_words(lines[k].split(SEPARATOR))
+        return out
 
     # ---- decoding
 
