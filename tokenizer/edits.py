@@ -126,7 +126,6 @@ class EditScript:
             return ""
         n_old = len(lines)
         ranges = list(self.new_ranges())
-        n_new = n_old + sum((ne - ns) - (op.end - op.start) for op, ns, ne in ranges)
         groups: list[list[tuple[EditOp, int, int]]] = [[ranges[0]]]
         for item in ranges[1:]:
             if item[0].start - groups[-1][-1][0].end <= 2 * context:
@@ -163,7 +162,6 @@ class EditScript:
             c = new_start + 1 if new_count else new_start
             out.append(f"@@ -{a},{old_count} +{c},{new_count} @@\n")
             out.extend(body)
-        del n_new
         return "".join(out)
 
     @classmethod
@@ -392,7 +390,7 @@ def _align(a: Sequence[str], b: Sequence[str], weights: Sequence[int]) -> list[t
 
 def edit_script(old: str, new: str, language: str | None = None, *, lexer=None) -> EditScript:
     """The script turning `old` into `new`, minimal in re-emitted lexemes; `script.apply(old) == new`."""
-    from patchcoder.tokenizer.lexer import Lexer
+    from patchcoder.tokenizer.lexer import shared_lexer
     from patchcoder.tokenizer.sstub import classify_sstub
 
     a, b = split_lines(old), split_lines(new)
@@ -406,7 +404,7 @@ def edit_script(old: str, new: str, language: str | None = None, *, lexer=None) 
     if not a_mid and not b_mid:
         return EditScript(())
     if a_mid and b_mid:
-        weights = _line_weights(new, len(b), prefix, len(b) - suffix, language, lexer or _shared_lexer(Lexer))
+        weights = _line_weights(new, len(b), prefix, len(b) - suffix, language, lexer or shared_lexer())
         pairs = _align(a_mid, b_mid, weights)
     else:
         pairs = []
@@ -420,12 +418,3 @@ def edit_script(old: str, new: str, language: str | None = None, *, lexer=None) 
         pi, pj = i + 1, j + 1
     return EditScript(tuple(ops), sstub=classify_sstub(old, new, language))
 
-
-_LEXER = None
-
-
-def _shared_lexer(factory):
-    global _LEXER
-    if _LEXER is None:
-        _LEXER = factory()
-    return _LEXER

@@ -159,6 +159,17 @@ class Lexer:
         return result
 
 
+_SHARED: Lexer | None = None
+
+
+def shared_lexer() -> Lexer:
+    """A process-wide Lexer, for callers that do not hold a CodeTokenizer (whose `lexer` they would share)."""
+    global _SHARED
+    if _SHARED is None:
+        _SHARED = Lexer()
+    return _SHARED
+
+
 def group_lines(pieces: list[bytes]) -> list[list[bytes]]:
     """Group pieces into lines: a line ends after a piece ending with a newline (the last may not)."""
     lines: list[list[bytes]] = []
@@ -171,8 +182,4 @@ def group_lines(pieces: list[bytes]) -> list[list[bytes]]:
     if current:
         lines.append(current)
     return lines
-
-
-def is_blank(piece: bytes) -> bool:
-    return not piece.strip()
 

@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from patchcoder.cli import main
 from patchcoder.errors import PatchcoderError
@@ -175,3 +177,28 @@ def test_train_vocab_from_mined_data_and_encode_command(mined, tmp_path, capsys)
     assert captured.out.replace("|", "") == module(1) + "\n"
     assert "bytes/token" in captured.err
     assert main(["tokenize"]) == 2  # neither --data/--out nor an action
+
+
+PY_LINES = ["x = 1", "y = f(x, 2)", "", "    return y", "if a < b:", "\tpass", "# note é", "s = 'a b'"]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.sampled_from(PY_LINES), max_size=40), st.lists(st.sampled_from(PY_LINES), max_size=40),
+       st.integers(60, 2000), st.booleans())
+def test_answer_applied_to_window_gives_the_new_window(tok, old_lines, new_lines, budget, final_newline):
+    old = "\n".join(old_lines) + ("\n" if final_newline and old_lines else "")
+    new = "\n".join(new_lines) + ("\n" if new_lines else "")
+    try:
+        example = build_example(tok, row(0, old, new), ExampleConfig(max_tokens=budget, drop_message=0.0))
+    except Dropped as dropped:
+        assert dropped.reason in ("no_change", "too_long")
+        assert dropped.reason != "no_change" or old == new
+        return
+    assert len(example.ids) <= budget
+    ids = example.ids
+    script = EditScript.from_tokens(ids[example.answer_start:], tok, example.window_lines)
+    old_all = old.splitlines(keepends=True)
+    lo, hi = example.window_start, example.window_start + example.window_lines
+    window = "".join(old_all[lo:hi])
+    expected_new = script.apply(window)
+    assert "".join(old_all[:lo]) + expected_new + "".join(old_all[hi:]) == new
