@@ -1,0 +1,243 @@
+"""Model benchmarks (issue 4): ratios measured side by side in one run, medians of repeats.
+
+    python benchmarks/model.py                 # everything, ~10 minutes on 2 shared cores
+    python benchmarks/model.py decode cache    # some sections only
+    python benchmarks/model.py --threads 2
+
+Sections:
+  decode    per-token latency at context 512/2048, batch 1/8: R=2 CLP vs R=2 sequential vs R=1, same weights
+  cache     KV-cache bytes at T=4096: R=2 PLT vs R=1 (formula and the allocated decoding state)
+  train     tokens/s (forward+backward+AdamW, bf16 autocast) for R=1, R=2 and a plain 2L model, with
+            achieved FLOP/s as a fraction of a bf16 matmul peak measured in the same run
+  local     local-window attention (blocked, T·W) vs SDPA with a dense band mask, T=1024…8192:
+            forward+backward time and peak memory (each case in a fresh process, peak RSS)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from patchcoder.model import PatchCoder, PatchCoderConfig
+
+
+def median_ms(samples):
+    return 1e3 * statistics.median(samples)
+
+
+def same_weights(config: PatchCoderConfig, loops: int, source: PatchCoder) -> PatchCoder:
+    """A model with `loops` loops carrying `source`'s weights (R=1 simply has no gates)."""
+    model = PatchCoder(PatchCoderConfig(**{**config.to_dict(), "loops": loops})).eval()
+    state = {k: v for k, v in source.state_dict().items() if loops > 1 or ".gate." not in k}
+    model.load_state_dict(state)
+    return model
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def bench_decode(args):
+    print("\n## decode latency per token (prefill excluded), default config, greedy")
+    cfg = PatchCoderConfig()
+    torch.manual_seed(0)
+    r2 = PatchCoder(cfg).eval()
+    r1 = same_weights(cfg, 1, r2)
+    print(f"config: {json.dumps(cfg.to_dict())}")
+    print("| dtype | context | batch | R=1 ms | R=2 CLP ms | R=2 sequential ms | CLP / R=1 | sequential / R=1 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for dtype in args.decode_dtypes:
+        models = {name: m.to(getattr(torch, dtype)) for name, m in (("r1", r1), ("clp", r2), ("seq", r2))}
+        for ctx in (512, 2048):
+            for batch in (1, 8):
+                g = torch.Generator().manual_seed(ctx + batch)
+                prompt = torch.randint(0, cfg.vocab_size, (batch, ctx), generator=g)
+                start = torch.zeros(batch, dtype=torch.long)
+                runs = {}
+                with torch.no_grad():
+                    for name, m in models.items():
+                        mode = "sequential" if name == "seq" else "clp"
+                        max_len = ctx + args.decode_steps * (args.repeats + 1) + 1
+                        state, logits = m._prefill(prompt, start, max_len, mode)
+                        step = m._sequential_step if mode == "sequential" else m._clp_step
+                        runs[name] = [state, logits.argmax(-1), step, []]
+                    for rep in range(args.repeats + 1):  # interleaved; the first round is warm-up
+                        for _name, run in runs.items():
+                            state, token, step, times = run
+                            t0 = time.perf_counter()
+                            for _ in range(args.decode_steps):
+                                token = step(state, token).argmax(-1)
+                            if rep:
+                                times.append((time.perf_counter() - t0) / args.decode_steps)
+                            run[1] = token
+                ms = {name: median_ms(run[3]) for name, run in runs.items()}
+                print(
+                    f"| {dtype} | {ctx} | {batch} | {ms['r1']:.2f} | {ms['clp']:.2f} | {ms['seq']:.2f} "
+                    f"| {ms['clp'] / ms['r1']:.2f} | {ms['seq'] / ms['r1']:.2f} |",
+                    flush=True,
+                )
+
+
+def bench_cache(args):
+    print("\n## KV-cache bytes at T = 4096 (batch 1, fp32; bf16 halves every figure)")
+    cfg = PatchCoderConfig()
+    torch.manual_seed(0)
+    r2 = PatchCoder(cfg).eval()
+    r1 = same_weights(cfg, 1, r2)
+    T = 4096
+    prompt = torch.randint(0, cfg.vocab_size, (1, T))
+    start = torch.zeros(1, dtype=torch.long)
+    rows = []
+    with torch.no_grad():
+        for name, m, mode in (("R=1", r1, "clp"), ("R=2 PLT (CLP)", r2, "clp"), ("R=2 sequential", r2, "sequential")):
+            state, _ = m._prefill(prompt, start, T, mode)
+            rows.append((name, m.cache_bytes(T, mode=mode), state.nbytes()))
+    base = rows[0][1]
+    print("| model | cache_bytes(4096) | allocated by decoding | / R=1 |")
+    print("|---|---|---|---|")
+    for name, formula, allocated in rows:
+        print(f"| {name} | {formula:,} | {allocated:,} | {formula / base:.4f} |")
+
+
+def model_flops_per_token(cfg: PatchCoderConfig, T: int) -> float:
+    """Forward FLOPs per token: 2·(matmul weights)·R + head, plus attention scores and values."""
+    d, hd = cfg.d_model, cfg.head_dim
+    per_layer = d * (cfg.n_heads + 2 * cfg.n_kv_heads) * hd + cfg.n_heads * hd * d + 3 * d * cfg.ffn_hidden
+    dense = 2 * per_layer * cfg.n_layers * cfg.loops + 2 * d * cfg.vocab_size
+    causal_keys = (T + 1) / 2  # mean keys per query, causal
+    local_keys = min(cfg.window + 1, causal_keys)
+    attn = 4 * cfg.n_heads * hd * cfg.n_layers * (causal_keys * cfg.loops + local_keys * (cfg.loops - 1))
+    return dense + attn
+
+
+def matmul_peak(dtype=torch.bfloat16, n=2048, repeats=10) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / min(times)  # best of: a peak, not a median
+
+
+def bench_train(args):
+    B, T = args.train_batch, args.train_len
+    print(f"\n## training throughput, batch {B} × {T} tokens, bf16 autocast, AdamW (fused), median of {args.repeats}")
+    base = PatchCoderConfig()
+    variants = [
+        ("R=1, L=6", PatchCoderConfig(**{**base.to_dict(), "loops": 1})),
+        ("R=2, L=6 (PLT)", base),
+        ("R=1, L=12 (plain 2L)", PatchCoderConfig(**{**base.to_dict(), "loops": 1, "n_layers": 12})),
+    ]
+    peak_before = matmul_peak()
+    results = []
+    g = torch.Generator().manual_seed(0)
+    data = torch.randint(0, base.vocab_size, (B, T + 1), generator=g)
+    models = []
+    for name, cfg in variants:
+        torch.manual_seed(0)
+        model = PatchCoder(cfg)
+        models.append((name, cfg, model, torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True), []))
+    for rep in range(args.repeats + 1):  # interleaved; the first round is warm-up
+        for _name, _cfg, model, opt, times in models:
+            t0 = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = model(data[:, :-1])
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), data[:, 1:].flatten())
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if rep:
+                times.append(time.perf_counter() - t0)
+    peak = max(peak_before, matmul_peak())
+    print(f"bf16 matmul peak (2048³, best of 10, {torch.get_num_threads()} threads): {peak / 1e9:.0f} GFLOP/s")
+    print("| model | params | step ms | tokens/s | model TFLOP/step | achieved GFLOP/s | fraction of bf16 peak |")
+    print("|---|---|---|---|---|---|---|")
+    for name, cfg, model, _opt, times in models:
+        step = statistics.median(times)
+        flops = 3 * model_flops_per_token(cfg, T) * B * T  # forward + backward ≈ 3 forwards
+        results.append((name, step))
+        print(
+            f"| {name} | {model.num_parameters() / 1e6:.2f}M | {1e3 * step:.0f} | {B * T / step:,.0f} "
+            f"| {flops / 1e12:.3f} | {flops / step / 1e9:.0f} | {flops / step / peak:.1%} |"
+        )
+
+
+def attn_case(backend: str, T: int, dtype: str, threads: int) -> dict:
+    """One local-attention case in this (fresh) process: time and peak RSS growth."""
+    from patchcoder.kernels import attention
+
+    torch.set_num_threads(threads)
+    B, H, D, W = 2, 6, 64, 64
+    dt = getattr(torch, dtype)
+    q, k, v = (torch.randn(B, H, T, D, dtype=dt, requires_grad=True) for _ in range(3))
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        attention(q, k, v, window=W, backend=backend).sum().backward()
+        times.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base_rss  # KiB on Linux
+    return {"ms": median_ms(times), "peak_mib": peak / 1024}
+
+
+def bench_local(args):
+    print("\n## local attention (W=64, B=2, 6 heads × 64, forward+backward), blocked T·W path vs dense band mask")
+    print("| dtype | T | local ms | dense-mask SDPA ms | speed-up | local peak MiB | dense peak MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for dtype in ("float32", "bfloat16"):
+        for T in (1024, 2048, 4096, 8192):
+            res = {}
+            for backend in ("local", "sdpa"):
+                cmd = [sys.executable, __file__, "--_attn-case", backend, str(T), dtype, str(args.threads)]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+                res[backend] = json.loads(out.strip().splitlines()[-1])
+            lo, de = res["local"], res["sdpa"]
+            print(
+                f"| {dtype} | {T} | {lo['ms']:.0f} | {de['ms']:.0f} | {de['ms'] / lo['ms']:.1f}× "
+                f"| {lo['peak_mib']:.0f} | {de['peak_mib']:.0f} |",
+                flush=True,
+            )
+
+
+SECTIONS = {"decode": bench_decode, "cache": bench_cache, "train": bench_train, "local": bench_local}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sections", nargs="*", help=f"any of {list(SECTIONS)} (default: all)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (the machine is shared)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--decode-steps", type=int, default=16)
+    parser.add_argument("--decode-dtypes", nargs="+", default=["float32", "bfloat16"])
+    parser.add_argument("--train-batch", type=int, default=8)
+    parser.add_argument("--train-len", type=int, default=512)
+    parser.add_argument("--_attn-case", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args._attn_case:
+        backend, T, dtype, threads = args._attn_case
+        print(json.dumps(attn_case(backend, int(T), dtype, int(threads))))
+        return
+    args.sections = args.sections or list(SECTIONS)
+    unknown = sorted(set(args.sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown sections {unknown}; choose from {list(SECTIONS)}")
+    torch.set_num_threads(args.threads)
+    print(f"# patchcoder model benchmarks: torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"{torch.get_num_threads()} threads, sections {args.sections}")
+    for name in args.sections:
+        SECTIONS[name](args)
+
+
+if __name__ == "__main__":
+    main()
