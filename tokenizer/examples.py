@@ -57,6 +57,33 @@ def _message_dropped(config: ExampleConfig, commit: str, path: str) -> bool:
     return int.from_bytes(digest, "little") / 2**64 < config.drop_message
 
 
+def prompt_ids(tokenizer, message_ids: list[int], path_ids: list[int], window: list[list[int]]) -> list[int]:
+    """`<|msg|> message <|file|> path <|code|> <L0> line … <Ln> <|edit|>`: the part the model reads."""
+    s = tokenizer.special
+    ids = [s[sp.MSG], *message_ids, s[sp.FILE], *path_ids, s[sp.CODE]]
+    for k, line in enumerate(window):
+        ids.append(tokenizer.line_marker(k))
+        ids.extend(line)
+    ids.append(tokenizer.line_marker(len(window)))
+    ids.append(s[sp.EDIT])
+    return ids
+
+
+def encode_prompt(tokenizer, code: str, path: str, message: str | None = None, language: str | None = None,
+                  start: int = 0, end: int | None = None, config: ExampleConfig = ExampleConfig()) -> list[int]:
+    """The prompt for lines start..end-1 of `code`, exactly as training examples frame it (for inference:
+    the model continues it with an edit script whose markers count from `start`)."""
+    n_lines = len(split_lines(code))
+    end = n_lines if end is None else end
+    if not 0 <= start <= end <= n_lines:
+        raise ValueError(f"window {start}..{end} is not inside the {n_lines} lines of the code")
+    if end - start > tokenizer.max_lines:
+        raise ValueError(f"a window shows at most {tokenizer.max_lines} lines, got {end - start}")
+    message_ids = tokenizer.encode(message)[: config.max_message_tokens] if message else []
+    path_ids = tokenizer.encode(path)[-config.max_path_tokens:]
+    return prompt_ids(tokenizer, message_ids, path_ids, tokenizer.encode_lines(code, language, start, end)[start:end])
+
+
 def _new_span(script, reach: int) -> tuple[int, int]:
     """New-text lines that a window's script can need (the ops' new lines, for any window start)."""
     ranges = list(script.new_ranges())
@@ -78,7 +105,6 @@ def build_example(tokenizer, row: dict, config: ExampleConfig) -> Example:
     if last - first > tokenizer.max_lines:
         raise Dropped("too_many_lines")
 
-    s = tokenizer.special
     message_dropped = _message_dropped(config, row.get("commit") or "", row.get("path") or "")
     message_ids = [] if message_dropped else tokenizer.encode(row.get("message") or "")[: config.max_message_tokens]
     path_ids = tokenizer.encode(row.get("path") or "")[-config.max_path_tokens:]
@@ -111,14 +137,9 @@ def build_example(tokenizer, row: dict, config: ExampleConfig) -> Example:
     if start != first:
         script_ids = script.shifted(-start).to_tokens(tokenizer, new_line_ids=new_ids[start:])
 
-    ids = [s[sp.MSG], *message_ids, s[sp.FILE], *path_ids, s[sp.CODE]]
-    for k, line in enumerate(old_ids[start:end]):
-        ids.append(tokenizer.line_marker(k))
-        ids.extend(line)
-    ids.append(tokenizer.line_marker(end - start))
-    ids.append(s[sp.EDIT])
+    ids = prompt_ids(tokenizer, message_ids, path_ids, old_ids[start:end])
     answer_start = len(ids)
     ids.extend(script_ids)
-    ids.append(s[sp.EOS])
+    ids.append(tokenizer.eos_id)
     assert len(ids) == used, (len(ids), used)
     return Example(ids, answer_start, start, end - start, script.sstub, message_dropped)

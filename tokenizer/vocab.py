@@ -152,6 +152,10 @@ class CodeTokenizer:
         tmp.write_text(json.dumps(document, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
         os.replace(tmp, path)
 
+    def __reduce__(self):
+        # picklable (e.g. for spawned worker processes): rebuilt from the serialised BPE
+        return (_restore, (self._hf.to_str(), self.max_lines, self.meta))
+
     @cached_property
     def fingerprint(self) -> str:
         """A short hash of the vocabulary, recorded with token shards so they are never mixed."""
@@ -247,6 +251,12 @@ class CodeTokenizer:
 
 
 _DEFAULT: CodeTokenizer | None = None
+
+
+def _restore(hf_json: str, max_lines: int, meta: dict) -> CodeTokenizer:
+    from tokenizers import Tokenizer
+
+    return CodeTokenizer(Tokenizer.from_str(hf_json), max_lines=max_lines, meta=meta)
 
 
 def _default() -> CodeTokenizer:

@@ -202,3 +202,15 @@ def test_answer_applied_to_window_gives_the_new_window(tok, old_lines, new_lines
     window = "".join(old_all[lo:hi])
     expected_new = script.apply(window)
     assert "".join(old_all[:lo]) + expected_new + "".join(old_all[hi:]) == new
+
+
+def test_encode_prompt_matches_the_training_framing(tok):
+    from patchcoder.tokenizer.examples import encode_prompt
+
+    old, new = module(3, 30, bug=True), module(3, 30)
+    example = build_example(tok, row(3, old, new, message="Fix it"), ExampleConfig(drop_message=0.0, max_tokens=4096))
+    prompt = encode_prompt(tok, old, "pkg/mod_3.py", "Fix it", "python", example.window_start,
+                           example.window_start + example.window_lines)
+    assert prompt == example.ids[:example.answer_start]
+    with pytest.raises(ValueError):
+        encode_prompt(tok, old, "x.py", start=5, end=2)

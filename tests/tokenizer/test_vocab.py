@@ -125,3 +125,11 @@ def test_train_vocab_command(tmp_path):
     assert tok.meta["trained_on"]["files"] == 7  # flask/ is never read
     assert len(tok.encode("    return request.value\n", "python")) <= 6
     assert "reserved_for_evaluation" not in json.dumps(json.loads(out.read_text())["hf_tokenizer"]["model"]["vocab"])
+
+
+def test_pickle_round_trip(tok):
+    import pickle
+
+    again = pickle.loads(pickle.dumps(tok))
+    assert again.fingerprint == tok.fingerprint
+    assert again.encode("def f(): pass\n", "python") == tok.encode("def f(): pass\n", "python")
