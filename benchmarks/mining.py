@@ -9,13 +9,16 @@ Three measurements, interleaved round by round so that machine noise hits all of
 - PyDriller reading the same fields (old/new text, diff, message, added/deleted) for the files whose
   language the miner keeps. PyDriller is slow, so it reads the newest `--pydriller-commits` non-merge
   commits and its throughput (commits/s) is compared with the miner's on the whole range.
-Prints each run, the medians, and the ratios of medians.
+Prints each run, the medians, and the ratios of medians, for wall-clock throughput and for CPU time
+(user + system of the whole process tree, from getrusage): on a shared machine the CPU figures are
+the steadier ones, the wall-clock ones include the parallel speed-up of `--jobs`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,32 +32,43 @@ def _non_merge_commits(repo: str, since: str | None) -> list[str]:
     return subprocess.run(args, capture_output=True, text=True, check=True).stdout.split()
 
 
-def time_git_log(repo: str, since: str | None) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_git_log(repo: str, since: str | None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds)"""
     args = ["git", "-C", repo, "log", "-p", "--no-merges", "HEAD"] + ([f"--since={since}"] if since else [])
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     subprocess.run(args, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _children_cpu() - cpu
 
 
-def time_patchcoder(repo: str, since: str | None, jobs: int) -> float:
+def time_patchcoder(repo: str, since: str | None, jobs: int) -> tuple[float, float]:
     out = tempfile.mkdtemp(prefix="bench-mine-")
     args = [sys.executable, "-m", "patchcoder", "mine", repo, "--out", out, "--all-commits", "--jobs", str(jobs),
             "--no-progress"] + (["--since", since] if since else [])
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu()
         subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, _children_cpu() - cpu
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def time_pydriller(repo: str, commits: list[str]) -> float:
+def time_pydriller(repo: str, commits: list[str]) -> tuple[float, float]:
     from pydriller import Repository
 
     from patchcoder.languages import language_of
 
     wanted = set(commits)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _self_cpu() + _children_cpu()
     kept = 0
     for commit in Repository(repo, only_commits=commits, only_no_merge=True).traverse_commits():
         assert commit.hash in wanted
@@ -64,7 +78,7 @@ def time_pydriller(repo: str, commits: list[str]) -> float:
                 continue
             fields = (mf.source_code_before, mf.source_code, mf.diff, mf.added_lines, mf.deleted_lines, message)
             kept += fields[-1] is not None
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _self_cpu() + _children_cpu() - cpu
 
 
 def main() -> None:
@@ -76,28 +90,35 @@ def main() -> None:
     parser.add_argument("--pydriller-commits", type=int, default=400)
     args = parser.parse_args()
 
+    print(f"repository: {args.repo} (cloned for the run)")
     # One ordinary clone for all three tools (PyDriller/GitPython cannot open some bare mirrors).
     clone_dir = tempfile.mkdtemp(prefix="bench-repo-")
     subprocess.run(["git", "clone", "--quiet", "--no-checkout", args.repo, clone_dir], check=True)
     args.repo = clone_dir
     commits = _non_merge_commits(args.repo, args.since)
     sample = commits[: args.pydriller_commits]
-    print(f"repository: {args.repo}")
     print(f"HEAD: {subprocess.run(['git', '-C', args.repo, 'rev-parse', 'HEAD'], capture_output=True, text=True).stdout.strip()}")
     print(f"non-merge commits: {len(commits)} (PyDriller reads the newest {len(sample)}); jobs: {args.jobs}; "
           f"cpus: {os.cpu_count()}")
-    runs: dict[str, list[float]] = {"git log -p": [], "patchcoder mine": [], "pydriller": []}
+    runs: dict[str, list[tuple[float, float]]] = {"git log -p": [], "patchcoder mine": [], "pydriller": []}
     for i in range(args.repeats):
-        runs["git log -p"].append(len(commits) / time_git_log(args.repo, args.since))
-        runs["patchcoder mine"].append(len(commits) / time_patchcoder(args.repo, args.since, args.jobs))
-        runs["pydriller"].append(len(sample) / time_pydriller(args.repo, sample))
-        print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1]:,.0f} commits/s" for k, v in runs.items()), flush=True)
-    med = {k: statistics.median(v) for k, v in runs.items()}
-    print("\nmedian throughput (commits/s):")
-    for k, v in med.items():
-        print(f"  {k:16s} {v:10,.0f}")
-    print(f"\npatchcoder / pydriller: {med['patchcoder mine'] / med['pydriller']:.1f}x  (target >= 8x)")
-    print(f"git log -p / patchcoder: {med['git log -p'] / med['patchcoder mine']:.2f}x  (target <= 3x)")
+        wall, cpu = time_git_log(args.repo, args.since)
+        runs["git log -p"].append((len(commits) / wall, len(commits) / cpu))
+        wall, cpu = time_patchcoder(args.repo, args.since, args.jobs)
+        runs["patchcoder mine"].append((len(commits) / wall, len(commits) / cpu))
+        wall, cpu = time_pydriller(args.repo, sample)
+        runs["pydriller"].append((len(sample) / wall, len(sample) / cpu))
+        print(f"round {i + 1}: " + ", ".join(f"{k} {v[-1][0]:,.0f} commits/s ({v[-1][1]:,.0f} per CPU-second)"
+                                             for k, v in runs.items()), flush=True)
+    wall = {k: statistics.median(x[0] for x in v) for k, v in runs.items()}
+    cpu = {k: statistics.median(x[1] for x in v) for k, v in runs.items()}
+    print("\nmedian throughput:          commits/s    commits per CPU-second")
+    for k in runs:
+        print(f"  {k:22s} {wall[k]:10,.0f} {cpu[k]:14,.0f}")
+    print(f"\npatchcoder / pydriller:  wall {wall['patchcoder mine'] / wall['pydriller']:.1f}x, "
+          f"CPU {cpu['patchcoder mine'] / cpu['pydriller']:.1f}x  (target >= 8x)")
+    print(f"git log -p / patchcoder: wall {wall['git log -p'] / wall['patchcoder mine']:.2f}x, "
+          f"CPU {cpu['git log -p'] / cpu['patchcoder mine']:.2f}x  (target <= 3x)")
     shutil.rmtree(clone_dir, ignore_errors=True)
 
 

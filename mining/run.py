@@ -11,9 +11,11 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import dataclasses
+import json
 import multiprocessing
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -51,11 +53,6 @@ class Unit:
     @property
     def shard(self) -> str:
         return f"shards/{self.repo}/{self.index:05d}.parquet"
-
-    @property
-    def pending(self) -> str:
-        """Where a worker leaves the unit's rows until the parent has removed duplicates."""
-        return self.shard + ".pending"
 
 
 @dataclasses.dataclass
@@ -124,30 +121,59 @@ def discover_repositories(paths: list[str]) -> tuple[list[tuple[str, str]], Drop
 
 # ---------------------------------------------------------------------------------------------
 # Workers
+#
+# A worker mines a unit, sends the dedup keys of its rows to the parent, waits for the parent's
+# verdict (which rows are duplicates of rows in earlier units, decided strictly in plan order), and
+# writes only the kept rows. Rows never cross the process boundary, and no shard is written twice.
+# The verdict comes back as a small file, so a worker needs nothing but the output folder.
 
-_progress_queue = None
+_queue = None
+_parent_pid = None
 
 
-def _init_worker(queue) -> None:
-    global _progress_queue
-    _progress_queue = queue
+def _init_worker(queue, parent_pid: int) -> None:
+    global _queue, _parent_pid
+    _queue, _parent_pid = queue, parent_pid
 
 
 @dataclasses.dataclass
 class UnitResult:
-    """What a worker hands back: the dedup keys of its rows (the rows themselves are in its pending shard)."""
+    """What a worker reports when its unit's shard is written."""
 
     key: str
-    keys: list[tuple[str, str]]
-    commits: list[str]
-    diffs: list[str] | None
     drops: dict[str, int]
 
 
-def mine_unit(unit: Unit, config: FilterConfig, out: str, advance=None) -> UnitResult:
-    """Mine one unit and write its rows, before duplicate removal, to the unit's pending shard.
+def _verdict_path(out: str, unit: Unit) -> Path:
+    return Path(out) / ".verdicts" / f"{unit.repo}.{unit.index:05d}.json"
 
-    Runs in a worker process (progress goes through the queue) or inline (progress through `advance`).
+
+def _await_verdict(out: str, unit: Unit) -> list[bool]:
+    path = _verdict_path(out, unit)
+    while not path.exists():
+        if _parent_pid is not None and not _alive(_parent_pid):
+            raise SystemExit(1)  # the run was killed: nobody will ever answer
+        time.sleep(0.002)
+    keep = json.loads(path.read_text())
+    path.unlink()
+    return keep
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def mine_unit(unit: Unit, config: FilterConfig, out: str, decide=None, advance=None) -> UnitResult:
+    """Mine one unit and write its kept rows as the unit's shard.
+
+    Inline, `decide(unit, keys, commits, diffs, commits_passed) -> keep mask` and `advance(n)` are callables; in a
+    worker process both go through the parent (the queue, then the verdict file).
     """
     drops = DropCounter()
     unreported = 0
@@ -158,23 +184,66 @@ def mine_unit(unit: Unit, config: FilterConfig, out: str, advance=None) -> UnitR
             advance(n)
             return
         unreported += n
-        if _progress_queue is not None and unreported >= 16:
-            _progress_queue.put(unreported)
+        if unreported >= 16:
+            _queue.put(("progress", unreported))
             unreported = 0
 
     repo = open_repository(unit.path)
     rows = [pair.to_row() for pair in mine_commits(repo, list(unit.shas), unit.repo, config, drops, report)]
-    if _progress_queue is not None and unreported:
-        _progress_queue.put(unreported)
-    if rows:
-        shards.write_shard(Path(out) / unit.pending, rows)
-    return UnitResult(
-        key=unit.key,
-        keys=[(r["old_blob"], r["new_blob"]) for r in rows],
-        commits=[r["commit"] for r in rows],
-        diffs=[r["diff"] for r in rows] if config.near_duplicates is not None else None,
-        drops=drops.as_dict(),
-    )
+    keys = [(r["old_blob"], r["new_blob"]) for r in rows]
+    commits = [r["commit"] for r in rows]
+    diffs = [r["diff"] for r in rows] if config.near_duplicates is not None else None
+    if decide is not None:
+        keep = decide(unit, keys, commits, diffs, drops["commits_passed"])
+    else:
+        _queue.put(("progress", unreported))
+        _queue.put(("keys", unit.key, keys, commits, diffs, drops["commits_passed"]))
+        keep = _await_verdict(out, unit)
+    kept = [row for row, k in zip(rows, keep, strict=True) if k]
+    if kept:
+        shards.write_shard(Path(out) / unit.shard, kept)
+    return UnitResult(unit.key, drops.as_dict())
+
+
+class _Verdicts:
+    """The parent's duplicate filter: decides each unit's keep mask in plan order, exactly once."""
+
+    def __init__(self, dedup: Deduplicator, order: list[str]):
+        self.dedup, self.order = dedup, order
+        self.masks: dict[str, list[bool]] = {}
+        self.counts: dict[str, DropCounter] = {}
+        self._waiting: dict[str, tuple] = {}
+        self._next = 0
+
+    def decide(self, key: str, keys, commits, diffs, commits_passed: int) -> list[bool]:
+        """Decide one unit now (inline runs, where units come in plan order)."""
+        self.offer(key, keys, commits, diffs, commits_passed)
+        return self.masks[key]
+
+    def offer(self, key: str, keys, commits, diffs, commits_passed: int) -> list[str]:
+        """Record a unit's keys; decide every unit that is now next in line. Returns the keys decided."""
+        if key not in self.masks:
+            self._waiting[key] = (keys, commits, diffs, commits_passed)
+        decided = []
+        while self._next < len(self.order) and self.order[self._next] in self._waiting:
+            unit_key = self.order[self._next]
+            self._decide(unit_key, *self._waiting.pop(unit_key))
+            decided.append(unit_key)
+            self._next += 1
+        return decided
+
+    def _decide(self, key, keys, commits, diffs, commits_passed) -> None:
+        counts = DropCounter()
+        keep = []
+        for (old_blob, new_blob), diff in zip(keys, diffs or [""] * len(keys), strict=True):
+            reason = self.dedup.check(old_blob, new_blob, diff)
+            if reason:
+                counts[reason] += 1
+            keep.append(reason is None)
+        kept_commits = len({c for c, k in zip(commits, keep, strict=True) if k})
+        counts["commits_kept"] += kept_commits
+        counts["no_kept_files"] += commits_passed - kept_commits
+        self.masks[key], self.counts[key] = keep, counts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,39 +347,37 @@ def mine(
     total_commits = sum(len(u.shas) for u in units)
     done_commits = total_commits - sum(len(u.shas) for u in todo)
 
-    def commit_unit(unit: Unit, result: UnitResult) -> None:
+    verdicts = _Verdicts(dedup, [u.key for u in todo])
+
+    def commit_unit(unit: Unit, result: UnitResult) -> int:
         counts = DropCounter(result.drops)
-        diffs = result.diffs or [""] * len(result.keys)
-        keep = []
-        for (old_blob, new_blob), diff in zip(result.keys, diffs, strict=True):
-            reason = dedup.check(old_blob, new_blob, diff)
-            if reason:
-                counts[reason] += 1
-            keep.append(reason is None)
-        kept_commits = len({c for c, k in zip(result.commits, keep, strict=True) if k})
-        counts["commits_kept"] += kept_commits
-        counts["no_kept_files"] += counts["commits_passed"] - kept_commits
-        shards.publish_shard(out / unit.pending, out / unit.shard, keep)
-        done[unit.key] = {"shard": unit.shard if any(keep) else None, "rows": sum(keep), "drops": counts.as_dict()}
+        counts.update(verdicts.counts.get(unit.key, {}))
+        rows = sum(verdicts.masks.get(unit.key, []))
+        done[unit.key] = {"shard": unit.shard if rows else None, "rows": rows, "drops": counts.as_dict()}
         shards.write_manifest(out, manifest)
+        return rows
 
     progress_bar = _progress(stderr(), show_progress)
     with progress_bar:
-        task = progress_bar.add_task("mining", total=total_commits, completed=done_commits,
-                                     rows=sum(e["rows"] for e in done.values()))
         rows_written = sum(e["rows"] for e in done.values())
+        task = progress_bar.add_task("mining", total=total_commits, completed=done_commits, rows=rows_written)
 
-        def on_commit(unit, result):
+        def advance(n: int) -> None:
+            progress_bar.advance(task, n)
+
+        def on_commit(unit: Unit, result: UnitResult) -> None:
             nonlocal rows_written
-            commit_unit(unit, result)
-            rows_written += done[unit.key]["rows"]
+            rows_written += commit_unit(unit, result)
             progress_bar.update(task, rows=rows_written)
 
         if jobs == 1 or len(todo) <= 1:
+            def decide(unit, keys, commits, diffs, commits_passed):
+                return verdicts.decide(unit.key, keys, commits, diffs, commits_passed)
+
             for unit in todo:
-                on_commit(unit, mine_unit(unit, config, str(out), lambda n: progress_bar.advance(task, n)))
+                on_commit(unit, mine_unit(unit, config, str(out), decide, advance))
         else:
-            _run_pool(todo, config, str(out), jobs, on_commit, lambda n: progress_bar.advance(task, n))
+            _run_pool(todo, config, str(out), jobs, verdicts, on_commit, advance)
 
     manifest["complete"] = True
     shards.write_manifest(out, manifest)
@@ -326,60 +393,85 @@ def mine(
     return summary
 
 
-def _run_pool(todo: list[Unit], config: FilterConfig, out: str, jobs: int, on_commit, advance) -> None:
-    """Mine units in worker processes, handing results to `on_commit` in plan order.
+def _run_pool(todo: list[Unit], config: FilterConfig, out: str, jobs: int, verdicts: _Verdicts,
+              on_commit, advance) -> None:
+    """Mine units in worker processes; answer their dedup questions and commit them in plan order.
 
     A worker that dies (e.g. a crash inside libgit2 on a damaged pack) breaks the pool: the pool is
     rebuilt and its units retried once; a unit that breaks it twice is committed empty and counted.
+    Units are submitted in plan order and picked up first-in first-out, so the lowest undecided unit
+    is always being mined by a worker that is not waiting: the verdicts cannot deadlock.
     """
     ctx = multiprocessing.get_context("spawn" if os.name != "posix" else "forkserver")
     queue = ctx.Queue()
     order = [u.key for u in todo]
     by_key = {u.key: u for u in todo}
+    position = {key: i for i, key in enumerate(order)}
     results: dict[str, UnitResult] = {}
     crashes: collections.Counter = collections.Counter()
     waiting = collections.deque(todo)
     next_commit = 0
+    barren_pools = 0  # pools that broke before finishing a single unit, in a row
     window = jobs * 3  # bounds how many units are mined ahead of the one to commit next
+    (Path(out) / ".verdicts").mkdir(parents=True, exist_ok=True)
 
-    def drain_progress():
+    def answer(key: str) -> None:
+        unit = by_key[key]
+        shards.atomic_write_text(_verdict_path(out, unit), json.dumps(verdicts.masks[key]))
+
+    def drain_queue() -> None:
         while True:
             try:
-                advance(queue.get_nowait())
+                message = queue.get_nowait()
             except Exception:
                 return
+            if message[0] == "progress":
+                advance(message[1])
+            else:
+                _, key, keys, commits, diffs, commits_passed = message
+                if key in verdicts.masks:  # a retried unit asks again: same answer
+                    answer(key)
+                for decided in verdicts.offer(key, keys, commits, diffs, commits_passed):
+                    answer(decided)
 
     while next_commit < len(order):
-        pool = cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(queue,))
+        pool = cf.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(queue, os.getpid()))
         inflight: dict[cf.Future, Unit] = {}
         try:
             while next_commit < len(order):
                 while waiting and (not inflight or len(inflight) + len(results) < window):
                     unit = waiting.popleft()
                     inflight[pool.submit(mine_unit, unit, config, out)] = unit
-                finished, _ = cf.wait(list(inflight), timeout=0.2, return_when=cf.FIRST_COMPLETED)
-                drain_progress()
+                finished, _ = cf.wait(list(inflight), timeout=0.01, return_when=cf.FIRST_COMPLETED)
+                drain_queue()
                 for future in finished:
                     inflight.pop(future)
                     result = future.result()
                     results[result.key] = result
+                    barren_pools = 0
                 while next_commit < len(order) and order[next_commit] in results:
                     key = order[next_commit]
                     on_commit(by_key[key], results.pop(key))
                     next_commit += 1
-        except cf.process.BrokenProcessPool:
+        except cf.process.BrokenProcessPool as exc:
+            barren_pools += 1
+            if barren_pools >= 2:
+                raise PatchcoderError(
+                    f"mining worker processes die before finishing any work ({exc}); try --jobs 1") from None
             for unit in inflight.values():
                 crashes[unit.key] += 1
                 if crashes[unit.key] >= 2:
-                    crashed = {"commits_seen": len(unit.shas), "unit_crashed": len(unit.shas)}
-                    results[unit.key] = UnitResult(unit.key, [], [], None, crashed)
+                    for decided in verdicts.offer(unit.key, [], [], None, 0):
+                        answer(decided)
+                    results[unit.key] = UnitResult(unit.key, {"commits_seen": len(unit.shas),
+                                                              "unit_crashed": len(unit.shas)})
                 else:
                     waiting.append(unit)
-            position = {key: i for i, key in enumerate(order)}
             waiting = collections.deque(sorted(waiting, key=lambda u: position[u.key]))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            drain_progress()
+            drain_queue()
+    shutil.rmtree(Path(out) / ".verdicts", ignore_errors=True)
 
 
 def summarise(manifest: dict, units: list[Unit]) -> MineSummary:

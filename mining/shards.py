@@ -68,20 +68,8 @@ def write_shard(path: Path, rows: list[dict]) -> None:
     _atomic_write(path, lambda tmp: pq.write_table(table, tmp, **_PARQUET))
 
 
-def publish_shard(pending: Path, final: Path, keep: list[bool]) -> None:
-    """Turn a worker's pending shard into the final one, without the rows `keep` rejects.
-
-    The common case (nothing dropped) is a rename; a shard with no row left is not published.
-    """
-    if not keep:
-        return
-    if all(keep):
-        os.replace(pending, final)
-        return
-    if any(keep):
-        table = pq.read_table(pending).filter(pa.array(keep))
-        _atomic_write(final, lambda tmp: pq.write_table(table, tmp, **_PARQUET))
-    pending.unlink()
+def atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def read_dedup_keys(path: Path) -> list[tuple[str, str]]:
@@ -107,9 +95,9 @@ def write_manifest(out: Path, manifest: dict) -> None:
 
 
 def remove_stale_temp_files(out: Path) -> int:
-    """Delete what a killed run left unfinished (temp files, uncommitted pending shards); returns how many."""
+    """Delete what a killed run left unfinished (temp files, unanswered dedup verdicts); returns how many."""
     removed = 0
-    for tmp in [*out.rglob(".*.tmp"), *out.rglob("*.parquet.pending")]:
+    for tmp in [*out.rglob(".*.tmp"), *out.glob(".verdicts/*.json")]:
         tmp.unlink()
         removed += 1
     return removed
