@@ -49,6 +49,13 @@ KEYWORDS = frozenset({
     "nil", "undefined", "int", "long", "short", "float", "double", "char", "bool", "boolean", "byte", "str",
 })
 
+MODIFIERS = frozenset({
+    "public", "private", "protected", "static", "final", "abstract", "const", "let", "var", "async", "await",
+    "synchronized", "volatile", "transient", "native", "strictfp", "mut", "pub", "unsafe", "extern", "inline",
+    "virtual", "override", "unsigned", "signed", "readonly", "export", "default", "sealed", "open", "internal",
+})
+DEFINITIONS = frozenset({"def", "function", "fn", "func"})
+
 _STRING = r"""[rRbBuUfF]{0,2}(?:\"\"\"(?:\\.|[^\\])*?\"\"\"|'''(?:\\.|[^\\])*?'''|"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*'|`(?:\\.|[^`\\])*`)"""
 _NUMBER = r"0[xXoObB][0-9a-fA-F_]+[a-zA-Z]*|(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?[a-zA-Z]*"
 _OPERATORS = sorted(BINARY_OPERATORS | UNARY_OPERATORS | {"->", "=>", "::", "...", "?.", "."}, key=len, reverse=True)
@@ -210,7 +217,10 @@ def classify_sstub(old: str, new: str, language: str | None = None) -> str | Non
         if x in UNARY_OPERATORS and y in UNARY_OPERATORS:
             return CHANGE_UNARY_OPERATOR
         if ka == kb == "word":
-            return CHANGE_ATTRIBUTE if before is not None and before[1] in (".", "->", "?.", "::") else CHANGE_IDENTIFIER
+            # `obj.name` is an attribute; `from .name import` (a relative import) is not
+            object_end = a_all[p - 2] if p >= 2 else None
+            is_attribute = before is not None and before[1] in (".", "->", "?.", "::") and _is_operand_end(object_end)
+            return CHANGE_ATTRIBUTE if is_attribute else CHANGE_IDENTIFIER
         if ka == kb == "keyword":
             return CHANGE_KEYWORD
     # a unary operator added or removed in front of an operand: `if x` → `if not x`, `-1` → `1`
@@ -218,11 +228,13 @@ def classify_sstub(old: str, new: str, language: str | None = None) -> str | Non
         if not removed and len(added) == 1 and added[0][1] in UNARY_OPERATORS and not _is_operand_end(before):
             if _is_operand_start(side[p + 1] if p + 1 < len(side) else None):
                 return CHANGE_UNARY_OPERATOR
-    # a modifier or keyword added or removed: `def` → `async def`, `int x` → `final int x`
-    if (not a and len(b) == 1 and b[0][0] == "keyword") or (not b and len(a) == 1 and a[0][0] == "keyword"):
+    # a modifier added or removed: `def` → `async def`, `int x` → `final int x`
+    if (not a and len(b) == 1 and b[0][1] in MODIFIERS) or (not b and len(a) == 1 and a[0][1] in MODIFIERS):
         return CHANGE_KEYWORD
     # the change lies inside one call's argument list
     open_at = _enclosing_call(a_all[:p])
+    if open_at is not None and open_at >= 2 and a_all[open_at - 2][1] in DEFINITIONS:
+        open_at = None  # `def f(a, b)`: a changed signature, not a call with other arguments
     if open_at is not None:
         close_a, close_b = _close_index(a_all, open_at + 1), _close_index(b_all, open_at + 1)
         if close_a is not None and close_b is not None and a_all[close_a:] == b_all[close_b:]:

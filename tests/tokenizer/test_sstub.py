@@ -64,6 +64,10 @@ CASES = [
     ("change_keyword", "java", JAVA, "private static int", "private int"),
     ("change_keyword", "python", PY, "\ndef area", "\nasync def area"),
     ("other", "python", PY, "return None", "raise ValueError(total)"),
+    ("other", "python", PY, "def area(width, height, scale=1)", "def area(height, width, scale=1)"),
+    ("other", "python", PY, "def area(width, height, scale=1)", "def area(width, height)"),
+    ("other", "python", PY, "    result = compute", "    return compute"),
+    ("change_identifier", "python", PY, "import os", "import sys"),
 ]
 
 
@@ -100,3 +104,8 @@ def test_fast_on_large_files():
     for _ in range(20):
         classify_sstub(big, changed, "python")
     assert (time.perf_counter() - started) / 20 < 0.05
+
+
+def test_relative_import_is_an_identifier_not_an_attribute():
+    old = "from .utils import echo\nx = 1\n"
+    assert classify_sstub(old, old.replace(".utils", ".helpers"), "python") == "change_identifier"
