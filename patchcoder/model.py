@@ -113,15 +113,18 @@ class Rotary(nn.Module):
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
     def forward(self, positions: torch.Tensor):
-        # positions (B or 1, T) -> cos, sin (B or 1, 1, T, D/2), broadcast over heads
-        freqs = positions[..., None].float() * self.inv_freq
-        return freqs.cos()[:, None], freqs.sin()[:, None]
+        # positions (B or 1, T) -> cos, sin (B or 1, 1, T, D), broadcast over heads; sin carries the
+        # rotation's sign, so that apply_rope is two multiplies and an add
+        freqs = positions[..., None].float() * self.inv_freq  # (B or 1, T, D/2)
+        cos, sin = freqs.cos(), freqs.sin()
+        return torch.cat([cos, cos], dim=-1)[:, None], torch.cat([-sin, sin], dim=-1)[:, None]
 
 
 def apply_rope(x: torch.Tensor, rope) -> torch.Tensor:
-    cos, sin = rope
-    x1, x2 = x.float().chunk(2, dim=-1)  # (B, H, T, D/2) each
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
+    """Rotate pairs (x1[i], x2[i]) of the two halves: (x1·cos − x2·sin, x2·cos + x1·sin)."""
+    cos, sin = (t.to(x.dtype) for t in rope)
+    x1, x2 = x.chunk(2, dim=-1)  # (B, H, T, D/2) each
+    return x * cos + torch.cat([x2, x1], dim=-1) * sin
 
 
 class SwiGLU(nn.Module):
@@ -370,7 +373,7 @@ class PatchCoder(nn.Module):
         cfg = self.config
         R, W = cfg.loops, cfg.window
         B, t = token.shape[0], state.t
-        rope = self.rope((t - state.key_start).clamp(min=0)[:, None])  # (B, 1, 1, D/2): same t for all rows
+        rope = self.rope((t - state.key_start).clamp(min=0)[:, None])  # (B, 1, 1, D): same t for all rows
         e = self.embed(token)[:, None]  # (B, 1, C)
         a, b = self.loop_scales[0], self.loop_scales[1]
         x = torch.cat([e, a * e + b * state.prev_h[:, : R - 1]], dim=1) if R > 1 else e  # (B, R, C)
