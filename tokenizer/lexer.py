@@ -104,25 +104,26 @@ def tree_sitter_pieces(data: bytes, language: str) -> list[bytes]:
     has_space = _WHITESPACE.search
     pos = 0
     cursor = tree.walk()
+    first_child, next_sibling, parent = cursor.goto_first_child, cursor.goto_next_sibling, cursor.goto_parent
     while True:
-        if cursor.goto_first_child():
+        if first_child():
             continue
         node = cursor.node
         start, end = node.start_byte, node.end_byte
         if end > start and start >= pos:
             if start > pos:
-                if end - pos == 1 and data[pos] == 32:  # the usual single space
+                if start - pos == 1 and data[pos] == 32:  # the usual single space
                     append(b" ")
                 else:
                     extend(findall(data, pos, start))
             leaf = data[start:end]
-            if has_space(leaf) or (node.kind_id in textual and _HAS_WORD.search(leaf)):
+            if end - start > 1 and (has_space(leaf) or (node.kind_id in textual and _HAS_WORD.search(leaf))):
                 extend(findall(leaf))
             else:
                 append(leaf)
             pos = end
-        while not cursor.goto_next_sibling():
-            if not cursor.goto_parent():
+        while not next_sibling():
+            if not parent():
                 if pos < len(data):
                     extend(findall(data, pos))
                 return pieces

@@ -226,3 +226,29 @@ def test_grammar_rejects_what_the_parser_rejects(tok):
     for token in [ins, L(4), *no_newline]:
         grammar.advance(token)
     assert grammar.mask()[end]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.integers(0, 13), max_size=14), st.integers(0, 4))
+def test_grammar_and_parser_accept_the_same_sequences(tok, choices, n_lines):
+    from patchcoder.tokenizer import EditGrammar
+
+    s, L = tok.special, tok.line_marker
+    alphabet = [s["<INSERT>"], s["<DELETE>"], s["<REPLACE>"], s["<END>"], L(0), L(1), L(2), L(3), L(4), L(5),
+                tok.encode("x\n")[0], tok.encode("y")[0], s["<|msg|>"], s["<|pad|>"]]
+    ids = [alphabet[c] for c in choices] + [tok.eos_id]
+    try:
+        script = EditScript.from_tokens(ids, tok, n_lines)
+        parsed = True
+    except EditScriptError:
+        parsed = False
+    grammar = EditGrammar(tok, n_lines)
+    accepted = True
+    for token in ids:
+        if not grammar.mask()[token]:
+            accepted = False
+            break
+        grammar.advance(token)
+    assert parsed == (accepted and grammar.done), (ids, n_lines)
+    if parsed:
+        assert EditScript.from_tokens(script.to_tokens(tok) + [tok.eos_id], tok, n_lines) == script
