@@ -67,6 +67,7 @@ class MineSummary:
     drops: dict[str, int] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
     commits_this_run: int = 0
+    cpu_seconds: float = 0.0
     resumed_units: int = 0
     notes: list[str] = dataclasses.field(default_factory=list)
 
@@ -142,6 +143,7 @@ class UnitResult:
 
     key: str
     drops: dict[str, int]
+    cpu_seconds: float = 0.0
 
 
 def _verdict_path(out: str, unit: Unit) -> Path:
@@ -175,6 +177,7 @@ def mine_unit(unit: Unit, config: FilterConfig, out: str, decide=None, advance=N
     Inline, `decide(unit, keys, commits, diffs, commits_passed) -> keep mask` and `advance(n)` are callables; in a
     worker process both go through the parent (the queue, then the verdict file).
     """
+    cpu_start = time.process_time()
     drops = DropCounter()
     unreported = 0
 
@@ -202,7 +205,7 @@ def mine_unit(unit: Unit, config: FilterConfig, out: str, decide=None, advance=N
     kept = [row for row, k in zip(rows, keep, strict=True) if k]
     if kept:
         shards.write_shard(Path(out) / unit.shard, kept)
-    return UnitResult(unit.key, drops.as_dict())
+    return UnitResult(unit.key, drops.as_dict(), time.process_time() - cpu_start)
 
 
 class _Verdicts:
@@ -293,7 +296,7 @@ def mine(
     """Mine `paths` into parquet shards under `out`; see the module docstring for the guarantees."""
     from patchcoder.console import stderr
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     config = config or FilterConfig()
     jobs = max(1, jobs or os.cpu_count() or 1)
     out = Path(out)
@@ -349,7 +352,12 @@ def mine(
 
     verdicts = _Verdicts(dedup, [u.key for u in todo])
 
+    worker_cpu = 0.0
+
     def commit_unit(unit: Unit, result: UnitResult) -> int:
+        nonlocal worker_cpu
+        if jobs > 1 and len(todo) > 1:  # inline units are already in this process's CPU time
+            worker_cpu += result.cpu_seconds
         counts = DropCounter(result.drops)
         counts.update(verdicts.counts.get(unit.key, {}))
         rows = sum(verdicts.masks.get(unit.key, []))
@@ -383,6 +391,7 @@ def mine(
     shards.write_manifest(out, manifest)
     summary = summarise(manifest, units)
     summary.seconds = time.perf_counter() - started
+    summary.cpu_seconds = time.process_time() - cpu_started + worker_cpu
     summary.commits_this_run = sum(len(u.shas) for u in todo)
     summary.resumed_units = len(units) - len(todo)
     for reason, n in plan_drops.items():
@@ -545,7 +554,7 @@ def print_summary(summary: MineSummary, out: Path) -> None:
             if summary.drops.get(reason):
                 table.add_row(f"[dim]dropped {group}: {reason}", f"{summary.drops[reason]:,}")
     rate = summary.commits_this_run / summary.seconds if summary.seconds else 0.0
-    table.add_row("time", f"{summary.seconds:,.1f} s")
+    table.add_row("time", f"{summary.seconds:,.1f} s ({summary.cpu_seconds:,.1f} s of CPU)")
     table.add_row("throughput", f"{rate:,.0f} commits/s")
     if summary.resumed_units:
         table.add_row("units resumed from an earlier run", f"{summary.resumed_units:,}")
