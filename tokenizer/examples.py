@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 
 from patchcoder.tokenizer import special as sp
-from patchcoder.tokenizer.edits import edit_script, split_lines
+from patchcoder.tokenizer.edits import EditScript, edit_script, split_lines
 
 
 @dataclass(frozen=True)
@@ -84,14 +84,42 @@ def encode_prompt(tokenizer, code: str, path: str, message: str | None = None, l
     return prompt_ids(tokenizer, message_ids, path_ids, tokenizer.encode_lines(code, language, start, end)[start:end])
 
 
-def _new_span(script, reach: int) -> tuple[int, int]:
+def _new_span(ranges: list[tuple], reach: int) -> tuple[int, int]:
     """New-text lines that a window's script can need (the ops' new lines, for any window start)."""
-    ranges = list(script.new_ranges())
     return max(0, ranges[0][1] - reach), ranges[-1][2] + reach
 
 
-def build_example(tokenizer, row: dict, config: ExampleConfig) -> Example:
-    """The example of one mined row (columns of mining/shards.py); raises Dropped with a reason."""
+def _group_ops(script: EditScript, ranges: list[tuple], old_ids: list, new_ids: list, max_lines: int,
+               budget: int) -> list[EditScript]:
+    """Split a script into runs of operations that each fit one window: at most max_lines old lines, and
+    at most `budget` tokens for the changed lines' markers and ids plus the operations' tokens."""
+
+    def op_cost(op, new_start: int, new_end: int) -> int:
+        markers = 2 if op.kind == "INSERT" else 3
+        return markers + (0 if op.kind == "DELETE" else sum(len(new_ids[j]) for j in range(new_start, new_end)) + 1)
+
+    def lines_cost(a: int, b: int) -> int:
+        return sum(len(old_ids[line]) + 1 for line in range(a, b))
+
+    groups: list[tuple[list, int]] = []  # (ops, their script tokens)
+    for op, new_start, new_end in ranges:
+        cost = op_cost(op, new_start, new_end)
+        if groups:
+            ops, ops_cost = groups[-1]
+            if op.end - ops[0].start <= max_lines and lines_cost(ops[0].start, op.end) + ops_cost + cost <= budget:
+                groups[-1] = (ops + [op], ops_cost + cost)
+                continue
+        groups.append(([op], cost))
+    sstub = script.sstub if len(groups) == 1 else None
+    return [EditScript(tuple(ops), sstub) for ops, _ in groups]
+
+
+def build_examples(tokenizer, row: dict, config: ExampleConfig) -> tuple[list[Example], list[str]]:
+    """The examples of one mined row (columns of mining/shards.py), and the reasons parts were dropped.
+
+    Changes further apart than a window can show become separate examples (each with only its own
+    operations; the rest of the file is still the old text). Raises Dropped when the row gives nothing
+    to learn from (an added or deleted file, no change)."""
     old, new, language = row.get("old"), row.get("new"), row.get("language")
     if old is None:
         raise Dropped("added_file")
@@ -100,19 +128,47 @@ def build_example(tokenizer, row: dict, config: ExampleConfig) -> Example:
     script = edit_script(old, new, language, lexer=tokenizer.lexer)
     if not script.ops:
         raise Dropped("no_change")
-    n_old = len(split_lines(old))
-    first, last = script.ops[0].start, script.ops[-1].end
-    if last - first > tokenizer.max_lines:
-        raise Dropped("too_many_lines")
-
     message_dropped = _message_dropped(config, row.get("commit") or "", row.get("path") or "")
     message_ids = [] if message_dropped else tokenizer.encode(row.get("message") or "")[: config.max_message_tokens]
     path_ids = tokenizer.encode(row.get("path") or "")[-config.max_path_tokens:]
-    # only lines that can enter the window are encoded: at most max_lines around the change
+    # only lines that can enter a window are encoded: at most max_lines around the changes
     reach = tokenizer.max_lines
-    old_ids = tokenizer.encode_lines(old, language, first - reach, last + reach)
-    new_ids = tokenizer.encode_lines(new, language, *_new_span(script, reach))
+    ranges = list(script.new_ranges())
+    old_ids = tokenizer.encode_lines(old, language, script.ops[0].start - reach, script.ops[-1].end + reach)
+    new_ids = tokenizer.encode_lines(new, language, *_new_span(ranges, reach))
+    examples, dropped = [], []
+    shift = 0  # how far earlier parts moved the new text's lines
+    framing = 1 + len(message_ids) + 1 + len(path_ids) + 1 + 1 + 1 + 1  # msg, file, code, end marker, edit, eos
+    for part in _group_ops(script, ranges, old_ids, new_ids, tokenizer.max_lines, config.max_tokens - framing):
+        part_new_ids = new_ids[shift:] if shift >= 0 else [None] * -shift + new_ids  # line j is j + shift
+        try:
+            examples.append(_window_example(tokenizer, part, old_ids, part_new_ids, message_ids, path_ids,
+                                            message_dropped, config))
+        except Dropped as exc:
+            dropped.append(exc.reason)
+        shift += sum(len(split_lines(op.text)) - (op.end - op.start) for op in part.ops)
+    return examples, dropped
 
+
+def build_example(tokenizer, row: dict, config: ExampleConfig) -> Example:
+    """The example of a row whose changes fit one window; raises Dropped otherwise (see build_examples)."""
+    examples, dropped = build_examples(tokenizer, row, config)
+    if len(examples) != 1 or dropped:
+        raise Dropped(dropped[0] if dropped else "several_windows")
+    return examples[0]
+
+
+def _window_example(tokenizer, script: EditScript, old_ids: list, new_ids: list, message_ids: list[int],
+                    path_ids: list[int], message_dropped: bool, config: ExampleConfig) -> Example:
+    """One example: a window around `script`'s operations, grown with context up to the token budget.
+
+    `old_ids` are the per-line ids of the whole old text (None outside what is needed); `new_ids` those of
+    the text that `script` alone makes, indexed alike (for a part of a script, the whole new text's lines
+    shifted by what the earlier parts inserted or deleted)."""
+    n_old = len(old_ids)
+    first, last = script.ops[0].start, script.ops[-1].end
+    if last - first > tokenizer.max_lines:  # one operation spanning more lines than a window shows
+        raise Dropped("too_many_lines")
     start, end = first, last
     script_ids = script.shifted(-start).to_tokens(tokenizer, new_line_ids=new_ids[start:])
     fixed = 1 + len(message_ids) + 1 + len(path_ids) + 1 + 1 + 1 + len(script_ids) + 1  # framing, end marker

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from patchcoder.errors import PatchcoderError
-from patchcoder.tokenizer.examples import Dropped, ExampleConfig, build_example
+from patchcoder.tokenizer.examples import Dropped, ExampleConfig, build_examples
 
 MANIFEST = "manifest.json"
 FORMAT = "patchcoder-tokens/1"
@@ -126,27 +126,30 @@ def tokenize_unit(shard: str, out_prefix: str, config: ExampleConfig) -> dict:
     for row in table.to_pylist():
         counts["rows"] += 1
         try:
-            example = build_example(tok, row, config)
+            examples, dropped_parts = build_examples(tok, row, config)
         except Dropped as dropped:
             counts["dropped"][dropped.reason] += 1
             continue
-        ids = np.asarray(example.ids, dtype=dtype)
-        mask = np.zeros(len(ids), dtype=np.uint8)
-        mask[example.answer_start:] = 1
-        all_ids.append(ids)
-        all_masks.append(mask)
-        offsets.append(offsets[-1] + len(ids))
-        for key, value in (("repo", row["repo"]), ("commit", row["commit"]), ("path", row["path"]),
-                           ("language", row["language"]), ("sstub", example.sstub),
-                           ("window_start", example.window_start), ("window_lines", example.window_lines),
-                           ("message_dropped", example.message_dropped)):
-            meta[key].append(value)
-        counts["examples"] += 1
-        counts["tokens"] += len(ids)
-        counts["answer_tokens"] += len(ids) - example.answer_start
-        counts["messages_dropped"] += example.message_dropped
-        counts["languages"][row["language"] or "unknown"] += 1
-        counts["sstubs"][example.sstub or "none"] += 1
+        for reason in dropped_parts:
+            counts["dropped"][f"{reason} (part of a change)" if examples else reason] += 1
+        for example in examples:
+            ids = np.asarray(example.ids, dtype=dtype)
+            mask = np.zeros(len(ids), dtype=np.uint8)
+            mask[example.answer_start:] = 1
+            all_ids.append(ids)
+            all_masks.append(mask)
+            offsets.append(offsets[-1] + len(ids))
+            for key, value in (("repo", row["repo"]), ("commit", row["commit"]), ("path", row["path"]),
+                               ("language", row["language"]), ("sstub", example.sstub),
+                               ("window_start", example.window_start), ("window_lines", example.window_lines),
+                               ("message_dropped", example.message_dropped)):
+                meta[key].append(value)
+            counts["examples"] += 1
+            counts["tokens"] += len(ids)
+            counts["answer_tokens"] += len(ids) - example.answer_start
+            counts["messages_dropped"] += example.message_dropped
+            counts["languages"][row["language"] or "unknown"] += 1
+            counts["sstubs"][example.sstub or "none"] += 1
     prefix = Path(out_prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     arrays = {

@@ -186,22 +186,28 @@ PY_LINES = ["x = 1", "y = f(x, 2)", "", "    return y", "if a < b:", "\tpass", "
 @given(st.lists(st.sampled_from(PY_LINES), max_size=40), st.lists(st.sampled_from(PY_LINES), max_size=40),
        st.integers(60, 2000), st.booleans())
 def test_answer_applied_to_window_gives_the_new_window(tok, old_lines, new_lines, budget, final_newline):
+    from patchcoder.tokenizer.examples import build_examples
+
     old = "\n".join(old_lines) + ("\n" if final_newline and old_lines else "")
     new = "\n".join(new_lines) + ("\n" if new_lines else "")
     try:
-        example = build_example(tok, row(0, old, new), ExampleConfig(max_tokens=budget, drop_message=0.0))
-    except Dropped as dropped:
-        assert dropped.reason in ("no_change", "too_long")
-        assert dropped.reason != "no_change" or old == new
+        examples, dropped = build_examples(tok, row(0, old, new), ExampleConfig(max_tokens=budget, drop_message=0.0))
+    except Dropped as exc:
+        assert exc.reason == "no_change" and old == new
         return
-    assert len(example.ids) <= budget
-    ids = example.ids
-    script = EditScript.from_tokens(ids[example.answer_start:], tok, example.window_lines)
-    old_all = old.splitlines(keepends=True)
-    lo, hi = example.window_start, example.window_start + example.window_lines
-    window = "".join(old_all[lo:hi])
-    expected_new = script.apply(window)
-    assert "".join(old_all[:lo]) + expected_new + "".join(old_all[hi:]) == new
+    assert set(dropped) <= {"too_long"}
+    ops = []
+    for example in examples:
+        assert len(example.ids) <= budget
+        part = EditScript.from_tokens(example.ids[example.answer_start:], tok, example.window_lines)
+        ops.extend(part.shifted(example.window_start).ops)
+        # the part applied to its window, put back into the old text, is the old text with that part applied
+        old_all = old.splitlines(keepends=True)
+        lo, hi = example.window_start, example.window_start + example.window_lines
+        patched = "".join(old_all[:lo]) + part.apply("".join(old_all[lo:hi])) + "".join(old_all[hi:])
+        assert patched == EditScript(part.shifted(example.window_start).ops).apply(old)
+    if not dropped:
+        assert EditScript(tuple(ops)).apply(old) == new
 
 
 def test_encode_prompt_matches_the_training_framing(tok):
@@ -214,3 +220,38 @@ def test_encode_prompt_matches_the_training_framing(tok):
     assert prompt == example.ids[:example.answer_start]
     with pytest.raises(ValueError):
         encode_prompt(tok, old, "x.py", start=5, end=2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 699), st.sampled_from(["delete", "insert", "replace"])), min_size=1,
+                max_size=6))
+def test_far_apart_changes_become_one_example_each(tok, edits):
+    from patchcoder.tokenizer.examples import build_examples
+
+    old_lines = [f"value_{i} = compute({i})\n" for i in range(700)]
+    new_lines = list(old_lines)
+    for line, kind in sorted(dict(edits).items(), reverse=True):  # bottom-up: earlier line numbers stay valid
+        if kind == "delete":
+            del new_lines[line]
+        elif kind == "insert":
+            new_lines.insert(line, "inserted = True\n")
+        else:
+            new_lines[line] = f"value_{line} = compute({line} + 1)\n"
+    old, new = "".join(old_lines), "".join(new_lines)
+    examples, dropped = build_examples(tok, row(0, old, new), ExampleConfig(max_tokens=2048, drop_message=0.0))
+    assert not dropped
+    ops = []
+    for example in examples:
+        assert len(example.ids) <= 2048 and example.window_lines <= tok.max_lines
+        part = EditScript.from_tokens(example.ids[example.answer_start:], tok, example.window_lines)
+        ops.extend(part.shifted(example.window_start).ops)
+    assert EditScript(tuple(ops)).apply(old) == new
+    lines = sorted(dict(edits))
+    assert len(examples) >= (1 if lines[-1] - lines[0] < tok.max_lines else 2)
+
+
+def test_one_operation_longer_than_a_window_is_dropped(tok):
+    old = "".join(f"{i}\n" for i in range(300))
+    new = "".join(f"x{i}\n" for i in range(300))
+    with pytest.raises(Dropped, match="too_many_lines"):
+        build_example(tok, row(0, old, new), ExampleConfig(max_tokens=100_000))
