@@ -3,7 +3,8 @@
 The window is a run of the old file's lines, each preceded by its marker `<Lk>` (k counted from the
 window's first line) and followed by one end marker; it holds every changed line and as much context
 around them as the token budget allows (growing one line above, one below, in turn). The loss is on
-the answer: the script and `<|eos|>`.
+the answer: the script and `<|eos|>`. A change whose operations do not fit one window (256 lines, or
+the token budget) is split at operation boundaries into several examples, each with its own operations.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ class ExampleConfig:
     """How mined changes become examples (serialised into the token shards' manifest)."""
 
     max_tokens: int = 1024
-    """token budget of one example; longer changes are dropped ("too_long")"""
+    """token budget of one example; a change is split into several windows to fit, and a single
+    operation that still does not fit is dropped ("too_long")"""
     drop_message: float = 0.2
     """fraction of examples whose commit message is left out (so the model also fixes with no stated intent)"""
     max_message_tokens: int = 96

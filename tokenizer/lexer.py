@@ -133,12 +133,15 @@ class Lexer:
     """Pre-tokens of source texts, with an LRU cache keyed by (language, content hash).
 
     `pieces(data, language)` returns the cut of `data` (bytes); languages without a grammar, and
-    `language=None`, use the regex lexer.
+    `language=None`, use the regex lexer. The cache holds at most `cache_size` texts and `cache_bytes`
+    bytes of source (the pieces take about ten times that in memory).
     """
 
-    def __init__(self, cache_size: int = 512) -> None:
+    def __init__(self, cache_size: int = 512, cache_bytes: int = 16_000_000) -> None:
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str | None, bytes], list[bytes]] = OrderedDict()
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[tuple[str | None, bytes], tuple[list[bytes], int]] = OrderedDict()
+        self._cached_bytes = 0
         self._lock = threading.Lock()
         self.parsed = 0  # how many texts tree-sitter actually parsed (cache misses), for tests and stats
 
@@ -150,13 +153,16 @@ class Lexer:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
-                return hit
+                return hit[0]
         result = tree_sitter_pieces(data, language)
         with self._lock:
             self.parsed += 1
-            self._cache[key] = result
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            if key not in self._cache:
+                self._cache[key] = (result, len(data))
+                self._cached_bytes += len(data)
+            while self._cache and (len(self._cache) > self.cache_size or self._cached_bytes > self.cache_bytes):
+                _, (_, size) = self._cache.popitem(last=False)
+                self._cached_bytes -= size
         return result
 
 

@@ -188,8 +188,11 @@ class CodeTokenizer:
                 cache[word] = encoding.ids
         out: list[int] = []
         extend = out.extend
-        for word in words:
-            extend(cache[word])
+        try:
+            for word in words:
+                extend(cache[word])
+        except KeyError:  # another thread cleared the cache meanwhile: encode without it
+            return [i for e in self._hf.encode_batch_fast(words, add_special_tokens=False) for i in e.ids]
         return out
 
     def encode_batch(self, texts: Sequence[str], language: str | None = None) -> list[list[int]]:

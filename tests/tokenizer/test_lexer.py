@@ -76,3 +76,13 @@ def test_any_bytes_round_trip(data, language):
     pieces = Lexer(cache_size=0).pieces(data, language)
     assert b"".join(pieces) == data
     assert all(b"\n" not in p[:-1] for p in pieces)
+
+
+def test_parse_cache_is_bounded_in_bytes():
+    lexer = Lexer(cache_bytes=1000)
+    texts = [f"x_{k} = {k}\n".encode() * 30 for k in range(10)]  # 240 bytes each
+    for data in texts:
+        lexer.pieces(data, "python")
+    assert lexer._cached_bytes <= 1000 and len(lexer._cache) == 4
+    lexer.pieces(texts[-1], "python")
+    assert lexer.parsed == 10  # the most recent text is still cached
