@@ -166,6 +166,25 @@ def test_tokenize_command_on_a_mined_git_repository(tmp_path, capsys, make_repo)
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_miner_diffs_parse_into_scripts(tmp_path, make_repo):
+    import pyarrow.parquet as pq
+
+    from patchcoder.mining.shards import shard_files
+
+    repo = make_repo(tmp_path / "repo", [
+        ("Add files", {"a.py": b"x = 1\ny = 2\nz = 3", "b.c": b"int a;\r\nint b;\r\n"}),
+        ("Change the last line and add a newline", {"a.py": b"x = 1\ny = 2\nz = 4\n"}),
+        ("Edit CRLF lines", {"b.c": b"int a;\r\nlong b;\r\nint c;\r\n"}),
+        ("Drop the final newline again", {"a.py": b"x = 1\ny = 20\nz = 4"}),
+    ])
+    mined = tmp_path / "mined"
+    assert main(["mine", repo, "--out", str(mined), "--jobs", "1", "--no-progress"]) == 0
+    rows = [r for f in shard_files(mined) for r in pq.read_table(f).to_pylist() if r["old"] is not None]
+    assert len(rows) == 3
+    for r in rows:
+        assert EditScript.from_unified_diff(r["old"], r["diff"]).apply(r["old"]) == r["new"]
+
+
 def test_train_vocab_from_mined_data_and_encode_command(mined, tmp_path, capsys):
     out = tmp_path / "v.json"
     assert main(["tokenize", "train-vocab", "--data", str(mined), "--vocab-size", "700", "--jobs", "1",
