@@ -128,9 +128,14 @@ class CodeTokenizer:
             raise PatchcoderError(f"vocabulary file {path} is not readable JSON ({exc})") from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise PatchcoderError(f"{path} is not a patchcoder vocabulary (expected format {FORMAT!r})")
-        hf = Tokenizer.from_str(json.dumps(document["hf_tokenizer"]))
+        try:
+            hf = Tokenizer.from_str(json.dumps(document["hf_tokenizer"]))
+            max_lines = int(document["max_lines"])
+        except Exception as exc:  # tokenizers raises plain Exception for a malformed tokenizer
+            raise PatchcoderError(f"vocabulary file {path} is damaged ({type(exc).__name__}: {exc}); "
+                                  "rebuild it with `patchcoder tokenize train-vocab`") from None
         meta = {k: v for k, v in document.items() if k not in ("hf_tokenizer", "format")}
-        return cls(hf, max_lines=document["max_lines"], meta=meta)
+        return cls(hf, max_lines=max_lines, meta=meta)
 
     @classmethod
     def default(cls) -> CodeTokenizer:

@@ -107,6 +107,9 @@ def test_load_errors(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(PatchcoderError, match="not a patchcoder vocabulary"):
         CodeTokenizer.load(tmp_path / "bad.json")
+    (tmp_path / "damaged.json").write_text('{"format": "patchcoder-bpe/1", "max_lines": 256, "hf_tokenizer": {}}')
+    with pytest.raises(PatchcoderError, match="damaged"):
+        CodeTokenizer.load(tmp_path / "damaged.json")
 
 
 def test_train_vocab_command(tmp_path):
