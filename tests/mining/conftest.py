@@ -1,82 +1,19 @@
-"""Git repositories built with pygit2 for the miner's tests: fixed signatures and times, so shas are stable."""
+"""The miner's fixture history (RepoBuilder and new_repo are in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pygit2
 import pytest
-from pygit2.enums import FileMode, ObjectType
+from pygit2.enums import FileMode
 
-T0 = 1_700_000_000
-HUMAN = ("Ada Lovelace", "ada@example.org")
 BOT = ("dependabot[bot]", "49699333+dependabot[bot]@users.noreply.github.com")
 
 
-class RepoBuilder:
-    """Commits snapshots onto branches. A file value is bytes, None (delete), or (mode, bytes|oid)."""
-
-    def __init__(self, path, bare: bool = False):
-        self.repo = pygit2.init_repository(str(path), bare=bare, initial_head="main")
-        self.path = str(path)
-        self.files: dict[str, dict] = {}  # branch -> {path: (mode, oid)}
-        self.tick = 0
-
-    def commit(self, message: str, changes: dict, branch: str = "main", author=HUMAN, parents=None) -> str:
-        files = dict(self.files.get(branch, {}))
-        for path, value in changes.items():
-            if value is None:
-                files.pop(path, None)
-                continue
-            mode, content = value if isinstance(value, tuple) else (FileMode.BLOB, value)
-            oid = content if isinstance(content, pygit2.Oid) else self.repo.create_blob(content)
-            files[path] = (mode, oid)
-        tree = self._write_tree(files)
-        self.tick += 60
-        sig = pygit2.Signature(author[0], author[1], T0 + self.tick, 0)
-        ref = f"refs/heads/{branch}"
-        if parents is None:
-            try:
-                parents = [self.repo.references[ref].target]
-            except KeyError:
-                parents = []
-        oid = self.repo.create_commit(ref, sig, sig, message, tree, parents)
-        self.files[branch] = files
-        return str(oid)
-
-    def branch(self, name: str, from_branch: str = "main") -> None:
-        target = self.repo.references[f"refs/heads/{from_branch}"].target
-        self.repo.references.create(f"refs/heads/{name}", target)
-        self.files[name] = dict(self.files[from_branch])
-
-    def _write_tree(self, files: dict) -> pygit2.Oid:
-        """Write nested trees by hand (raw bytes), which also allows non-UTF-8 names."""
-        root: dict = {}
-        for path, entry in files.items():
-            parts = path.encode("utf-8", "surrogateescape").split(b"/")
-            node = root
-            for part in parts[:-1]:
-                node = node.setdefault(part, {})
-            node[parts[-1]] = entry
-        return self._write_node(root)
-
-    def _write_node(self, node: dict) -> pygit2.Oid:
-        entries = []
-        for name, value in node.items():
-            if isinstance(value, dict):
-                entries.append((name + b"/", name, 0o40000, self._write_node(value)))
-            else:
-                mode, oid = value
-                entries.append((name, name, int(mode), oid))
-        entries.sort(key=lambda e: e[0])  # git sorts trees as if directory names ended in '/'
-        raw = b"".join(b"%o %s\0" % (mode, name) + oid.raw for _, name, mode, oid in entries)
-        return self.repo.odb.write(ObjectType.TREE, raw)
-
-
-def build_history(path, submodule: bool = True) -> RepoBuilder:
+def build_history(b, submodule: bool = True):
     """One repository exercising every row kind and filter of the miner (see test_walk.py).
 
     PyDriller crashes on a submodule entry (it asks git for the gitlink as a blob), hence `submodule`.
     """
-    b = RepoBuilder(path)
     b.commit("Add the app", {
         "src/app.py": b"def main():\n    return 1\n",
         "src/util.py": b"def helper(x):\n    return x + 1\n\n\ndef other(y):\n    return y * 2\n",
@@ -130,11 +67,5 @@ def build_history_fixture():
 
 
 @pytest.fixture
-def history(tmp_path):
-    return build_history(tmp_path / "history")
-
-
-@pytest.fixture
-def new_repo(tmp_path):
-    """A factory: new_repo(name, bare=False) -> RepoBuilder in a fresh folder."""
-    return lambda name, bare=False: RepoBuilder(tmp_path / name, bare=bare)
+def history(new_repo):
+    return build_history(new_repo("history"))

@@ -42,9 +42,9 @@ def _project_repository() -> str | None:
 
 
 @pytest.mark.parametrize("which", ["fixture", "this project"])
-def test_old_and_new_text_agree_with_pydriller(which, tmp_path, build_history):
+def test_old_and_new_text_agree_with_pydriller(which, new_repo, build_history):
     if which == "fixture":
-        path = build_history(tmp_path / "history", submodule=False).path
+        path = build_history(new_repo("history"), submodule=False).path
     else:
         path = _project_repository()
         if path is None:
