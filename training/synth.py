@@ -1,0 +1,515 @@
+"""A `patchcoder synth` run: clean source files → injected single-statement bugs → (buggy → fixed) rows in the
+miner's parquet schema (mining/shards.py), so synthetic pairs flow through the tokenizer like mined commits.
+
+Each kept file yields up to `per_file` examples, each with one bug (training/mutations.py): `old` is the buggy
+file, `new` the original, `sstub` the fix's class, `repo` a source name such as `synth:stdlib/json` (one per
+top-level package, so a split by repository keeps packages apart). A file's bugs come from a generator seeded
+by (seed, repo, path), so the rows are the same for any `--jobs`, and a resumed run ends with exactly the rows
+of an uninterrupted one.
+
+Layout of an output folder (as the miner's): manifest.json, and shards/<unit>.parquet written atomically.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import random
+import re
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+from patchcoder.errors import UsageError
+from patchcoder.mining import shards
+
+FORMAT = "patchcoder-synth/1"
+ZERO_SHA = "0" * 40
+
+# Never training data (DATA.md): reserved for evaluation on code the model has never seen.
+RESERVED = frozenset({"flask", "requests"})
+# Benchmark collections and evaluation harnesses, by a path component (DATA.md).
+_BENCHMARK = re.compile(
+    r"^(human_?eval|mbpp|swe_?bench\w*|defects4j|bugs_?in_?py|quix_?bugs|codexglue|bigcodebench|evalplus|ds_?1000|"
+    r"livecodebench|lm_eval|bigcode_eval\w*|code_?contests|many_?bugs|bears|bugswarm|bugs_?jar|cruxeval|repobench|"
+    r"crosscodeeval|typebugs|apps_eval|codenet|manysstubs\w*|tssb\w*)$",
+    re.IGNORECASE,
+)
+_TEST_DIRS = frozenset({"test", "tests", "idle_test", "__tests__"})
+_TEST_FILE = re.compile(r"^(test_.*|.*_test|conftest)\.py$")
+_VENDORED = frozenset({"_vendor", "vendor", "vendored", "_vendored", "third_party", "thirdparty", "3rdparty",
+                       "node_modules", "extern", "_extern"})
+_SKIP_DIRS = frozenset({"__pycache__", "site-packages", "dist-packages", "lib-dynload", ".git", ".hg", ".svn",
+                        ".tox", ".venv", "venv"})
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # never train on patchcoder itself
+
+READ_REASONS = ("too_large", "undecodable", "binary", "generated", "minified", "unparsable", "no_site")
+PATH_REASONS = ("reserved_for_eval", "benchmark", "test_suite", "vendored", "project", "duplicate")
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthConfig:
+    """What decides the output of a run (a resumed run must ask for the same)."""
+
+    seed: int = 0
+    """Seed of the bug generator; the same seed and files give the same rows."""
+    per_file: int = 4
+    """Examples (distinct bugs, one each) drawn from each file."""
+    max_files: int | None = None
+    """Use at most this many files, sampled with the seed from all eligible ones (None: all)."""
+    max_bytes: int = 200_000
+    """Skip files larger than this (whole files go into each row, twice)."""
+    kinds: tuple[str, ...] | None = None
+    """Mutation classes to draw from (None: all of training.mutations.KINDS)."""
+    messages: str = "templated"
+    """'templated' ("Fix wrong comparison operator") or 'empty' commit messages."""
+    include_tests: bool = False
+    """Also use test suites (test/, tests/, test_*.py), excluded by default."""
+    files_per_shard: int = 100
+    """Files per work unit and shard."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A directory (or file) of source code. `per_package` names a repository per top-level package
+    (synth:stdlib/json) instead of one for the whole source (synth:myproject)."""
+
+    label: str
+    root: str
+    per_package: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceFile:
+    repo: str   # synth:<source label>/<top-level package>
+    path: str   # posix path relative to the source root
+    abspath: str
+
+
+@dataclasses.dataclass
+class SynthSummary:
+    """What a run did: rows per class, files skipped per reason, and throughput of this invocation."""
+
+    files_seen: int = 0
+    files_used: int = 0
+    examples: int = 0
+    shards: int = 0
+    repos: int = 0
+    kinds: dict[str, int] = dataclasses.field(default_factory=dict)
+    skipped: dict[str, int] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+    examples_this_run: int = 0
+    resumed_units: int = 0
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources and files
+
+
+def default_sources() -> list[Source]:
+    """The installed standard library and every site-packages directory, a repository per top-level package."""
+    import site
+
+    paths = sysconfig.get_paths()
+    sources = [Source("stdlib", paths["stdlib"], per_package=True)]
+    seen = {os.path.realpath(paths["stdlib"])}
+    for root in [paths["purelib"], paths["platlib"], *site.getsitepackages()]:
+        real = os.path.realpath(root)
+        if os.path.isdir(root) and real not in seen:
+            seen.add(real)
+            sources.append(Source("site-packages", root, per_package=True))
+    return sources
+
+
+def user_sources(paths: list[str]) -> list[Source]:
+    """Named files or directories, one repository each (synth:<name>); a missing path is a usage error."""
+    sources = []
+    for raw in paths:
+        if not os.path.exists(raw):
+            raise UsageError(f"{raw} does not exist (expected a directory or file of source code)")
+        path = os.path.abspath(raw)
+        label = os.path.basename(path.rstrip(os.sep)) or "root"
+        sources.append(Source(os.path.splitext(label)[0] if os.path.isfile(path) else label, path))
+    return sources
+
+
+def exclusion_reason(parts: tuple[str, ...], include_tests: bool = False, root_parts: tuple[str, ...] = ()) -> str | None:
+    """Why a file must not feed training, else None. `parts` is its path relative to its source root, and
+    `root_parts` the root's own absolute path: reserved projects and benchmarks are refused anywhere on the
+    path (a source named .../site-packages/flask is flask), the other rules look inside the source only."""
+    stems = [p[:-3] if p.endswith(".py") else p for p in parts]
+    lowered = [s.lower() for s in stems]
+    anywhere = [p.lower() for p in root_parts] + lowered
+    if any(s in RESERVED for s in anywhere):
+        return "reserved_for_eval"
+    if any(_BENCHMARK.match(s) for s in anywhere):
+        return "benchmark"
+    if any(s in _VENDORED for s in lowered[:-1]):
+        return "vendored"
+    if lowered and (lowered[0] == "patchcoder" or parts[-1].startswith("__editable__")):
+        return "project"
+    if not include_tests and (any(s in _TEST_DIRS for s in lowered[:-1]) or _TEST_FILE.match(parts[-1])):
+        return "test_suite"
+    return None
+
+
+def _repo_name(source: Source, parts: tuple[str, ...]) -> str:
+    if not source.per_package:
+        return f"synth:{source.label}"
+    top = parts[0][:-3] if len(parts) == 1 and parts[0].endswith(".py") else parts[0]
+    return f"synth:{source.label}/{top}"
+
+
+def list_files(sources: list[Source], config: SynthConfig, skipped: collections.Counter) -> list[SourceFile]:
+    """The eligible Python files of `sources`, in a stable order; exclusions are counted in `skipped`.
+
+    Exact duplicates (same bytes, e.g. a module vendored twice) and symlinked copies are kept once.
+    """
+    roots = {os.path.realpath(s.root) for s in sources}
+    found: list[SourceFile] = []
+    sizes: list[int] = []
+    seen_real: set[str] = set()
+    for source in sources:
+        root = source.root
+        root_parts = Path(os.path.realpath(root)).parts[1:]
+        if os.path.isfile(root):
+            root_parts = root_parts[:-1]
+            entries = [(os.path.basename(root), root)]
+            base = os.path.dirname(root)
+        else:
+            entries = []
+            base = root
+            for directory, dirs, files in os.walk(root):
+                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".")
+                                 and os.path.realpath(os.path.join(directory, d)) not in roots)
+                for name in sorted(files):
+                    if name.endswith((".py", ".pyw")):
+                        full = os.path.join(directory, name)
+                        entries.append((os.path.relpath(full, base), full))
+        for rel, full in entries:
+            real = os.path.realpath(full)
+            if real in seen_real:
+                continue
+            seen_real.add(real)
+            parts = tuple(Path(rel).parts)
+            reason = exclusion_reason(parts, config.include_tests, root_parts)
+            if reason is None and _inside(real, PROJECT_ROOT):
+                reason = "project"
+            if reason is not None:
+                skipped[reason] += 1
+                continue
+            try:
+                size = os.path.getsize(real)
+            except OSError:
+                skipped["unreadable"] += 1
+                continue
+            found.append(SourceFile(_repo_name(source, parts), Path(rel).as_posix(), full))
+            sizes.append(size)
+    found, sizes = _drop_duplicates(found, sizes, skipped)
+    if config.max_files is not None and len(found) > config.max_files:
+        chosen = random.Random(f"files:{config.seed}").sample(range(len(found)), config.max_files)
+        found = [found[i] for i in sorted(chosen)]
+    return found
+
+
+def _inside(path: str, root: Path) -> bool:
+    try:
+        Path(path).relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def _drop_duplicates(files: list[SourceFile], sizes: list[int], skipped) -> tuple[list[SourceFile], list[int]]:
+    """Keep the first of files with identical bytes (only files sharing a size are read)."""
+    by_size = collections.Counter(sizes)
+    digests: set[bytes] = set()
+    kept, kept_sizes = [], []
+    for file, size in zip(files, sizes, strict=True):
+        if by_size[size] > 1:
+            try:
+                digest = hashlib.blake2b(Path(file.abspath).read_bytes(), digest_size=16).digest()
+            except OSError:
+                digest = None
+            if digest is not None:
+                if digest in digests:
+                    skipped["duplicate"] += 1
+                    continue
+                digests.add(digest)
+        kept.append(file)
+        kept_sizes.append(size)
+    return kept, kept_sizes
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows
+
+
+def git_blob_id(data: bytes) -> str:
+    """The id git gives a blob with these bytes."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def example_row(file: SourceFile, original: str, rewrite, seed: int, messages: str = "templated") -> dict:
+    """One row of the miner's schema: `old` the buggy file, `new` the original (the fix is the inverse)."""
+    import pygit2
+
+    buggy = rewrite.code
+    old, new = buggy.encode(), original.encode()
+    ident = f"synth\0{file.repo}\0{file.path}\0{seed}\0{rewrite.kind}\0{rewrite.start}\0{rewrite.end}\0{rewrite.text}"
+    patch = pygit2.Patch.create_from(old, new, old_as_path=file.path, new_as_path=file.path, context_lines=3)
+    _, added, deleted = patch.line_stats
+    return {
+        "repo": file.repo,
+        "commit": hashlib.sha1(ident.encode()).hexdigest(),
+        "parent": ZERO_SHA,
+        "author_time": 0,
+        "message": rewrite.message if messages == "templated" else "",
+        "path": file.path,
+        "old_path": file.path,
+        "change": "M",
+        "language": "python",
+        "old": buggy,
+        "new": original,
+        "old_blob": git_blob_id(old),
+        "new_blob": git_blob_id(new),
+        "diff": patch.text,
+        "added": added,
+        "deleted": deleted,
+        "hunks": len(patch.hunks),
+        "sstub": rewrite.sstub,
+    }
+
+
+def file_examples(file: SourceFile, config: SynthConfig) -> tuple[list[tuple[str, dict]], str | None]:
+    """([(mutation class, row), ...], None) for a usable file, or ([], skip reason)."""
+    from patchcoder.mining.filters import FilterConfig, content_reason
+    from patchcoder.training.mutations import inject_bugs, parses
+
+    try:
+        if os.path.getsize(file.abspath) > config.max_bytes:
+            return [], "too_large"
+        data = Path(file.abspath).read_bytes()
+    except OSError:
+        return [], "unreadable"
+    reason = content_reason(data, FilterConfig())
+    if reason is not None:
+        return [], reason
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return [], "undecodable"
+    if not parses(text, "python"):
+        return [], "unparsable"
+    rng = random.Random(f"{config.seed}\0{file.repo}\0{file.path}")
+    rewrites = inject_bugs(text, rng, config.per_file, "python", kinds=config.kinds)
+    if not rewrites:
+        return [], "no_site"
+    return [(r.kind, example_row(file, text, r, config.seed, config.messages)) for r in rewrites], None
+
+
+# ---------------------------------------------------------------------------------------------
+# Work units
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    index: int
+    files: tuple[SourceFile, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.index:05d}"
+
+    @property
+    def shard(self) -> str:
+        return f"shards/{self.index:05d}.parquet"
+
+
+def synth_unit(unit: Unit, config: SynthConfig, out: str) -> dict:
+    """Make one unit's rows and write its shard; returns its counts (rows never cross processes)."""
+    rows: list[dict] = []
+    skipped: collections.Counter = collections.Counter()
+    kinds: collections.Counter = collections.Counter()
+    for file in unit.files:
+        file_rows, reason = file_examples(file, config)
+        if reason is not None:
+            skipped[reason] += 1
+            continue
+        for kind, row in file_rows:
+            rows.append(row)
+            kinds[kind] += 1
+    if rows:
+        shards.write_shard(Path(out) / unit.shard, rows)
+    return {"key": unit.key, "shard": unit.shard if rows else None, "rows": len(rows), "files": len(unit.files),
+            "files_used": len(unit.files) - sum(skipped.values()), "kinds": dict(kinds), "skipped": dict(skipped)}
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+def _request(sources, config: SynthConfig) -> dict:
+    return {"sources": [dataclasses.asdict(s) for s in sources],
+            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()}}
+
+
+def read_manifest(out: Path) -> dict | None:
+    path = out / shards.MANIFEST
+    if not path.exists():
+        return None
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise UsageError(f"{path} is not a patchcoder synth manifest; choose another --out")
+    return manifest
+
+
+def synthesize(
+    sources: list[Source] | None,
+    out: str | os.PathLike,
+    config: SynthConfig | None = None,
+    *,
+    jobs: int | None = None,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> SynthSummary:
+    """Write synthetic bug-fix pairs from `sources` (None: the standard library and site-packages) under `out`."""
+    from patchcoder.console import stderr
+    from patchcoder.training.mutations import _kinds
+
+    started = time.perf_counter()
+    config = config or SynthConfig()
+    if config.kinds is not None:
+        _kinds(config.kinds)  # unknown names are a usage error before any work
+    if config.messages not in ("templated", "empty"):
+        raise UsageError(f"messages must be 'templated' or 'empty', not {config.messages!r}")
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    out = Path(out)
+    sources = sources if sources is not None else default_sources()
+    request = _request(sources, config)
+
+    manifest = read_manifest(out) if out.exists() else None
+    if manifest is not None and not resume:
+        raise UsageError(f"{out} already holds a synth run; pass --resume to continue it, or choose another --out")
+    if manifest is not None and manifest["request"] != request:
+        raise UsageError(f"{out} holds a run with different options or sources; --resume needs the same ones")
+    skipped: collections.Counter = collections.Counter()
+    files = list_files(sources, config, skipped)
+    if manifest is None:
+        if out.exists() and any(out.iterdir()):
+            raise UsageError(f"{out} is not empty and holds no synth run; choose another --out")
+        manifest = {"format": FORMAT, "request": request, "path_skips": dict(skipped), "units": {},
+                    "complete": False}
+        out.mkdir(parents=True, exist_ok=True)
+        shards.write_manifest(out, manifest)
+    else:
+        shards.remove_stale_temp_files(out)
+    size = config.files_per_shard
+    units = [Unit(i // size, tuple(files[i:i + size])) for i in range(0, len(files), size)]
+    done = manifest["units"]
+    todo = [u for u in units if u.key not in done]
+
+    progress = _progress(stderr(), show_progress)
+    with progress:
+        rows = sum(entry["rows"] for entry in done.values())
+        task = progress.add_task("synth", total=len(files), completed=len(files) - sum(len(u.files) for u in todo),
+                                 rows=rows)
+
+        def commit(result: dict) -> None:
+            nonlocal rows
+            done[result["key"]] = {k: v for k, v in result.items() if k != "key"}
+            shards.write_manifest(out, manifest)
+            rows += result["rows"]
+            progress.update(task, advance=result["files"], rows=rows)
+
+        if jobs == 1 or len(todo) <= 1:
+            for unit in todo:
+                commit(synth_unit(unit, config, str(out)))
+        else:
+            ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+            with cf.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+                futures = [pool.submit(synth_unit, unit, config, str(out)) for unit in todo]
+                for future in cf.as_completed(futures):
+                    commit(future.result())
+
+    manifest["complete"] = True
+    shards.write_manifest(out, manifest)
+    summary = summarise(manifest)
+    summary.seconds = time.perf_counter() - started
+    summary.examples_this_run = sum(done[u.key]["rows"] for u in todo)
+    summary.resumed_units = len(units) - len(todo)
+    summary.repos = len({f.repo for f in files})
+    return summary
+
+
+def summarise(manifest: dict) -> SynthSummary:
+    kinds: collections.Counter = collections.Counter()
+    skipped: collections.Counter = collections.Counter(manifest.get("path_skips", {}))
+    summary = SynthSummary()
+    for entry in manifest["units"].values():
+        kinds.update(entry["kinds"])
+        skipped.update(entry["skipped"])
+        summary.files_seen += entry["files"]
+        summary.files_used += entry["files_used"]
+        summary.examples += entry["rows"]
+        summary.shards += entry["shard"] is not None
+    summary.files_seen += sum(manifest.get("path_skips", {}).values())
+    summary.kinds = dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    summary.skipped = dict(sorted(skipped.items()))
+    return summary
+
+
+def _progress(console, enabled: bool):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+        TextColumn("{task.fields[rows]:,} examples"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console, disable=not enabled, transient=False,
+    )
+
+
+def print_summary(summary: SynthSummary, out: Path) -> None:
+    from rich.table import Table
+
+    from patchcoder.console import stderr
+
+    table = Table(title=f"patchcoder synth → {out}", show_header=True, header_style="bold")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("files seen", f"{summary.files_seen:,}")
+    table.add_row("files used", f"{summary.files_used:,}")
+    table.add_row("repositories (synth:…)", f"{summary.repos:,}")
+    table.add_row("examples (rows)", f"{summary.examples:,}")
+    table.add_row("shards", f"{summary.shards:,}")
+    for kind, count in summary.kinds.items():
+        table.add_row(f"[dim]class: {kind}", f"{count:,}")
+    for reason, count in summary.skipped.items():
+        table.add_row(f"[dim]skipped file: {reason}", f"{count:,}")
+    rate = summary.examples_this_run / summary.seconds if summary.seconds else 0.0
+    table.add_row("time", f"{summary.seconds:,.1f} s")
+    table.add_row("throughput", f"{rate:,.1f} examples/s")
+    if summary.resumed_units:
+        table.add_row("units resumed from an earlier run", f"{summary.resumed_units:,}")
+    stderr().print(table)
+
+
+def main_json(summary: SynthSummary) -> None:
+    json.dump(summary.as_dict(), sys.stdout, indent=1)
+    sys.stdout.write("\n")

@@ -1,0 +1,85 @@
+"""Make synthetic bug-fix pairs: inject one single-statement bug per example into clean source files.
+
+Reads Python files from each SOURCE (a directory or a file; default: the installed standard library and
+site-packages), skips what must not feed training (pallets/flask and psf/requests, benchmark collections,
+test suites, vendored copies, patchcoder itself, duplicates) and what cannot be used (too large, undecodable,
+unparsable), parses each file with tree-sitter and writes (buggy → original) pairs in the miner's schema to
+zstd parquet shards under --out, with manifest.json recording what is done. The bug classes are those of
+patchcoder.training.mutations.KINDS; the buggy file always still parses. Deterministic given --seed.
+
+Load the result with:  datasets.load_dataset("parquet", data_files="OUT/shards/*.parquet")
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 1, got {value}")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from patchcoder.training.synth import SynthConfig
+
+    d = SynthConfig()
+    p.add_argument("sources", nargs="*", metavar="SOURCE_DIR",
+                   help="directories or files of Python source (default: the standard library and site-packages)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder for shards/ and manifest.json")
+    p.add_argument("--seed", type=_integer, default=d.seed, metavar="N",
+                   help="seed of the bug generator (default: %(default)s)")
+    p.add_argument("--per-file", type=_positive, default=d.per_file, metavar="N",
+                   help="examples (one bug each) per file (default: %(default)s)")
+    p.add_argument("--max-files", type=_positive, metavar="N",
+                   help="use at most N files, sampled with the seed (default: all)")
+    p.add_argument("--max-bytes", type=_positive, default=d.max_bytes, metavar="N",
+                   help="skip files larger than N bytes (default: %(default)s)")
+    p.add_argument("--kinds", metavar="LIST",
+                   help="comma-separated mutation classes to use (default: all; see training/mutations.py)")
+    p.add_argument("--messages", choices=("templated", "empty"), default=d.messages,
+                   help="commit message of each pair (default: %(default)s, e.g. 'Fix wrong comparison operator')")
+    p.add_argument("--include-tests", action="store_true", help="also use test suites (test/, tests/, test_*.py)")
+    p.add_argument("--files-per-shard", type=_positive, default=d.files_per_shard, metavar="N",
+                   help="files per work unit and shard (default: %(default)s)")
+    p.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, metavar="N",
+                   help="worker processes (default: %(default)s = cores)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a killed or interrupted run in --out; the result equals an uninterrupted run")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from patchcoder.errors import UsageError
+    from patchcoder.training.synth import SynthConfig, main_json, print_summary, synthesize, user_sources
+
+    kinds = None
+    if args.kinds:
+        kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+        if not kinds:
+            raise UsageError("--kinds needs at least one mutation class")
+    config = SynthConfig(seed=args.seed, per_file=args.per_file, max_files=args.max_files, max_bytes=args.max_bytes,
+                         kinds=kinds, messages=args.messages, include_tests=args.include_tests,
+                         files_per_shard=args.files_per_shard)
+    sources = user_sources(args.sources) if args.sources else None
+    summary = synthesize(sources, args.out, config, jobs=args.jobs, resume=args.resume,
+                         show_progress=not args.no_progress)
+    print_summary(summary, Path(args.out))
+    if args.json:
+        main_json(summary)
+    return 0
