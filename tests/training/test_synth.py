@@ -1,0 +1,169 @@
+"""`patchcoder synth`: the command line end to end on real files, rows in the miner's schema, exclusions
+(flask, requests, tests, benchmarks, the project), --jobs invariance, resume, and one-line errors."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+
+from patchcoder.errors import UsageError
+from patchcoder.mining.shards import SCHEMA, shard_files
+from patchcoder.training.mutations import KINDS, parses
+from patchcoder.training.synth import (
+    PROJECT_ROOT,
+    Source,
+    SynthConfig,
+    default_sources,
+    exclusion_reason,
+    list_files,
+    synthesize,
+)
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+GOOD = ("bisect.py", "colorsys.py", "textwrap.py", "shlex.py", "heapq.py")
+
+
+@pytest.fixture(scope="module")
+def source_dir(tmp_path_factory) -> Path:
+    """Real standard-library modules, plus files that must be skipped, each for a different reason."""
+    root = tmp_path_factory.mktemp("src")
+    pkg = root / "pkg"
+    pkg.mkdir()
+    for name in GOOD:
+        shutil.copy(STDLIB / name, pkg / name)
+    (pkg / "__init__.py").write_text("")                              # no_site
+    (pkg / "same_as_bisect.py").write_bytes((STDLIB / "bisect.py").read_bytes())  # duplicate
+    (pkg / "broken.py").write_text("def f(:\n    return 1\n")         # unparsable
+    (pkg / "latin.py").write_bytes(b"# caf\xe9\nx = 1\n")             # undecodable
+    (pkg / "big.py").write_text("x = 1\n" * 10_000)                   # too_large (60 kB > --max-bytes)
+    (pkg / "tests").mkdir()
+    (pkg / "tests" / "test_pkg.py").write_text("def test_x():\n    assert 1 + 1 == 2\n")  # test_suite
+    # code reserved for evaluation, under its own name anywhere on the path
+    (root / "flask").mkdir()
+    (root / "flask" / "helpers.py").write_bytes((STDLIB / "shlex.py").read_bytes() + b"\n# flask\n")
+    (root / "vendored_copy" / "requests").mkdir(parents=True)
+    (root / "vendored_copy" / "requests" / "api.py").write_bytes((STDLIB / "heapq.py").read_bytes() + b"\n#\n")
+    (root / "humaneval").mkdir()
+    (root / "humaneval" / "problems.py").write_text("def add(a, b):\n    return a + b\n")  # benchmark
+    return root
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "patchcoder", *args], capture_output=True, text=True)
+
+
+def _rows(out) -> list[dict]:
+    return [row for f in shard_files(out) for row in pq.read_table(f).to_pylist()]
+
+
+def test_cli_end_to_end_on_real_files(source_dir, tmp_path):
+    out = tmp_path / "out"
+    result = _cli("synth", str(source_dir), "--out", str(out), "--seed", "3", "--per-file", "3", "--jobs", "1",
+                  "--max-bytes", "50000", "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert "examples (rows)" in result.stderr  # the rich table goes to stderr
+    assert summary["files_used"] == len(GOOD) and summary["examples"] == 3 * len(GOOD)
+    assert summary["skipped"] == {"benchmark": 1, "duplicate": 1, "no_site": 1, "reserved_for_eval": 2,
+                                  "test_suite": 1, "too_large": 1, "undecodable": 1, "unparsable": 1}
+    assert sum(summary["kinds"].values()) == summary["examples"] and set(summary["kinds"]) <= set(KINDS)
+
+    ds = datasets.load_dataset("parquet", data_files=shard_files(out), split="train")
+    assert len(ds) == 3 * len(GOOD)
+    assert pq.read_schema(shard_files(out)[0]).remove_metadata() == SCHEMA
+    commits = set()
+    for row in ds:
+        original = (source_dir / row["path"]).read_text()
+        assert row["new"] == original and row["old"] != original
+        assert parses(row["old"])
+        assert row["repo"] == f"synth:{source_dir.name}" and row["path"].startswith("pkg/")
+        assert row["change"] == "M" and row["language"] == "python" and row["old_path"] == row["path"]
+        assert row["old_blob"] == hashlib.sha1(b"blob %d\0" % len(row["old"].encode()) + row["old"].encode()).hexdigest()
+        assert row["new_blob"] == hashlib.sha1(b"blob %d\0" % len(original.encode()) + original.encode()).hexdigest()
+        assert row["diff"].startswith(f"diff --git a/{row['path']} b/{row['path']}\n")
+        assert row["added"] + row["deleted"] >= 1 and row["hunks"] == 1
+        assert row["sstub"] and row["message"].split()[0] in ("Fix", "Add", "Remove")
+        assert len(row["commit"]) == 40 and row["commit"] not in commits
+        commits.add(row["commit"])
+    assert "flask" not in {p for row in ds for p in Path(row["path"]).parts}
+
+
+def test_jobs_invariance_resume_and_seed(source_dir, tmp_path):
+    sources = [Source("src", str(source_dir / "pkg"))]
+    config = SynthConfig(seed=5, per_file=2, files_per_shard=2, max_bytes=50_000)
+    one = synthesize(sources, tmp_path / "one", config, jobs=1, show_progress=False)
+    two = synthesize(sources, tmp_path / "two", config, jobs=2, show_progress=False)
+    assert one.examples == two.examples == 2 * len(GOOD) and one.kinds == two.kinds and one.skipped == two.skipped
+    rows = _rows(tmp_path / "one")
+    assert rows == _rows(tmp_path / "two")
+
+    # a run killed before its last unit: the manifest lacks it, a temp file lies around
+    out = tmp_path / "two"
+    manifest = json.loads((out / "manifest.json").read_text())
+    last = max(manifest["units"])
+    shard = manifest["units"].pop(last)["shard"]
+    if shard:
+        (out / shard).unlink()
+    manifest["complete"] = False
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "shards" / ".00000.parquet.x.tmp").write_bytes(b"half")
+    with pytest.raises(UsageError, match="--resume"):
+        synthesize(sources, out, config, jobs=1, show_progress=False)
+    with pytest.raises(UsageError, match="different options"):
+        synthesize(sources, out, SynthConfig(seed=6, per_file=2, files_per_shard=2), resume=True, show_progress=False)
+    resumed = synthesize(sources, out, config, jobs=1, resume=True, show_progress=False)
+    assert resumed.resumed_units == len(manifest["units"]) and resumed.examples == one.examples
+    assert _rows(out) == rows
+    assert not list(out.rglob("*.tmp"))
+
+    other = synthesize(sources, tmp_path / "seed6", dataclasses.replace(config, seed=6), jobs=1, show_progress=False)
+    assert [r["old"] for r in _rows(tmp_path / "seed6")] != [r["old"] for r in rows]
+    assert other.examples == one.examples
+
+
+def test_default_sources_keep_out_flask_requests_tests_and_the_project():
+    skipped = collections.Counter()
+    files = list_files(default_sources(), SynthConfig(), skipped)
+    assert len(files) > 1000
+    repos = {f.repo for f in files}
+    assert "synth:stdlib/json" in repos and any(r.startswith("synth:site-packages/") for r in repos)
+    for file in files:
+        parts = {p.lower().removesuffix(".py") for p in Path(file.abspath).parts}
+        assert not parts & {"flask", "requests"}, file
+        assert not Path(file.abspath).resolve().is_relative_to(PROJECT_ROOT), file
+        assert not {p.lower() for p in Path(file.path).parent.parts} & {"test", "tests"}, file
+    flask = Path(sysconfig.get_paths()["purelib"]) / "flask"
+    if flask.is_dir():  # installed on this machine: its files were seen and refused, not missed
+        assert skipped["reserved_for_eval"] >= len(list(flask.rglob("*.py")))
+
+
+def test_exclusion_rules():
+    assert exclusion_reason(("pip", "_vendor", "requests", "api.py")) == "reserved_for_eval"
+    assert exclusion_reason(("app.py",), root_parts=("usr", "lib", "site-packages", "flask")) == "reserved_for_eval"
+    assert exclusion_reason(("requests.py",)) == "reserved_for_eval"
+    assert exclusion_reason(("swe_bench", "harness.py")) == "benchmark"
+    assert exclusion_reason(("pkg", "tests", "util.py")) == "test_suite"
+    assert exclusion_reason(("pkg", "test_util.py")) == "test_suite"
+    assert exclusion_reason(("pkg", "tests", "util.py"), include_tests=True) is None
+    assert exclusion_reason(("pkg", "_vendor", "six.py")) == "vendored"
+    assert exclusion_reason(("patchcoder", "model.py")) == "project"
+    assert exclusion_reason(("flask_cors", "core.py")) is None  # another project, not pallets/flask
+    assert exclusion_reason(("pkg", "requests_util.py")) is None
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    missing = _cli("synth", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "does not exist" in missing.stderr
+    bad_kind = _cli("synth", str(tmp_path), "--out", str(tmp_path / "o2"), "--kinds", "wrong_everything")
+    assert bad_kind.returncode == 2 and "unknown mutation class" in bad_kind.stderr
