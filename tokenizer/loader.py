@@ -7,6 +7,10 @@
         ...
     state = batches.state_dict()                # later: batches.load_state_dict(state) resumes exactly
 
+loss_mask[t] == 1 marks token t as part of the answer (the edit script and <|eos|>): with next-token
+prediction, the loss on predicting ids[:, t] from ids[:, :t] counts where loss_mask[:, t] == 1, i.e.
+targets = ids[:, 1:] weighted by loss_mask[:, 1:].
+
 The order is a function of (seed, epoch) only: each epoch is a fresh permutation of all examples, cut
 into global batches of batch_size × world_size; rank r takes the r-th slice of each global batch.
 """
