@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from patchcoder.tokenizer import classify_sstub, edit_script
 from patchcoder.tokenizer.sstub import CLASSES
@@ -109,3 +111,14 @@ def test_fast_on_large_files():
 def test_relative_import_is_an_identifier_not_an_attribute():
     old = "from .utils import echo\nx = 1\n"
     assert classify_sstub(old, old.replace(".utils", ".helpers"), "python") == "change_identifier"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.sampled_from(list("ab(),.=<>!-+ 01\"'\n\t#/*")), max_size=60),
+       st.text(st.sampled_from(list("ab(),.=<>!-+ 01\"'\n\t#/*")), max_size=60),
+       st.sampled_from([None, "python", "java", "javascript", "c"]))
+def test_any_pair_gets_a_known_class_or_none(old, new, language):
+    result = classify_sstub(old, new, language)
+    assert result is None or result in CLASSES
+    if old == new:
+        assert result is None
