@@ -114,7 +114,7 @@ def tokenize_unit(shard: str, out_prefix: str, config: ExampleConfig) -> dict:
     import pyarrow.parquet as pq
 
     tok = _TOKENIZER
-    table = pq.read_table(shard, columns=COLUMNS)
+    parquet = pq.ParquetFile(shard)
     dtype = np.uint16 if tok.vocab_size <= 2**16 else np.uint32
     all_ids: list[np.ndarray] = []
     all_masks: list[np.ndarray] = []
@@ -123,7 +123,8 @@ def tokenize_unit(shard: str, out_prefix: str, config: ExampleConfig) -> dict:
                                              "window_lines", "message_dropped")}
     counts = {"rows": 0, "examples": 0, "tokens": 0, "answer_tokens": 0, "messages_dropped": 0,
               "dropped": Counter(), "languages": Counter(), "sstubs": Counter()}
-    for row in table.to_pylist():
+    rows = (row for batch in parquet.iter_batches(batch_size=256, columns=COLUMNS) for row in batch.to_pylist())
+    for row in rows:  # a few hundred rows in memory at a time, not the whole shard
         counts["rows"] += 1
         try:
             examples, dropped_parts = build_examples(tok, row, config)
