@@ -10,6 +10,7 @@ Sections:
   cache     KV-cache bytes at T=4096: R=2 PLT vs R=1 (formula and the allocated decoding state)
   train     tokens/s (forward+backward+AdamW, bf16 autocast) for R=1, R=2 and a plain 2L model, with
             achieved FLOP/s as a fraction of a bf16 matmul peak measured in the same run
+  train-profile  one R=2 training step under torch.profiler: the operators that take the time
   local     local-window attention (blocked, T·W) vs SDPA with a dense band mask, T=1024…8192:
             forward+backward time and peak memory (each case in a fresh process, peak RSS growth)
 """
@@ -219,6 +220,35 @@ def bench_train(args):
         )
 
 
+def bench_train_profile(args):
+    B, T = args.train_batch, args.train_len
+    print(f"\n## where a training step goes: R=2 default config, batch {B} × {T}, bf16 autocast, torch.profiler")
+    from torch.profiler import profile
+
+    torch.manual_seed(0)
+    model = PatchCoder(PatchCoderConfig())
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
+    data = torch.randint(0, model.config.vocab_size, (B, T + 1))
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(data[:, :-1])
+        F.cross_entropy(logits.flatten(0, 1).float(), data[:, 1:].flatten()).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    step()
+    with profile() as prof:
+        step()
+    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in events)
+    print("| operator | self CPU ms | share |")
+    print("|---|---|---|")
+    for e in events[:8]:
+        print(f"| {e.key[:60]} | {e.self_cpu_time_total / 1e3:.0f} | {e.self_cpu_time_total / total:.1%} |")
+    print(f"| total | {total / 1e3:.0f} | |")
+
+
 def attn_case(backend: str, T: int, dtype: str, threads: int) -> dict:
     """One local-attention case in this (fresh) process: time and peak RSS growth."""
     from patchcoder.kernels import attention
@@ -265,7 +295,7 @@ def bench_local(args):
             )
 
 
-SECTIONS = {"decode": bench_decode, "decode-profile": bench_decode_profile, "cache": bench_cache, "train": bench_train, "local": bench_local}
+SECTIONS = {"decode": bench_decode, "decode-profile": bench_decode_profile, "cache": bench_cache, "train": bench_train, "train-profile": bench_train_profile, "local": bench_local}
 
 
 def main():
