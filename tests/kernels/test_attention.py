@@ -118,6 +118,8 @@ def test_auto_picks_local_for_long_windowed_cpu_input():
     q = torch.zeros(1, 1, 1024, 8)
     assert pick_backend(q, 64, None) == "local"
     assert pick_backend(q, None, None) == "sdpa"
+    assert pick_backend(q.bfloat16(), 64, None) == "sdpa"  # bf16: the dense mask is as fast up to 16W
+    assert pick_backend(torch.zeros(1, 1, 1025, 8, dtype=torch.bfloat16), 64, None) == "local"
 
 
 def test_cached_attention_folds_groups_without_copying_the_cache():

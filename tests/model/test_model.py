@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from patchcoder.kernels.attention import pick_backend
 from patchcoder.model import PatchCoder, PatchCoderConfig
 
 
@@ -144,9 +145,10 @@ def test_gates_start_at_one_half_and_query_mode_works(tiny_model):
 
 
 def test_backends_agree_inside_the_model_and_gradients_flow(tiny_model):
-    # T > 4W makes "auto" take the blocked local path on CPU
+    # T > 4·max(W, 16) makes "auto" take the blocked local path on CPU in fp32
     m = tiny_model(loops=2, window=3).train()
-    idx = torch.randint(0, 61, (2, 40))
+    idx = torch.randint(0, 61, (2, 70))
+    assert pick_backend(torch.zeros(1, 1, 70, 8), 3, None) == "local"
     logits = m(idx)
     m.attn_backend = "naive"
     torch.testing.assert_close(logits, m(idx), atol=1e-5, rtol=1e-5)
