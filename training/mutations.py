@@ -7,7 +7,7 @@ draws some at random — class first, then site, then replacement, so that rare 
 the many identifier sites — keeping only those whose result still parses (BugLab-style self-supervision).
 The fix of an injected bug is the rewrite's inverse (buggy → original), which restores the text exactly.
 
-Languages: Python (every class below). Other languages raise `UnsupportedLanguage`.
+Languages: Python, JavaScript and TypeScript (every class below); others raise `UnsupportedLanguage`.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ _SSTUB = {
     "extra_statement": "delete_statement",
 }
 
-LANGUAGES = ("python",)
+LANGUAGES = ("python", "javascript", "typescript", "tsx")
 
 
 class UnsupportedLanguage(PatchcoderError):
@@ -262,7 +262,8 @@ def _analyse(code: str, language: str) -> tuple[bytes, list[_Site], _Checker] | 
     tree = parser.parse(source)
     if tree.root_node.has_error:
         return None
-    return source, _PythonSites(source).collect(tree.root_node), _Checker(source, tree, parser, language)
+    sites = (_PythonSites if language == "python" else _JavaScriptSites)(source).collect(tree.root_node)
+    return source, sites, _Checker(source, tree, parser, language)
 
 
 class _Checker:
@@ -331,7 +332,10 @@ _ASSIGNMENT_ALTERNATIVES = {
     ">>=": ("<<=",), "@=": ("*=",),
 }
 _NONCOMMUTATIVE = frozenset({"-", "/", "//", "%", "**", "<<", ">>", "@", "<", "<=", ">", ">=", "in", "not in"})
-_ORDERING = frozenset({"<", "<=", ">", ">=", "==", "!="})
+_ORDERING = frozenset({"<", "<=", ">", ">="})
+# Calls whose result is a count or an index, the operands of comparisons worth shifting by one.
+_COUNTS = frozenset({"len", "int", "min", "max", "abs", "sum", "ord", "round", "count", "index", "find", "rfind",
+                     "tell", "bit_length", "size", "length", "qsize"})
 _PRIMARY = frozenset({"identifier", "attribute", "call", "subscript", "integer", "float", "string",
                       "concatenated_string", "true", "false", "none", "parenthesized_expression", "list",
                       "tuple", "dictionary", "set"})
@@ -366,13 +370,31 @@ _CONFUSABLE_GROUPS = (
     ("src", "dst"), ("source", "target"), ("old", "new"), ("prev", "next"), ("major", "minor"),
     ("isdigit", "isalpha", "isalnum"), ("isfile", "isdir", "exists"), ("copy", "deepcopy"),
     ("match", "search", "fullmatch"), ("insert", "append"), ("setdefault", "get"), ("basename", "dirname"),
-    ("list", "tuple", "set"), ("int", "float"), ("bytes", "str"), ("len", "sum"), ("map", "filter"),
+    ("list", "tuple", "set"), ("int", "float"), ("bytes", "str"), ("map", "filter"),
     ("setattr", "getattr"), ("lstrip", "rstrip"), ("ljust", "rjust"), ("readlines", "splitlines"),
 )
-_CONFUSABLE: dict[str, tuple[str, ...]] = {}
-for _group in _CONFUSABLE_GROUPS:
-    for _name in _group:
-        _CONFUSABLE[_name] = tuple(dict.fromkeys(_CONFUSABLE.get(_name, ()) + tuple(n for n in _group if n != _name)))
+_JS_CONFUSABLE_GROUPS = (
+    ("some", "every"), ("push", "unshift"), ("pop", "shift"), ("slice", "splice"), ("min", "max"), ("floor", "ceil"),
+    ("indexOf", "lastIndexOf"), ("startsWith", "endsWith"), ("keys", "values", "entries"), ("map", "forEach"),
+    ("filter", "find"), ("find", "findIndex"), ("toLowerCase", "toUpperCase"), ("substring", "substr"),
+    ("log", "error", "warn"), ("setTimeout", "setInterval"), ("resolve", "reject"), ("add", "delete"),
+    ("parseInt", "parseFloat"), ("trimStart", "trimEnd"), ("then", "catch"), ("left", "right"), ("top", "bottom"),
+    ("width", "height"), ("x", "y"), ("start", "end"), ("first", "last"), ("prev", "next"), ("min", "max"),
+    ("addEventListener", "removeEventListener"), ("appendChild", "removeChild"), ("stringify", "parse"),
+    ("querySelector", "querySelectorAll"), ("getItem", "setItem"), ("call", "apply"), ("assign", "freeze"),
+)
+
+
+def _confusable_table(groups) -> dict[str, tuple[str, ...]]:
+    table: dict[str, tuple[str, ...]] = {}
+    for group in groups:
+        for name in group:
+            table[name] = tuple(dict.fromkeys(table.get(name, ()) + tuple(n for n in group if n != name)))
+    return table
+
+
+_CONFUSABLE = _confusable_table(_CONFUSABLE_GROUPS)
+_JS_CONFUSABLE = _confusable_table(_JS_CONFUSABLE_GROUPS)
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 
 
@@ -381,10 +403,11 @@ def _words(name: str) -> tuple[str, ...]:
     return tuple(w.lower() for w in _WORD.findall(name))
 
 
-def similar_names(name: str, pool: Iterable[str]) -> list[str]:
-    """Names a programmer could write instead of `name`: its confusable alternatives (any/all, min/max, ...)
-    and the names of `pool` that differ from it in exactly one word (read_header/read_body, getX/setX)."""
-    out = list(_CONFUSABLE.get(name, ()))
+def similar_names(name: str, pool: Iterable[str], confusable: dict[str, tuple[str, ...]] | None = None) -> list[str]:
+    """Names a programmer could write instead of `name`: its confusable alternatives (any/all, min/max, ...;
+    Python's by default) and the names of `pool` that differ from it in exactly one word (read_header/read_body,
+    getX/setX)."""
+    out = list((_CONFUSABLE if confusable is None else confusable).get(name, ()))
     words = _words(name)
     if len(words) >= 2:
         for other in pool:
@@ -409,6 +432,11 @@ class _Scope:
 
 class _PythonSites:
     """One walk over a Python tree, collecting sites; name-pool classes are resolved after the walk."""
+
+    PRIMARY = _PRIMARY
+    OFFSETTABLE = _OFFSETTABLE
+    BINARY = "binary_operator"
+    CONFUSABLE: dict[str, tuple[str, ...]] = {}  # set below, after the groups
 
     def __init__(self, source: bytes):
         self.source = source
@@ -556,7 +584,7 @@ class _PythonSites:
             self._swap(left, right)
 
     def _swap(self, left, right) -> None:
-        if left.type not in _PRIMARY or right.type not in _PRIMARY:
+        if left.type not in self.PRIMARY or right.type not in self.PRIMARY:
             return  # swapping a non-primary operand would re-associate the expression
         a, b = self.text(left), self.text(right)
         if a == b or "\n" in a or "\n" in b or len(a) + len(b) > 120:
@@ -582,9 +610,10 @@ class _PythonSites:
             symbol = " ".join(self.text(operators[0]).split())
             if symbol in _NONCOMMUTATIVE:
                 self._swap(*operands)
-            if symbol in _ORDERING:
+            if symbol in _ORDERING:  # bounds are compared with < and <=; == NAME + 1 is rarely a real slip
                 for operand in operands:
-                    self._offset(operand)
+                    if _countlike(operand, self):
+                        self._offset(operand)
 
     def _boolean(self, node, scope) -> None:
         op = node.child_by_field_name("operator")
@@ -645,9 +674,9 @@ class _PythonSites:
     def _offset(self, node) -> None:
         if node is None:
             return
-        if node.type in _OFFSETTABLE and "\n" not in self.text(node):
+        if node.type in self.OFFSETTABLE and "\n" not in self.text(node):
             self.add("wrong_offset", node.end_byte, node.end_byte, [" + 1", " - 1"])
-        elif node.type == "binary_operator":
+        elif node.type == self.BINARY:
             op, right = node.child_by_field_name("operator"), node.child_by_field_name("right")
             left = node.child_by_field_name("left")
             if op is not None and op.type in ("+", "-") and right is not None and self.text(right) == "1" and left:
@@ -750,7 +779,7 @@ class _PythonSites:
                 pool = self.methods
             else:
                 pool = self.attributes.get(obj, {})
-            alternatives = similar_names(name, pool)
+            alternatives = similar_names(name, pool, self.CONFUSABLE)
             if obj is not None:  # an attribute read: the other attributes read on the same object are candidates
                 alternatives += [n for n in pool if n != name and _words(n) and _words(n)[-1:] == _words(name)[-1:]]
             self.add(kind, node.start_byte, node.end_byte, alternatives)
@@ -817,6 +846,356 @@ class _PythonSites:
                 self.add("extra_statement", lines[i - 1][0], lines[i - 1][0], [line])
 
 
+# ---------------------------------------------------------------------------------------------
+# JavaScript (and TypeScript, whose grammar extends it with types)
+
+_JS_BINARY = {
+    "+": ("-",), "-": ("+",), "*": ("/", "+"), "/": ("*",), "%": ("/",), "**": ("*",), "<<": (">>",),
+    ">>": ("<<", ">>>"), ">>>": (">>",), "&": ("|", "^"), "|": ("&", "^"), "^": ("|", "&"),
+}
+_JS_COMPARISON = {
+    "<": ("<=", ">"), "<=": ("<", ">="), ">": (">=", "<"), ">=": (">", "<="), "==": ("!=",), "!=": ("==",),
+    "===": ("!==", "=="), "!==": ("===", "!="),
+}
+_JS_BOOLEAN = {"&&": ("||",), "||": ("&&", "??"), "??": ("||",)}
+_JS_ASSIGNMENT = {
+    "+=": ("-=", "="), "-=": ("+=", "="), "*=": ("/=", "+="), "/=": ("*=",), "%=": ("/=",), "**=": ("*=",),
+    "|=": ("&=", "="), "&=": ("|=",), "^=": ("|=",), "<<=": (">>=",), ">>=": ("<<=",), "||=": ("&&=", "??="),
+    "&&=": ("||=",), "??=": ("||=",),
+}
+_JS_NONCOMMUTATIVE = frozenset({"-", "/", "%", "**", "<<", ">>", ">>>", "<", "<=", ">", ">="})
+_JS_ORDERING = frozenset({"<", "<=", ">", ">="})
+_JS_PRIMARY = frozenset({"identifier", "member_expression", "call_expression", "subscript_expression", "number",
+                         "string", "template_string", "true", "false", "null", "undefined", "this",
+                         "parenthesized_expression", "array", "object"})
+_JS_OFFSETTABLE = frozenset({"identifier", "member_expression", "call_expression", "subscript_expression"})
+_JS_STRINGS = frozenset({"string", "template_string", "regex", "comment", "jsx_text"})
+_JS_FUNCTIONS = frozenset({"function_declaration", "function_expression", "function", "arrow_function",
+                           "method_definition", "generator_function_declaration", "generator_function"})
+_JS_READ_PARENTS = frozenset({
+    "binary_expression", "unary_expression", "arguments", "subscript_expression", "return_statement", "array",
+    "pair", "ternary_expression", "parenthesized_expression", "member_expression", "assignment_expression",
+    "augmented_assignment_expression", "variable_declarator", "spread_element", "await_expression",
+    "throw_statement", "update_expression",
+})
+_JS_READ_FIELD = {"member_expression": "object", "assignment_expression": "right", "variable_declarator": "value",
+                  "pair": "value"}
+_JS_SIMPLE_STATEMENTS = frozenset({"expression_statement", "return_statement", "throw_statement",
+                                   "break_statement", "continue_statement"})
+_JS_NOT_NEGATABLE = frozenset({"unary_expression", "assignment_expression", "augmented_assignment_expression",
+                               "arrow_function", "sequence_expression", "yield_expression", "spread_element"})
+
+
+class _JavaScriptSites(_PythonSites):
+    """The same classes on a JavaScript or TypeScript tree (node and operator names differ; the sites' logic,
+    name pools and statement rules are shared with Python's)."""
+
+    PRIMARY = _JS_PRIMARY
+    OFFSETTABLE = _JS_OFFSETTABLE
+    BINARY = "binary_expression"
+    CONFUSABLE = _JS_CONFUSABLE
+
+    def collect(self, root) -> list[_Site]:
+        stack = [(root, None)]
+        handlers = self._handlers()
+        while stack:
+            node, scope = stack.pop()
+            kind = node.type
+            if kind in _JS_STRINGS:
+                continue
+            if kind in _JS_FUNCTIONS:
+                name = node.child_by_field_name("name")
+                if name is not None:
+                    self.callees.setdefault(self.text(name), None)
+                inner = _Scope()
+                parameters = node.child_by_field_name("parameters") or node.child_by_field_name("parameter")
+                if parameters is not None:
+                    self._bind_js_parameters(parameters, inner)
+                stack.extend((c, inner if c.type != "formal_parameters" else None) for c in reversed(node.children))
+                continue
+            if kind in ("class_declaration", "class"):
+                stack.extend((c, None) for c in reversed(node.children))
+                continue
+            handler = handlers.get(kind)
+            if handler is not None:
+                handler(node, scope)
+            if kind in _JS_READ_PARENTS and scope is not None:
+                self._js_reads(node, scope)
+            if kind == "statement_block":
+                self._js_statements(node, scope)
+            stack.extend((c, scope) for c in reversed(node.children))
+        self._resolve_names()
+        return _dedup(self.sites)
+
+    def _handlers(self):
+        return {
+            "binary_expression": self._js_binary,
+            "augmented_assignment_expression": self._js_augmented,
+            "assignment_expression": self._js_assignment,
+            "variable_declarator": self._js_declarator,
+            "for_in_statement": self._js_for_in,
+            "catch_clause": self._js_catch,
+            "unary_expression": self._js_unary,
+            "if_statement": self._js_condition,
+            "while_statement": self._js_condition,
+            "do_statement": self._js_condition,
+            "ternary_expression": self._js_condition,
+            "number": self._js_number,
+            "true": self._boolean_literal_js,
+            "false": self._boolean_literal_js,
+            "subscript_expression": self._js_subscript,
+            "call_expression": self._js_call,
+            "member_expression": self._js_member,
+            "array": self._js_array,
+            "object": self._js_object,
+            "import_specifier": self._js_import,
+        }
+
+    # -- bindings and variable misuse ----------------------------------------------------------
+
+    def _bind_js_parameters(self, parameters, scope: _Scope) -> None:
+        if parameters.type == "identifier":  # x => ...
+            scope.bind(self.text(parameters))
+            return
+        for param in parameters.named_children:
+            target = param
+            if param.type in ("assignment_pattern", "required_parameter", "optional_parameter"):
+                target = param.child_by_field_name("left") or param.child_by_field_name("pattern")
+            elif param.type == "rest_pattern":
+                target = next((c for c in param.named_children if c.type == "identifier"), None)
+            if target is not None and target.type == "identifier":
+                scope.bind(self.text(target))
+
+    def _js_bind(self, node, scope) -> None:
+        if node is not None and node.type == "identifier":
+            self.bindings.add(node.start_byte)
+            if scope is not None:
+                scope.bind(self.text(node))
+
+    def _js_assignment(self, node, scope) -> None:
+        self._js_bind(node.child_by_field_name("left"), scope)
+
+    def _js_declarator(self, node, scope) -> None:
+        self._js_bind(node.child_by_field_name("name"), scope)
+
+    def _js_for_in(self, node, scope) -> None:
+        self._js_bind(node.child_by_field_name("left"), scope)
+
+    def _js_catch(self, node, scope) -> None:
+        self._js_bind(node.child_by_field_name("parameter"), scope)
+
+    def _js_reads(self, node, scope: _Scope) -> None:
+        field = _JS_READ_FIELD.get(node.type)
+        candidates = node.named_children if field is None else [node.child_by_field_name(field)]
+        for child in candidates:
+            if child is None or child.type != "identifier" or child.start_byte in self.bindings:
+                continue
+            name = self.text(child)
+            if name in scope.names:
+                others = [other for other in scope.names if other != name]
+                if others:
+                    self.add("variable_misuse", child.start_byte, child.end_byte, others)
+
+    # -- operators -----------------------------------------------------------------------------
+
+    def _js_binary(self, node, scope) -> None:
+        left, op, right = (node.child_by_field_name(f) for f in ("left", "operator", "right"))
+        if op is None or left is None or right is None:
+            return
+        symbol = op.type
+        if symbol in _JS_BINARY:
+            self.add("wrong_binary_operator", op.start_byte, op.end_byte, _JS_BINARY[symbol])
+        elif symbol in _JS_COMPARISON:
+            self.add("wrong_comparison_operator", op.start_byte, op.end_byte, _JS_COMPARISON[symbol])
+        elif symbol in _JS_BOOLEAN:
+            self.add("wrong_boolean_operator", op.start_byte, op.end_byte, _JS_BOOLEAN[symbol])
+            if symbol != "??":
+                self._js_negate(left)
+                self._js_negate(right)
+        if symbol in _JS_NONCOMMUTATIVE:
+            self._swap(left, right)
+        if symbol in _JS_ORDERING:
+            for operand in (left, right):
+                if operand.type in _JS_OFFSETTABLE or operand.type == "binary_expression":
+                    self._offset(operand)
+
+    def _js_augmented(self, node, scope) -> None:
+        op = node.child_by_field_name("operator")
+        if op is not None:
+            self.add("wrong_assignment_operator", op.start_byte, op.end_byte, _JS_ASSIGNMENT.get(op.type, ()))
+
+    def _js_unary(self, node, scope) -> None:
+        op, argument = node.child_by_field_name("operator"), node.child_by_field_name("argument")
+        if op is None or argument is None:
+            return
+        if op.type == "!":
+            self.add("dropped_not", node.start_byte, argument.start_byte, [""])
+        elif op.type == "-" and argument.type == "number":
+            self.add("wrong_number", node.start_byte, argument.start_byte, [""], "change_unary_operator")
+
+    def _js_negate(self, node) -> None:
+        if node is None or node.type in _JS_NOT_NEGATABLE or node.type in _JS_STRINGS:
+            return
+        if node.type in _JS_PRIMARY:
+            self.add("added_not", node.start_byte, node.start_byte, ["!"])
+        elif "\n" not in self.text(node):  # `!a < b` would negate a alone: wrap the whole condition
+            self.add("added_not", node.start_byte, node.end_byte, ["!(" + self.text(node) + ")"])
+
+    def _js_condition(self, node, scope) -> None:
+        condition = node.child_by_field_name("condition")
+        if condition is not None and condition.type == "parenthesized_expression" and condition.named_children:
+            condition = condition.named_children[0]
+        self._js_negate(condition)
+
+    # -- literals ------------------------------------------------------------------------------
+
+    def _js_number(self, node, scope) -> None:
+        text = self.text(node)
+        if not text.isdigit() or len(text) > 4 or (len(text) > 1 and text[0] == "0"):
+            return
+        value = int(text)
+        parent = node.parent
+        negated = parent is not None and parent.type == "unary_expression"
+        options = [str(value + 1)] + ([str(value - 1)] if value > 0 else [])
+        if value == 0 and not negated and not (parent is not None and parent.type == "binary_expression"
+                                               and parent.child_by_field_name("right") == node):
+            options.append("-1")
+        self.add("wrong_number", node.start_byte, node.end_byte, options)
+
+    def _boolean_literal_js(self, node, scope) -> None:
+        self.add("wrong_boolean", node.start_byte, node.end_byte, ["false" if node.type == "true" else "true"])
+
+    def _js_subscript(self, node, scope) -> None:
+        index = node.child_by_field_name("index")
+        if index is not None:
+            self._offset(index)
+
+    # -- calls and names -----------------------------------------------------------------------
+
+    def _js_call(self, node, scope) -> None:
+        function = node.child_by_field_name("function")
+        arguments = node.child_by_field_name("arguments")
+        if function is not None:
+            if function.type == "identifier":
+                self.callees.setdefault(self.text(function), None)
+                self.name_sites.append(("wrong_function_name", function, None))
+            elif function.type == "member_expression":
+                name = function.child_by_field_name("property")
+                if name is not None and name.type == "property_identifier":
+                    self.methods.setdefault(self.text(name), None)
+                    self.name_sites.append(("wrong_attribute_name", name, None))
+        if arguments is None or arguments.type != "arguments":
+            return
+        children = arguments.named_children
+        if any(c.type == "comment" for c in children):
+            return
+        positional = [c for c in children if c.type != "spread_element"]
+        if positional == children:
+            texts = [self.text(c) for c in positional]
+            for i in range(len(positional)):
+                for j in range(i + 1, len(positional)):
+                    a, b = texts[i], texts[j]
+                    if a != b and "\n" not in a and "\n" not in b and len(a) + len(b) <= 120:
+                        middle = self.source[positional[i].end_byte:positional[j].start_byte].decode()
+                        self.add("swapped_arguments", positional[i].start_byte, positional[j].end_byte,
+                                 [b + middle + a])
+        for i, child in enumerate(children):
+            if "\n" in self.text(child):
+                continue
+            if i + 1 < len(children):
+                start, end = child.start_byte, children[i + 1].start_byte
+            elif i > 0:
+                start, end = children[i - 1].end_byte, child.end_byte
+            else:
+                start, end = child.start_byte, arguments.end_byte - 1
+            self.add("missing_argument", start, end, [""])
+        if scope is not None and scope.names and positional == children:
+            present = {self.text(c) for c in children}
+            extra = [name for name in scope.names if name not in present]
+            if extra:
+                if children:
+                    at = children[-1].end_byte
+                    self.add("extra_argument", at, at, [", " + name for name in extra])
+                else:
+                    at = arguments.start_byte + 1
+                    self.add("extra_argument", at, at, extra)
+
+    def _js_member(self, node, scope) -> None:
+        parent = node.parent
+        if parent is not None and parent.type == "call_expression" and parent.child_by_field_name("function") == node:
+            return
+        obj, name = node.child_by_field_name("object"), node.child_by_field_name("property")
+        if obj is None or name is None or name.type != "property_identifier":
+            return
+        key = self.source[obj.start_byte:obj.end_byte]
+        self.attributes.setdefault(key, {}).setdefault(self.text(name), None)
+        self.name_sites.append(("wrong_attribute_name", name, key))
+
+    def _js_import(self, node, scope) -> None:
+        alias = node.child_by_field_name("alias") or node.child_by_field_name("name")
+        if alias is not None:
+            self.callees.setdefault(self.text(alias), None)
+
+    # -- literal shapes ------------------------------------------------------------------------
+
+    _VALUE_PARENTS = frozenset({"arguments", "return_statement", "variable_declarator", "assignment_expression",
+                                "pair"})
+
+    def _js_array(self, node, scope) -> None:
+        items = [c for c in node.named_children if c.type != "comment"]
+        if node.parent is None or node.parent.type not in self._VALUE_PARENTS:
+            return
+        if not items:
+            self.add("wrong_literal_shape", node.start_byte, node.end_byte, ["{}"])
+        elif len(items) == 1 and items[0].type != "spread_element":
+            self.add("wrong_literal_shape", node.start_byte, node.end_byte, [self.text(items[0])])
+
+    def _js_object(self, node, scope) -> None:
+        if not node.named_children and node.parent is not None and node.parent.type in self._VALUE_PARENTS:
+            self.add("wrong_literal_shape", node.start_byte, node.end_byte, ["[]"])
+
+    # -- statements ----------------------------------------------------------------------------
+
+    def _js_statements(self, block, scope) -> None:
+        if scope is None:
+            return
+        statements = [c for c in block.named_children if c.type != "comment"]
+        if len(statements) < 2:
+            return
+        lines = [self._line_of(s) for s in statements]
+        for i, (statement, span) in enumerate(zip(statements, lines, strict=True)):
+            if span is None or statement.type not in _JS_SIMPLE_STATEMENTS:
+                continue
+            text = self.source[span[0]:span[1]]
+            if not text.endswith(b"\n"):
+                continue
+            if text.count(b"\n") <= 5:
+                self.add("deleted_statement", span[0], span[1], [""])
+            if text.count(b"\n") != 1 or statement.type != "expression_statement":
+                continue
+            inner = statement.named_children[0] if statement.named_children else None
+            if inner is None or inner.type not in ("assignment_expression", "augmented_assignment_expression",
+                                                   "call_expression", "update_expression"):
+                continue
+            line = text.decode()
+            if inner.type != "assignment_expression":
+                self.add("extra_statement", span[1], span[1], [line])
+            if i > 0 and lines[i - 1] is not None:
+                self.add("extra_statement", lines[i - 1][0], lines[i - 1][0], [line])
+
+
+def _countlike(node, sites: _PythonSites) -> bool:
+    """Could `node` be a count or an index (a name, an attribute, an item, or len(...)-like call)?"""
+    if node.type in ("identifier", "attribute", "subscript"):
+        return True
+    if node.type == "call":
+        function = node.child_by_field_name("function")
+        if function is not None and function.type == "attribute":
+            function = function.child_by_field_name("attribute")
+        return function is not None and sites.text(function) in _COUNTS
+    return node.type == "binary_operator"  # `i + 1 < n` → `i < n` (the removal direction)
+
+
 def _is_docstring(statement) -> bool:
     named = statement.named_children
     return statement.type == "expression_statement" and len(named) == 1 and named[0].type in _STRINGS
@@ -839,6 +1218,8 @@ def _dedup(sites: list[_Site]) -> list[_Site]:
             out.append(dataclasses.replace(site, texts=texts) if texts != site.texts else site)
     return out
 
+
+_PythonSites.CONFUSABLE = _CONFUSABLE
 
 __all__ = ["KINDS", "LANGUAGES", "MESSAGES", "Rewrite", "UnsupportedLanguage", "enumerate_rewrites",
            "inject_bug", "inject_bugs", "parses", "similar_names"]

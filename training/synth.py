@@ -26,7 +26,7 @@ import sysconfig
 import time
 from pathlib import Path
 
-from patchcoder.errors import UsageError
+from patchcoder.errors import PatchcoderError, UsageError
 from patchcoder.mining import shards
 
 FORMAT = "patchcoder-synth/1"
@@ -42,7 +42,7 @@ _BENCHMARK = re.compile(
     re.IGNORECASE,
 )
 _TEST_DIRS = frozenset({"test", "tests", "idle_test", "__tests__"})
-_TEST_FILE = re.compile(r"^(test_.*|.*_test|conftest)\.py$")
+_TEST_FILE = re.compile(r"^(test_.*|.*_test|conftest)\.py$|\.(test|spec)\.[cm]?[jt]sx?$")
 _VENDORED = frozenset({"_vendor", "vendor", "vendored", "_vendored", "third_party", "thirdparty", "3rdparty",
                        "node_modules", "extern", "_extern"})
 _SKIP_DIRS = frozenset({"__pycache__", "site-packages", "dist-packages", "lib-dynload", ".git", ".hg", ".svn",
@@ -73,6 +73,8 @@ class SynthConfig:
     """Also use test suites (test/, tests/, test_*.py), excluded by default."""
     files_per_shard: int = 100
     """Files per work unit and shard."""
+    languages: tuple[str, ...] = ("python",)
+    """Languages of the files to use (any of training.mutations.LANGUAGES)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +92,7 @@ class SourceFile:
     repo: str   # synth:<source label>/<top-level package>
     path: str   # posix path relative to the source root
     abspath: str
+    language: str = "python"
 
 
 @dataclasses.dataclass
@@ -157,7 +160,7 @@ def exclusion_reason(parts: tuple[str, ...], include_tests: bool = False, root_p
         return "vendored"
     if lowered and (lowered[0] == "patchcoder" or parts[-1].startswith("__editable__")):
         return "project"
-    if not include_tests and (any(s in _TEST_DIRS for s in lowered[:-1]) or _TEST_FILE.match(parts[-1])):
+    if not include_tests and (any(s in _TEST_DIRS for s in lowered[:-1]) or _TEST_FILE.search(parts[-1])):
         return "test_suite"
     return None
 
@@ -192,7 +195,7 @@ def list_files(sources: list[Source], config: SynthConfig, skipped: collections.
                 dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".")
                                  and os.path.realpath(os.path.join(directory, d)) not in roots)
                 for name in sorted(files):
-                    if name.endswith((".py", ".pyw")):
+                    if _language(name, config.languages) is not None:
                         full = os.path.join(directory, name)
                         entries.append((os.path.relpath(full, base), full))
         for rel, full in entries:
@@ -212,13 +215,26 @@ def list_files(sources: list[Source], config: SynthConfig, skipped: collections.
             except OSError:
                 skipped["unreadable"] += 1
                 continue
-            found.append(SourceFile(_repo_name(source, parts), Path(rel).as_posix(), full))
+            language = _language(parts[-1], config.languages)
+            if language is None:
+                continue
+            found.append(SourceFile(_repo_name(source, parts), Path(rel).as_posix(), full, language))
             sizes.append(size)
     found, sizes = _drop_duplicates(found, sizes, skipped)
     if config.max_files is not None and len(found) > config.max_files:
         chosen = random.Random(f"files:{config.seed}").sample(range(len(found)), config.max_files)
         found = [found[i] for i in sorted(chosen)]
     return found
+
+
+def _language(name: str, languages: tuple[str, ...]) -> str | None:
+    """The language of a file name when it is one we use; stubs and declaration files hold no code to break."""
+    from patchcoder.languages import language_of
+
+    if name.endswith((".pyi", ".d.ts")):
+        return None
+    language = language_of(name)
+    return language if language in languages else None
 
 
 def _inside(path: str, root: Path) -> bool:
@@ -277,7 +293,7 @@ def example_row(file: SourceFile, original: str, rewrite, seed: int, messages: s
         "path": file.path,
         "old_path": file.path,
         "change": "M",
-        "language": "python",
+        "language": file.language,
         "old": buggy,
         "new": original,
         "old_blob": git_blob_id(old),
@@ -308,10 +324,10 @@ def file_examples(file: SourceFile, config: SynthConfig) -> tuple[list[tuple[str
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return [], "undecodable"
-    if not parses(text, "python"):
+    if not parses(text, file.language):
         return [], "unparsable"
     rng = random.Random(f"{config.seed}\0{file.repo}\0{file.path}")
-    rewrites = inject_bugs(text, rng, config.per_file, "python", kinds=config.kinds)
+    rewrites = inject_bugs(text, rng, config.per_file, file.language, kinds=config.kinds)
     if not rewrites:
         return [], "no_site"
     return [(r.kind, example_row(file, text, r, config.seed, config.messages)) for r in rewrites], None
@@ -384,12 +400,16 @@ def synthesize(
 ) -> SynthSummary:
     """Write synthetic bug-fix pairs from `sources` (None: the standard library and site-packages) under `out`."""
     from patchcoder.console import stderr
-    from patchcoder.training.mutations import _kinds
+    from patchcoder.training.mutations import LANGUAGES, _kinds
 
     started = time.perf_counter()
     config = config or SynthConfig()
     if config.kinds is not None:
         _kinds(config.kinds)  # unknown names are a usage error before any work
+    unknown = set(config.languages) - set(LANGUAGES)
+    if unknown or not config.languages:
+        raise UsageError(f"no rewrite engine for {', '.join(sorted(unknown)) or 'no language'}; "
+                         f"supported: {', '.join(LANGUAGES)}")
     if config.messages not in ("templated", "empty"):
         raise UsageError(f"messages must be 'templated' or 'empty', not {config.messages!r}")
     jobs = max(1, jobs or os.cpu_count() or 1)
@@ -438,8 +458,13 @@ def synthesize(
             ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
             with cf.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
                 futures = [pool.submit(synth_unit, unit, config, str(out)) for unit in todo]
-                for future in cf.as_completed(futures):
-                    commit(future.result())
+                try:
+                    for future in cf.as_completed(futures):
+                        commit(future.result())
+                except cf.process.BrokenProcessPool as exc:
+                    # finished units are committed: --resume redoes only the rest
+                    raise PatchcoderError(f"a synth worker process died ({exc}); rerun with --resume "
+                                          "(and --jobs 1 to find the file that kills it)") from None
 
     manifest["complete"] = True
     shards.write_manifest(out, manifest)

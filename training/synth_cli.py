@@ -1,6 +1,6 @@
 """Make synthetic bug-fix pairs: inject one single-statement bug per example into clean source files.
 
-Reads Python files from each SOURCE (a directory or a file; default: the installed standard library and
+Reads Python files (or JavaScript/TypeScript with --languages) from each SOURCE (a directory or a file; default: the installed standard library and
 site-packages), skips what must not feed training (pallets/flask and psf/requests, benchmark collections,
 test suites, vendored copies, patchcoder itself, duplicates) and what cannot be used (too large, undecodable,
 unparsable), parses each file with tree-sitter and writes (buggy → original) pairs in the miner's schema to
@@ -53,6 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated mutation classes to use (default: all; see training/mutations.py)")
     p.add_argument("--messages", choices=("templated", "empty"), default=d.messages,
                    help="commit message of each pair (default: %(default)s, e.g. 'Fix wrong comparison operator')")
+    p.add_argument("--languages", metavar="LIST", default=",".join(d.languages),
+                   help="comma-separated languages of the files to use: python, javascript, typescript, tsx "
+                        "(default: %(default)s)")
     p.add_argument("--include-tests", action="store_true", help="also use test suites (test/, tests/, test_*.py)")
     p.add_argument("--files-per-shard", type=_positive, default=d.files_per_shard, metavar="N",
                    help="files per work unit and shard (default: %(default)s)")
@@ -75,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--kinds needs at least one mutation class")
     config = SynthConfig(seed=args.seed, per_file=args.per_file, max_files=args.max_files, max_bytes=args.max_bytes,
                          kinds=kinds, messages=args.messages, include_tests=args.include_tests,
-                         files_per_shard=args.files_per_shard)
+                         files_per_shard=args.files_per_shard,
+                         languages=tuple(x.strip().lower() for x in args.languages.split(",") if x.strip()))
     sources = user_sources(args.sources) if args.sources else None
     summary = synthesize(sources, args.out, config, jobs=args.jobs, resume=args.resume,
                          show_progress=not args.no_progress)

@@ -167,3 +167,35 @@ def test_cli_errors_are_one_line(tmp_path):
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "does not exist" in missing.stderr
     bad_kind = _cli("synth", str(tmp_path), "--out", str(tmp_path / "o2"), "--kinds", "wrong_everything")
     assert bad_kind.returncode == 2 and "unknown mutation class" in bad_kind.stderr
+
+
+JS = """import { readHeader, readBody } from "./io";
+
+export function total(items, limit) {
+  let sum = 0;
+  for (let i = 0; i < items.length; i++) {
+    if (items[i] > limit && !items.skip) {
+      sum += items[i];
+    }
+  }
+  const seen = [];
+  seen.push(sum);
+  return Math.max(sum, limit);
+}
+"""
+
+
+def test_javascript_sources(tmp_path):
+    root = tmp_path / "web"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "total.js").write_text(JS)
+    (root / "src" / "total.test.js").write_text("test('x', () => expect(1).toBe(1));\n")  # test_suite
+    (root / "src" / "notes.py").write_text("x = 1 + 2\n")  # not asked for
+    summary = synthesize([Source("web", str(root))], tmp_path / "out",
+                         SynthConfig(seed=1, per_file=5, languages=("javascript",)), jobs=1, show_progress=False)
+    assert summary.examples == 5 and summary.skipped == {"test_suite": 1}
+    rows = _rows(tmp_path / "out")
+    assert {r["language"] for r in rows} == {"javascript"} and {r["path"] for r in rows} == {"src/total.js"}
+    assert all(r["new"] == JS and parses(r["old"], "javascript") for r in rows)
+    with pytest.raises(UsageError, match="no rewrite engine"):
+        synthesize([Source("web", str(root))], tmp_path / "o2", SynthConfig(languages=("cobol",)), show_progress=False)
