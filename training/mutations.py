@@ -150,6 +150,7 @@ def enumerate_rewrites(code: str, language: str = "python", *, lines: tuple[int,
     if analysis is None:
         return []
     source, sites, checker = analysis
+    sites = _dedup(sites)
     wanted = _kinds(kinds)
     span = None
     if lines is not None:
@@ -264,6 +265,7 @@ def _analyse(code: str, language: str) -> tuple[bytes, list[_Site], _Checker] | 
         return None
     sites = (_PythonSites if language == "python" else _JavaScriptSites)(source).collect(tree.root_node)
     return source, sites, _Checker(source, tree, parser, language)
+
 
 
 class _Checker:
@@ -486,7 +488,7 @@ class _PythonSites:
                 self._statements(node, scope)
             stack.extend((c, scope) for c in reversed(node.children))
         self._resolve_names()
-        return _dedup(self.sites)
+        return self.sites
 
     def _handlers(self):
         return {
@@ -771,17 +773,23 @@ class _PythonSites:
                     self.callees.setdefault(self.text(child).rsplit(".", 1)[-1], None)
 
     def _resolve_names(self) -> None:
+        memo: dict[tuple[str, bytes | None, str], list[str]] = {}  # a name recurs: `self.x` a hundred times
         for kind, node, obj in self.name_sites:
             name = self.text(node)
-            if kind == "wrong_function_name":
-                pool = self.callees
-            elif obj is None:
-                pool = self.methods
-            else:
-                pool = self.attributes.get(obj, {})
-            alternatives = similar_names(name, pool, self.CONFUSABLE)
-            if obj is not None:  # an attribute read: the other attributes read on the same object are candidates
-                alternatives += [n for n in pool if n != name and _words(n) and _words(n)[-1:] == _words(name)[-1:]]
+            key = (kind, obj, name)
+            alternatives = memo.get(key)
+            if alternatives is None:
+                if kind == "wrong_function_name":
+                    pool = self.callees
+                elif obj is None:
+                    pool = self.methods
+                else:
+                    pool = self.attributes.get(obj, {})
+                alternatives = similar_names(name, pool, self.CONFUSABLE)
+                if obj is not None:  # an attribute read: other attributes read on the same object, same last word
+                    last = _words(name)[-1:]
+                    alternatives += [n for n in pool if n != name and n not in alternatives and _words(n)[-1:] == last]
+                memo[key] = alternatives
             self.add(kind, node.start_byte, node.end_byte, alternatives)
 
     # -- literal shapes ------------------------------------------------------------------------
@@ -925,7 +933,7 @@ class _JavaScriptSites(_PythonSites):
                 self._js_statements(node, scope)
             stack.extend((c, scope) for c in reversed(node.children))
         self._resolve_names()
-        return _dedup(self.sites)
+        return self.sites
 
     def _handlers(self):
         return {

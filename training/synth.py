@@ -71,7 +71,7 @@ class SynthConfig:
     """'templated' ("Fix wrong comparison operator") or 'empty' commit messages."""
     include_tests: bool = False
     """Also use test suites (test/, tests/, test_*.py), excluded by default."""
-    files_per_shard: int = 100
+    files_per_shard: int = 50
     """Files per work unit and shard."""
     languages: tuple[str, ...] = ("python",)
     """Languages of the files to use (any of training.mutations.LANGUAGES)."""
@@ -134,9 +134,13 @@ def default_sources() -> list[Source]:
 
 
 def user_sources(paths: list[str]) -> list[Source]:
-    """Named files or directories, one repository each (synth:<name>); a missing path is a usage error."""
+    """Named files or directories, one repository each (synth:<name>); a missing path is a usage error.
+    The names `stdlib` and `site-packages` (when no such path exists here) mean the installed ones."""
     sources = []
     for raw in paths:
+        if raw in ("stdlib", "site-packages") and not os.path.exists(raw):
+            sources.extend(s for s in default_sources() if s.label == raw)
+            continue
         if not os.path.exists(raw):
             raise UsageError(f"{raw} does not exist (expected a directory or file of source code)")
         path = os.path.abspath(raw)

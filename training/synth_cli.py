@@ -39,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     d = SynthConfig()
     p.add_argument("sources", nargs="*", metavar="SOURCE_DIR",
-                   help="directories or files of Python source (default: the standard library and site-packages)")
+                   help="directories or files of source code; 'stdlib' and 'site-packages' name the installed ones "
+                        "(default: both)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for shards/ and manifest.json")
     p.add_argument("--seed", type=_integer, default=d.seed, metavar="N",
                    help="seed of the bug generator (default: %(default)s)")
