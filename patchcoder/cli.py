@@ -21,6 +21,8 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("mine", "patchcoder.mining.cli", "extract (old file, new file, message) pairs from git history into parquet shards"),
     ("tokenize", "patchcoder.tokenizer.cli", "turn mined pairs into token shards (or train the vocabulary)"),
     ("synth", "patchcoder.training.synth_cli", "make synthetic bug-fix pairs by injecting bugs into clean source files"),
+    ("split", "patchcoder.training.split_cli", "split mined pairs into train/valid/test by repository"),
+    ("train", "patchcoder.training.cli", "train a looped patch model with Accelerate (presets tiny/default, resumable)"),
 ]
 
 

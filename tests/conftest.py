@@ -74,3 +74,9 @@ class RepoBuilder:
 def new_repo(tmp_path):
     """A factory: new_repo(name, bare=False) -> RepoBuilder in a fresh folder."""
     return lambda name, bare=False: RepoBuilder(tmp_path / name, bare=bare)
+
+
+@pytest.fixture(scope="session")
+def session_repo(tmp_path_factory):
+    """A factory for repositories shared by a whole test session: session_repo(name) -> RepoBuilder."""
+    return lambda name: RepoBuilder(tmp_path_factory.mktemp("repos") / name)

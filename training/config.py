@@ -1,0 +1,145 @@
+"""A training run's configuration: one dataclass, read from TOML (presets live in training/presets/).
+
+    [model]            PatchCoderConfig fields (vocab_size is taken from the token shards)
+    [data]             token-shard folders with mixture weights, the validation folder, sequence length
+    [optim]            batch, accumulation, learning-rate schedule, clipping
+    [run]              seed, precision, checkpoint / validation / logging cadence
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from importlib import resources
+from pathlib import Path
+
+from patchcoder.errors import PatchcoderError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PRESETS = ("tiny", "default")
+
+
+@dataclasses.dataclass
+class DataSource:
+    path: str
+    """a token-shard folder (made by `patchcoder tokenize`)"""
+    weight: float = 1.0
+    """relative share of training rows drawn from this folder"""
+
+
+@dataclasses.dataclass
+class DataConfig:
+    train: list[DataSource] = dataclasses.field(default_factory=list)
+    """the training mixture"""
+    valid: str | None = None
+    """token shards for periodic validation (held-out repositories)"""
+    seq_len: int = 512
+    """longest sequence a batch holds; longer examples are cut (the tokenizer's budget should fit)"""
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    batch_size: int = 16
+    """sequences per process per micro-step"""
+    grad_accum: int = 1
+    """micro-steps per optimizer step"""
+    lr: float = 1e-3
+    """peak learning rate (AdamW)"""
+    min_lr_ratio: float = 0.1
+    """the cosine schedule decays to lr × this"""
+    warmup_steps: int = 100
+    max_steps: int = 1000
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    clip: float = 1.0
+    """gradient-norm clipping"""
+    lm_loss_weight: float = 0.0
+    """weight of an extra next-token loss on the prompt (code) tokens; the main loss is on the edit script"""
+
+
+@dataclasses.dataclass
+class RunConfig:
+    seed: int = 0
+    mixed_precision: str = "bf16"
+    """'bf16' (autocast; uses the CPU's matrix units where it has them) or 'no'"""
+    checkpoint_every: int = 200
+    """optimizer steps between checkpoints (also written at the end and on SIGTERM/SIGINT)"""
+    eval_every: int = 200
+    eval_batches: int = 20
+    log_every: int = 10
+    compile: bool = False
+    """torch.compile the model (tens of seconds of warm-up; worth it for long runs)"""
+    tokenizer: str | None = None
+    """vocabulary file of the token shards; None = the vocabulary shipped with patchcoder"""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model: dict = dataclasses.field(default_factory=dict)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict, origin: str = "config") -> TrainConfig:
+        unknown = sorted(set(raw) - {"model", "data", "optim", "run"})
+        if unknown:
+            raise PatchcoderError(f"{origin}: unknown section(s) {unknown}")
+        try:
+            data = dict(raw.get("data", {}))
+            data["train"] = [DataSource(**s) if isinstance(s, dict) else DataSource(str(s)) for s in data.get("train", [])]
+            return cls(
+                model=dict(raw.get("model", {})),
+                data=DataConfig(**data),
+                optim=OptimConfig(**raw.get("optim", {})),
+                run=RunConfig(**raw.get("run", {})),
+            )
+        except TypeError as exc:
+            raise PatchcoderError(f"{origin}: {exc}") from None
+
+    def validate(self) -> None:
+        problems = []
+        if not self.data.train:
+            problems.append("no training data: give [data] train = [...] or --data DIR")
+        if any(s.weight <= 0 for s in self.data.train):
+            problems.append("every data weight must be > 0")
+        if self.run.mixed_precision not in ("bf16", "no"):
+            problems.append(f"mixed_precision must be 'bf16' or 'no', got {self.run.mixed_precision!r}")
+        for name in ("batch_size", "grad_accum", "max_steps", "checkpoint_every", "eval_every", "log_every"):
+            section = self.optim if hasattr(self.optim, name) else self.run
+            if getattr(section, name) < 1:
+                problems.append(f"{name} must be >= 1")
+        if problems:
+            raise PatchcoderError("; ".join(problems))
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise PatchcoderError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PatchcoderError(f"{path} is not valid TOML: {exc}") from None
+    config = TrainConfig.from_dict(raw, origin=str(path))
+    base = path.parent
+    for source in config.data.train:  # relative data paths are relative to the config file
+        source.path = str((base / source.path).resolve()) if not Path(source.path).is_absolute() else source.path
+    if config.data.valid and not Path(config.data.valid).is_absolute():
+        config.data.valid = str((base / config.data.valid).resolve())
+    return config
+
+
+def load_preset(name: str) -> TrainConfig:
+    if name not in PRESETS:
+        raise PatchcoderError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    text = resources.files("patchcoder.training").joinpath("presets", f"{name}.toml").read_text()
+    return TrainConfig.from_dict(tomllib.loads(text), origin=f"preset {name}")

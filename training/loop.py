@@ -1,0 +1,279 @@
+"""The training loop, through Hugging Face Accelerate: one process on a CPU, several (gloo) or GPUs (NCCL).
+
+    accelerator = Accelerator(mixed_precision=...)      device, bf16 autocast, DDP
+    for step in ...: grad_accum micro-batches → clip → AdamW → warmup + cosine learning rate
+    every checkpoint_every steps, at the end and on SIGTERM/SIGINT: save_state + our state as JSON
+
+A run folder holds checkpoints/step-NNNNNN/ (the newest two), metrics.csv, tensorboard/, loss.png
+and, at the end, final/ (model.safetensors, config.json, the tokenizer file, training.json).
+Resuming from a run folder continues with the same data order and reproduces the losses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from patchcoder.errors import PatchcoderError
+from patchcoder.training.config import TrainConfig
+from patchcoder.training.data import MixtureBatches, validation_batches
+from patchcoder.training.logs import TrainingLog
+
+STATE_NAME = "patchcoder_state.json"
+
+
+@dataclasses.dataclass
+class TrainResult:
+    steps: int
+    tokens: int
+    final_dir: Path | None
+    train_loss: float | None
+    valid_loss: float | None
+    seconds: float
+    interrupted: bool = False
+    rank: int = 0
+    weights_digest: str = ""  # sha256 of this rank's parameters: equal on every rank after DDP
+    data_digest: str = ""  # sha256 of the token ids this rank trained on in this invocation
+
+
+def learning_rate(step: int, optim) -> float:
+    """Linear warmup to `lr`, then cosine decay to `lr * min_lr_ratio` at `max_steps`."""
+    if step < optim.warmup_steps:
+        return optim.lr * (step + 1) / optim.warmup_steps
+    progress = min(1.0, (step - optim.warmup_steps) / max(1, optim.max_steps - optim.warmup_steps))
+    floor = optim.lr * optim.min_lr_ratio
+    return floor + (optim.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def edit_loss(logits: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy weighted per target token (1 on the edit script, lm weight on code, 0 on pad)."""
+    # logits (B, T, V) predict ids[:, 1:]; weights belong to the predicted tokens
+    targets, w = ids[:, 1:], weights[:, 1:]
+    losses = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="none")
+    return (losses * w.reshape(-1)).sum() / w.sum().clamp_min(1.0)
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (decay if p.dim() >= 2 and "embed" not in name else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class _StopFlag:
+    """SIGTERM/SIGINT ask the loop to checkpoint and stop at the end of the current step."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread (e.g. inside a test launcher)
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _checkpoints(out: Path) -> list[Path]:
+    root = out / "checkpoints"
+    return sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp")) if root.exists() else []
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    found = _checkpoints(Path(run_dir))
+    return found[-1] if found else None
+
+
+def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathLike | None = None,
+          max_steps: int | None = None, show_progress: bool = True, stop_after: int | None = None) -> TrainResult:
+    """Train (or continue) a model; see the module docstring. `stop_after` ends the run early at that
+    step with a checkpoint, as a signal would (for tests and staged training)."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from patchcoder.model import PatchCoder, PatchCoderConfig
+    from patchcoder.tokenizer.loader import TokenShards
+    from patchcoder.tokenizer.vocab import CodeTokenizer
+
+    started = time.perf_counter()
+    if max_steps is not None:
+        config.optim.max_steps = max_steps
+    config.validate()
+    out = Path(out)
+    resume_dir = Path(resume) if resume is not None else None
+    checkpoint = None
+    if resume_dir is not None:
+        checkpoint = latest_checkpoint(resume_dir) if (resume_dir / "checkpoints").exists() else resume_dir
+        if checkpoint is None or not (checkpoint / STATE_NAME).exists():
+            raise PatchcoderError(f"{resume_dir} holds no training checkpoint to resume from")
+        saved = json.loads((checkpoint / STATE_NAME).read_text())
+        if saved["config"]["model"] != config.to_dict()["model"]:
+            raise PatchcoderError(f"{checkpoint} was trained with a different model configuration")
+
+    accelerator = Accelerator(mixed_precision=config.run.mixed_precision, cpu=not torch.cuda.is_available())
+    main = accelerator.is_main_process
+    set_seed(config.run.seed)
+
+    sources = [(TokenShards(s.path), s.weight) for s in config.data.train]
+    for shards, _ in sources:
+        budget = shards.manifest["config"]["max_tokens"]
+        if budget > config.data.seq_len:
+            raise PatchcoderError(f"{shards.directory} holds examples of up to {budget} tokens, more than seq_len "
+                                  f"{config.data.seq_len}: tokenize with --max-tokens {config.data.seq_len}")
+    fingerprints = {s.manifest["vocab_fingerprint"] for s, _ in sources}
+    tokenizer = CodeTokenizer.load(config.run.tokenizer) if config.run.tokenizer else CodeTokenizer.default()
+    if fingerprints != {tokenizer.fingerprint}:
+        raise PatchcoderError("the token shards were not made with the configured tokenizer "
+                              "(set [run] tokenizer to the vocabulary file they were made with)")
+    model_config = PatchCoderConfig.from_dict({**config.model, "vocab_size": tokenizer.vocab_size})
+    model = PatchCoder(model_config)
+    optimizer = torch.optim.AdamW(_param_groups(model, config.optim.weight_decay), lr=config.optim.lr,
+                                  betas=(config.optim.beta1, config.optim.beta2))
+    pad_to = config.data.seq_len if config.run.compile else 64  # a compiled model wants one shape
+    batches = MixtureBatches(sources, config.optim.batch_size, config.data.seq_len, seed=config.run.seed,
+                             rank=accelerator.process_index, world_size=accelerator.num_processes,
+                             lm_weight=config.optim.lm_loss_weight, pad_to=pad_to)
+    valid = None
+    if config.data.valid:
+        valid = validation_batches(TokenShards(config.data.valid), config.optim.batch_size, config.data.seq_len,
+                                   config.run.eval_batches)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    forward = torch.compile(model) if config.run.compile else model
+
+    step, tokens = 0, 0
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        saved = json.loads((checkpoint / STATE_NAME).read_text())
+        step, tokens = saved["step"], saved["tokens"]
+        batches.load_state_dict(saved["batches"][accelerator.process_index])
+    log = TrainingLog(out, enabled=main, resume_step=step if checkpoint is not None else None)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
+
+    def save(at_step: int) -> None:
+        accelerator.wait_for_everyone()
+        final = out / "checkpoints" / f"step-{at_step:06d}"
+        tmp = final.with_name(final.name + ".tmp")
+        if main and tmp.exists():
+            shutil.rmtree(tmp)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp))
+        states = accelerator.gather_for_metrics([json.dumps(batches.state_dict())], use_gather_object=True)
+        if main:
+            state = {"step": at_step, "tokens": tokens, "config": config.to_dict(),
+                     "batches": [json.loads(s) for s in states]}
+            (tmp / STATE_NAME).write_text(json.dumps(state, indent=1))
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            for old in _checkpoints(out)[:-2]:
+                shutil.rmtree(old, ignore_errors=True)
+        accelerator.wait_for_everyone()
+
+    def validate() -> float | None:
+        if not valid:
+            return None
+        model.eval()
+        total = 0.0
+        with torch.no_grad(), accelerator.autocast():
+            for ids, weights in valid:
+                ids, weights = ids.to(accelerator.device), weights.to(accelerator.device)
+                total += float(edit_loss(forward(ids), ids, weights))
+        model.train()
+        return total / len(valid)
+
+    model.train()
+    accum = config.optim.grad_accum
+    last_loss = valid_loss = None
+    interrupted = False
+    window_tokens, window_start = 0, time.perf_counter()
+    data_hash = hashlib.sha256()
+    progress = log.progress(total=config.optim.max_steps, completed=step, enabled=show_progress and main)
+    with _StopFlag() as stop, progress:
+        while step < config.optim.max_steps:
+            lr = learning_rate(step, config.optim)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            micro_losses, step_tokens = [], 0
+            for micro in range(accum):
+                ids, weights = next(batches)
+                data_hash.update(ids.numpy().tobytes())
+                ids, weights = ids.to(accelerator.device), weights.to(accelerator.device)
+                sync = contextlib.nullcontext() if micro == accum - 1 else accelerator.no_sync(model)
+                with sync, accelerator.autocast():
+                    loss = edit_loss(forward(ids), ids, weights)
+                    accelerator.backward(loss / accum)
+                micro_losses.append(loss.detach())
+                step_tokens += int((ids != batches.pad_id).sum()) * accelerator.num_processes
+            grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.optim.clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            loss_value = float(accelerator.reduce(torch.stack(micro_losses).mean(), reduction="mean"))
+            tokens += step_tokens
+            window_tokens += step_tokens
+            last_loss = loss_value
+            if step % config.run.log_every == 0 or step == config.optim.max_steps:
+                elapsed = time.perf_counter() - window_start
+                log.train(step, loss_value, lr, float(grad_norm), tokens, window_tokens / max(elapsed, 1e-9))
+                window_tokens, window_start = 0, time.perf_counter()
+            if valid and (step % config.run.eval_every == 0 or step == config.optim.max_steps):
+                valid_loss = validate()
+                log.valid(step, valid_loss)
+            progress.update(step, loss_value, tokens)
+            stop_now = stop.requested or (stop_after is not None and step >= stop_after)
+            flag = accelerator.reduce(torch.tensor(float(stop_now), device=accelerator.device), reduction="sum")
+            if float(flag) > 0 and step < config.optim.max_steps:
+                save(step)
+                interrupted = True
+                break
+            if step % config.run.checkpoint_every == 0 or step == config.optim.max_steps:
+                save(step)
+
+    final_dir = None
+    if not interrupted:
+        final_dir = out / "final"
+        if main:
+            export(accelerator.unwrap_model(model), tokenizer, config, final_dir, step, tokens)
+        accelerator.wait_for_everyone()
+    log.close()
+    weights_hash = hashlib.sha256()
+    for _, p in sorted(accelerator.unwrap_model(model).state_dict().items()):
+        weights_hash.update(p.detach().float().cpu().numpy().tobytes())
+    return TrainResult(step, tokens, final_dir, last_loss, valid_loss, time.perf_counter() - started, interrupted,
+                       accelerator.process_index, weights_hash.hexdigest(), data_hash.hexdigest())
+
+
+def export(model, tokenizer, config: TrainConfig, directory: Path, steps: int, tokens: int) -> None:
+    """The deliverable: safetensors weights, config.json, the tokenizer file and how they were made."""
+    tmp = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save(tmp / "tokenizer.json")
+    (tmp / "training.json").write_text(json.dumps({"steps": steps, "tokens": tokens, "config": config.to_dict()},
+                                                  indent=1))
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(tmp, directory)

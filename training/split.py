@@ -1,0 +1,110 @@
+"""Train / valid / test splits of mined (or synthetic) pairs, by repository.
+
+A repository lives in exactly one split, so the model is measured on code it never saw; and an
+identical change (the same old_blob → new_blob, e.g. a cherry-pick into a fork) is kept only in the
+most held-out split it occurs in (test before valid before train).
+
+Repositories are taken in an order fixed by (seed, name) and poured into test, then valid, until each
+holds its fraction of the rows; the rest is train. Named repositories can be pinned to a split.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from patchcoder.errors import PatchcoderError
+from patchcoder.mining.shards import shard_files, write_shard
+
+SPLITS = ("train", "valid", "test")
+_PRIORITY = {"test": 0, "valid": 1, "train": 2}
+
+
+def assign_repositories(rows_per_repo: dict[str, int], valid: float, test: float, seed: int = 0,
+                        pinned: dict[str, str] | None = None) -> dict[str, str]:
+    """repo -> split, with test and valid filled to their fraction of the rows (at least one repo each
+    when there are three or more repositories), the rest train."""
+    pinned = dict(pinned or {})
+    unknown = sorted(set(pinned) - set(rows_per_repo))
+    if unknown:
+        raise PatchcoderError(f"pinned repositories not found in the data: {', '.join(unknown)}")
+    total = sum(rows_per_repo.values())
+    free = sorted((r for r in rows_per_repo if r not in pinned),
+                  key=lambda r: hashlib.blake2b(f"{seed}\0{r}".encode(), digest_size=8).digest())
+    assignment = dict(pinned)
+    filled = collections.Counter()
+    for repo, split in pinned.items():
+        filled[split] += rows_per_repo[repo]
+    for split, fraction in (("test", test), ("valid", valid)):
+        target = fraction * total
+        while free and fraction > 0 and len(free) > 1 and (filled[split] < target or not filled[split]):
+            repo = free.pop(0)
+            assignment[repo] = split
+            filled[split] += rows_per_repo[repo]
+    for repo in free:
+        assignment[repo] = "train"
+    return assignment
+
+
+def split_by_repository(data: list[str | os.PathLike], out: str | os.PathLike, *, valid: float = 0.05,
+                        test: float = 0.05, seed: int = 0, pinned: dict[str, str] | None = None) -> dict:
+    """Write out/{train,valid,test}/shards/**.parquet and out/split.json; returns the summary."""
+    files = [f for d in data for f in shard_files(d)]
+    if not files:
+        raise PatchcoderError(f"no parquet shards under {', '.join(map(str, data))}")
+    out = Path(out)
+    if (out / "split.json").exists():
+        raise PatchcoderError(f"{out} already holds a split; choose another --out")
+
+    # Pass 1: only the small columns, to assign repositories and find changes repeated across splits.
+    rows_per_repo: collections.Counter = collections.Counter()
+    keys_by_repo: dict[str, set] = collections.defaultdict(set)
+    for f in files:
+        table = pq.read_table(f, columns=["repo", "old_blob", "new_blob"])
+        for repo, old_blob, new_blob in zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True):
+            rows_per_repo[repo] += 1
+            keys_by_repo[repo].add((old_blob, new_blob))
+    assignment = assign_repositories(dict(rows_per_repo), valid, test, seed, pinned)
+    home: dict[tuple[str, str], str] = {}  # each change's most held-out split
+    for repo, keys in keys_by_repo.items():
+        split = assignment[repo]
+        for key in keys:
+            if key not in home or _PRIORITY[split] < _PRIORITY[home[key]]:
+                home[key] = split
+
+    # Pass 2: copy rows to their split, one output shard per input shard and split.
+    counts = {s: collections.Counter() for s in SPLITS}
+    taken: set[tuple[str, str]] = set()
+    for index, f in enumerate(files):
+        rows = pq.read_table(f).to_pylist()
+        by_split = collections.defaultdict(list)
+        for row in rows:
+            split = assignment[row["repo"]]
+            key = (row["old_blob"], row["new_blob"])
+            if home[key] != split:
+                counts[split]["dropped_in_" + home[key]] += 1
+                continue
+            if key in taken:  # the same change twice in one split (e.g. two mining runs)
+                counts[split]["repeated"] += 1
+                continue
+            taken.add(key)
+            by_split[split].append(row)
+            counts[split]["rows"] += 1
+        for split, kept in by_split.items():
+            write_shard(out / split / "shards" / f"{index:05d}.parquet", kept)
+    summary = {
+        "seed": seed, "valid": valid, "test": test,
+        "repositories": {s: sorted(r for r, a in assignment.items() if a == s) for s in SPLITS},
+        "rows": {s: counts[s]["rows"] for s in SPLITS},
+        "dropped_as_repeated_elsewhere": {s: {k[len("dropped_in_"):]: v for k, v in counts[s].items()
+                                              if k.startswith("dropped_in_")} for s in SPLITS},
+        "dropped_as_repeated_within": {s: counts[s]["repeated"] for s in SPLITS},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "split.json").write_text(json.dumps(summary, indent=1))
+    return summary
