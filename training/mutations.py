@@ -188,7 +188,7 @@ def inject_bugs(code: str, rng: random.Random, count: int = 1, language: str = "
         if site.kind in wanted:
             by_kind.setdefault(site.kind, []).append(site)
     chosen: list[Rewrite] = []
-    seen: set[tuple[int, int, str]] = set()
+    seen: set[str] = set()  # resulting texts: `f(a, a)` loses its first or its second `a` alike
     tries = 0
     while len(chosen) < count and by_kind and tries < max_tries + count:
         tries += 1
@@ -203,9 +203,9 @@ def inject_bugs(code: str, rng: random.Random, count: int = 1, language: str = "
         if not options:
             del by_kind[kind]
         rewrite = _rewrite(site, text, source)
-        if (rewrite.start, rewrite.end, rewrite.text) in seen or not checker.parses(rewrite):
+        if rewrite.code in seen or not checker.parses(rewrite):
             continue
-        seen.add((rewrite.start, rewrite.end, rewrite.text))
+        seen.add(rewrite.code)
         chosen.append(rewrite)
     return chosen
 

@@ -428,11 +428,15 @@ def synthesize(
         raise UsageError(f"{out} holds a run with different options or sources; --resume needs the same ones")
     skipped: collections.Counter = collections.Counter()
     files = list_files(sources, config, skipped)
+    digest = hashlib.sha1("\n".join(f"{f.repo}\0{f.path}" for f in files).encode()).hexdigest()
+    if manifest is not None and manifest.get("files_digest") != digest:
+        raise UsageError(f"the files under the sources changed since the run in {out} started; "
+                         "--resume needs the same files (start a new run in another --out)")
     if manifest is None:
         if out.exists() and any(out.iterdir()):
             raise UsageError(f"{out} is not empty and holds no synth run; choose another --out")
-        manifest = {"format": FORMAT, "request": request, "path_skips": dict(skipped), "units": {},
-                    "complete": False}
+        manifest = {"format": FORMAT, "request": request, "files_digest": digest, "path_skips": dict(skipped),
+                    "units": {}, "complete": False}
         out.mkdir(parents=True, exist_ok=True)
         shards.write_manifest(out, manifest)
     else:

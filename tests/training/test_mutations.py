@@ -239,3 +239,9 @@ def test_typescript_uses_the_javascript_engine():
     assert all(parses(r.code, "typescript") and r.inverse().code == code for r in rewrites)
     bug = inject_bug(code, random.Random(1), "typescript")
     assert bug is not None and parses(bug.code, "typescript")
+
+
+def test_injected_bugs_of_one_file_are_distinct_texts():
+    # dropping the first or the second `a` gives the same buggy file: one example, not two
+    bugs = inject_bugs("f(a, a)\n", random.Random(0), 5, kinds=["missing_argument"])
+    assert [b.code for b in bugs] == ["f(a)\n"]

@@ -127,6 +127,13 @@ def test_jobs_invariance_resume_and_seed(source_dir, tmp_path):
     assert _rows(out) == rows
     assert not list(out.rglob("*.tmp"))
 
+    (source_dir / "pkg" / "new_module.py").write_text("def f(a, b):\n    return a + b\n")
+    try:
+        with pytest.raises(UsageError, match="changed"):
+            synthesize(sources, out, config, jobs=1, resume=True, show_progress=False)
+    finally:
+        (source_dir / "pkg" / "new_module.py").unlink()
+
     other = synthesize(sources, tmp_path / "seed6", dataclasses.replace(config, seed=6), jobs=1, show_progress=False)
     assert [r["old"] for r in _rows(tmp_path / "seed6")] != [r["old"] for r in rows]
     assert other.examples == one.examples
