@@ -1,11 +1,13 @@
 """Make synthetic bug-fix pairs: inject one single-statement bug per example into clean source files.
 
-Reads Python files (or JavaScript/TypeScript with --languages) from each SOURCE (a directory or a file; default: the installed standard library and
-site-packages), skips what must not feed training (pallets/flask and psf/requests, benchmark collections,
-test suites, vendored copies, patchcoder itself, duplicates) and what cannot be used (too large, undecodable,
-unparsable), parses each file with tree-sitter and writes (buggy → original) pairs in the miner's schema to
-zstd parquet shards under --out, with manifest.json recording what is done. The bug classes are those of
-patchcoder.training.mutations.KINDS; the buggy file always still parses. Deterministic given --seed.
+Reads Python files (JavaScript/TypeScript with --languages) from each SOURCE, a directory or a file
+(default: the installed standard library and site-packages). Skips what must not feed training
+(pallets/flask and psf/requests, benchmark collections, test suites, vendored copies, patchcoder itself,
+duplicates) and what cannot be used (too large, undecodable, unparsable). Writes (buggy → original) pairs in
+the miner's schema to zstd parquet shards under --out, with manifest.json recording what is done. Rows name
+their repository synth:stdlib/<package>, synth:site-packages/<package> or synth:<directory name>, so a split
+by repository keeps them apart. The classes are patchcoder.training.mutations.KINDS; every buggy file still
+parses (tree-sitter, and Python's compiler). Deterministic given --seed, for any --jobs.
 
 Load the result with:  datasets.load_dataset("parquet", data_files="OUT/shards/*.parquet")
 """
