@@ -1,0 +1,176 @@
+"""The evaluation harness: decode every held-out change with the constrained decoder and score it.
+
+For each example (a mined or synthetic row, windowed exactly as in training):
+- well_formed: the decoder reached `<|eos|>` within the token budget (the grammar makes it parse);
+- applies: the predicted script applies to the old window;
+- exact_match: the window it produces equals the one the real change produces;
+- localisation: the first edited line is the real change's first edited line.
+Reported overall, per language and per single-statement bug class, with seconds per example.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+from patchcoder.errors import PatchcoderError
+
+METRICS = ("exact_match", "applies", "well_formed", "localisation")
+
+
+@dataclasses.dataclass
+class _Case:
+    prompt: list[int]
+    expected: list[int]
+    window: str
+    n_lines: int
+    language: str
+    sstub: str
+
+
+def load_rows(data: str | os.PathLike, limit: int | None = None) -> list[dict]:
+    """Rows of a mined/synthetic folder (its parquet shards) or of one parquet file."""
+    import pyarrow.parquet as pq
+
+    from patchcoder.mining.shards import shard_files
+
+    path = Path(data)
+    files = [str(path)] if path.is_file() else shard_files(path)
+    if not files:
+        raise PatchcoderError(f"no parquet shards under {data}")
+    rows: list[dict] = []
+    for f in files:
+        rows.extend(pq.read_table(f).to_pylist())
+        if limit is not None and len(rows) >= limit * 2:  # rows can give several examples or none
+            break
+    return rows
+
+
+def build_cases(tokenizer, rows: list[dict], max_tokens: int, limit: int | None) -> list[_Case]:
+    from patchcoder.tokenizer.edits import split_lines
+    from patchcoder.tokenizer.examples import Dropped, ExampleConfig, build_examples
+
+    config = ExampleConfig(max_tokens=max_tokens, drop_message=0.0)
+    cases = []
+    for row in rows:
+        try:
+            examples, _ = build_examples(tokenizer, row, config)
+        except Dropped:
+            continue
+        lines = split_lines(row["old"])
+        for ex in examples:
+            window = "".join(lines[ex.window_start:ex.window_start + ex.window_lines])
+            cases.append(_Case(ex.ids[:ex.answer_start], ex.ids[ex.answer_start:], window, ex.window_lines,
+                               row.get("language") or "unknown", ex.sstub or row.get("sstub") or "none"))
+            if limit is not None and len(cases) >= limit:
+                return cases
+    return cases
+
+
+def score(case: _Case, ids: list[int], finished: bool, tokenizer) -> dict[str, int]:
+    """0/1 per metric for one decoded script (see the module docstring)."""
+    from patchcoder.tokenizer.edits import EditScript, EditScriptError
+
+    scores = {m: 0 for m in METRICS}
+    if not finished:
+        return scores
+    scores["well_formed"] = 1
+    expected = EditScript.from_tokens(case.expected, tokenizer, case.n_lines)
+    try:
+        predicted = EditScript.from_tokens(ids, tokenizer, case.n_lines)
+        result = predicted.apply(case.window)
+    except EditScriptError:
+        return scores
+    scores["applies"] = 1
+    scores["exact_match"] = int(result == expected.apply(case.window))
+    scores["localisation"] = int(bool(predicted.ops) and predicted.ops[0].start == expected.ops[0].start)
+    return scores
+
+
+def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: int | None = None,
+             batch_size: int = 16, max_new_tokens: int = 256, max_tokens: int | None = None,
+             show_progress: bool = False) -> dict:
+    """Metrics of `checkpoint` on `data`; see the module docstring."""
+    import torch
+
+    from patchcoder.decoding import constrained_greedy
+    from patchcoder.model import PatchCoder
+    from patchcoder.tokenizer.vocab import CodeTokenizer
+
+    checkpoint = Path(checkpoint)
+    model = PatchCoder.from_pretrained(checkpoint)
+    tokenizer_file = checkpoint / "tokenizer.json"
+    tokenizer = CodeTokenizer.load(tokenizer_file) if tokenizer_file.exists() else CodeTokenizer.default()
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise PatchcoderError(f"{checkpoint}: the model's vocabulary ({model.config.vocab_size}) is not the "
+                              f"tokenizer's ({tokenizer.vocab_size})")
+    if max_tokens is None:  # examples as long as the model was trained on, if the checkpoint says so
+        max_tokens = _trained_seq_len(checkpoint) or 512
+    cases = build_cases(tokenizer, load_rows(data, limit), max_tokens, limit)
+    if not cases:
+        raise PatchcoderError(f"{data} gives no evaluation example (no modified files that fit a window)")
+
+    totals = collections.Counter()
+    by_language: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    by_sstub: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    started = time.perf_counter()
+    with torch.no_grad(), _progress(len(cases), show_progress) as advance:
+        for first in range(0, len(cases), batch_size):
+            batch = cases[first:first + batch_size]
+            decoded = constrained_greedy(model, tokenizer, [c.prompt for c in batch], [c.n_lines for c in batch],
+                                         max_new_tokens)
+            for case, out in zip(batch, decoded, strict=True):
+                scores = score(case, out.ids, out.finished, tokenizer)
+                for counter in (totals, by_language[case.language], by_sstub[case.sstub]):
+                    counter["examples"] += 1
+                    counter.update(scores)
+            advance(len(batch))
+    seconds = time.perf_counter() - started
+
+    def rates(counter: collections.Counter) -> dict:
+        n = counter["examples"]
+        return {"examples": n, **{m: counter[m] / n for m in METRICS}}
+
+    return {
+        **rates(totals),
+        "by_sstub": {k: rates(v)["exact_match"] for k, v in sorted(by_sstub.items())},
+        "by_language": {k: rates(v) for k, v in sorted(by_language.items())},
+        "sstub_examples": {k: v["examples"] for k, v in sorted(by_sstub.items())},
+        "seconds_per_example": seconds / len(cases),
+        "checkpoint": str(checkpoint),
+        "data": str(data),
+        "max_tokens": max_tokens,
+    }
+
+
+def _trained_seq_len(checkpoint: Path) -> int | None:
+    import json
+
+    info = checkpoint / "training.json"
+    if not info.exists():
+        return None
+    try:
+        return int(json.loads(info.read_text())["config"]["data"]["seq_len"])
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+class _progress:
+    def __init__(self, total: int, enabled: bool):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from patchcoder.console import stderr
+
+        self._p = Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                           console=stderr(), disable=not enabled)
+        self._task = self._p.add_task("eval", total=total)
+
+    def __enter__(self):
+        self._p.__enter__()
+        return lambda n: self._p.advance(self._task, n)
+
+    def __exit__(self, *exc):
+        return self._p.__exit__(*exc)
