@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import dataclasses
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -85,6 +86,7 @@ class Source:
     label: str
     root: str
     per_package: bool = False
+    mined: bool = False  # the root holds the miner's parquet shards: use the latest `new` text of each file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +95,7 @@ class SourceFile:
     path: str   # posix path relative to the source root
     abspath: str
     language: str = "python"
+    row: int | None = None  # for mined sources: the row of the parquet file `abspath` whose `new` is the text
 
 
 @dataclasses.dataclass
@@ -145,8 +148,22 @@ def user_sources(paths: list[str]) -> list[Source]:
             raise UsageError(f"{raw} does not exist (expected a directory or file of source code)")
         path = os.path.abspath(raw)
         label = os.path.basename(path.rstrip(os.sep)) or "root"
-        sources.append(Source(os.path.splitext(label)[0] if os.path.isfile(path) else label, path))
+        sources.append(Source(os.path.splitext(label)[0] if os.path.isfile(path) else label, path,
+                              mined=_is_mined(path)))
     return sources
+
+
+def _is_mined(path: str) -> bool:
+    """A parquet file, or a folder of parquet shards (`patchcoder mine` or `patchcoder split` output)."""
+    if os.path.isfile(path):
+        return path.endswith(".parquet")
+    manifest = Path(path) / shards.MANIFEST
+    if manifest.exists():
+        try:
+            return json.loads(manifest.read_text()).get("format") == shards.FORMAT
+        except (OSError, ValueError):
+            return False
+    return any(Path(path).glob("*.parquet")) or any(Path(path).glob("shards/**/*.parquet"))
 
 
 def exclusion_reason(parts: tuple[str, ...], include_tests: bool = False, root_parts: tuple[str, ...] = ()) -> str | None:
@@ -186,6 +203,11 @@ def list_files(sources: list[Source], config: SynthConfig, skipped: collections.
     sizes: list[int] = []
     seen_real: set[str] = set()
     for source in sources:
+        if source.mined:
+            mined = _mined_files(source, config, skipped)
+            found.extend(mined)
+            sizes.extend([-1] * len(mined))  # already unique by blob id
+            continue
         root = source.root
         root_parts = Path(os.path.realpath(root)).parts[1:]
         if os.path.isfile(root):
@@ -231,6 +253,44 @@ def list_files(sources: list[Source], config: SynthConfig, skipped: collections.
     return found
 
 
+def _mined_files(source: Source, config: SynthConfig, skipped: collections.Counter) -> list[SourceFile]:
+    """The latest `new` text of each (repo, path) in mined shards; the rows keep the mined repository's name,
+    so a split by repository puts a repository's synthetic bugs where its real commits are."""
+    import pyarrow.parquet as pq
+
+    files = [source.root] if os.path.isfile(source.root) else shards.shard_files(source.root)
+    latest: dict[tuple[str, str], tuple[int, str, int, str, str]] = {}
+    columns = ["repo", "path", "language", "change", "new_blob", "author_time"]
+    for file in files:
+        table = pq.read_table(file, columns=columns)
+        for i, (repo, path, language, change, blob, when) in enumerate(
+                zip(*(table.column(c).to_pylist() for c in columns), strict=True)):
+            if change == "D" or language not in config.languages or path.endswith((".pyi", ".d.ts")):
+                continue
+            if (repo, path) not in latest or when >= latest[(repo, path)][0]:
+                latest[(repo, path)] = (when, file, i, blob, language)
+    found = []
+    blobs: set[str] = set()
+    for (repo, path), (_, file, i, blob, language) in sorted(latest.items()):
+        reason = exclusion_reason(tuple(Path(path).parts), config.include_tests, tuple(repo.split("/")))
+        if reason is None and blob in blobs:
+            reason = "duplicate"
+        if reason is not None:
+            skipped[reason] += 1
+            continue
+        blobs.add(blob)
+        found.append(SourceFile(repo, path, file, language, i))
+    return found
+
+
+@functools.lru_cache(maxsize=2)
+def _mined_texts(path: str) -> list[str | None]:
+    """The `new` column of one mined shard (a unit reads its rows in order, so two cached files suffice)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path, columns=["new"]).column("new").to_pylist()
+
+
 def _language(name: str, languages: tuple[str, ...]) -> str | None:
     """The language of a file name when it is one we use; stubs and declaration files hold no code to break."""
     from patchcoder.languages import language_of
@@ -255,7 +315,7 @@ def _drop_duplicates(files: list[SourceFile], sizes: list[int], skipped) -> tupl
     digests: set[bytes] = set()
     kept, kept_sizes = [], []
     for file, size in zip(files, sizes, strict=True):
-        if by_size[size] > 1:
+        if size >= 0 and by_size[size] > 1:
             try:
                 digest = hashlib.blake2b(Path(file.abspath).read_bytes(), digest_size=16).digest()
             except OSError:
@@ -316,11 +376,16 @@ def file_examples(file: SourceFile, config: SynthConfig) -> tuple[list[tuple[str
     from patchcoder.training.mutations import inject_bugs, parses
 
     try:
-        if os.path.getsize(file.abspath) > config.max_bytes:
+        if file.row is not None:
+            data = (_mined_texts(file.abspath)[file.row] or "").encode()
+        elif os.path.getsize(file.abspath) > config.max_bytes:
             return [], "too_large"
-        data = Path(file.abspath).read_bytes()
+        else:
+            data = Path(file.abspath).read_bytes()
     except OSError:
         return [], "unreadable"
+    if len(data) > config.max_bytes:
+        return [], "too_large"
     reason = content_reason(data, FilterConfig())
     if reason is not None:
         return [], reason

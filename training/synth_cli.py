@@ -1,7 +1,9 @@
 """Make synthetic bug-fix pairs: inject one single-statement bug per example into clean source files.
 
 Reads Python files (JavaScript/TypeScript with --languages) from each SOURCE, a directory or a file
-(default: the installed standard library and site-packages). Skips what must not feed training
+(default: the installed standard library and site-packages), or the latest `new` text of each file of
+mined parquet shards (a `patchcoder mine` or `patchcoder split` folder; those rows keep the mined
+repository's name, so its synthetic bugs land in the same split as its real commits). Skips what must not feed training
 (pallets/flask and psf/requests, benchmark collections, test suites, vendored copies, patchcoder itself,
 duplicates) and what cannot be used (too large, undecodable, unparsable). Writes (buggy → original) pairs in
 the miner's schema to zstd parquet shards under --out, with manifest.json recording what is done. Rows name
@@ -41,8 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     d = SynthConfig()
     p.add_argument("sources", nargs="*", metavar="SOURCE_DIR",
-                   help="directories or files of source code; 'stdlib' and 'site-packages' name the installed ones "
-                        "(default: both)")
+                   help="directories or files of source code, or folders of mined shards; 'stdlib' and "
+                        "'site-packages' name the installed ones (default: both)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for shards/ and manifest.json")
     p.add_argument("--seed", type=_integer, default=d.seed, metavar="N",
                    help="seed of the bug generator (default: %(default)s)")

@@ -206,3 +206,29 @@ def test_javascript_sources(tmp_path):
     assert all(r["new"] == JS and parses(r["old"], "javascript") for r in rows)
     with pytest.raises(UsageError, match="no rewrite engine"):
         synthesize([Source("web", str(root))], tmp_path / "o2", SynthConfig(languages=("cobol",)), show_progress=False)
+
+
+def test_mined_shards_as_a_source(new_repo, tmp_path):
+    """The latest `new` text of each mined file, under the mined repository's own name; flask stays out."""
+    from patchcoder.mining.run import mine
+    from patchcoder.training.synth import user_sources
+
+    textwrap_v1 = (STDLIB / "textwrap.py").read_bytes()
+    textwrap_v2 = textwrap_v1.replace(b"width=70", b"width=72")
+    lib = new_repo("lib")
+    lib.commit("Add textwrap", {"wrap.py": textwrap_v1, "README.md": b"hello\n"})
+    lib.commit("Widen the default width", {"wrap.py": textwrap_v2, "bisect_copy.py": (STDLIB / "bisect.py").read_bytes()})
+    flask = new_repo("flask")
+    flask.commit("Add helpers", {"helpers.py": (STDLIB / "shlex.py").read_bytes()})
+    flask.commit("Tweak helpers", {"helpers.py": (STDLIB / "shlex.py").read_bytes() + b"\n"})
+    mined = tmp_path / "mined"
+    mine([lib.path, flask.path], mined, jobs=1, show_progress=False)
+
+    sources = user_sources([str(mined)])
+    assert sources[0].mined
+    summary = synthesize(sources, tmp_path / "out", SynthConfig(seed=2, per_file=3), jobs=1, show_progress=False)
+    assert summary.skipped == {"reserved_for_eval": 1} and summary.files_used == 2 and summary.examples == 6
+    rows = _rows(tmp_path / "out")
+    assert {r["repo"] for r in rows} == {"lib"}
+    by_path = {r["path"]: r["new"] for r in rows}
+    assert by_path == {"wrap.py": textwrap_v2.decode(), "bisect_copy.py": (STDLIB / "bisect.py").read_text()}
