@@ -331,7 +331,7 @@ class PatchCoder(nn.Module):
         cfg = self.config
         B, T = idx.shape
         R, W, L = cfg.loops, cfg.window, cfg.n_layers
-        trace = self.run_loops(idx, key_start, capture=True)
+        trace = self.run_loops(idx, _padding_or_none(key_start), capture=True)
         k_any = trace.kv_global[0][0]
         Hkv, D, dt, dev = k_any.shape[1], k_any.shape[3], k_any.dtype, k_any.device
         state = DecodeState(mode=mode, t=T, key_start=key_start)
@@ -449,6 +449,34 @@ class PatchCoder(nn.Module):
         return self.head(hs[-1][:, 0])
 
     @torch.no_grad()
+    def start_decoding(self, input_ids, max_new_tokens: int, mode: str = "clp",
+                       attention_mask: torch.Tensor | None = None):
+        """Prefill for token-by-token decoding (constrained decoding, custom samplers).
+
+        input_ids as in `generate`. Returns (state, logits (B, V) for the first new token); then call
+        `decode_step(state, tokens)` once per chosen token, at most `max_new_tokens - 1` times.
+        """
+        self._check_mode(mode, cached=True)
+        idx, key_start = _left_pad(input_ids, attention_mask, self.embed.weight.device)
+        return self._prefill(idx, key_start, idx.shape[1] + max_new_tokens, mode)
+
+    def _check_mode(self, mode: str, cached: bool) -> None:
+        modes = ("clp", "sequential") if cached else ("clp", "sequential", "uncached")
+        if mode not in modes:
+            raise ValueError(f"mode must be one of {modes}, got {mode!r}")
+        if mode == "clp" and self.config.loops > 1 and not self.config.clp_shift:
+            raise ValueError("mode='clp' needs clp_shift=True (without the shift, loops cannot run in parallel)")
+
+    @torch.no_grad()
+    def decode_step(self, state: DecodeState, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token per sequence (B,) and get the next logits (B, V)."""
+        if state.t >= state.key_valid.shape[1]:
+            raise ValueError(f"the decoding state holds {state.key_valid.shape[1]} positions and is full; "
+                             "start_decoding with a larger max_new_tokens")
+        step = self._clp_step if state.mode == "clp" else self._sequential_step
+        return step(state, tokens)
+
+    @torch.no_grad()
     def generate(
         self,
         input_ids,
@@ -468,27 +496,25 @@ class PatchCoder(nn.Module):
         own positions. Returns the same kind: (B, T + n) tensor, or a list of prompt + new tokens.
         mode: "clp" (all loops of a token in one batched pass), "sequential" (R passes per token) or
         "uncached" (a full forward per token). Greedy unless temperature > 0; all modes agree greedily.
+        For bf16 decoding convert the model (`model.to(torch.bfloat16)`): under autocast, fp32 weights are
+        re-cast at every token, which is slower than fp32 decoding on CPU.
         """
-        if mode not in ("clp", "sequential", "uncached"):
-            raise ValueError(f"mode must be 'clp', 'sequential' or 'uncached', got {mode!r}")
-        if mode == "clp" and self.config.loops > 1 and not self.config.clp_shift:
-            raise ValueError("mode='clp' needs clp_shift=True (without the shift, loops cannot run in parallel)")
+        self._check_mode(mode, cached=False)
         device = self.embed.weight.device
         as_list = not torch.is_tensor(input_ids)
         idx, key_start = _left_pad(input_ids, attention_mask, device)
-        B, T = idx.shape
+        B = idx.shape[0]
         done = torch.zeros(B, dtype=torch.bool, device=device)
         new = []
         state = None
         for _ in range(max_new_tokens):
             if mode == "uncached":
                 seq = torch.cat([idx, *[n[:, None] for n in new]], dim=1)
-                logits = self.head(self.run_loops(seq, key_start).hidden[-1][:, -1])
+                logits = self.head(self.run_loops(seq, _padding_or_none(key_start)).hidden[-1][:, -1])
             elif state is None:
-                state, logits = self._prefill(idx, key_start, T + max_new_tokens, mode)
+                state, logits = self._prefill(idx, key_start, idx.shape[1] + max_new_tokens, mode)
             else:
-                step_fn = self._clp_step if mode == "clp" else self._sequential_step
-                logits = step_fn(state, new[-1])
+                logits = self.decode_step(state, new[-1])
             token = _sample(logits.float(), temperature, top_k, top_p, generator)
             if eos_token_id is not None:
                 token = torch.where(done, torch.full_like(token, eos_token_id), token)
@@ -592,6 +618,11 @@ class DecodeState:
 def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Boolean mask -> additive attention bias (0 or -inf), so SDPA does not convert it per call."""
     return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, float("-inf"))
+
+
+def _padding_or_none(key_start: torch.Tensor) -> torch.Tensor | None:
+    """None when no sequence is padded, so full forwards take the unmasked (faster) attention paths."""
+    return key_start if bool(key_start.any()) else None
 
 
 def _left_pad(input_ids, attention_mask, device):

@@ -159,3 +159,24 @@ def test_bf16_autocast_decoding_runs_and_agrees_mostly(tiny_model):
         unc = m.generate(prompt, 8, mode="uncached")
     assert clp.shape == unc.shape == (2, 14)
     assert (clp == unc).float().mean() > 0.7  # bf16 rounding may flip a near-tie, not the whole output
+
+
+@pytest.mark.parametrize("mode", ["clp", "sequential"])
+def test_step_by_step_api_matches_generate(mode, tiny_model):
+    m = tiny_model(loops=2, window=3)
+    prompts = [[5, 6, 7], [1, 2, 3, 4, 5, 6]]
+    state, logits = m.start_decoding(prompts, 6, mode=mode)
+    tokens = []
+    for i in range(6):
+        token = logits.argmax(-1)
+        tokens.append(token)
+        if i < 5:
+            logits = m.decode_step(state, token)
+    want = m.generate(prompts, 6, mode=mode)
+    for b, prompt in enumerate(prompts):
+        assert torch.equal(torch.stack(tokens, 1)[b], want[b][len(prompt) :])
+    m.decode_step(state, token)  # the state holds prompt + 6 positions; the 7th does not fit
+    with pytest.raises(ValueError, match="full"):
+        m.decode_step(state, token)
+    with pytest.raises(ValueError, match="mode"):
+        m.start_decoding(prompts, 2, mode="uncached")
