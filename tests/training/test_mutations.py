@@ -9,6 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from patchcoder.tokenizer.sstub import classify_sstub
 from patchcoder.training.mutations import (
@@ -245,3 +247,22 @@ def test_injected_bugs_of_one_file_are_distinct_texts():
     # dropping the first or the second `a` gives the same buggy file: one example, not two
     bugs = inject_bugs("f(a, a)\n", random.Random(0), 5, kinds=["missing_argument"])
     assert [b.code for b in bugs] == ["f(a)\n"]
+
+
+_FILES = sorted(p for p in STDLIB.glob("*.py") if p.stat().st_size < 40_000)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(st.sampled_from(_FILES), st.integers(0, 2**32 - 1))
+def test_property_injected_bugs_parse_and_invert(path, seed):
+    """For any real file and seed: every injected bug parses, differs, and its inverse restores the file."""
+    code = path.read_text(encoding="utf-8", errors="replace")
+    for bug in inject_bugs(code, random.Random(seed), 3):
+        assert bug.code != code and parses(bug.code)
+        assert bug.inverse().code == code
+        first, last = bug.lines
+        old_lines, new_lines = code.splitlines(keepends=True), bug.code.splitlines(keepends=True)
+        # outside the reported line range the two texts are identical
+        assert old_lines[:first] == new_lines[:first]
+        tail = len(old_lines) - last
+        assert tail <= 0 or old_lines[-tail:] == new_lines[-tail:]
