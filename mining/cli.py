@@ -55,7 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     d = FilterConfig()
     p.add_argument("repos", nargs="+", metavar="REPO_OR_DIR",
-                   help="a git repository (work tree or bare), or a directory whose sub-folders are repositories")
+                   help="a git repository (work tree or bare), or a directory whose sub-folders are repositories; "
+                        "NAME=REPO names a repository for the `repo` column (e.g. pallets/click=/mirrors/click)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for shards/ and manifest.json")
     p.add_argument("--since", type=_date, metavar="DATE", help="only commits committed on or after DATE (ISO 8601)")
     p.add_argument("--until", type=_date, metavar="DATE", help="only commits committed on or before DATE (ISO 8601)")

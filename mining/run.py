@@ -41,18 +41,19 @@ from patchcoder.mining.walk import (
 
 @dataclasses.dataclass(frozen=True)
 class Unit:
-    repo: str
+    repo: str  # the `repo` column
+    folder: str  # the repository's shard folder: its name made safe for a file system
     path: str
     index: int
     shas: tuple[str, ...]
 
     @property
     def key(self) -> str:
-        return f"{self.repo}/{self.index:05d}"
+        return f"{self.folder}/{self.index:05d}"
 
     @property
     def shard(self) -> str:
-        return f"shards/{self.repo}/{self.index:05d}.parquet"
+        return f"shards/{self.folder}/{self.index:05d}.parquet"
 
 
 @dataclasses.dataclass
@@ -79,19 +80,26 @@ class MineSummary:
 # Finding repositories
 
 
-def discover_repositories(paths: list[str]) -> tuple[list[tuple[str, str]], DropCounter]:
-    """(name, path) of every repository named or found one level inside a named directory.
+def discover_repositories(paths: list[str]) -> tuple[list[tuple[str, str, str]], DropCounter]:
+    """(name, folder, path) of every repository named or found one level inside a named directory.
 
-    A named path that is neither a repository nor a directory holding one raises `UsageError`
-    before any work starts; a non-repository inside a scanned directory is counted and skipped.
+    An argument `NAME=PATH` names the repository (e.g. `pallets/click=/mirrors/click.git`); otherwise
+    the name is the folder's. A named path that is neither a repository nor a directory holding one
+    raises `UsageError` before any work starts; a non-repository inside a scanned directory is
+    counted and skipped.
     """
     found: list[tuple[str, str]] = []
     drops = DropCounter()
     for raw in paths:
+        given_name = None
+        if "=" in raw and not os.path.exists(raw):
+            given_name, _, raw = raw.partition("=")
+            if not given_name.strip():
+                raise UsageError(f"{given_name}={raw}: the name before '=' is empty")
         path = os.path.abspath(raw)
         try:
             open_repository(path)
-            found.append((repository_name(path), path))
+            found.append((given_name or repository_name(path), path))
             continue
         except NotARepository:
             pass
@@ -110,13 +118,16 @@ def discover_repositories(paths: list[str]) -> tuple[list[tuple[str, str]], Drop
                 drops["not_a_repository"] += skipped
         if not children:
             raise UsageError(f"{raw} is not a git repository (nor a directory of repositories)")
+        if given_name:
+            raise UsageError(f"{given_name}={raw}: a name can only be given to a repository, not a directory")
         found.extend(children)
-    # Names are shard folder names: make them safe and unique.
+    # Names become shard folder names too: make them safe, and both unique.
     named, seen = [], collections.Counter()
     for name, path in found:
         safe = re.sub(r"[^A-Za-z0-9._+-]", "_", name) or "repo"
         seen[safe] += 1
-        named.append((safe if seen[safe] == 1 else f"{safe}-{seen[safe]}", path))
+        suffix = "" if seen[safe] == 1 else f"-{seen[safe]}"
+        named.append((name + suffix, safe + suffix, path))
     return named, drops
 
 
@@ -147,7 +158,7 @@ class UnitResult:
 
 
 def _verdict_path(out: str, unit: Unit) -> Path:
-    return Path(out) / ".verdicts" / f"{unit.repo}.{unit.index:05d}.json"
+    return Path(out) / ".verdicts" / f"{unit.folder}.{unit.index:05d}.json"
 
 
 def _await_verdict(out: str, unit: Unit) -> list[bool]:
@@ -256,7 +267,7 @@ class _Verdicts:
 def _request(repos, config, branch, first_parent, since, until, commits_per_shard) -> dict:
     """Everything that decides the output; a resumed run must ask for exactly the same."""
     return {
-        "repos": [{"name": n, "path": p} for n, p in repos],
+        "repos": [{"name": n, "folder": f, "path": p} for n, f, p in repos],
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()},
         "branch": branch,
         "first_parent": first_parent,
@@ -268,14 +279,14 @@ def _request(repos, config, branch, first_parent, since, until, commits_per_shar
 
 def plan_units(repos, heads: dict[str, str | None], first_parent, since, until, commits_per_shard, drops) -> list[Unit]:
     units = []
-    for name, path in repos:
-        head = heads[name]
+    for name, folder, path in repos:
+        head = heads[folder]
         if head is None:
             continue
         repo = open_repository(path)
         shas = list_commits(repo, head, first_parent, since, until, drops)
         for i in range(0, len(shas), commits_per_shard):
-            units.append(Unit(name, path, i // commits_per_shard, tuple(shas[i:i + commits_per_shard])))
+            units.append(Unit(name, folder, path, i // commits_per_shard, tuple(shas[i:i + commits_per_shard])))
     return units
 
 
@@ -310,13 +321,13 @@ def mine(
         raise UsageError(f"{out} holds a run with different options or repositories; --resume needs the same ones")
     if manifest is None:
         heads = {}
-        for name, path in repos:
+        for _name, folder, path in repos:
             try:
-                heads[name] = resolve_head(open_repository(path), branch)
+                heads[folder] = resolve_head(open_repository(path), branch)
             except PatchcoderError:
                 repo_drops["bad_branch"] += 1
-                heads[name] = None
-            if heads[name] is None and branch is None:
+                heads[folder] = None
+            if heads[folder] is None and branch is None:
                 repo_drops["empty_repository"] += 1
         if branch is not None and repos and repo_drops["bad_branch"] == len(repos):
             raise UsageError(f"{branch!r} names no commit in any of the repositories")

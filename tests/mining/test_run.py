@@ -135,6 +135,17 @@ def test_directory_of_repositories_counts_non_repositories(new_repo, tmp_path):
     assert {r["repo"] for r in _rows(tmp_path / "out")} == {"alpha", "beta"}
 
 
+def test_repositories_can_be_named(new_repo, tmp_path):
+    a = _many_commits(new_repo("mirror-a/repo"), 5)
+    b = _many_commits(new_repo("mirror-b/repo"), 5, name="OTHER")
+    result = _cli("mine", f"pallets/click={a.path}", b.path, "--out", str(tmp_path / "out"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert {r["repo"] for r in _rows(tmp_path / "out")} == {"pallets/click", "repo"}
+    assert sorted(p.name for p in (tmp_path / "out" / "shards").iterdir()) == ["pallets_click", "repo"]
+    bad = _cli("mine", f"x={tmp_path}", "--out", str(tmp_path / "out2"))
+    assert bad.returncode == 2 and "not a git repository" in bad.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["mine", "{plain}", "--out", "{out}"], "is not a git repository"),
     (["mine", "{history}", "{plain}", "--out", "{out}"], "is not a git repository"),
