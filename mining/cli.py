@@ -17,37 +17,8 @@ import os
 import sys
 from pathlib import Path
 
+from patchcoder.cli import fraction, iso_date, positive_int
 from patchcoder.errors import UsageError
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 1, got {value}")
-    return value
-
-
-def _date(text: str) -> str:
-    from datetime import datetime
-
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an ISO date such as 2024-01-31, got {text!r}") from None
-    return text
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
-    return value
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,31 +29,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a git repository (work tree or bare), or a directory whose sub-folders are repositories; "
                         "NAME=REPO names a repository for the `repo` column (e.g. pallets/click=/mirrors/click)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for shards/ and manifest.json")
-    p.add_argument("--since", type=_date, metavar="DATE", help="only commits committed on or after DATE (ISO 8601)")
-    p.add_argument("--until", type=_date, metavar="DATE", help="only commits committed on or before DATE (ISO 8601)")
+    p.add_argument("--since", type=iso_date, metavar="DATE", help="only commits committed on or after DATE (ISO 8601)")
+    p.add_argument("--until", type=iso_date, metavar="DATE", help="only commits committed on or before DATE (ISO 8601)")
     p.add_argument("--branch", metavar="REF", help="walk from this branch, tag or commit instead of HEAD")
     p.add_argument("--all-commits", action="store_true",
                    help="walk every commit reachable from the branch, not only its first-parent chain")
     p.add_argument("--languages", metavar="LIST",
                    help="comma-separated languages to keep (e.g. python,go); 'any' keeps every text file; "
                         "default: every recognised programming language")
-    p.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                    help="worker processes, parallel over repositories and commit ranges (default: %(default)s = cores)")
     p.add_argument("--resume", action="store_true",
                    help="continue a killed or interrupted run in --out; the result equals an uninterrupted run")
-    p.add_argument("--commits-per-shard", type=_positive, default=500, metavar="N",
+    p.add_argument("--commits-per-shard", type=positive_int, default=500, metavar="N",
                    help="commits per work unit and shard (default: %(default)s)")
-    p.add_argument("--max-files", type=_positive, default=d.max_files, metavar="N",
+    p.add_argument("--max-files", type=positive_int, default=d.max_files, metavar="N",
                    help="drop commits changing more files than N (default: %(default)s)")
-    p.add_argument("--max-file-bytes", type=_positive, default=d.max_file_bytes, metavar="N",
+    p.add_argument("--max-file-bytes", type=positive_int, default=d.max_file_bytes, metavar="N",
                    help="drop files larger than N bytes before or after the change (default: %(default)s)")
-    p.add_argument("--max-diff-lines", type=_positive, default=d.max_diff_lines, metavar="N",
+    p.add_argument("--max-diff-lines", type=positive_int, default=d.max_diff_lines, metavar="N",
                    help="drop file changes with more than N added+deleted lines (default: %(default)s)")
     p.add_argument("--keep-merges", action="store_true", help="keep merge commits (diffed against their first parent)")
     p.add_argument("--keep-bots", action="store_true", help="keep commits by bot authors")
     p.add_argument("--keep-auto-messages", action="store_true",
                    help="keep commits with empty or generated messages ('Update README.md', 'Merge branch ...')")
-    p.add_argument("--near-duplicates", type=_fraction, metavar="J",
+    p.add_argument("--near-duplicates", type=fraction, metavar="J",
                    help="also drop changes whose MinHash Jaccard similarity to a kept change is ≥ J (e.g. 0.85)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
@@ -92,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     from patchcoder.mining.filters import FilterConfig
     from patchcoder.mining.run import mine, print_summary
 
+    if args.near_duplicates == 0:
+        raise UsageError("--near-duplicates needs a similarity above 0")
     languages, keep_unknown = None, False
     if args.languages:
         names = tuple(x.strip().lower() for x in args.languages.split(",") if x.strip())

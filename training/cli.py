@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 
+from patchcoder.cli import positive_int
 from patchcoder.errors import UsageError
 
 
@@ -28,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="token shards to train on (repeatable, with a mixture weight); replaces the config's")
     p.add_argument("--valid", metavar="DIR", help="token shards for periodic validation; replaces the config's")
     p.add_argument("--tokenizer", metavar="FILE", help="the vocabulary the shards were made with (default: shipped)")
-    p.add_argument("--max-steps", type=int, metavar="N", help="optimizer steps in total (overrides the config)")
+    p.add_argument("--max-steps", type=positive_int, metavar="N", help="optimizer steps in total (overrides the config)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest checkpoint")
     p.add_argument("--seed", type=int, metavar="N", help="overrides [run] seed")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
@@ -54,8 +55,6 @@ def build_config(args: argparse.Namespace):
         config.run.tokenizer = args.tokenizer
     if args.seed is not None:
         config.run.seed = args.seed
-    if args.max_steps is not None and args.max_steps < 1:
-        raise UsageError("--max-steps must be >= 1")
     return config
 
 

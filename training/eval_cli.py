@@ -13,16 +13,18 @@ import argparse
 import json
 import sys
 
+from patchcoder.cli import positive_int
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, metavar="DIR",
                    help="an exported model folder (model.safetensors, config.json, tokenizer.json)")
     p.add_argument("--data", required=True, metavar="DIR_OR_SHARDS", help="mined or synthetic parquet shards")
-    p.add_argument("--limit", type=int, metavar="N", help="evaluate at most N examples")
-    p.add_argument("--batch-size", type=int, default=16, metavar="N", help="examples decoded together (default: %(default)s)")
-    p.add_argument("--max-new-tokens", type=int, default=256, metavar="N",
+    p.add_argument("--limit", type=positive_int, metavar="N", help="evaluate at most N examples")
+    p.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="examples decoded together (default: %(default)s)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=256, metavar="N",
                    help="token budget of one edit script (default: %(default)s)")
-    p.add_argument("--max-tokens", type=int, metavar="N",
+    p.add_argument("--max-tokens", type=positive_int, metavar="N",
                    help="example budget (default: the sequence length the checkpoint was trained with)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object on stdout")
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")

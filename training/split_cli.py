@@ -12,24 +12,15 @@ import argparse
 import json
 import sys
 
+from patchcoder.cli import fraction
 from patchcoder.errors import UsageError
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.05, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value}")
-    return value
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", nargs="+", metavar="MINED_DIR", help="output folders of `patchcoder mine` or `patchcoder synth`")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for train/, valid/, test/ and split.json")
-    p.add_argument("--valid", type=_fraction, default=0.05, metavar="F", help="share of rows for validation (default: %(default)s)")
-    p.add_argument("--test", type=_fraction, default=0.05, metavar="F", help="share of rows for test (default: %(default)s)")
+    p.add_argument("--valid", type=fraction, default=0.05, metavar="F", help="share of rows for validation (default: %(default)s)")
+    p.add_argument("--test", type=fraction, default=0.05, metavar="F", help="share of rows for test (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="orders the repositories before they are poured into splits")
     p.add_argument("--test-repos", metavar="NAMES", help="comma-separated repositories pinned to test")
     p.add_argument("--valid-repos", metavar="NAMES", help="comma-separated repositories pinned to valid")
