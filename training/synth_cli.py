@@ -20,15 +20,7 @@ import argparse
 import os
 from pathlib import Path
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 1, got {value}")
-    return value
+from patchcoder.cli import positive_int
 
 
 def _integer(text: str) -> int:
@@ -48,11 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for shards/ and manifest.json")
     p.add_argument("--seed", type=_integer, default=d.seed, metavar="N",
                    help="seed of the bug generator (default: %(default)s)")
-    p.add_argument("--per-file", type=_positive, default=d.per_file, metavar="N",
+    p.add_argument("--per-file", type=positive_int, default=d.per_file, metavar="N",
                    help="examples (one bug each) per file (default: %(default)s)")
-    p.add_argument("--max-files", type=_positive, metavar="N",
+    p.add_argument("--max-files", type=positive_int, metavar="N",
                    help="use at most N files, sampled with the seed (default: all)")
-    p.add_argument("--max-bytes", type=_positive, default=d.max_bytes, metavar="N",
+    p.add_argument("--max-bytes", type=positive_int, default=d.max_bytes, metavar="N",
                    help="skip files larger than N bytes (default: %(default)s)")
     p.add_argument("--kinds", metavar="LIST",
                    help="comma-separated mutation classes to use (default: all; see training/mutations.py)")
@@ -62,9 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated languages of the files to use: python, javascript, typescript, tsx "
                         "(default: %(default)s)")
     p.add_argument("--include-tests", action="store_true", help="also use test suites (test/, tests/, test_*.py)")
-    p.add_argument("--files-per-shard", type=_positive, default=d.files_per_shard, metavar="N",
+    p.add_argument("--files-per-shard", type=positive_int, default=d.files_per_shard, metavar="N",
                    help="files per work unit and shard (default: %(default)s)")
-    p.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                    help="worker processes (default: %(default)s = cores)")
     p.add_argument("--resume", action="store_true",
                    help="continue a killed or interrupted run in --out; the result equals an uninterrupted run")
