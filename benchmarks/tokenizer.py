@@ -72,6 +72,46 @@ def interleaved_medians(fns, repeats: int) -> list[float]:
     return [statistics.median(bucket) for bucket in times]
 
 
+def compare_scripts(mined: str) -> None:
+    """Tokens of edit_script's scripts vs scripts made from difflib's line opcodes, on mined changes."""
+    import difflib
+
+    import pyarrow.parquet as pq
+
+    from patchcoder.mining.shards import shard_files
+    from patchcoder.tokenizer import edit_script
+    from patchcoder.tokenizer.edits import split_lines
+
+    tok = CodeTokenizer.default()
+    kinds = {"insert": "INSERT", "delete": "DELETE", "replace": "REPLACE"}
+
+    def cost(kind: str, text: str, language: str | None) -> int:  # opcode, markers, text, <END>
+        return (2 if kind == "INSERT" else 3) + (len(tok.encode(text, language)) + 1 if kind != "DELETE" else 0)
+
+    totals = {"ours": 0, "difflib": 0, "ours_ops": 0, "difflib_ops": 0, "shorter": 0, "longer": 0, "rows": 0}
+    for shard in shard_files(mined):
+        for row in pq.read_table(shard, columns=["old", "new", "language"]).to_pylist():
+            old, new, language = row["old"], row["new"], row["language"]
+            if old is None or new is None:
+                continue
+            script = edit_script(old, new, language, lexer=tok.lexer)
+            ours = sum(cost(op.kind, op.text, language) for op in script.ops)
+            a, b = split_lines(old), split_lines(new)
+            opcodes = [o for o in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes() if o[0] != "equal"]
+            theirs = sum(cost(kinds[tag], "".join(b[j1:j2]), language) for tag, _, _, j1, j2 in opcodes)
+            totals["rows"] += 1
+            totals["ours"] += ours
+            totals["difflib"] += theirs
+            totals["ours_ops"] += len(script.ops)
+            totals["difflib_ops"] += len(opcodes)
+            totals["shorter"] += ours < theirs
+            totals["longer"] += ours > theirs
+    print(f"{totals['rows']} changes: edit_script {totals['ours']} tokens in {totals['ours_ops']} operations; "
+          f"difflib line diff {totals['difflib']} tokens in {totals['difflib_ops']} operations "
+          f"(ratio {totals['ours'] / max(1, totals['difflib']):.4f}); edit_script shorter for "
+          f"{totals['shorter']} changes, longer for {totals['longer']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
@@ -79,7 +119,12 @@ def main() -> None:
     parser.add_argument("--train-mb", type=float, default=20.0, help="training sample per source (stdlib, include)")
     parser.add_argument("--vocab-size", type=int, default=8192)
     parser.add_argument("--sweep", metavar="SIZES", help="also compare vocabulary sizes, e.g. 4096,8192,16384,32768")
+    parser.add_argument("--mined", metavar="DIR",
+                        help="only compare edit-script lengths with difflib line diffs on a mined dataset")
     args = parser.parse_args()
+    if args.mined:
+        compare_scripts(args.mined)
+        return
 
     files = held_out_files()
     texts = [f.read_text(encoding="utf-8") for f in files]

@@ -389,7 +389,10 @@ def _align(a: Sequence[str], b: Sequence[str], weights: Sequence[int]) -> list[t
 
 
 def edit_script(old: str, new: str, language: str | None = None, *, lexer=None) -> EditScript:
-    """The script turning `old` into `new`, minimal in re-emitted lexemes; `script.apply(old) == new`."""
+    """The script turning `old` into `new`; `script.apply(old) == new`.
+
+    Lines are aligned to re-emit as few lexemes as possible; then operations separated only by a line
+    or two that cost fewer tokens to re-emit than a separate operation are merged into one REPLACE."""
     from patchcoder.tokenizer.lexer import shared_lexer
     from patchcoder.tokenizer.sstub import classify_sstub
 
@@ -416,5 +419,28 @@ def edit_script(old: str, new: str, language: str | None = None, *, lexer=None) 
             kind = "REPLACE" if i > pi and j > pj else "DELETE" if i > pi else "INSERT"
             ops.append(EditOp(kind, start, end, text))
         pi, pj = i + 1, j + 1
-    return EditScript(tuple(ops), sstub=classify_sstub(old, new, language))
+    return EditScript(tuple(_merge_close_ops(ops, a)), sstub=classify_sstub(old, new, language))
+
+
+def _op_overhead(op: EditOp) -> int:
+    """Tokens an operation costs besides its text: the opcode, its markers, and <END> after a text."""
+    return 1 + (1 if op.kind == "INSERT" else 2) + (0 if op.kind == "DELETE" else 1)
+
+
+def _merge_close_ops(ops: list[EditOp], old_lines: Sequence[str]) -> list[EditOp]:
+    """Merge neighbouring operations when re-emitting the unchanged lines between them costs fewer
+    tokens than a separate operation (e.g. two edits around one blank line become one REPLACE).
+    The gap's token count is estimated as one per whitespace-separated word plus one per line."""
+    merged: list[EditOp] = []
+    for op in ops:
+        if merged:
+            prev = merged[-1]
+            gap = old_lines[prev.end:op.start]
+            gap_tokens = sum(len(line.split()) + 1 for line in gap)
+            saving = _op_overhead(prev) + _op_overhead(op) - _op_overhead(EditOp("REPLACE", 0, 1, "x"))
+            if gap and gap_tokens < saving:
+                merged[-1] = EditOp("REPLACE", prev.start, op.end, prev.text + "".join(gap) + op.text)
+                continue
+        merged.append(op)
+    return merged
 

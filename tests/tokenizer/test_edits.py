@@ -62,14 +62,23 @@ def test_tokens_round_trip(tok, old, new):
 
 
 def test_script_shape():
-    old = "a\nb\nc\nd\ne\n"
-    new = "a\nB\nc\ne\nf\n"
+    ctx = "keep this line\nand this one too\n"  # a gap too long to re-emit instead of a new operation
+    old = "a\nb\n" + ctx + "d\n" + ctx + "e\n"
+    new = "a\nB\n" + ctx + ctx + "e\nf\n"
     script = edit_script(old, new)
     assert script.ops == (
         EditOp("REPLACE", 1, 2, "B\n"),
-        EditOp("DELETE", 3, 4),
-        EditOp("INSERT", 5, 5, "f\n"),
+        EditOp("DELETE", 4, 5),
+        EditOp("INSERT", 8, 8, "f\n"),
     )
+
+
+def test_operations_around_a_short_gap_are_merged():
+    old = "x = 1\n\ny = 2\nreturn x + y\n"
+    new = "x = 10\n\ny = 20\nreturn x + y\n"
+    # separately: <REPLACE> <L0> <L1> x = 10 <END> <REPLACE> <L2> <L3> y = 20 <END>; merged, the blank
+    # line costs one token instead of four
+    assert edit_script(old, new).ops == (EditOp("REPLACE", 0, 3, "x = 10\n\ny = 20\n"),)
 
 
 def test_alignment_is_minimal_in_lexemes():
@@ -187,7 +196,8 @@ def test_strict_token_parser_errors(tok):
 
 
 def test_shifted_and_new_ranges():
-    script = edit_script("a\nb\nc\n", "a\nx\ny\nc\nd\n")
+    script = EditScript((EditOp("REPLACE", 1, 2, "x\ny\n"), EditOp("INSERT", 3, 3, "d\n")))
+    assert script.apply("a\nb\nc\n") == "a\nx\ny\nc\nd\n"
     assert [(op.kind, ns, ne) for op, ns, ne in script.new_ranges()] == [("REPLACE", 1, 3), ("INSERT", 4, 5)]
     assert script.shifted(10).ops[0].start == 11
 
