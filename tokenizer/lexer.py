@@ -91,6 +91,13 @@ class _Grammars:
 _GRAMMARS = _Grammars()
 
 
+def tree_sitter_parser(language: str):
+    """This thread's tree-sitter Parser for `language` (a key of GRAMMARS), shared with the lexer."""
+    if language not in GRAMMARS:
+        raise KeyError(f"no tree-sitter grammar for {language!r} (have: {', '.join(sorted(GRAMMARS))})")
+    return _GRAMMARS.parser(language)
+
+
 def tree_sitter_pieces(data: bytes, language: str) -> list[bytes]:
     """Cut `data` at tree-sitter leaf boundaries (see the module docstring)."""
     tree = _GRAMMARS.parser(language).parse(data)

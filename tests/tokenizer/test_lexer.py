@@ -86,3 +86,12 @@ def test_parse_cache_is_bounded_in_bytes():
     assert lexer._cached_bytes <= 1000 and len(lexer._cache) == 4
     lexer.pieces(texts[-1], "python")
     assert lexer.parsed == 10  # the most recent text is still cached
+
+
+def test_public_parser_accessor():
+    from patchcoder.tokenizer.lexer import tree_sitter_parser
+
+    tree = tree_sitter_parser("rust").parse(b"fn main() {}\n")
+    assert tree.root_node.type == "source_file" and not tree.root_node.has_error
+    with pytest.raises(KeyError, match="no tree-sitter grammar"):
+        tree_sitter_parser("cobol")
