@@ -26,8 +26,6 @@ class Decoded:
 def constrained_greedy(model, tokenizer, prompts: list[list[int]], n_lines: list[int],
                        max_new_tokens: int = 256) -> list[Decoded]:
     """Greedy edit scripts for `prompts` (each ends with `<|edit|>`) over windows of `n_lines` lines."""
-    from patchcoder.model import _left_pad
-
     if len(prompts) != len(n_lines):
         raise ValueError("one line count per prompt")
     if not prompts:
@@ -35,10 +33,8 @@ def constrained_greedy(model, tokenizer, prompts: list[list[int]], n_lines: list
     model.eval()
     device = model.embed.weight.device
     grammars = [EditGrammar(tokenizer, n) for n in n_lines]
-    idx, key_start = _left_pad(prompts, None, device)
     mode = "clp" if model.config.loops == 1 or model.config.clp_shift else "sequential"
-    state, logits = model._prefill(idx, key_start, idx.shape[1] + max_new_tokens, mode)
-    step = model._clp_step if mode == "clp" else model._sequential_step
+    state, logits = model.start_decoding(prompts, max_new_tokens, mode)
     eos_only = np.zeros(tokenizer.vocab_size, dtype=bool)
     eos_only[tokenizer.eos_id] = True
     outputs: list[list[int]] = [[] for _ in prompts]
@@ -56,5 +52,5 @@ def constrained_greedy(model, tokenizer, prompts: list[list[int]], n_lines: list
             logprob[i] += float(scores[i, token])
         if all(g.done for g in grammars):
             break
-        logits = step(state, tokens)
+        logits = model.decode_step(state, tokens)
     return [Decoded(out, g.done, lp / max(1, len(out))) for out, g, lp in zip(outputs, grammars, logprob, strict=True)]

@@ -65,11 +65,14 @@ def edit_loss(logits: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) ->
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on the matrices only: not on norms, biases, the embedding, the loop scales, nor the
+    G-SWA gates (decay would pull every gate towards 0.5, the global/local balance it starts from)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (decay if p.dim() >= 2 and "embed" not in name else no_decay).append(p)
+        matrix = p.dim() >= 2 and "embed" not in name and ".gate." not in f".{name}."
+        (decay if matrix else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
