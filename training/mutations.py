@@ -453,7 +453,8 @@ class _PythonSites:
         return self.source[node.start_byte:node.end_byte].decode()
 
     def add(self, kind: str, start: int, end: int, texts: Iterable[str], sstub: str | None = None) -> None:
-        texts = tuple(t for t in dict.fromkeys(texts) if t != self.source[start:end].decode())
+        current = self.source[start:end].decode()
+        texts = tuple(t for t in dict.fromkeys(texts) if t != current)
         if texts:
             self.sites.append(_Site(kind, start, end, texts, sstub))
 
@@ -473,11 +474,11 @@ class _PythonSites:
                     self.callees.setdefault(self.text(name), None)
                 inner = _Scope()
                 self._bind_parameters(node.child_by_field_name("parameters"), inner)
-                children = [(c, inner if c.type == "block" else None) for c in node.children]
+                children = [(c, inner if c.type == "block" else None) for c in node.named_children]
                 stack.extend(reversed(children))
                 continue
             if kind in ("class_definition", "lambda"):
-                stack.extend((c, None) for c in reversed(node.children))
+                stack.extend((c, None) for c in reversed(node.named_children))
                 continue
             handler = handlers.get(kind)
             if handler is not None:
@@ -486,7 +487,7 @@ class _PythonSites:
                 self._reads(node, scope)
             if kind == "block":
                 self._statements(node, scope)
-            stack.extend((c, scope) for c in reversed(node.children))
+            stack.extend((c, scope) for c in reversed(node.named_children))
         self._resolve_names()
         return self.sites
 
@@ -919,10 +920,10 @@ class _JavaScriptSites(_PythonSites):
                 parameters = node.child_by_field_name("parameters") or node.child_by_field_name("parameter")
                 if parameters is not None:
                     self._bind_js_parameters(parameters, inner)
-                stack.extend((c, inner if c.type != "formal_parameters" else None) for c in reversed(node.children))
+                stack.extend((c, inner if c.type != "formal_parameters" else None) for c in reversed(node.named_children))
                 continue
             if kind in ("class_declaration", "class"):
-                stack.extend((c, None) for c in reversed(node.children))
+                stack.extend((c, None) for c in reversed(node.named_children))
                 continue
             handler = handlers.get(kind)
             if handler is not None:
@@ -931,7 +932,7 @@ class _JavaScriptSites(_PythonSites):
                 self._js_reads(node, scope)
             if kind == "statement_block":
                 self._js_statements(node, scope)
-            stack.extend((c, scope) for c in reversed(node.children))
+            stack.extend((c, scope) for c in reversed(node.named_children))
         self._resolve_names()
         return self.sites
 
