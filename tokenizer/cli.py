@@ -18,27 +18,8 @@ import os
 import sys
 from pathlib import Path
 
+from patchcoder.cli import fraction, positive_int
 from patchcoder.errors import UsageError
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 1, got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
-    return value
 
 
 def _megabytes(text: str) -> int:
@@ -58,14 +39,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="MINED_DIR", help="output folder of `patchcoder mine` (its shards/ are read)")
     p.add_argument("--out", metavar="DIR", help="output folder for shards/ and manifest.json")
     p.add_argument("--vocab", metavar="FILE", help="vocabulary JSON (default: the one shipped with patchcoder)")
-    p.add_argument("--max-tokens", type=_positive, default=d.max_tokens, metavar="N",
+    p.add_argument("--max-tokens", type=positive_int, default=d.max_tokens, metavar="N",
                    help="token budget of one example; the window grows around the change up to it (default: %(default)s)")
-    p.add_argument("--drop-message", type=_fraction, default=d.drop_message, metavar="F",
+    p.add_argument("--drop-message", type=fraction, default=d.drop_message, metavar="F",
                    help="fraction of examples without their commit message (default: %(default)s)")
-    p.add_argument("--max-message-tokens", type=_positive, default=d.max_message_tokens, metavar="N",
+    p.add_argument("--max-message-tokens", type=positive_int, default=d.max_message_tokens, metavar="N",
                    help="cut messages to N tokens (default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="seed of the message dropping (default: %(default)s)")
-    p.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, metavar="N",
+    p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                    help="worker processes, one mined shard at a time each (default: %(default)s = cores)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
@@ -78,13 +59,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folders (or files) of source code; files are recognised by extension")
     t.add_argument("--data", dest="train_data", metavar="MINED_DIR", help="mined shards: their distinct new file texts")
     t.add_argument("--out", dest="vocab_out", required=True, metavar="FILE", help="where to write the vocabulary JSON")
-    t.add_argument("--vocab-size", type=_positive, default=8192, metavar="N",
+    t.add_argument("--vocab-size", type=positive_int, default=8192, metavar="N",
                    help="ids in all, special tokens included (default: %(default)s; see docs/benchmarks.md)")
     t.add_argument("--max-mb", type=_megabytes, metavar="MB", help="read at most this much from each source")
     t.add_argument("--exclude", action="append", default=[], metavar="NAME",
                    help="skip paths with a folder of this name below a --files folder (repeatable), e.g. site-packages")
     t.add_argument("--name", default=None, help="name recorded in the file (default: the file's stem)")
-    t.add_argument("--jobs", dest="train_jobs", type=_positive, default=os.cpu_count() or 1, metavar="N",
+    t.add_argument("--jobs", dest="train_jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                    help="lexing processes (default: %(default)s)")
     e = sub.add_parser("encode", help="show the tokens of a file", description="Show how a file is tokenized.")
     e.add_argument("file", metavar="FILE")
