@@ -32,8 +32,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-steps", type=positive_int, metavar="N", help="optimizer steps in total (overrides the config)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest checkpoint")
     p.add_argument("--seed", type=int, metavar="N", help="overrides [run] seed")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one setting, VALUE in TOML syntax (repeatable), e.g. --set model.loops=3 "
+                        "--set optim.lr=1e-3")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+
+
+def apply_override(config, item: str) -> None:
+    """`SECTION.KEY=VALUE` (VALUE in TOML syntax) onto a TrainConfig."""
+    import dataclasses
+
+    from patchcoder.training.config import tomllib
+
+    target, sep, raw = item.partition("=")
+    section, dot, key = target.strip().partition(".")
+    if not sep or not dot or section not in ("model", "data", "optim", "run"):
+        raise UsageError(f"--set {item!r}: expected SECTION.KEY=VALUE with SECTION model, data, optim or run")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word is a string
+    if section == "model":
+        config.model[key] = value
+        return
+    part = getattr(config, section)
+    if key not in {f.name for f in dataclasses.fields(part)} or key == "train":
+        raise UsageError(f"--set {item!r}: [{section}] has no setting {key!r}")
+    setattr(part, key, value)
 
 
 def build_config(args: argparse.Namespace):
@@ -55,6 +81,8 @@ def build_config(args: argparse.Namespace):
         config.run.tokenizer = args.tokenizer
     if args.seed is not None:
         config.run.seed = args.seed
+    for item in args.set:
+        apply_override(config, item)
     return config
 
 

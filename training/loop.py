@@ -150,7 +150,10 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
     if fingerprints != {tokenizer.fingerprint}:
         raise PatchcoderError("the token shards were not made with the configured tokenizer "
                               "(set [run] tokenizer to the vocabulary file they were made with)")
-    model_config = PatchCoderConfig.from_dict({**config.model, "vocab_size": tokenizer.vocab_size})
+    try:
+        model_config = PatchCoderConfig.from_dict({**config.model, "vocab_size": tokenizer.vocab_size})
+    except (ValueError, TypeError) as exc:
+        raise PatchcoderError(f"[model] settings: {exc}") from None
     model = PatchCoder(model_config)
     optimizer = torch.optim.AdamW(_param_groups(model, config.optim.weight_decay), lr=config.optim.lr,
                                   betas=(config.optim.beta1, config.optim.beta2))
