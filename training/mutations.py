@@ -3,7 +3,7 @@
 
 A `Rewrite` replaces one byte range of a text (an operator, a name, an argument list, a line...). Sites are
 found on the tree-sitter tree; `enumerate_rewrites` lists every rewrite of every class, and `inject_bugs`
-draws some at random — class first, then site, then replacement, so that rare classes are not drowned by
+draws some at random — class first (weighted), then site, then replacement, so that rare classes are not drowned by
 the many identifier sites — keeping only those whose result still parses (BugLab-style self-supervision).
 The fix of an injected bug is the rewrite's inverse (buggy → original), which restores the text exactly.
 
@@ -83,6 +83,17 @@ _SSTUB = {
 }
 
 LANGUAGES = ("python", "javascript", "typescript", "tsx")
+
+# How often `inject_bugs` draws a class, relative to the others, when a file offers it: 1 / the fraction of
+# files offering the class (measured on 595 stdlib and site-packages modules: an augmented assignment is in
+# 25% of files, a call with arguments in 86%), so that classes come out about equally often overall.
+DRAW_WEIGHTS = {
+    "wrong_binary_operator": 1.8, "wrong_comparison_operator": 1.5, "wrong_boolean_operator": 1.9,
+    "wrong_assignment_operator": 4.0, "swapped_operands": 1.8, "variable_misuse": 1.3, "wrong_number": 1.6,
+    "wrong_boolean": 1.8, "wrong_offset": 1.8, "swapped_arguments": 1.4, "missing_argument": 1.2,
+    "extra_argument": 1.3, "dropped_not": 2.0, "added_not": 1.4, "wrong_function_name": 1.6,
+    "wrong_attribute_name": 1.4, "wrong_literal_shape": 1.6, "deleted_statement": 1.3, "extra_statement": 1.4,
+}
 
 
 class UnsupportedLanguage(PatchcoderError):
@@ -173,7 +184,7 @@ def enumerate_rewrites(code: str, language: str = "python", *, lines: tuple[int,
 def inject_bugs(code: str, rng: random.Random, count: int = 1, language: str = "python", *,
                 kinds: Iterable[str] | None = None, max_tries: int = 30) -> list[Rewrite]:
     """Up to `count` distinct rewrites of `code` whose result parses, drawn with `rng` (deterministic given
-    its state): a class uniformly among those with a site, then a site, then a replacement.
+    its state): a class among those with a site (weighted by DRAW_WEIGHTS), then a site, then a replacement.
 
     Returns [] when `code` does not parse or offers no site. The original must parse cleanly, so that
     "still parses" is a meaningful check on the result.
@@ -192,7 +203,8 @@ def inject_bugs(code: str, rng: random.Random, count: int = 1, language: str = "
     tries = 0
     while len(chosen) < count and by_kind and tries < max_tries + count:
         tries += 1
-        kind = rng.choice(sorted(by_kind))
+        present = sorted(by_kind)
+        kind = rng.choices(present, weights=[DRAW_WEIGHTS[k] for k in present])[0]
         options = by_kind[kind]
         i = rng.randrange(len(options))
         site = options[i]
@@ -1231,5 +1243,5 @@ def _dedup(sites: list[_Site]) -> list[_Site]:
 
 _PythonSites.CONFUSABLE = _CONFUSABLE
 
-__all__ = ["KINDS", "LANGUAGES", "MESSAGES", "Rewrite", "UnsupportedLanguage", "enumerate_rewrites",
+__all__ = ["DRAW_WEIGHTS", "KINDS", "LANGUAGES", "MESSAGES", "Rewrite", "UnsupportedLanguage", "enumerate_rewrites",
            "inject_bug", "inject_bugs", "parses", "similar_names"]

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from patchcoder.tokenizer.sstub import classify_sstub
 from patchcoder.training.mutations import (
+    DRAW_WEIGHTS,
     KINDS,
     MESSAGES,
     UnsupportedLanguage,
@@ -75,7 +76,7 @@ CASES = [
 
 def test_every_class_has_a_case():
     assert {kind for kind, _, _ in CASES} == set(KINDS)
-    assert set(MESSAGES) == set(KINDS)
+    assert set(MESSAGES) == set(KINDS) == set(DRAW_WEIGHTS)
 
 
 @pytest.mark.parametrize(("kind", "original", "expected"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
