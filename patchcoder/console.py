@@ -11,3 +11,21 @@ from rich.console import Console
 def stderr() -> Console:
     """The console for progress bars, tables and messages meant for a person."""
     return Console(stderr=True)
+
+
+class progress_bar:
+    """`with progress_bar("label", total, enabled) as advance: advance(n)` — a rich bar on stderr."""
+
+    def __init__(self, label: str, total: int, enabled: bool = True):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeRemainingColumn(), console=stderr(), disable=not enabled)
+        self._task = self._progress.add_task(label, total=total)
+
+    def __enter__(self):
+        self._progress.__enter__()
+        return lambda n=1: self._progress.advance(self._task, n)
+
+    def __exit__(self, *exc):
+        return self._progress.__exit__(*exc)

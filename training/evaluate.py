@@ -96,6 +96,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
     """Metrics of `checkpoint` on `data`; see the module docstring."""
     import torch
 
+    from patchcoder.console import progress_bar
     from patchcoder.decoding import constrained_greedy
     from patchcoder.model import PatchCoder
     from patchcoder.tokenizer.vocab import CodeTokenizer
@@ -117,7 +118,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
     by_language: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     by_sstub: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     started = time.perf_counter()
-    with torch.no_grad(), _progress(len(cases), show_progress) as advance:
+    with torch.no_grad(), progress_bar("evaluating", len(cases), show_progress) as advance:
         for first in range(0, len(cases), batch_size):
             batch = cases[first:first + batch_size]
             decoded = constrained_greedy(model, tokenizer, [c.prompt for c in batch], [c.n_lines for c in batch],
@@ -156,21 +157,3 @@ def _trained_seq_len(checkpoint: Path) -> int | None:
         return int(json.loads(info.read_text())["config"]["data"]["seq_len"])
     except (KeyError, ValueError, TypeError):
         return None
-
-
-class _progress:
-    def __init__(self, total: int, enabled: bool):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        from patchcoder.console import stderr
-
-        self._p = Progress(TextColumn("[bold]evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                           console=stderr(), disable=not enabled)
-        self._task = self._p.add_task("eval", total=total)
-
-    def __enter__(self):
-        self._p.__enter__()
-        return lambda n: self._p.advance(self._task, n)
-
-    def __exit__(self, *exc):
-        return self._p.__exit__(*exc)

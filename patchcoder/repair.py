@@ -1,0 +1,161 @@
+"""The batch-repair API: load a checkpoint once, propose patches for many pieces of code.
+
+    from patchcoder import Repairer
+    repairer = Repairer.load("runs/default/final")        # None: the model shipped with patchcoder
+    patches = repairer.repair(["def f(x):\\n    return x - 1\\n", {"code": src, "path": "m.py"}])
+    for patch in patches:                                  # None where the model proposes no change
+        if patch:
+            print(patch.diff, patch.score)
+
+Each item is windowed around its focus lines (default: the whole text, or its middle when it is too
+long) within the model's token budget, framed exactly as in training, and decoded under the edit
+grammar, so every patch parses and applies to the text it was computed from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from patchcoder.errors import PatchcoderError
+
+SHIPPED_MODEL = Path(__file__).parent / "assets" / "model"
+
+
+@dataclasses.dataclass
+class Patch:
+    """A proposed change to one text: the edit script in the text's own line numbers, and its diff."""
+
+    path: str | None
+    original: str  # the exact text the patch was computed from
+    script: object  # patchcoder.tokenizer.EditScript
+    score: float  # mean log-probability per token of the script (higher is more confident)
+    sstub: str | None = None
+
+    @property
+    def diff(self) -> str:
+        """A unified diff that `git apply` accepts (paths a/PATH, b/PATH)."""
+        return self.script.to_unified_diff(self.original, self.path or "code")
+
+    def apply(self, text: str) -> str:
+        """The patched text; refuses a text other than the one the patch was computed from."""
+        if text != self.original:
+            raise PatchcoderError(f"{self.path or 'the text'} changed since the suggestion was made; "
+                                  "nothing was applied")
+        return self.script.apply(text)
+
+
+@dataclasses.dataclass
+class _Window:
+    index: int
+    prompt: list[int]
+    start: int
+    n_lines: int
+
+
+class Repairer:
+    def __init__(self, model, tokenizer, *, max_tokens: int = 512, max_new_tokens: int = 192):
+        self.model, self.tokenizer = model, tokenizer
+        self.max_tokens, self.max_new_tokens = max_tokens, max_new_tokens
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, **options) -> Repairer:
+        """A checkpoint folder (model.safetensors, config.json, tokenizer.json); None = the shipped model."""
+        import json
+
+        from patchcoder.model import PatchCoder
+        from patchcoder.tokenizer.vocab import CodeTokenizer
+
+        directory = Path(path) if path is not None else SHIPPED_MODEL
+        if path is None and not (directory / "model.safetensors").exists():
+            raise PatchcoderError("this build of patchcoder ships no default model yet; "
+                                  "pass a checkpoint folder made by `patchcoder train`")
+        model = PatchCoder.from_pretrained(directory)
+        tokenizer_file = directory / "tokenizer.json"
+        tokenizer = CodeTokenizer.load(tokenizer_file) if tokenizer_file.exists() else CodeTokenizer.default()
+        if tokenizer.vocab_size != model.config.vocab_size:
+            raise PatchcoderError(f"{directory}: the model's vocabulary ({model.config.vocab_size}) is not the "
+                                  f"tokenizer's ({tokenizer.vocab_size})")
+        training = directory / "training.json"
+        if training.exists() and "max_tokens" not in options:
+            try:
+                options["max_tokens"] = int(json.loads(training.read_text())["config"]["data"]["seq_len"])
+            except (KeyError, ValueError, TypeError):
+                pass
+        return cls(model, tokenizer, **options)
+
+    def repair(self, items, batch_size: int = 16, beam: int = 1, show_progress: bool | None = None) -> list[Patch | None]:
+        """One Patch (or None: no change proposed) per item. An item is a str of code or a dict with
+        `code` and optional `path`, `language`, `intent` (a commit-message-like hint) and `focus`
+        (first, last) lines to centre the window on."""
+        from patchcoder.console import progress_bar
+        from patchcoder.decoding import constrained_greedy
+        from patchcoder.languages import language_of
+        from patchcoder.tokenizer.edits import EditScript
+
+        if beam != 1:
+            raise PatchcoderError("only greedy decoding (beam=1) is available in this version")
+        items = [{"code": item} if isinstance(item, str) else dict(item) for item in items]
+        windows: list[_Window] = []
+        for index, item in enumerate(items):
+            if not isinstance(item.get("code"), str):
+                raise PatchcoderError(f"item {index} has no 'code' string")
+            language = item.get("language") or (language_of(item["path"]) if item.get("path") else None)
+            item["language"] = language
+            windows.append(self._window(index, item))
+        results: list[Patch | None] = [None] * len(items)
+        show = len(items) >= 64 if show_progress is None else show_progress
+        with progress_bar("repairing", len(windows), show) as advance:
+            for first in range(0, len(windows), batch_size):
+                batch = windows[first:first + batch_size]
+                decoded = constrained_greedy(self.model, self.tokenizer, [w.prompt for w in batch],
+                                             [w.n_lines for w in batch], self.max_new_tokens)
+                for window, out in zip(batch, decoded, strict=True):
+                    if not out.finished:
+                        continue
+                    script = EditScript.from_tokens(out.ids, self.tokenizer, window.n_lines)
+                    if not script.ops:
+                        continue
+                    item = items[window.index]
+                    shifted = script.shifted(window.start)
+                    results[window.index] = Patch(item.get("path"), item["code"], shifted, out.score,
+                                                  _sstub(item["code"], shifted, item["language"]))
+                advance(len(batch))
+        return results
+
+    def _window(self, index: int, item: dict) -> _Window:
+        """The longest run of lines around the focus whose prompt leaves room for the script."""
+        from patchcoder.tokenizer.edits import split_lines
+        from patchcoder.tokenizer.examples import encode_prompt
+
+        code, tok = item["code"], self.tokenizer
+        n = len(split_lines(code))
+        first, last = item.get("focus") or (n // 2, n // 2)
+        first, last = max(0, min(first, n)), max(0, min(last, n))
+        lines = tok.encode_lines(code, item["language"], max(0, first - tok.max_lines), last + tok.max_lines)
+        framing = encode_prompt(tok, "", item.get("path") or "", item.get("intent"), item["language"])
+        # Training windows fill max_tokens with the prompt and the script; leave a quarter for the script.
+        budget = int(0.75 * self.max_tokens) - len(framing)
+        start, end = first, min(n, max(last, first + 1)) if n else 0
+        cost = sum(len(lines[k]) + 1 for k in range(start, end))
+        grew = True
+        while grew and end - start < tok.max_lines:
+            grew = False
+            for k in ((start - 1,) if start > 0 else ()) + ((end,) if end < n else ()):
+                if cost + len(lines[k]) + 1 > budget or end - start >= tok.max_lines:
+                    continue
+                cost += len(lines[k]) + 1
+                start, end = (k, end) if k < start else (start, k + 1)
+                grew = True
+        prompt = encode_prompt(tok, code, item.get("path") or "", item.get("intent"), item["language"], start, end)
+        return _Window(index, prompt, start, end - start)
+
+
+def _sstub(code: str, script, language: str | None) -> str | None:
+    from patchcoder.tokenizer.sstub import classify_sstub
+
+    try:
+        return classify_sstub(code, script.apply(code), language)
+    except PatchcoderError:
+        return None

@@ -1,0 +1,53 @@
+"""The batch-repair API on a real trained model."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from patchcoder import Patch, Repairer
+from patchcoder.errors import PatchcoderError
+
+BUGGY = "def area(width, height):\n    return width + height\n"
+FIXED = "def area(width, height):\n    return width * height\n"
+
+
+def test_repair_proposes_the_learned_fix(fixer, tmp_path):
+    repairer = Repairer.load(fixer)
+    patches = repairer.repair([{"code": BUGGY, "path": "geometry.py"}, {"code": BUGGY, "path": "geometry.py"}])
+    assert all(isinstance(p, Patch) for p in patches)
+    patch = patches[0]
+    assert patch.apply(BUGGY) == FIXED
+    assert patch.sstub == "change_binary_operator"
+    assert -5 < patch.score <= 0
+    assert patch.diff.startswith("--- a/geometry.py\n+++ b/geometry.py\n")
+    # the diff is what `git apply` takes
+    (tmp_path / "geometry.py").write_text(BUGGY)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "apply", "-"], input=patch.diff, text=True, cwd=tmp_path, check=True)
+    assert (tmp_path / "geometry.py").read_text() == FIXED
+
+
+def test_a_patch_refuses_a_changed_text(fixer):
+    (patch,) = Repairer.load(fixer).repair([{"code": BUGGY, "path": "geometry.py"}])
+    with pytest.raises(PatchcoderError, match="changed since the suggestion"):
+        patch.apply(BUGGY + "\n")
+
+
+def test_batches_give_the_same_patches_as_one_by_one(fixer):
+    repairer = Repairer.load(fixer)
+    items = [{"code": BUGGY, "path": "geometry.py"}, "x = 1\n", {"code": "", "path": "empty.py"}] * 3
+    together = repairer.repair(items, batch_size=16)
+    alone = [repairer.repair([item], batch_size=1)[0] for item in items]
+    assert [(p.diff, round(p.score, 4)) if p else None for p in together] == \
+           [(p.diff, round(p.score, 4)) if p else None for p in alone]
+
+
+def test_load_errors_are_one_line(tmp_path):
+    with pytest.raises(PatchcoderError, match="missing"):
+        Repairer.load(tmp_path)
+    with pytest.raises(PatchcoderError, match="beam"):
+        Repairer(None, None).repair(["x"], beam=4)
+    with pytest.raises(PatchcoderError, match="'code'"):
+        Repairer(None, None).repair([{"path": "a.py"}])
