@@ -110,6 +110,7 @@ class SynthSummary:
     kinds: dict[str, int] = dataclasses.field(default_factory=dict)
     skipped: dict[str, int] = dataclasses.field(default_factory=dict)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the work units made by this invocation (all workers)
     examples_this_run: int = 0
     resumed_units: int = 0
 
@@ -422,6 +423,7 @@ class Unit:
 
 def synth_unit(unit: Unit, config: SynthConfig, out: str) -> dict:
     """Make one unit's rows and write its shard; returns its counts (rows never cross processes)."""
+    cpu_started = time.process_time()
     rows: list[dict] = []
     skipped: collections.Counter = collections.Counter()
     kinds: collections.Counter = collections.Counter()
@@ -436,7 +438,8 @@ def synth_unit(unit: Unit, config: SynthConfig, out: str) -> dict:
     if rows:
         shards.write_shard(Path(out) / unit.shard, rows)
     return {"key": unit.key, "shard": unit.shard if rows else None, "rows": len(rows), "files": len(unit.files),
-            "files_used": len(unit.files) - sum(skipped.values()), "kinds": dict(kinds), "skipped": dict(skipped)}
+            "files_used": len(unit.files) - sum(skipped.values()), "kinds": dict(kinds), "skipped": dict(skipped),
+            "cpu_seconds": round(time.process_time() - cpu_started, 3)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -544,6 +547,7 @@ def synthesize(
     summary = summarise(manifest)
     summary.seconds = time.perf_counter() - started
     summary.examples_this_run = sum(done[u.key]["rows"] for u in todo)
+    summary.cpu_seconds = round(sum(done[u.key].get("cpu_seconds", 0.0) for u in todo), 3)
     summary.resumed_units = len(units) - len(todo)
     summary.repos = len({f.repo for f in files})
     return summary
@@ -603,6 +607,9 @@ def print_summary(summary: SynthSummary, out: Path) -> None:
     rate = summary.examples_this_run / summary.seconds if summary.seconds else 0.0
     table.add_row("time", f"{summary.seconds:,.1f} s")
     table.add_row("throughput", f"{rate:,.1f} examples/s")
+    if summary.cpu_seconds:
+        table.add_row("work units' CPU time", f"{summary.cpu_seconds:,.1f} s "
+                      f"({summary.examples_this_run / summary.cpu_seconds:,.0f} examples per CPU-second)")
     if summary.resumed_units:
         table.add_row("units resumed from an earlier run", f"{summary.resumed_units:,}")
     stderr().print(table)
