@@ -119,6 +119,8 @@ class Repairer:
                         continue
                     item = items[window.index]
                     shifted = script.shifted(window.start)
+                    if shifted.apply(item["code"]) == item["code"]:
+                        continue  # rewrites lines into themselves: not a change
                     results[window.index] = Patch(item.get("path"), item["code"], shifted, out.score,
                                                   _sstub(item["code"], shifted, item["language"]))
                 advance(len(batch))

@@ -1,0 +1,82 @@
+"""Propose patches for your changes: the files changed against HEAD (default), the staged ones
+(--staged), those changed against another commit (--rev), or the files named (whole).
+
+In a terminal, each suggestion is shown as a coloured diff with its score; piped, the output is a
+raw unified diff that `git apply` accepts; with --json, a list of objects (path, diff, score, script,
+sstub). --apply writes the patches, but only after checking that every file still holds exactly the
+text the suggestion was computed from (else nothing is written), and never to a file with unstaged
+changes unless --allow-dirty. Exit codes: 0 no suggestion, 1 suggestions shown (or applied),
+2 usage or internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from patchcoder.cli import positive_int
+from patchcoder.errors import PatchcoderError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files to look at whole (default: your changes)")
+    p.add_argument("-m", "--intent", metavar="TEXT", help="what the change is meant to do, like a commit message")
+    p.add_argument("--staged", action="store_true", help="look at the staged content (the index), not the work tree")
+    p.add_argument("--rev", metavar="REV", help="look at the changes against REV instead of HEAD")
+    p.add_argument("--apply", action="store_true", help="write the suggested patches into the files")
+    p.add_argument("--allow-dirty", action="store_true", help="with --apply, also write files with unstaged changes")
+    p.add_argument("--json", action="store_true", help="print the suggestions as a JSON list on stdout")
+    p.add_argument("--beam", type=positive_int, default=1, metavar="N", help="beam width (only 1 in this version)")
+    p.add_argument("--min-score", type=float, metavar="S",
+                   help="only suggestions whose score (mean log-probability per token) is at least S")
+    p.add_argument("--checkpoint", metavar="DIR", help="a model folder (default: the model shipped with patchcoder)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from patchcoder.console import stderr
+    from patchcoder.repair import Repairer
+    from patchcoder.suggest import apply_patches, dirty_files, suggest, targets
+
+    if args.staged and args.paths:
+        raise PatchcoderError("--staged looks at the index; it cannot be combined with paths")
+    notes: list[str] = []
+    found, repo = targets(args.paths, staged=args.staged, rev=args.rev, notes=notes)
+    for note in notes:
+        stderr().print(f"[dim]note: {note}")
+    if not found:
+        return 0
+    if args.beam != 1:
+        raise PatchcoderError("only greedy decoding (--beam 1) is available in this version")
+    repairer = Repairer.load(args.checkpoint)
+    suggestions = suggest(repairer, found, args.intent, args.min_score)
+    if not suggestions:
+        return 0
+    if args.json:
+        json.dump([{"path": t.path, "diff": p.diff, "score": p.score, "sstub": p.sstub,
+                    "script": [{"kind": o.kind, "start": o.start, "end": o.end, "text": o.text} for o in p.script.ops]}
+                   for t, p in suggestions], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif sys.stdout.isatty():
+        _show(suggestions)
+    else:
+        sys.stdout.write("".join(p.diff for _, p in suggestions))
+    if args.apply:
+        dirty = [] if args.allow_dirty else dirty_files(repo, [t for t, _ in suggestions])
+        if dirty:
+            raise PatchcoderError(f"{', '.join(dirty)} has unstaged changes; stage or stash them, or pass "
+                                  "--allow-dirty (nothing was written)")
+        written = apply_patches(suggestions)
+        stderr().print(f"applied {len(written)} patch{'es' if len(written) != 1 else ''}: {', '.join(written)}")
+    return 1
+
+
+def _show(suggestions) -> None:
+    from rich.console import Console
+    from rich.syntax import Syntax
+
+    console = Console()
+    for target, patch in suggestions:
+        what = f" ({patch.sstub.replace('_', ' ')})" if patch.sstub else ""
+        console.rule(f"[bold]{target.path}[/bold]  score {patch.score:.3f}{what}")
+        console.print(Syntax(patch.diff, "diff", theme="ansi_dark", background_color="default"))

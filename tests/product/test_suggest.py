@@ -1,0 +1,107 @@
+"""`patchcoder suggest` on real git working trees, with a real model that learned one fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from patchcoder.errors import PatchcoderError
+from patchcoder.repair import Repairer
+from patchcoder.suggest import apply_patches, suggest, targets
+
+BUGGY = "def area(width, height):\n    return width + height\n"
+FIXED = "def area(width, height):\n    return width * height\n"
+FIRST = "def area(width, height):\n    return 0\n"
+
+
+def _git(cwd, *args):
+    env = {**os.environ, "GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "A",
+           "GIT_COMMITTER_EMAIL": "a@x", "HOME": str(cwd)}
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env=env)
+
+
+@pytest.fixture
+def work(tmp_path):
+    """A repository whose committed geometry.py is FIRST, with BUGGY in the work tree (unstaged)."""
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "geometry.py").write_text(FIRST)
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\0\0")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "first")
+    (tmp_path / "geometry.py").write_text(BUGGY)
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\0\1")
+    return tmp_path
+
+
+def _suggest(cwd, fixer, *args):
+    return subprocess.run([sys.executable, "-m", "patchcoder", "suggest", "--checkpoint", str(fixer), *args],
+                          cwd=cwd, capture_output=True, text=True)
+
+
+def test_changed_files_get_the_fix_as_a_diff_git_applies(work, fixer):
+    result = _suggest(work, fixer)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("--- a/geometry.py\n+++ b/geometry.py\n")
+    assert "logo.png: skipped, not a recognised programming language" in result.stderr
+    subprocess.run(["git", "apply", "-"], input=result.stdout, text=True, cwd=work, check=True)
+    assert (work / "geometry.py").read_text() == FIXED
+
+
+def test_json_output(work, fixer):
+    result = _suggest(work, fixer, "--json")
+    assert result.returncode == 1, result.stderr
+    (item,) = json.loads(result.stdout)
+    assert item["path"] == "geometry.py" and item["sstub"] == "change_binary_operator"
+    assert item["score"] <= 0 and item["diff"].startswith("--- a/geometry.py")
+    assert item["script"] == [{"kind": "REPLACE", "start": 1, "end": 2, "text": "    return width * height\n"}]
+
+
+def test_apply_refuses_unstaged_changes_unless_allowed(work, fixer):
+    refused = _suggest(work, fixer, "--apply")
+    assert refused.returncode == 2 and "unstaged changes" in refused.stderr
+    assert (work / "geometry.py").read_text() == BUGGY
+    applied = _suggest(work, fixer, "--apply", "--allow-dirty")
+    assert applied.returncode == 1, applied.stderr
+    assert (work / "geometry.py").read_text() == FIXED
+    assert _suggest(work, fixer).returncode == 0  # nothing left to suggest: exit 0
+
+
+def test_staged_content_is_what_counts_with_staged(work, fixer):
+    _git(work, "add", "geometry.py")
+    (work / "geometry.py").write_text(FIRST + "# work in progress\n")
+    result = _suggest(work, fixer, "--staged", "--json")
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)[0]["script"][0]["text"] == "    return width * height\n"
+
+
+def test_a_file_changed_after_the_suggestion_is_not_written(work, fixer):
+    found, _ = targets([], cwd=work)
+    suggestions = suggest(Repairer.load(fixer), found)
+    assert len(suggestions) == 1
+    (work / "geometry.py").write_text(BUGGY + "\n")
+    with pytest.raises(PatchcoderError, match="changed since the suggestion"):
+        apply_patches(suggestions)
+    assert (work / "geometry.py").read_text() == BUGGY + "\n"
+
+
+def test_plain_files_outside_a_repository(tmp_path, fixer):
+    (tmp_path / "geometry.py").write_text(BUGGY)
+    result = _suggest(tmp_path, fixer, "geometry.py", "--apply")
+    assert result.returncode == 1, result.stderr
+    assert (tmp_path / "geometry.py").read_text() == FIXED
+    nothing = _suggest(tmp_path, fixer)
+    assert nothing.returncode == 2 and "not inside a git repository" in nothing.stderr
+
+
+def test_usage_errors(work, fixer, tmp_path):
+    assert _suggest(work, fixer, "missing.py").returncode == 2
+    bad_rev = _suggest(work, fixer, "--rev", "nope")
+    assert bad_rev.returncode == 2 and "names no commit" in bad_rev.stderr
+    no_model = subprocess.run([sys.executable, "-m", "patchcoder", "suggest", "--checkpoint", str(tmp_path)],
+                              cwd=work, capture_output=True, text=True)
+    errors = [line for line in no_model.stderr.splitlines() if "error" in line]
+    assert no_model.returncode == 2 and len(errors) == 1 and "checkpoint" in errors[0]
