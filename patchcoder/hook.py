@@ -1,0 +1,140 @@
+"""Manage and run the git pre-commit hook: `patchcoder hook install|uninstall|run`.
+
+install writes .git/hooks/pre-commit (or core.hooksPath); an existing hook that is not ours is kept
+and chained (renamed to pre-commit.before-patchcoder and run first), and put back by uninstall.
+run checks the staged changes within a time budget: warn mode prints suggestions and lets the commit
+through; strict mode blocks it when a suggestion scores at least --min-score. The hook never blocks
+a commit because of its own failure or time-out: it says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from patchcoder.errors import PatchcoderError, UsageError
+
+MARKER = "# patchcoder pre-commit hook"
+CHAINED = "pre-commit.before-patchcoder"
+
+
+def hooks_dir(cwd: str | os.PathLike = ".") -> Path:
+    from patchcoder.suggest import find_repository
+
+    repo = find_repository(cwd)
+    if repo is None:
+        raise UsageError("not inside a git work tree")
+    custom = repo.config["core.hooksPath"] if "core.hooksPath" in repo.config else None
+    if custom:
+        return (Path(repo.workdir) / custom).resolve()
+    return Path(repo.path) / "hooks"
+
+
+def install(mode: str, timeout: float, min_score: float | None, checkpoint: str | None, cwd=".") -> Path:
+    hooks = hooks_dir(cwd)
+    hooks.mkdir(parents=True, exist_ok=True)
+    hook = hooks / "pre-commit"
+    if hook.exists() and MARKER not in hook.read_text(errors="replace"):
+        if (hooks / CHAINED).exists():
+            raise PatchcoderError(f"{hook} exists and {hooks / CHAINED} too; move one of them away first")
+        hook.rename(hooks / CHAINED)
+    args = ["-m", "patchcoder", "hook", "run", "--mode", mode, "--timeout", str(timeout)]
+    if min_score is not None:
+        args += ["--min-score", str(min_score)]
+    if checkpoint:
+        args += ["--checkpoint", str(Path(checkpoint).resolve())]
+    command = " ".join(shlex.quote(a) for a in [sys.executable, *args])
+    hook.write_text(f"""#!/bin/sh
+{MARKER} (`patchcoder hook uninstall` removes it)
+chained="$(dirname "$0")/{CHAINED}"
+if [ -x "$chained" ]; then "$chained" "$@" || exit $?; fi
+exec {command}
+""")
+    hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return hook
+
+
+def uninstall(cwd=".") -> bool:
+    hooks = hooks_dir(cwd)
+    hook = hooks / "pre-commit"
+    if not hook.exists() or MARKER not in hook.read_text(errors="replace"):
+        return False
+    hook.unlink()
+    if (hooks / CHAINED).exists():
+        (hooks / CHAINED).rename(hook)
+    return True
+
+
+def check(mode: str, timeout: float, min_score: float | None, checkpoint: str | None) -> int:
+    """The hook itself: 1 blocks the commit (strict mode, a suggestion at or above min_score), else 0."""
+    say = _say
+    cmd = [sys.executable, "-m", "patchcoder", "suggest", "--staged", "--json"]
+    if checkpoint:
+        cmd += ["--checkpoint", checkpoint]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        say(f"patchcoder hook: no check, it took longer than {timeout:g} s (the commit goes ahead)")
+        return 0
+    if result.returncode == 0:
+        return 0
+    if result.returncode != 1:
+        reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"
+        say(f"patchcoder hook: no check ({reason}); the commit goes ahead")
+        return 0
+    try:
+        suggestions = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        say("patchcoder hook: no check (unreadable output); the commit goes ahead")
+        return 0
+    blocking = [s for s in suggestions if min_score is None or s["score"] >= min_score]
+    for s in suggestions:
+        say(f"patchcoder suggests for {s['path']} (score {s['score']:.3f}):\n{s['diff']}")
+    if mode == "strict" and blocking:
+        say("patchcoder hook: commit blocked (strict mode); apply with `patchcoder suggest --staged --apply`, "
+            "or commit with --no-verify")
+        return 1
+    return 0
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for name, help_text in (("install", "install the pre-commit hook in this repository"),
+                            ("run", "check the staged changes (what the installed hook calls)")):
+        s = sub.add_parser(name, help=help_text, description=help_text)
+        s.add_argument("--mode", choices=["warn", "strict"], default="warn",
+                       help="warn: show suggestions; strict: also block the commit (default: %(default)s)")
+        s.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                       help="give up checking after S seconds and let the commit through (default: %(default)s)")
+        s.add_argument("--min-score", type=float, metavar="S",
+                       help="strict mode blocks only for suggestions scoring at least S")
+        s.add_argument("--checkpoint", metavar="DIR", help="a model folder (default: the shipped model)")
+    sub.add_parser("uninstall", help="remove the hook (and put back a hook it chained)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from patchcoder.console import stderr
+
+    if args.action == "install":
+        hook = install(args.mode, args.timeout, args.min_score, args.checkpoint)
+        stderr().print(f"installed {hook} ({args.mode} mode, {args.timeout:g} s budget)")
+        return 0
+    if args.action == "uninstall":
+        removed = uninstall()
+        stderr().print("removed the patchcoder hook" if removed else "no patchcoder hook to remove")
+        return 0
+    try:
+        return check(args.mode, args.timeout, args.min_score, args.checkpoint)
+    except Exception as exc:  # the hook must never block a commit by failing
+        _say(f"patchcoder hook: no check ({type(exc).__name__}: {exc}); the commit goes ahead")
+        return 0
