@@ -64,7 +64,7 @@ def build_cases(tokenizer, rows: list[dict], max_tokens: int, limit: int | None)
         for ex in examples:
             window = "".join(lines[ex.window_start:ex.window_start + ex.window_lines])
             cases.append(_Case(ex.ids[:ex.answer_start], ex.ids[ex.answer_start:], window, ex.window_lines,
-                               row.get("language") or "unknown", ex.sstub or row.get("sstub") or "none"))
+                               row.get("language") or "unknown", row.get("sstub") or ex.sstub or "none"))
             if limit is not None and len(cases) >= limit:
                 return cases
     return cases

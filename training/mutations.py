@@ -255,9 +255,9 @@ def _kinds(kinds: Iterable[str] | None) -> frozenset[str]:
 def _parser(language: str):
     if language not in LANGUAGES:
         raise UnsupportedLanguage(f"no rewrite engine for {language!r} (supported: {', '.join(LANGUAGES)})")
-    from patchcoder.tokenizer.lexer import _GRAMMARS  # one parser per thread, shared with the tokenizer
+    from patchcoder.tokenizer.lexer import tree_sitter_parser  # one parser per thread, shared with the lexer
 
-    return _GRAMMARS.parser(language)
+    return tree_sitter_parser(language)
 
 
 def _line_starts(source: bytes) -> list[int]:

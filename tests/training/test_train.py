@@ -159,7 +159,7 @@ def test_two_processes_see_different_data_and_end_with_identical_weights(tokens,
             "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
             "-m", "patchcoder.training", "--config", str(config), "--out", str(tmp_path / "ddp"), "--json",
             "--no-progress"]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = sorted((json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")),
                    key=lambda r: r["rank"])
