@@ -98,18 +98,11 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
 
     from patchcoder.console import progress_bar
     from patchcoder.decoding import constrained_greedy
-    from patchcoder.model import PatchCoder
-    from patchcoder.tokenizer.vocab import CodeTokenizer
+    from patchcoder.repair import Repairer
 
-    checkpoint = Path(checkpoint)
-    model = PatchCoder.from_pretrained(checkpoint)
-    tokenizer_file = checkpoint / "tokenizer.json"
-    tokenizer = CodeTokenizer.load(tokenizer_file) if tokenizer_file.exists() else CodeTokenizer.default()
-    if tokenizer.vocab_size != model.config.vocab_size:
-        raise PatchcoderError(f"{checkpoint}: the model's vocabulary ({model.config.vocab_size}) is not the "
-                              f"tokenizer's ({tokenizer.vocab_size})")
-    if max_tokens is None:  # examples as long as the model was trained on, if the checkpoint says so
-        max_tokens = _trained_seq_len(checkpoint) or 512
+    repairer = Repairer.load(checkpoint)  # model, tokenizer, and the sequence length it was trained with
+    model, tokenizer = repairer.model, repairer.tokenizer
+    max_tokens = max_tokens or repairer.max_tokens
     cases = build_cases(tokenizer, load_rows(data, limit), max_tokens, limit)
     if not cases:
         raise PatchcoderError(f"{data} gives no evaluation example (no modified files that fit a window)")
@@ -145,15 +138,3 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
         "data": str(data),
         "max_tokens": max_tokens,
     }
-
-
-def _trained_seq_len(checkpoint: Path) -> int | None:
-    import json
-
-    info = checkpoint / "training.json"
-    if not info.exists():
-        return None
-    try:
-        return int(json.loads(info.read_text())["config"]["data"]["seq_len"])
-    except (KeyError, ValueError, TypeError):
-        return None
