@@ -10,6 +10,7 @@ calls it for small single-hunk changes.
 
 from __future__ import annotations
 
+import keyword
 import re
 
 CHANGE_BINARY_OPERATOR = "change_binary_operator"
@@ -30,6 +31,10 @@ CLASSES = (
     FEWER_ARGUMENTS, CHANGE_KEYWORD, OTHER,
 )
 
+# keywords that are whole expressions: `this.size`, `self.x`, `None + 1` read as operands
+EXPRESSION_WORDS = frozenset({"self", "this", "cls", "super", "None", "null", "nil", "undefined"})
+# Python's own reserved words: `int`, `str`, `self` are plain names there (builtins), not keywords
+PYTHON_KEYWORDS = frozenset(keyword.kwlist) - {"True", "False"}
 BOOLEANS = frozenset({"true", "false", "True", "False", "TRUE", "FALSE"})
 BINARY_OPERATORS = frozenset({
     "+", "-", "*", "/", "%", "**", "//", "@", "==", "!=", "<", ">", "<=", ">=", "===", "!==", "<>", "<=>",
@@ -91,14 +96,15 @@ def lexemes(line: str, language: str | None = None) -> list[tuple[str, str]]:
                 kind = "boolean"
             elif text in BINARY_OPERATORS or text in UNARY_OPERATORS:
                 kind = "op"
-            elif text in KEYWORDS:
+            elif text in (PYTHON_KEYWORDS if language in ("python", "cython") else KEYWORDS):
                 kind = "keyword"
         out.append((kind, text))
     return out
 
 
-def _changed_lines(old: str, new: str) -> tuple[str, str] | None:
-    """The one differing line of each side, or None when the texts differ in more (or fewer) lines."""
+def _changed_lines(old: str, new: str) -> tuple[str, str, str | None] | None:
+    """The one differing line of each side and the line before it (None at the top), or None when the
+    texts differ in more (or fewer) lines."""
     a, b = old.split("\n"), new.split("\n")
     if abs(len(a) - len(b)) > 0:
         return None
@@ -113,14 +119,19 @@ def _changed_lines(old: str, new: str) -> tuple[str, str] | None:
         end_b -= 1
     if end_a != start or end_b != start:
         return None
-    return a[start], b[start]
+    return a[start], b[start], a[start - 1] if start > 0 else None
 
 
 def _is_operand_end(lexeme: tuple[str, str] | None) -> bool:
     if lexeme is None:
         return False
     kind, text = lexeme
-    return kind in ("word", "number", "string", "boolean") or text in (")", "]", "}")
+    return kind in ("word", "number", "string", "boolean") or text in (")", "]", "}") or text in EXPRESSION_WORDS
+
+
+def _continues(lexeme: tuple[str, str]) -> bool:
+    """Whether a line ending in `lexeme` leaves an expression open for the next line to continue."""
+    return _is_operand_end(lexeme) and lexeme[0] != "keyword" or lexeme[1] in ("(", "[", ",")
 
 
 def _is_operand_start(lexeme: tuple[str, str] | None) -> bool:
@@ -193,6 +204,7 @@ def classify_sstub(old: str, new: str, language: str | None = None) -> str | Non
     if lines is None:
         return None
     a_all, b_all = lexemes(lines[0], language), lexemes(lines[1], language)
+    previous = lexemes(lines[2], language) if lines[2] is not None else []
     if a_all == b_all or not a_all or not b_all:
         return None
     p = 0
@@ -203,6 +215,8 @@ def classify_sstub(old: str, new: str, language: str | None = None) -> str | Non
         s += 1
     a, b = a_all[p:len(a_all) - s], b_all[p:len(b_all) - s]
     before = a_all[p - 1] if p > 0 else None
+    if before is None and previous and _continues(previous[-1]):
+        before = previous[-1]  # `total = (width` / `- height)`: a binary operator opening a continuation line
 
     if len(a) == 1 and len(b) == 1:
         (ka, x), (kb, y) = a[0], b[0]

@@ -38,6 +38,19 @@ JS = """function f(items) {
 }
 """
 
+PY2 = """class Box:
+    def describe(self):
+        total = (self.width
+                 - self.height)
+        return self.width * 2, str(total)
+"""
+
+JAVA2 = """class Box {
+    int size = 0;
+    int grow() { return this.size + 1; }
+}
+"""
+
 CASES = [
     # (class, language, old text, old fragment, new fragment)
     ("change_binary_operator", "python", PY, "total < 0", "total <= 0"),
@@ -70,6 +83,11 @@ CASES = [
     ("other", "python", PY, "def area(width, height, scale=1)", "def area(width, height)"),
     ("other", "python", PY, "    result = compute", "    return compute"),
     ("change_identifier", "python", PY, "import os", "import sys"),
+    ("change_attribute", "python", PY2, "self.width * 2", "self.depth * 2"),
+    ("change_attribute", "java", JAVA2, "this.size", "this.count"),
+    ("change_identifier", "python", PY2, "str(total)", "int(total)"),
+    ("change_keyword", "java", JAVA2, "int size", "long size"),
+    ("change_binary_operator", "python", PY2, "- self.height", "+ self.height"),
 ]
 
 
