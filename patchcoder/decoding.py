@@ -7,6 +7,7 @@ Batched over prompts of different lengths with the model's KV-cached CLP decoder
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -54,3 +55,69 @@ def constrained_greedy(model, tokenizer, prompts: list[list[int]], n_lines: list
             break
         logits = model.decode_step(state, tokens)
     return [Decoded(out, g.done, lp / max(1, len(out))) for out, g, lp in zip(outputs, grammars, logprob, strict=True)]
+
+
+@torch.no_grad()
+def constrained_beam(model, tokenizer, prompts: list[list[int]], n_lines: list[int], beam: int = 4,
+                     max_new_tokens: int = 256) -> list[list[Decoded]]:
+    """The `beam` best edit scripts of each prompt under the edit grammar, best first by mean
+    log-probability per token. An empty script (`<|eos|>` at once: "no change") competes like any other."""
+    if len(prompts) != len(n_lines):
+        raise ValueError("one line count per prompt")
+    if not prompts:
+        return []
+    model.eval()
+    device = model.embed.weight.device
+    B, K = len(prompts), beam
+    mode = "clp" if model.config.loops == 1 or model.config.clp_shift else "sequential"
+    state, logits = model.start_decoding([p for p in prompts for _ in range(K)], max_new_tokens, mode)
+    grammars = [EditGrammar(tokenizer, n) for n in n_lines for _ in range(K)]
+    outputs: list[list[int]] = [[] for _ in range(B * K)]
+    scores = torch.full((B, K), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # the K copies of a prompt start as one hypothesis
+    eos = tokenizer.eos_id
+    eos_only = np.zeros(tokenizer.vocab_size, dtype=bool)
+    eos_only[eos] = True
+    finished: list[list[Decoded]] = [[] for _ in range(B)]
+    for _ in range(max_new_tokens):
+        masks = torch.from_numpy(np.stack([eos_only if g.done else g.mask() for g in grammars])).to(device)
+        logp = torch.log_softmax(logits.float().masked_fill(~masks, float("-inf")), dim=-1)  # (B*K, V)
+        V = logp.shape[-1]
+        total = (scores.view(B * K, 1) + logp).view(B, K * V)
+        top, flat = total.topk(K, dim=-1)  # (B, K)
+        parents = (flat // V) + torch.arange(B, device=device)[:, None] * K
+        tokens = flat % V
+        new_grammars, new_outputs, keep_scores = [], [], top.clone()
+        for b in range(B):
+            for k in range(K):
+                parent, token = int(parents[b, k]), int(tokens[b, k])
+                if not torch.isfinite(top[b, k]):
+                    new_grammars.append(copy.copy(grammars[parent]))
+                    new_outputs.append(list(outputs[parent]))
+                    continue
+                grammar = copy.copy(grammars[parent])
+                grammar.advance(token)
+                out = outputs[parent] + [token]
+                if grammar.done:  # a finished script leaves the beam; its slot goes dead
+                    finished[b].append(Decoded(out, True, float(top[b, k]) / len(out)))
+                    keep_scores[b, k] = float("-inf")
+                new_grammars.append(grammar)
+                new_outputs.append(out)
+        grammars, outputs, scores = new_grammars, new_outputs, keep_scores
+        state.reorder(parents.view(-1))
+        if all(len(f) >= K for f in finished) or not torch.isfinite(scores).any():
+            break
+        # a dead slot still needs an input token; any allowed one will do
+        feed = tokens.view(-1).clone()
+        for i, g in enumerate(grammars):
+            if g.done:
+                feed[i] = eos
+        logits = model.decode_step(state, feed)
+    results = []
+    for b in range(B):
+        best = sorted(finished[b], key=lambda d: d.score, reverse=True)[:K]
+        if not best:  # nothing finished within the budget: report the unfinished hypotheses
+            best = [Decoded(outputs[b * K + k], False, float(scores[b, k]) / max(1, len(outputs[b * K + k])))
+                    for k in range(K) if torch.isfinite(scores[b, k])]
+        results.append(best)
+    return results

@@ -614,6 +614,17 @@ class DecodeState:
         tensors = self.k0 + self.v0 + self.ring_k + self.ring_v + [x for kv in self.kv_loops for p in kv for x in p]
         return sum(x.numel() * x.element_size() for x in tensors)
 
+    def reorder(self, index: torch.Tensor) -> None:
+        """Keep rows `index` of the batch (with repeats), e.g. the surviving hypotheses of a beam search."""
+        def pick(x):
+            return x.index_select(0, index)
+
+        self.key_start, self.key_valid, self.key_bias = pick(self.key_start), pick(self.key_valid), pick(self.key_bias)
+        self.k0, self.v0 = [pick(x) for x in self.k0], [pick(x) for x in self.v0]
+        self.ring_k, self.ring_v = [pick(x) for x in self.ring_k], [pick(x) for x in self.ring_v]
+        self.kv_loops = [[(pick(k), pick(v)) for k, v in per_layer] for per_layer in self.kv_loops]
+        self.prev_h = pick(self.prev_h)  # ring_pos is per position, the same for every row
+
 
 def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Boolean mask -> additive attention bias (0 or -inf), so SDPA does not convert it per call."""

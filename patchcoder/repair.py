@@ -90,12 +90,12 @@ class Repairer:
         `code` and optional `path`, `language`, `intent` (a commit-message-like hint) and `focus`
         (first, last) lines to centre the window on."""
         from patchcoder.console import progress_bar
-        from patchcoder.decoding import constrained_greedy
+        from patchcoder.decoding import constrained_beam, constrained_greedy
         from patchcoder.languages import language_of
         from patchcoder.tokenizer.edits import EditScript
 
-        if beam != 1:
-            raise PatchcoderError("only greedy decoding (beam=1) is available in this version")
+        if beam < 1:
+            raise PatchcoderError(f"beam must be at least 1, got {beam}")
         items = [{"code": item} if isinstance(item, str) else dict(item) for item in items]
         windows: list[_Window] = []
         for index, item in enumerate(items):
@@ -109,8 +109,12 @@ class Repairer:
         with progress_bar("repairing", len(windows), show) as advance:
             for first in range(0, len(windows), batch_size):
                 batch = windows[first:first + batch_size]
-                decoded = constrained_greedy(self.model, self.tokenizer, [w.prompt for w in batch],
-                                             [w.n_lines for w in batch], self.max_new_tokens)
+                prompts, lines = [w.prompt for w in batch], [w.n_lines for w in batch]
+                if beam == 1:
+                    decoded = constrained_greedy(self.model, self.tokenizer, prompts, lines, self.max_new_tokens)
+                else:  # the best hypothesis; "no change" (an empty script) may be it
+                    decoded = [hyps[0] for hyps in constrained_beam(self.model, self.tokenizer, prompts, lines,
+                                                                    beam, self.max_new_tokens)]
                 for window, out in zip(batch, decoded, strict=True):
                     if not out.finished:
                         continue

@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--apply", action="store_true", help="write the suggested patches into the files")
     p.add_argument("--allow-dirty", action="store_true", help="with --apply, also write files with unstaged changes")
     p.add_argument("--json", action="store_true", help="print the suggestions as a JSON list on stdout")
-    p.add_argument("--beam", type=positive_int, default=1, metavar="N", help="beam width (only 1 in this version)")
+    p.add_argument("--beam", type=positive_int, default=1, metavar="N",
+                   help="beam width: 1 is greedy; N keeps the N best scripts and proposes the best (default: 1)")
     p.add_argument("--min-score", type=float, metavar="S",
                    help="only suggestions whose score (mean log-probability per token) is at least S")
     p.add_argument("--checkpoint", metavar="DIR", help="a model folder (default: the model shipped with patchcoder)")
@@ -46,10 +47,8 @@ def run(args: argparse.Namespace) -> int:
         stderr().print(f"[dim]note: {note}")
     if not found:
         return 0
-    if args.beam != 1:
-        raise PatchcoderError("only greedy decoding (--beam 1) is available in this version")
     repairer = Repairer.load(args.checkpoint)
-    suggestions = suggest(repairer, found, args.intent, args.min_score)
+    suggestions = suggest(repairer, found, args.intent, args.min_score, beam=args.beam)
     if not suggestions:
         return 0
     if args.json:

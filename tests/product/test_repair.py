@@ -48,6 +48,6 @@ def test_load_errors_are_one_line(tmp_path):
     with pytest.raises(PatchcoderError, match="missing"):
         Repairer.load(tmp_path)
     with pytest.raises(PatchcoderError, match="beam"):
-        Repairer(None, None).repair(["x"], beam=4)
+        Repairer(None, None).repair(["x"], beam=0)
     with pytest.raises(PatchcoderError, match="'code'"):
         Repairer(None, None).repair([{"path": "a.py"}])
