@@ -121,3 +121,24 @@ def constrained_beam(model, tokenizer, prompts: list[list[int]], n_lines: list[i
                     for k in range(K) if torch.isfinite(scores[b, k])]
         results.append(best)
     return results
+
+
+@torch.no_grad()
+def score_scripts(model, prompts: list[list[int]], scripts: list[list[int]], batch_size: int = 32) -> list[float]:
+    """Mean log-probability per token of each script (ending in `<|eos|>`) after its prompt, by teacher
+    forcing: one forward pass per batch instead of one per token (candidate ranking)."""
+    model.eval()
+    device = model.embed.weight.device
+    out: list[float] = []
+    for first in range(0, len(prompts), batch_size):
+        pairs = list(zip(prompts[first:first + batch_size], scripts[first:first + batch_size], strict=True))
+        length = max(len(p) + len(s) for p, s in pairs)
+        ids = torch.zeros(len(pairs), length, dtype=torch.long, device=device)  # right padding: never attended to
+        for row, (p, s) in enumerate(pairs):
+            ids[row, :len(p) + len(s)] = torch.tensor(p + s, device=device)
+        logp = torch.log_softmax(model(ids).float(), dim=-1)  # (B, T, V)
+        for row, (p, s) in enumerate(pairs):
+            positions = torch.arange(len(p) - 1, len(p) + len(s) - 1, device=device)
+            targets = torch.tensor(s, device=device)
+            out.append(float(logp[row, positions, targets].mean()))
+    return out

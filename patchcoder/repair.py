@@ -85,10 +85,15 @@ class Repairer:
                 pass
         return cls(model, tokenizer, **options)
 
-    def repair(self, items, batch_size: int = 16, beam: int = 1, show_progress: bool | None = None) -> list[Patch | None]:
+    def repair(self, items, batch_size: int = 16, beam: int = 1, show_progress: bool | None = None,
+               mode: str = "generate") -> list[Patch | None]:
         """One Patch (or None: no change proposed) per item. An item is a str of code or a dict with
         `code` and optional `path`, `language`, `intent` (a commit-message-like hint) and `focus`
-        (first, last) lines to centre the window on."""
+        (first, last) lines to centre the window on.
+
+        mode: "generate" (decode under the edit grammar, greedy or beam), "rank" (score every
+        single-statement rewrite of the window, and "no change", by teacher forcing; the best wins) or
+        "both" (the better of the two by mean log-probability per token)."""
         from patchcoder.console import progress_bar
         from patchcoder.decoding import constrained_beam, constrained_greedy
         from patchcoder.languages import language_of
@@ -96,6 +101,8 @@ class Repairer:
 
         if beam < 1:
             raise PatchcoderError(f"beam must be at least 1, got {beam}")
+        if mode not in ("generate", "rank", "both"):
+            raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
         items = [{"code": item} if isinstance(item, str) else dict(item) for item in items]
         windows: list[_Window] = []
         for index, item in enumerate(items):
@@ -110,13 +117,19 @@ class Repairer:
             for first in range(0, len(windows), batch_size):
                 batch = windows[first:first + batch_size]
                 prompts, lines = [w.prompt for w in batch], [w.n_lines for w in batch]
-                if beam == 1:
-                    decoded = constrained_greedy(self.model, self.tokenizer, prompts, lines, self.max_new_tokens)
-                else:  # the best hypothesis; "no change" (an empty script) may be it
-                    decoded = [hyps[0] for hyps in constrained_beam(self.model, self.tokenizer, prompts, lines,
-                                                                    beam, self.max_new_tokens)]
+                decoded: list = [None] * len(batch)
+                if mode != "rank":
+                    if beam == 1:
+                        decoded = constrained_greedy(self.model, self.tokenizer, prompts, lines, self.max_new_tokens)
+                    else:  # the best hypothesis; "no change" (an empty script) may be it
+                        decoded = [hyps[0] for hyps in constrained_beam(self.model, self.tokenizer, prompts, lines,
+                                                                        beam, self.max_new_tokens)]
+                if mode != "generate":
+                    ranked = self._rank([items[w.index] for w in batch], batch)
+                    decoded = [r if d is None or not d.finished or (r is not None and r.score > d.score) else d
+                               for d, r in zip(decoded, ranked, strict=True)]
                 for window, out in zip(batch, decoded, strict=True):
-                    if not out.finished:
+                    if out is None or not out.finished:
                         continue
                     script = EditScript.from_tokens(out.ids, self.tokenizer, window.n_lines)
                     if not script.ops:
@@ -129,6 +142,40 @@ class Repairer:
                                                   _sstub(item["code"], shifted, item["language"]))
                 advance(len(batch))
         return results
+
+    def _rank(self, items: list[dict], windows: list[_Window]) -> list:
+        """For each window, the best-scoring candidate script: "no change" or one single-statement
+        rewrite of the window's lines (the rewrite classes of the synthetic-data generator)."""
+        from patchcoder.decoding import Decoded, score_scripts
+        from patchcoder.tokenizer.edits import edit_script
+        from patchcoder.training.mutations import UnsupportedLanguage, enumerate_rewrites
+
+        owners, prompts, scripts = [], [], []
+        for slot, (item, window) in enumerate(zip(items, windows, strict=True)):
+            candidates = [[self.tokenizer.eos_id]]  # no change
+            try:
+                rewrites = enumerate_rewrites(item["code"], item["language"] or "python",
+                                              lines=(window.start, window.start + window.n_lines), check=True)
+            except UnsupportedLanguage:
+                rewrites = []
+            for rewrite in rewrites:
+                script = edit_script(item["code"], rewrite.code, item["language"])
+                if not script.ops or script.ops[0].start < window.start or \
+                        script.ops[-1].end > window.start + window.n_lines:
+                    continue
+                new_ids = self.tokenizer.encode_lines(rewrite.code, item["language"])
+                tokens = script.shifted(-window.start).to_tokens(self.tokenizer, new_line_ids=new_ids[window.start:])
+                candidates.append(tokens + [self.tokenizer.eos_id])
+            for tokens in candidates:
+                owners.append(slot)
+                prompts.append(window.prompt)
+                scripts.append(tokens)
+        scores = score_scripts(self.model, prompts, scripts)
+        best: list = [None] * len(windows)
+        for slot, tokens, score in zip(owners, scripts, scores, strict=True):
+            if best[slot] is None or score > best[slot].score:
+                best[slot] = Decoded(tokens, True, score)
+        return best
 
     def _window(self, index: int, item: dict) -> _Window:
         """The longest run of lines around the focus whose prompt leaves room for the script."""

@@ -51,3 +51,47 @@ def test_load_errors_are_one_line(tmp_path):
         Repairer(None, None).repair(["x"], beam=0)
     with pytest.raises(PatchcoderError, match="'code'"):
         Repairer(None, None).repair([{"path": "a.py"}])
+
+
+def test_candidate_ranking_picks_the_best_scoring_rewrite(fixer):
+    from patchcoder.decoding import score_scripts
+    from patchcoder.tokenizer.edits import edit_script
+    from patchcoder.tokenizer.examples import encode_prompt
+    from patchcoder.training.mutations import enumerate_rewrites
+
+    repairer = Repairer.load(fixer)
+    tok = repairer.tokenizer
+    (ranked,) = repairer.repair([{"code": BUGGY, "path": "geometry.py"}], mode="rank")
+    # by hand: every rewrite the generator knows for these lines, and "no change"
+    rewrites = enumerate_rewrites(BUGGY, "python", lines=(0, 2), check=True)
+    assert {r.code for r in rewrites} >= {BUGGY.replace("+", "-")}  # `*` is not a rewrite it knows for `+`
+    prompt = encode_prompt(tok, BUGGY, "geometry.py", None, "python")
+    scripts = [[tok.eos_id]] + [edit_script(BUGGY, r.code, "python").to_tokens(tok, "python") + [tok.eos_id]
+                                for r in rewrites]
+    scores = score_scripts(repairer.model, [prompt] * len(scripts), scripts)
+    best = max(range(len(scripts)), key=scores.__getitem__)
+    if best == 0:
+        assert ranked is None
+    else:
+        assert ranked.apply(BUGGY) == rewrites[best - 1].code
+        assert abs(ranked.score - scores[best]) < 1e-4
+
+
+def test_both_modes_together_keep_the_learned_fix(fixer):
+    (patch,) = Repairer.load(fixer).repair([{"code": BUGGY, "path": "geometry.py"}], mode="both")
+    assert patch is not None and patch.apply(BUGGY) == FIXED
+
+
+def test_ranking_scores_no_change_too(fixer):
+    from patchcoder.decoding import score_scripts
+    from patchcoder.tokenizer.examples import encode_prompt
+
+    repairer = Repairer.load(fixer)
+    tok = repairer.tokenizer
+    prompt = encode_prompt(tok, BUGGY, "geometry.py", None, "python")
+    (hyp,) = repairer.repair([{"code": BUGGY, "path": "geometry.py"}])
+    fix_tokens = hyp.script.to_tokens(tok, "python") + [tok.eos_id]
+    fix, nothing = score_scripts(repairer.model, [prompt, prompt], [fix_tokens, [tok.eos_id]])
+    assert fix > nothing
+    with pytest.raises(PatchcoderError, match="mode"):
+        repairer.repair([BUGGY], mode="guess")
