@@ -51,9 +51,9 @@ def test_changed_files_get_the_fix_as_a_diff_git_applies(work, fixer):
     assert (work / "geometry.py").read_text() == FIXED
 
 
-@pytest.mark.parametrize("beam", ["1", "3"])
-def test_json_output(work, fixer, beam):
-    result = _suggest(work, fixer, "--json", "--beam", beam)
+@pytest.mark.parametrize("options", [[], ["--beam", "3"], ["--mode", "both"]])
+def test_json_output(work, fixer, options):
+    result = _suggest(work, fixer, "--json", *options)
     assert result.returncode == 1, result.stderr
     (item,) = json.loads(result.stdout)
     assert item["path"] == "geometry.py" and item["sstub"] == "change_binary_operator"
