@@ -113,9 +113,11 @@ class Repairer:
             windows.append(self._window(index, item))
         results: list[Patch | None] = [None] * len(items)
         show = len(items) >= 64 if show_progress is None else show_progress
+        # Similar lengths share a batch: prompts are left-padded to the longest, and attention pays for padding.
+        by_length = sorted(windows, key=lambda w: len(w.prompt))
         with progress_bar("repairing", len(windows), show) as advance:
-            for first in range(0, len(windows), batch_size):
-                batch = windows[first:first + batch_size]
+            for first in range(0, len(by_length), batch_size):
+                batch = by_length[first:first + batch_size]
                 prompts, lines = [w.prompt for w in batch], [w.n_lines for w in batch]
                 decoded: list = [None] * len(batch)
                 if mode != "rank":
