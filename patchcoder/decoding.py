@@ -23,25 +23,35 @@ class Decoded:
     score: float  # mean log-probability per token (length-normalised)
 
 
+def _start(model, tokenizer, prompts: list[list[int]], n_lines: list[int], max_new_tokens: int, copies: int = 1):
+    """Prefill `copies` rows per prompt, one grammar per row. -> (state, logits, grammars)"""
+    if len(prompts) != len(n_lines):
+        raise ValueError("one line count per prompt")
+    model.eval()
+    mode = "clp" if model.config.loops == 1 or model.config.clp_shift else "sequential"
+    state, logits = model.start_decoding([p for p in prompts for _ in range(copies)], max_new_tokens, mode)
+    return state, logits, [EditGrammar(tokenizer, n) for n in n_lines for _ in range(copies)]
+
+
+def _masks(grammars: list[EditGrammar], tokenizer, device) -> torch.Tensor:
+    """(rows, V) allowed next tokens; a finished script may only repeat `<|eos|>`."""
+    eos_only = np.zeros(tokenizer.vocab_size, dtype=bool)
+    eos_only[tokenizer.eos_id] = True
+    return torch.from_numpy(np.stack([eos_only if g.done else g.mask() for g in grammars])).to(device)
+
+
 @torch.no_grad()
 def constrained_greedy(model, tokenizer, prompts: list[list[int]], n_lines: list[int],
                        max_new_tokens: int = 256) -> list[Decoded]:
     """Greedy edit scripts for `prompts` (each ends with `<|edit|>`) over windows of `n_lines` lines."""
-    if len(prompts) != len(n_lines):
-        raise ValueError("one line count per prompt")
     if not prompts:
         return []
-    model.eval()
     device = model.embed.weight.device
-    grammars = [EditGrammar(tokenizer, n) for n in n_lines]
-    mode = "clp" if model.config.loops == 1 or model.config.clp_shift else "sequential"
-    state, logits = model.start_decoding(prompts, max_new_tokens, mode)
-    eos_only = np.zeros(tokenizer.vocab_size, dtype=bool)
-    eos_only[tokenizer.eos_id] = True
+    state, logits, grammars = _start(model, tokenizer, prompts, n_lines, max_new_tokens)
     outputs: list[list[int]] = [[] for _ in prompts]
     logprob = [0.0] * len(prompts)
     for _ in range(max_new_tokens):
-        masks = torch.from_numpy(np.stack([eos_only if g.done else g.mask() for g in grammars])).to(device)
+        masks = _masks(grammars, tokenizer, device)
         scores = torch.log_softmax(logits.float().masked_fill(~masks, float("-inf")), dim=-1)
         tokens = scores.argmax(dim=-1)
         for i, grammar in enumerate(grammars):
@@ -62,25 +72,18 @@ def constrained_beam(model, tokenizer, prompts: list[list[int]], n_lines: list[i
                      max_new_tokens: int = 256) -> list[list[Decoded]]:
     """The `beam` best edit scripts of each prompt under the edit grammar, best first by mean
     log-probability per token. An empty script (`<|eos|>` at once: "no change") competes like any other."""
-    if len(prompts) != len(n_lines):
-        raise ValueError("one line count per prompt")
     if not prompts:
         return []
-    model.eval()
     device = model.embed.weight.device
     B, K = len(prompts), beam
-    mode = "clp" if model.config.loops == 1 or model.config.clp_shift else "sequential"
-    state, logits = model.start_decoding([p for p in prompts for _ in range(K)], max_new_tokens, mode)
-    grammars = [EditGrammar(tokenizer, n) for n in n_lines for _ in range(K)]
+    state, logits, grammars = _start(model, tokenizer, prompts, n_lines, max_new_tokens, copies=K)
     outputs: list[list[int]] = [[] for _ in range(B * K)]
     scores = torch.full((B, K), float("-inf"), device=device)
     scores[:, 0] = 0.0  # the K copies of a prompt start as one hypothesis
     eos = tokenizer.eos_id
-    eos_only = np.zeros(tokenizer.vocab_size, dtype=bool)
-    eos_only[eos] = True
     finished: list[list[Decoded]] = [[] for _ in range(B)]
     for _ in range(max_new_tokens):
-        masks = torch.from_numpy(np.stack([eos_only if g.done else g.mask() for g in grammars])).to(device)
+        masks = _masks(grammars, tokenizer, device)
         logp = torch.log_softmax(logits.float().masked_fill(~masks, float("-inf")), dim=-1)  # (B*K, V)
         V = logp.shape[-1]
         total = (scores.view(B * K, 1) + logp).view(B, K * V)
