@@ -548,13 +548,9 @@ def _progress(console, enabled: bool):
 
 
 def print_summary(summary: MineSummary, out: Path) -> None:
-    from rich.table import Table
+    from patchcoder.console import count_table, stderr
 
-    from patchcoder.console import stderr
-
-    table = Table(title=f"patchcoder mine → {out}", show_header=True, header_style="bold")
-    table.add_column("what")
-    table.add_column("count", justify="right")
+    table = count_table(f"patchcoder mine → {out}")
     table.add_row("repositories mined", f"{summary.repos:,}")
     table.add_row("commits seen", f"{summary.commits_seen:,}")
     table.add_row("commits kept", f"{summary.commits_kept:,}")

@@ -13,6 +13,16 @@ def stderr() -> Console:
     return Console(stderr=True)
 
 
+def count_table(title: str):
+    """The closing summary of a long command: a two-column (what, count) rich table."""
+    from rich.table import Table
+
+    table = Table(title=title, show_header=True, header_style="bold")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    return table
+
+
 class progress_bar:
     """`with progress_bar("label", total, enabled) as advance: advance(n)` — a rich bar on stderr."""
 

@@ -588,13 +588,9 @@ def _progress(console, enabled: bool):
 
 
 def print_summary(summary: SynthSummary, out: Path) -> None:
-    from rich.table import Table
+    from patchcoder.console import count_table, stderr
 
-    from patchcoder.console import stderr
-
-    table = Table(title=f"patchcoder synth → {out}", show_header=True, header_style="bold")
-    table.add_column("what")
-    table.add_column("count", justify="right")
+    table = count_table(f"patchcoder synth → {out}")
     table.add_row("files seen", f"{summary.files_seen:,}")
     table.add_row("files used", f"{summary.files_used:,}")
     table.add_row("repositories (synth:…)", f"{summary.repos:,}")
