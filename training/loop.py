@@ -126,6 +126,9 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
     config.validate()
     out = Path(out)
     resume_dir = Path(resume) if resume is not None else None
+    if resume_dir is None and (_checkpoints(out) or (out / "final").exists()):
+        raise PatchcoderError(f"{out} already holds a training run; continue it with --resume {out}, "
+                              "or choose another --out")
     checkpoint = None
     if resume_dir is not None:
         checkpoint = latest_checkpoint(resume_dir) if (resume_dir / "checkpoints").exists() else resume_dir

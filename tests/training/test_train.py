@@ -73,6 +73,16 @@ def test_a_run_trains_and_exports_a_loadable_model(reference):
     assert logits.shape == (1, 3, tokenizer.vocab_size)
 
 
+def test_a_finished_run_is_not_overwritten(reference, tokens):
+    from patchcoder.errors import PatchcoderError
+
+    out, _ = reference
+    before = (out / "metrics.csv").read_text()
+    with pytest.raises(PatchcoderError, match="already holds a training run"):
+        train(small_config(tokens), out, show_progress=False)
+    assert (out / "metrics.csv").read_text() == before
+
+
 def test_stop_and_resume_reproduces_the_losses(reference, tokens, tmp_path):
     ref_dir, ref = reference
     out = tmp_path / "run"
