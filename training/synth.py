@@ -72,6 +72,9 @@ class SynthConfig:
     """'templated' ("Fix wrong comparison operator") or 'empty' commit messages."""
     include_tests: bool = False
     """Also use test suites (test/, tests/, test_*.py), excluded by default."""
+    evaluation_set: bool = False
+    """Make an evaluation set: the projects reserved for evaluation (flask, requests) are allowed, and only
+    they are never training data; benchmark collections stay excluded."""
     files_per_shard: int = 50
     """Files per work unit and shard."""
     languages: tuple[str, ...] = ("python",)
@@ -167,14 +170,15 @@ def _is_mined(path: str) -> bool:
     return any(Path(path).glob("*.parquet")) or any(Path(path).glob("shards/**/*.parquet"))
 
 
-def exclusion_reason(parts: tuple[str, ...], include_tests: bool = False, root_parts: tuple[str, ...] = ()) -> str | None:
+def exclusion_reason(parts: tuple[str, ...], include_tests: bool = False, root_parts: tuple[str, ...] = (),
+                     evaluation_set: bool = False) -> str | None:
     """Why a file must not feed training, else None. `parts` is its path relative to its source root, and
     `root_parts` the root's own absolute path: reserved projects and benchmarks are refused anywhere on the
     path (a source named .../site-packages/flask is flask), the other rules look inside the source only."""
     stems = [p[:-3] if p.endswith(".py") else p for p in parts]
     lowered = [s.lower() for s in stems]
     anywhere = [p.lower() for p in root_parts] + lowered
-    if any(s in RESERVED for s in anywhere):
+    if not evaluation_set and any(s in RESERVED for s in anywhere):
         return "reserved_for_eval"
     if any(_BENCHMARK.match(s) for s in anywhere):
         return "benchmark"
@@ -231,7 +235,7 @@ def list_files(sources: list[Source], config: SynthConfig, skipped: collections.
                 continue
             seen_real.add(real)
             parts = tuple(Path(rel).parts)
-            reason = exclusion_reason(parts, config.include_tests, root_parts)
+            reason = exclusion_reason(parts, config.include_tests, root_parts, config.evaluation_set)
             if reason is None and _inside(real, PROJECT_ROOT):
                 reason = "project"
             if reason is not None:
@@ -273,7 +277,8 @@ def _mined_files(source: Source, config: SynthConfig, skipped: collections.Count
     found = []
     blobs: set[str] = set()
     for (repo, path), (_, file, i, blob, language) in sorted(latest.items()):
-        reason = exclusion_reason(tuple(Path(path).parts), config.include_tests, tuple(repo.split("/")))
+        reason = exclusion_reason(tuple(Path(path).parts), config.include_tests, tuple(repo.split("/")),
+                                  config.evaluation_set)
         if reason is None and blob in blobs:
             reason = "duplicate"
         if reason is not None:

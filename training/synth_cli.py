@@ -54,6 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated languages of the files to use: python, javascript, typescript, tsx "
                         "(default: %(default)s)")
     p.add_argument("--include-tests", action="store_true", help="also use test suites (test/, tests/, test_*.py)")
+    p.add_argument("--evaluation-set", action="store_true",
+                   help="make held-out evaluation data: allow the projects reserved for evaluation (flask, "
+                        "requests), which are refused otherwise; never train on the result")
     p.add_argument("--files-per-shard", type=positive_int, default=d.files_per_shard, metavar="N",
                    help="files per work unit and shard (default: %(default)s)")
     p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--kinds needs at least one mutation class")
     config = SynthConfig(seed=args.seed, per_file=args.per_file, max_files=args.max_files, max_bytes=args.max_bytes,
                          kinds=kinds, messages=args.messages, include_tests=args.include_tests,
+                         evaluation_set=args.evaluation_set,
                          files_per_shard=args.files_per_shard,
                          languages=tuple(x.strip().lower() for x in args.languages.split(",") if x.strip()))
     sources = user_sources(args.sources) if args.sources else None

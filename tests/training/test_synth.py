@@ -232,3 +232,15 @@ def test_mined_shards_as_a_source(new_repo, tmp_path):
     assert {r["repo"] for r in rows} == {"lib"}
     by_path = {r["path"]: r["new"] for r in rows}
     assert by_path == {"wrap.py": textwrap_v2.decode(), "bisect_copy.py": (STDLIB / "bisect.py").read_text()}
+
+
+def test_evaluation_sets_may_use_the_reserved_projects(source_dir, tmp_path):
+    out = tmp_path / "heldout"
+    result = _cli("synth", str(source_dir), "--out", str(out), "--seed", "3", "--per-file", "1", "--jobs", "1",
+                  "--max-bytes", "50000", "--evaluation-set", "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert "reserved_for_eval" not in summary["skipped"] and summary["skipped"]["benchmark"] == 1
+    assert any("requests" in row["path"] for row in _rows(out))
+    assert exclusion_reason(("flask", "app.py"), evaluation_set=True) is None
+    assert exclusion_reason(("humaneval", "p.py"), evaluation_set=True) == "benchmark"
