@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokenizer", metavar="FILE", help="the vocabulary the shards were made with (default: shipped)")
     p.add_argument("--max-steps", type=positive_int, metavar="N", help="optimizer steps in total (overrides the config)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest checkpoint")
+    p.add_argument("--init-from", metavar="DIR",
+                   help="start a new stage from an exported model's weights (fresh optimizer and schedule)")
     p.add_argument("--seed", type=int, metavar="N", help="overrides [run] seed")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting, VALUE in TOML syntax (repeatable), e.g. --set model.loops=3 "
@@ -81,6 +83,8 @@ def build_config(args: argparse.Namespace):
         config.run.tokenizer = args.tokenizer
     if args.seed is not None:
         config.run.seed = args.seed
+    if args.init_from:
+        config.run.init_from = args.init_from
     for item in args.set:
         apply_override(config, item)
     return config

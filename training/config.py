@@ -76,6 +76,9 @@ class RunConfig:
     """torch.compile the model (tens of seconds of warm-up; worth it for long runs)"""
     tokenizer: str | None = None
     """vocabulary file of the token shards; None = the vocabulary shipped with patchcoder"""
+    init_from: str | None = None
+    """start from the weights of an exported model (a `final/` folder): a new stage of training, with a
+    fresh optimizer and schedule; the model settings must match"""
 
 
 @dataclasses.dataclass

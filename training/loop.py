@@ -158,6 +158,11 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
     except (ValueError, TypeError) as exc:
         raise PatchcoderError(f"[model] settings: {exc}") from None
     model = PatchCoder(model_config)
+    if config.run.init_from and checkpoint is None:
+        start = PatchCoder.from_pretrained(config.run.init_from)
+        if start.config != model_config:
+            raise PatchcoderError(f"{config.run.init_from} has another model configuration than this run's")
+        model.load_state_dict(start.state_dict())
     optimizer = torch.optim.AdamW(_param_groups(model, config.optim.weight_decay), lr=config.optim.lr,
                                   betas=(config.optim.beta1, config.optim.beta2))
     pad_to = config.data.seq_len if config.run.compile else 64  # a compiled model wants one shape

@@ -73,6 +73,19 @@ def test_a_run_trains_and_exports_a_loadable_model(reference):
     assert logits.shape == (1, 3, tokenizer.vocab_size)
 
 
+def test_a_new_stage_starts_from_exported_weights(reference, tokens, tmp_path):
+    out, _ = reference
+    config = small_config(tokens, steps=1)
+    config.run.init_from = str(out / "final")
+    config.optim.lr = 0.0  # one step that changes nothing: the export must come back unchanged
+    config.optim.warmup_steps = 1
+    result = train(config, tmp_path / "stage2", show_progress=False)
+    assert result.weights_digest == _digest(out)
+    config.model["d_model"] = 64
+    with pytest.raises(Exception, match="model configuration"):
+        train(config, tmp_path / "stage3", show_progress=False)
+
+
 def test_a_finished_run_is_not_overwritten(reference, tokens):
     from patchcoder.errors import PatchcoderError
 
