@@ -50,19 +50,24 @@ def constrained_greedy(model, tokenizer, prompts: list[list[int]], n_lines: list
     state, logits, grammars = _start(model, tokenizer, prompts, n_lines, max_new_tokens)
     outputs: list[list[int]] = [[] for _ in prompts]
     logprob = [0.0] * len(prompts)
+    active = list(range(len(prompts)))  # sequences still decoding; finished ones leave the batch
     for _ in range(max_new_tokens):
-        masks = _masks(grammars, tokenizer, device)
+        masks = _masks([grammars[i] for i in active], tokenizer, device)
         scores = torch.log_softmax(logits.float().masked_fill(~masks, float("-inf")), dim=-1)
         tokens = scores.argmax(dim=-1)
-        for i, grammar in enumerate(grammars):
-            if grammar.done:
-                continue
-            token = int(tokens[i])
-            grammar.advance(token)
+        for row, i in enumerate(active):
+            token = int(tokens[row])
+            grammars[i].advance(token)
             outputs[i].append(token)
-            logprob[i] += float(scores[i, token])
-        if all(g.done for g in grammars):
+            logprob[i] += float(scores[row, token])
+        still = [row for row, i in enumerate(active) if not grammars[i].done]
+        if not still:
             break
+        if len(still) < len(active):
+            keep = torch.tensor(still, device=device)
+            state.reorder(keep)
+            tokens = tokens.index_select(0, keep)
+            active = [active[row] for row in still]
         logits = model.decode_step(state, tokens)
     return [Decoded(out, g.done, lp / max(1, len(out))) for out, g, lp in zip(outputs, grammars, logprob, strict=True)]
 
