@@ -123,9 +123,11 @@ class Repairer:
                 if mode != "rank":
                     if beam == 1:
                         decoded = constrained_greedy(self.model, self.tokenizer, prompts, lines, self.max_new_tokens)
-                    else:  # the best hypothesis; "no change" (an empty script) may be it
-                        decoded = [hyps[0] for hyps in constrained_beam(self.model, self.tokenizer, prompts, lines,
-                                                                        beam, self.max_new_tokens)]
+                    else:  # the best hypothesis that does not break the parse; "no change" may be it
+                        beams = constrained_beam(self.model, self.tokenizer, prompts, lines, beam,
+                                                 self.max_new_tokens)
+                        decoded = [self._first_that_parses(items[w.index], w, hyps)
+                                   for w, hyps in zip(batch, beams, strict=True)]
                 if mode != "generate":
                     ranked = self._rank([items[w.index] for w in batch], batch)
                     decoded = [r if d is None or not d.finished or (r is not None and r.score > d.score) else d
@@ -144,6 +146,28 @@ class Repairer:
                                                   _sstub(item["code"], shifted, item["language"]))
                 advance(len(batch))
         return results
+
+    def _first_that_parses(self, item: dict, window: _Window, hypotheses: list):
+        """The best-scoring hypothesis whose result has no more tree-sitter ERROR nodes than the input
+        (re-ranking by syntax); the best one when none qualifies or the language has no grammar."""
+        from patchcoder.tokenizer.edits import EditScript, EditScriptError
+
+        if not hypotheses:
+            return None
+        before = syntax_errors(item["code"], item["language"])
+        if before is None:
+            return hypotheses[0]
+        for hyp in hypotheses:
+            if not hyp.finished:
+                continue
+            try:
+                script = EditScript.from_tokens(hyp.ids, self.tokenizer, window.n_lines).shifted(window.start)
+                after = syntax_errors(script.apply(item["code"]), item["language"])
+            except EditScriptError:
+                continue
+            if after is not None and after <= before:
+                return hyp
+        return hypotheses[0]
 
     def _rank(self, items: list[dict], windows: list[_Window]) -> list:
         """For each window, the best-scoring candidate script: "no change" or one single-statement
@@ -205,6 +229,25 @@ class Repairer:
                 grew = True
         prompt = encode_prompt(tok, code, item.get("path") or "", item.get("intent"), item["language"], start, end)
         return _Window(index, prompt, start, end - start)
+
+
+def syntax_errors(code: str, language: str | None) -> int | None:
+    """How many ERROR or MISSING nodes tree-sitter finds in `code`; None without a grammar."""
+    from patchcoder.tokenizer.lexer import GRAMMARS, tree_sitter_parser
+
+    if language not in GRAMMARS:
+        return None
+    tree = tree_sitter_parser(language).parse(code.encode("utf-8", "surrogatepass"))
+    if not tree.root_node.has_error:
+        return 0
+    count, stack = 0, [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            count += 1
+        if node.has_error:
+            stack.extend(node.children)
+    return count
 
 
 def _sstub(code: str, script, language: str | None) -> str | None:

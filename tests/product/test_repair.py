@@ -95,3 +95,28 @@ def test_ranking_scores_no_change_too(fixer):
     assert fix > nothing
     with pytest.raises(PatchcoderError, match="mode"):
         repairer.repair([BUGGY], mode="guess")
+
+
+def test_syntax_errors_counts_tree_sitter_errors():
+    from patchcoder.repair import syntax_errors
+
+    assert syntax_errors("def f(x):\n    return x\n", "python") == 0
+    assert syntax_errors("def f(x:\n    return x\n", "python") >= 1
+    assert syntax_errors("anything", "cobol") is None
+
+
+def test_beam_reranking_prefers_a_result_that_parses(fixer):
+    from patchcoder.decoding import Decoded
+    from patchcoder.repair import _Window
+    from patchcoder.tokenizer.edits import EditOp, EditScript
+
+    repairer = Repairer.load(fixer)
+    tok = repairer.tokenizer
+    broken = EditScript((EditOp("REPLACE", 1, 2, "    return width * (height\n"),), None)
+    fixed = EditScript((EditOp("REPLACE", 1, 2, "    return width * height\n"),), None)
+    hyps = [Decoded(broken.to_tokens(tok, "python") + [tok.eos_id], True, -0.1),
+            Decoded(fixed.to_tokens(tok, "python") + [tok.eos_id], True, -0.2)]
+    item = {"code": BUGGY, "language": "python"}
+    chosen = repairer._first_that_parses(item, _Window(0, [], 0, 2), hyps)
+    assert chosen is hyps[1]
+    assert repairer._first_that_parses(item, _Window(0, [], 0, 2), hyps[:1]) is hyps[0]  # nothing better
