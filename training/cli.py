@@ -20,6 +20,9 @@ from patchcoder.errors import UsageError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--export", metavar="CHECKPOINT",
+                        help="instead of training: export a checkpoint (a run folder's newest, or checkpoints/step-N) "
+                             "to --out as model.safetensors, config.json and tokenizer.json")
     source.add_argument("--preset", choices=["tiny", "default"],
                         help="a shipped configuration: 'tiny' trains in minutes (tests, quick start), "
                              "'default' is the shipped model's")
@@ -92,7 +95,11 @@ def build_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from patchcoder.console import stderr
-    from patchcoder.training.loop import train
+    from patchcoder.training.loop import export_checkpoint, train
+
+    if args.export:
+        stderr().print(f"exported {export_checkpoint(args.export, args.out)}")
+        return 0
 
     config = build_config(args)
     result = train(config, args.out, resume=args.resume, max_steps=args.max_steps, show_progress=not args.no_progress)

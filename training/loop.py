@@ -281,6 +281,33 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
                        accelerator.process_index, weights_hash.hexdigest(), data_hash.hexdigest())
 
 
+def export_checkpoint(checkpoint: str | os.PathLike, directory: str | os.PathLike) -> Path:
+    """Export a training checkpoint (checkpoints/step-N, or a run folder's newest) like a run's final/:
+    to evaluate or ship an intermediate model, or to start a new stage with --init-from."""
+    from patchcoder.model import PatchCoder, PatchCoderConfig
+    from patchcoder.tokenizer.vocab import CodeTokenizer
+
+    checkpoint = Path(checkpoint)
+    if (checkpoint / "checkpoints").exists():
+        checkpoint = latest_checkpoint(checkpoint) or checkpoint
+    state_file = checkpoint / STATE_NAME
+    if not state_file.exists() or not (checkpoint / "model.safetensors").exists():
+        raise PatchcoderError(f"{checkpoint} is not a training checkpoint (no {STATE_NAME} or model.safetensors)")
+    state = json.loads(state_file.read_text())
+    config = TrainConfig.from_dict(state["config"], origin=str(state_file))
+    tokenizer = CodeTokenizer.load(config.run.tokenizer) if config.run.tokenizer else CodeTokenizer.default()
+    model_config = PatchCoderConfig.from_dict({**config.model, "vocab_size": tokenizer.vocab_size})
+    staging = Path(directory).with_name(Path(directory).name + ".weights")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    shutil.copyfile(checkpoint / "model.safetensors", staging / "model.safetensors")
+    (staging / "config.json").write_text(json.dumps(model_config.to_dict(), indent=2) + "\n")
+    model = PatchCoder.from_pretrained(staging)  # checks the tensors against the configuration
+    shutil.rmtree(staging)
+    export(model, tokenizer, config, Path(directory), state["step"], state["tokens"])
+    return Path(directory)
+
+
 def export(model, tokenizer, config: TrainConfig, directory: Path, steps: int, tokens: int) -> None:
     """The deliverable: safetensors weights, config.json, the tokenizer file and how they were made."""
     tmp = directory.with_name(directory.name + ".tmp")

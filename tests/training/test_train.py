@@ -86,6 +86,33 @@ def test_a_new_stage_starts_from_exported_weights(reference, tokens, tmp_path):
         train(config, tmp_path / "stage3", show_progress=False)
 
 
+def test_a_checkpoint_exports_like_a_final_model(reference, tmp_path):
+    out, _ = reference
+    result = subprocess.run([sys.executable, "-m", "patchcoder", "train", "--export", str(out / "checkpoints" /
+                             "step-000006"), "--out", str(tmp_path / "step6")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    model = PatchCoder.from_pretrained(tmp_path / "step6")
+    assert json.loads((tmp_path / "step6" / "training.json").read_text())["steps"] == 6
+    assert CodeTokenizer.load(tmp_path / "step6" / "tokenizer.json").vocab_size == model.config.vocab_size
+    from patchcoder.training.loop import export_checkpoint
+
+    newest = export_checkpoint(out, tmp_path / "newest")  # a run folder: its newest checkpoint
+    assert _digest_of(newest) == _digest(out)  # step 8 is the end of the run: the same weights as final/
+    bad = subprocess.run([sys.executable, "-m", "patchcoder", "train", "--export", str(tmp_path), "--out",
+                          str(tmp_path / "x")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "not a training checkpoint" in bad.stderr
+
+
+def _digest_of(folder) -> str:
+    import hashlib
+
+    model = PatchCoder.from_pretrained(folder)
+    digest = hashlib.sha256()
+    for _, p in sorted(model.state_dict().items()):
+        digest.update(p.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def test_a_finished_run_is_not_overwritten(reference, tokens):
     from patchcoder.errors import PatchcoderError
 
@@ -139,13 +166,7 @@ def test_sigkill_then_resume_reproduces_the_losses(tokens, tmp_path):
 
 def _digest(run_dir) -> str:
     """The weights digest of a finished run, from its exported model (as the trainer computes it)."""
-    import hashlib
-
-    model = PatchCoder.from_pretrained(run_dir / "final")
-    digest = hashlib.sha256()
-    for _, p in sorted(model.state_dict().items()):
-        digest.update(p.detach().float().cpu().numpy().tobytes())
-    return digest.hexdigest()
+    return _digest_of(run_dir / "final")
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_2(tokens, tmp_path):
