@@ -388,6 +388,17 @@ def _align(a: Sequence[str], b: Sequence[str], weights: Sequence[int]) -> list[t
     return pairs
 
 
+def common_affixes(a: Sequence, b: Sequence) -> tuple[int, int]:
+    """Lengths of the longest common prefix of a and b, and of their longest common suffix after it."""
+    prefix = 0
+    while prefix < len(a) and prefix < len(b) and a[prefix] == b[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < len(a) - prefix and suffix < len(b) - prefix and a[-1 - suffix] == b[-1 - suffix]:
+        suffix += 1
+    return prefix, suffix
+
+
 def edit_script(old: str, new: str, language: str | None = None, *, lexer=None) -> EditScript:
     """The script turning `old` into `new`; `script.apply(old) == new`.
 
@@ -397,12 +408,7 @@ def edit_script(old: str, new: str, language: str | None = None, *, lexer=None) 
     from patchcoder.tokenizer.sstub import classify_sstub
 
     a, b = split_lines(old), split_lines(new)
-    prefix = 0
-    while prefix < len(a) and prefix < len(b) and a[prefix] == b[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < len(a) - prefix and suffix < len(b) - prefix and a[-1 - suffix] == b[-1 - suffix]:
-        suffix += 1
+    prefix, suffix = common_affixes(a, b)
     a_mid, b_mid = a[prefix:len(a) - suffix], b[prefix:len(b) - suffix]
     if not a_mid and not b_mid:
         return EditScript(())

@@ -13,6 +13,8 @@ from __future__ import annotations
 import keyword
 import re
 
+from patchcoder.tokenizer.edits import common_affixes
+
 CHANGE_BINARY_OPERATOR = "change_binary_operator"
 CHANGE_UNARY_OPERATOR = "change_unary_operator"
 CHANGE_IDENTIFIER = "change_identifier"
@@ -207,12 +209,7 @@ def classify_sstub(old: str, new: str, language: str | None = None) -> str | Non
     previous = lexemes(lines[2], language) if lines[2] is not None else []
     if a_all == b_all or not a_all or not b_all:
         return None
-    p = 0
-    while p < len(a_all) and p < len(b_all) and a_all[p] == b_all[p]:
-        p += 1
-    s = 0
-    while s < len(a_all) - p and s < len(b_all) - p and a_all[-1 - s] == b_all[-1 - s]:
-        s += 1
+    p, s = common_affixes(a_all, b_all)
     a, b = a_all[p:len(a_all) - s], b_all[p:len(b_all) - s]
     before = a_all[p - 1] if p > 0 else None
     if before is None and previous and _continues(previous[-1]):
