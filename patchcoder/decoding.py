@@ -150,3 +150,50 @@ def score_scripts(model, prompts: list[list[int]], scripts: list[list[int]], bat
             targets = torch.tensor(s, device=device)
             out.append(float(logp[row, positions, targets].mean()))
     return out
+
+
+@torch.no_grad()
+def score_candidates(model, prompts: list[list[int]], candidates: list[list[list[int]]],
+                     rows_per_pass: int = 64) -> list[list[float]]:
+    """Like `score_scripts` for many candidate scripts per prompt, with each prompt prefilled once: its
+    KV cache is fanned out to its candidates, which are then fed token by token through the cached
+    decoder, `rows_per_pass` candidates at a time. -> per prompt, the mean log-probability of each
+    of its candidates (each ending in `<|eos|>`)."""
+    if len(prompts) != len(candidates):
+        raise ValueError("one list of candidates per prompt")
+    flat = [(owner, tokens) for owner, cands in enumerate(candidates) for tokens in cands]
+    scores = [[0.0] * len(cands) for cands in candidates]
+    if not flat:
+        return scores
+    if any(not tokens for _, tokens in flat):
+        raise ValueError("a candidate script needs at least one token (<|eos|>)")
+    model.eval()
+    device = model.embed.weight.device
+    mode = "clp" if model.config.loops == 1 or model.config.clp_shift else "sequential"
+    base, first_logits = model.start_decoding(prompts, max(len(t) for _, t in flat), mode)
+    first_logp = torch.log_softmax(first_logits.float(), dim=-1)
+    slot = [k for cands in candidates for k in range(len(cands))]
+    # Longest first, so a pass's rows finish together and leave the batch as they do.
+    order = sorted(range(len(flat)), key=lambda j: -len(flat[j][1]))
+    for first in range(0, len(order), rows_per_pass):
+        part = order[first:first + rows_per_pass]
+        length = len(flat[part[0]][1])
+        tokens = torch.zeros(len(part), length, dtype=torch.long, device=device)
+        lengths = torch.tensor([len(flat[j][1]) for j in part], device=device)
+        for row, j in enumerate(part):
+            tokens[row, :len(flat[j][1])] = torch.tensor(flat[j][1], device=device)
+        owners = torch.tensor([flat[j][0] for j in part], device=device)
+        total = first_logp[owners, tokens[:, 0]]
+        state = base.select(owners)
+        active = torch.arange(len(part), device=device)
+        for step in range(1, length):
+            still = lengths[active] > step
+            if not bool(still.all()):
+                keep = still.nonzero().squeeze(1)
+                state.reorder(keep)
+                active = active[keep]
+            logp = torch.log_softmax(model.decode_step(state, tokens[active, step - 1]).float(), dim=-1)
+            total[active] += logp.gather(1, tokens[active, step][:, None]).squeeze(1)
+        for row, j in enumerate(part):
+            scores[flat[j][0]][slot[j]] = float(total[row]) / len(flat[j][1])
+    return scores

@@ -616,14 +616,25 @@ class DecodeState:
 
     def reorder(self, index: torch.Tensor) -> None:
         """Keep rows `index` of the batch (with repeats), e.g. the surviving hypotheses of a beam search."""
+        self._take(self, index)
+
+    def select(self, index: torch.Tensor) -> DecodeState:
+        """A new state holding rows `index` (with repeats) of this one, which is left as it was: e.g. one
+        prefilled prompt fanned out to many candidate continuations."""
+        out = DecodeState(mode=self.mode, t=self.t, key_start=self.key_start)
+        out.ring_pos = None if self.ring_pos is None else self.ring_pos.clone()
+        return self._take(out, index)
+
+    def _take(self, out: DecodeState, index: torch.Tensor) -> DecodeState:
         def pick(x):
             return x.index_select(0, index)
 
-        self.key_start, self.key_valid, self.key_bias = pick(self.key_start), pick(self.key_valid), pick(self.key_bias)
-        self.k0, self.v0 = [pick(x) for x in self.k0], [pick(x) for x in self.v0]
-        self.ring_k, self.ring_v = [pick(x) for x in self.ring_k], [pick(x) for x in self.ring_v]
-        self.kv_loops = [[(pick(k), pick(v)) for k, v in per_layer] for per_layer in self.kv_loops]
-        self.prev_h = pick(self.prev_h)  # ring_pos is per position, the same for every row
+        out.key_start, out.key_valid, out.key_bias = pick(self.key_start), pick(self.key_valid), pick(self.key_bias)
+        out.k0, out.v0 = [pick(x) for x in self.k0], [pick(x) for x in self.v0]
+        out.ring_k, out.ring_v = [pick(x) for x in self.ring_k], [pick(x) for x in self.ring_v]
+        out.kv_loops = [[(pick(k), pick(v)) for k, v in per_layer] for per_layer in self.kv_loops]
+        out.prev_h = pick(self.prev_h)  # ring_pos is per position, the same for every row
+        return out
 
 
 def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

@@ -172,13 +172,13 @@ class Repairer:
     def _rank(self, items: list[dict], windows: list[_Window]) -> list:
         """For each window, the best-scoring candidate script: "no change" or one single-statement
         rewrite of the window's lines (the rewrite classes of the synthetic-data generator)."""
-        from patchcoder.decoding import Decoded, score_scripts
+        from patchcoder.decoding import Decoded, score_candidates
         from patchcoder.tokenizer.edits import edit_script
         from patchcoder.training.mutations import UnsupportedLanguage, enumerate_rewrites
 
-        owners, prompts, scripts = [], [], []
-        for slot, (item, window) in enumerate(zip(items, windows, strict=True)):
-            candidates = [[self.tokenizer.eos_id]]  # no change
+        candidates = []
+        for item, window in zip(items, windows, strict=True):
+            mine = [[self.tokenizer.eos_id]]  # no change
             try:
                 rewrites = enumerate_rewrites(item["code"], item["language"] or "python",
                                               lines=(window.start, window.start + window.n_lines), check=True)
@@ -191,16 +191,13 @@ class Repairer:
                     continue
                 new_ids = self.tokenizer.encode_lines(rewrite.code, item["language"])
                 tokens = script.shifted(-window.start).to_tokens(self.tokenizer, new_line_ids=new_ids[window.start:])
-                candidates.append(tokens + [self.tokenizer.eos_id])
-            for tokens in candidates:
-                owners.append(slot)
-                prompts.append(window.prompt)
-                scripts.append(tokens)
-        scores = score_scripts(self.model, prompts, scripts)
-        best: list = [None] * len(windows)
-        for slot, tokens, score in zip(owners, scripts, scores, strict=True):
-            if best[slot] is None or score > best[slot].score:
-                best[slot] = Decoded(tokens, True, score)
+                mine.append(tokens + [self.tokenizer.eos_id])
+            candidates.append(mine)
+        scores = score_candidates(self.model, [w.prompt for w in windows], candidates)
+        best: list = []
+        for mine, theirs in zip(candidates, scores, strict=True):
+            k = max(range(len(mine)), key=theirs.__getitem__)
+            best.append(Decoded(mine[k], True, theirs[k]))
         return best
 
     def _window(self, index: int, item: dict) -> _Window:

@@ -120,3 +120,29 @@ def test_beam_reranking_prefers_a_result_that_parses(fixer):
     chosen = repairer._first_that_parses(item, _Window(0, [], 0, 2), hyps)
     assert chosen is hyps[1]
     assert repairer._first_that_parses(item, _Window(0, [], 0, 2), hyps[:1]) is hyps[0]  # nothing better
+
+
+def test_cached_candidate_scores_equal_teacher_forcing(fixer):
+    """score_candidates (one prefill per prompt, candidates fed through the KV cache, rows leaving as
+    they finish) gives the full forward's scores, for several prompts of different lengths at once."""
+    from patchcoder.decoding import score_candidates, score_scripts
+    from patchcoder.tokenizer.edits import edit_script
+    from patchcoder.tokenizer.examples import encode_prompt
+    from patchcoder.training.mutations import enumerate_rewrites
+
+    repairer = Repairer.load(fixer)
+    tok = repairer.tokenizer
+    texts = [BUGGY, "def f(a, b):\n    if a < b:\n        return max(a, b) + 1\n    return a\n"]
+    prompts, candidates = [], []
+    for text in texts:
+        prompts.append(encode_prompt(tok, text, "geometry.py", None, "python"))
+        rewrites = enumerate_rewrites(text, "python", check=True)[:9]
+        candidates.append([[tok.eos_id]] + [edit_script(text, r.code, "python").to_tokens(tok, "python")
+                                             + [tok.eos_id] for r in rewrites])
+    assert len({len(c) for cands in candidates for c in cands}) > 2  # candidates of several lengths
+    cached = score_candidates(repairer.model, prompts, candidates, rows_per_pass=4)
+    for prompt, cands, got in zip(prompts, candidates, cached, strict=True):
+        want = score_scripts(repairer.model, [prompt] * len(cands), cands)
+        assert got == pytest.approx(want, abs=1e-4)
+    with pytest.raises(ValueError, match="one list"):
+        score_candidates(repairer.model, prompts, candidates[:1])
