@@ -47,7 +47,9 @@ class Patch:
 
 
 @dataclasses.dataclass
-class _Window:
+class Window:
+    """Lines [start, start + n_lines) of item `index`, framed as the prompt the model decodes from."""
+
     index: int
     prompt: list[int]
     start: int
@@ -95,7 +97,6 @@ class Repairer:
         single-statement rewrite of the window, and "no change", by teacher forcing; the best wins) or
         "both" (the better of the two by mean log-probability per token)."""
         from patchcoder.console import progress_bar
-        from patchcoder.decoding import constrained_beam, constrained_greedy
         from patchcoder.languages import language_of
         from patchcoder.tokenizer.edits import EditScript
 
@@ -104,7 +105,7 @@ class Repairer:
         if mode not in ("generate", "rank", "both"):
             raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
         items = [{"code": item} if isinstance(item, str) else dict(item) for item in items]
-        windows: list[_Window] = []
+        windows: list[Window] = []
         for index, item in enumerate(items):
             if not isinstance(item.get("code"), str):
                 raise PatchcoderError(f"item {index} has no 'code' string")
@@ -118,20 +119,7 @@ class Repairer:
         with progress_bar("repairing", len(windows), show) as advance:
             for first in range(0, len(by_length), batch_size):
                 batch = by_length[first:first + batch_size]
-                prompts, lines = [w.prompt for w in batch], [w.n_lines for w in batch]
-                decoded: list = [None] * len(batch)
-                if mode != "rank":
-                    if beam == 1:
-                        decoded = constrained_greedy(self.model, self.tokenizer, prompts, lines, self.max_new_tokens)
-                    else:  # the best hypothesis that does not break the parse; "no change" may be it
-                        beams = constrained_beam(self.model, self.tokenizer, prompts, lines, beam,
-                                                 self.max_new_tokens)
-                        decoded = [self._first_that_parses(items[w.index], w, hyps)
-                                   for w, hyps in zip(batch, beams, strict=True)]
-                if mode != "generate":
-                    ranked = self._rank([items[w.index] for w in batch], batch)
-                    decoded = [r if d is None or not d.finished or (r is not None and r.score > d.score) else d
-                               for d, r in zip(decoded, ranked, strict=True)]
+                decoded = self.decode_windows([items[w.index] for w in batch], batch, mode, beam)
                 for window, out in zip(batch, decoded, strict=True):
                     if out is None or not out.finished:
                         continue
@@ -147,7 +135,28 @@ class Repairer:
                 advance(len(batch))
         return results
 
-    def _first_that_parses(self, item: dict, window: _Window, hypotheses: list):
+    def decode_windows(self, items: list[dict], windows: list[Window], mode: str = "generate",
+                       beam: int = 1) -> list:
+        """One `Decoded` script (tokens in window coordinates) or None per window, decoded together;
+        items[k] (with `code` and `language`) is the text windows[k] was cut from. Modes as in `repair`."""
+        from patchcoder.decoding import constrained_beam, constrained_greedy
+
+        prompts, lines = [w.prompt for w in windows], [w.n_lines for w in windows]
+        decoded: list = [None] * len(windows)
+        if mode != "rank":
+            if beam == 1:
+                decoded = constrained_greedy(self.model, self.tokenizer, prompts, lines, self.max_new_tokens)
+            else:  # the best hypothesis that does not break the parse; "no change" may be it
+                beams = constrained_beam(self.model, self.tokenizer, prompts, lines, beam, self.max_new_tokens)
+                decoded = [self._first_that_parses(item, w, hyps)
+                           for item, w, hyps in zip(items, windows, beams, strict=True)]
+        if mode != "generate":
+            ranked = self._rank(items, windows)
+            decoded = [r if d is None or not d.finished or (r is not None and r.score > d.score) else d
+                       for d, r in zip(decoded, ranked, strict=True)]
+        return decoded
+
+    def _first_that_parses(self, item: dict, window: Window, hypotheses: list):
         """The best-scoring hypothesis whose result has no more tree-sitter ERROR nodes than the input
         (re-ranking by syntax); the best one when none qualifies or the language has no grammar."""
         from patchcoder.tokenizer.edits import EditScript, EditScriptError
@@ -169,7 +178,7 @@ class Repairer:
                 return hyp
         return hypotheses[0]
 
-    def _rank(self, items: list[dict], windows: list[_Window]) -> list:
+    def _rank(self, items: list[dict], windows: list[Window]) -> list:
         """For each window, the best-scoring candidate script: "no change" or one single-statement
         rewrite of the window's lines (the rewrite classes of the synthetic-data generator)."""
         from patchcoder.decoding import Decoded, score_candidates
@@ -200,7 +209,7 @@ class Repairer:
             best.append(Decoded(mine[k], True, theirs[k]))
         return best
 
-    def _window(self, index: int, item: dict) -> _Window:
+    def _window(self, index: int, item: dict) -> Window:
         """The longest run of lines around the focus whose prompt leaves room for the script."""
         from patchcoder.tokenizer.edits import split_lines
         from patchcoder.tokenizer.examples import encode_prompt
@@ -225,7 +234,7 @@ class Repairer:
                 start, end = (k, end) if k < start else (start, k + 1)
                 grew = True
         prompt = encode_prompt(tok, code, item.get("path") or "", item.get("intent"), item["language"], start, end)
-        return _Window(index, prompt, start, end - start)
+        return Window(index, prompt, start, end - start)
 
 
 def syntax_errors(code: str, language: str | None) -> int | None:

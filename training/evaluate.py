@@ -6,6 +6,10 @@ For each example (a mined or synthetic row, windowed exactly as in training):
 - exact_match: the window it produces equals the one the real change produces;
 - localisation: the first edited line is the real change's first edited line.
 Reported overall, per language and per single-statement bug class, with seconds per example.
+
+Decoding is the product's (`Repairer.decode_windows`): free generation (greedy or beam), candidate
+ranking, or both. With `false_alarms=True` every window is also shown after its real change, with no
+message, and `false_alarm_rate` is the fraction of those already-fixed windows the model would change.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ class _Case:
     n_lines: int
     language: str
     sstub: str
+    old: str  # the whole old file, which the window is cut from (candidate ranking parses it)
+    path: str
+    window_start: int
 
 
 def load_rows(data: str | os.PathLike, limit: int | None = None) -> list[dict]:
@@ -64,7 +71,8 @@ def build_cases(tokenizer, rows: list[dict], max_tokens: int, limit: int | None)
         for ex in examples:
             window = "".join(lines[ex.window_start:ex.window_start + ex.window_lines])
             cases.append(_Case(ex.ids[:ex.answer_start], ex.ids[ex.answer_start:], window, ex.window_lines,
-                               row.get("language") or "unknown", row.get("sstub") or ex.sstub or "none"))
+                               row.get("language") or "unknown", row.get("sstub") or ex.sstub or "none",
+                               row["old"], row.get("path") or "", ex.window_start))
             if limit is not None and len(cases) >= limit:
                 return cases
     return cases
@@ -92,17 +100,21 @@ def score(case: _Case, ids: list[int], finished: bool, tokenizer) -> dict[str, i
 
 def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: int | None = None,
              batch_size: int = 16, max_new_tokens: int = 256, max_tokens: int | None = None,
+             mode: str = "generate", beam: int = 1, false_alarms: bool = False,
              show_progress: bool = False) -> dict:
     """Metrics of `checkpoint` on `data`; see the module docstring."""
     import torch
 
     from patchcoder.console import progress_bar
-    from patchcoder.decoding import constrained_greedy
-    from patchcoder.repair import Repairer
+    from patchcoder.repair import Repairer, Window
 
-    repairer = Repairer.load(checkpoint)  # model, tokenizer, and the sequence length it was trained with
-    model, tokenizer = repairer.model, repairer.tokenizer
+    repairer = Repairer.load(checkpoint, max_new_tokens=max_new_tokens)  # and the trained sequence length
+    tokenizer = repairer.tokenizer
     max_tokens = max_tokens or repairer.max_tokens
+    if mode not in ("generate", "rank", "both"):
+        raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
+    if beam < 1:
+        raise PatchcoderError(f"beam must be at least 1, got {beam}")
     cases = build_cases(tokenizer, load_rows(data, limit), max_tokens, limit)
     if not cases:
         raise PatchcoderError(f"{data} gives no evaluation example (no modified files that fit a window)")
@@ -110,17 +122,22 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
     totals = collections.Counter()
     by_language: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     by_sstub: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    alarms = 0
     started = time.perf_counter()
     with torch.no_grad(), progress_bar("evaluating", len(cases), show_progress) as advance:
         for first in range(0, len(cases), batch_size):
             batch = cases[first:first + batch_size]
-            decoded = constrained_greedy(model, tokenizer, [c.prompt for c in batch], [c.n_lines for c in batch],
-                                         max_new_tokens)
+            items = [{"code": c.old, "language": c.language} for c in batch]
+            windows = [Window(k, c.prompt, c.window_start, c.n_lines) for k, c in enumerate(batch)]
+            decoded = repairer.decode_windows(items, windows, mode, beam)
             for case, out in zip(batch, decoded, strict=True):
-                scores = score(case, out.ids, out.finished, tokenizer)
+                scores = score(case, out.ids, out.finished, tokenizer) if out is not None else \
+                    dict.fromkeys(METRICS, 0)
                 for counter in (totals, by_language[case.language], by_sstub[case.sstub]):
                     counter["examples"] += 1
                     counter.update(scores)
+            if false_alarms:
+                alarms += _false_alarms(repairer, batch, mode, beam)
             advance(len(batch))
     seconds = time.perf_counter() - started
 
@@ -134,7 +151,47 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
         "by_language": {k: rates(v) for k, v in sorted(by_language.items())},
         "sstub_examples": {k: v["examples"] for k, v in sorted(by_sstub.items())},
         "seconds_per_example": seconds / len(cases),
+        **({"false_alarm_rate": alarms / len(cases)} if false_alarms else {}),
+        "mode": mode,
+        "beam": beam,
         "checkpoint": str(checkpoint),
         "data": str(data),
         "max_tokens": max_tokens,
     }
+
+
+def fixed_file(case: _Case, tokenizer) -> tuple[str, int, int]:
+    """(code, start, n_lines): the old file with this case's real change made, and where its window
+    now lies (other changes of the same commit, outside the window, are left out)."""
+    from patchcoder.tokenizer.edits import EditScript, split_lines
+
+    expected = EditScript.from_tokens(case.expected, tokenizer, case.n_lines).apply(case.window)
+    lines = split_lines(case.old)
+    code = "".join(lines[:case.window_start]) + expected + "".join(lines[case.window_start + case.n_lines:])
+    return code, case.window_start, len(split_lines(expected))
+
+
+def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int) -> int:
+    """How many of the batch's windows, shown as they are after the real change, the model would change."""
+    from patchcoder.repair import Window
+    from patchcoder.tokenizer.edits import EditScript, EditScriptError, split_lines
+    from patchcoder.tokenizer.examples import encode_prompt
+
+    tok = repairer.tokenizer
+    items, windows = [], []
+    for k, case in enumerate(batch):
+        code, start, n = fixed_file(case, tok)
+        items.append({"code": code, "language": case.language})
+        windows.append(Window(k, encode_prompt(tok, code, case.path, None, case.language, start, start + n),
+                              start, n))
+    changed = 0
+    for item, window, out in zip(items, windows, repairer.decode_windows(items, windows, mode, beam), strict=True):
+        if out is None or not out.finished:
+            continue
+        lines = split_lines(item["code"])[window.start:window.start + window.n_lines]
+        text = "".join(lines)
+        try:
+            changed += EditScript.from_tokens(out.ids, tok, window.n_lines).apply(text) != text
+        except EditScriptError:
+            continue
+    return changed

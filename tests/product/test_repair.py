@@ -107,7 +107,7 @@ def test_syntax_errors_counts_tree_sitter_errors():
 
 def test_beam_reranking_prefers_a_result_that_parses(fixer):
     from patchcoder.decoding import Decoded
-    from patchcoder.repair import _Window
+    from patchcoder.repair import Window
     from patchcoder.tokenizer.edits import EditOp, EditScript
 
     repairer = Repairer.load(fixer)
@@ -117,9 +117,9 @@ def test_beam_reranking_prefers_a_result_that_parses(fixer):
     hyps = [Decoded(broken.to_tokens(tok, "python") + [tok.eos_id], True, -0.1),
             Decoded(fixed.to_tokens(tok, "python") + [tok.eos_id], True, -0.2)]
     item = {"code": BUGGY, "language": "python"}
-    chosen = repairer._first_that_parses(item, _Window(0, [], 0, 2), hyps)
+    chosen = repairer._first_that_parses(item, Window(0, [], 0, 2), hyps)
     assert chosen is hyps[1]
-    assert repairer._first_that_parses(item, _Window(0, [], 0, 2), hyps[:1]) is hyps[0]  # nothing better
+    assert repairer._first_that_parses(item, Window(0, [], 0, 2), hyps[:1]) is hyps[0]  # nothing better
 
 
 def test_cached_candidate_scores_equal_teacher_forcing(fixer):

@@ -71,3 +71,46 @@ def test_eval_command_reports_every_metric(tokens, mined, tmp_path):
     for key in ("exact_match", "applies", "well_formed", "localisation", "seconds_per_example"):
         assert 0 <= report[key] and (key == "seconds_per_example" or report[key] <= 1)
     assert report["by_language"]["python"]["examples"] == 5 and report["by_sstub"]
+
+
+def test_the_fixed_file_is_the_old_file_with_the_real_change_made(mined):
+    from patchcoder.tokenizer.edits import split_lines
+    from patchcoder.training.evaluate import fixed_file
+
+    old = "".join(f"x{i} = {i}\n" for i in range(40))
+    grown = old.replace("x5 = 5\n", "x5 = 5\nprint(x5)\n").replace("x30 = 30\n", "")  # two hunks
+    rows = [dict(old=old, new=grown, path="m.py", language="python", message="log x5", sstub=None)]
+    cases = [c for repo in ("alpha", "beta", "gamma")
+             for c in build_cases(TOKENIZER, load_rows(mined[repo]), max_tokens=128, limit=None)]
+    cases += build_cases(TOKENIZER, rows, max_tokens=64, limit=None)
+    resized = 0
+    for case in cases:
+        code, start, n = fixed_file(case, TOKENIZER)
+        old, new = split_lines(case.old), split_lines(code)
+        expected = EditScript.from_tokens(case.expected, TOKENIZER, case.n_lines).apply(case.window)
+        assert "".join(new[start:start + n]) == expected != case.window
+        assert new[:start] == old[:case.window_start]
+        assert new[start + n:] == old[case.window_start + case.n_lines:]
+        resized += n != case.n_lines
+    assert resized  # some changes add or remove lines
+
+
+def test_eval_modes_and_false_alarms(tokens, mined, tmp_path):
+    from patchcoder.training.config import DataConfig, DataSource, OptimConfig, RunConfig, TrainConfig
+    from patchcoder.training.evaluate import evaluate
+    from patchcoder.training.loop import train
+
+    config = TrainConfig(model=dict(d_model=32, n_layers=1, n_heads=2, n_kv_heads=1, loops=2, window=8),
+                         data=DataConfig(train=[DataSource(str(tokens["alpha"]))], seq_len=128),
+                         optim=OptimConfig(batch_size=4, max_steps=2, warmup_steps=1), run=RunConfig())
+    final = train(config, tmp_path / "run", show_progress=False).final_dir
+    reports = {mode: evaluate(final, mined["gamma"], limit=4, max_new_tokens=16, mode=mode, false_alarms=True)
+               for mode in ("generate", "rank", "both")}
+    for mode, report in reports.items():
+        assert report["mode"] == mode and report["examples"] == 4
+        assert 0 <= report["false_alarm_rate"] <= 1
+    # ranking only ever answers with a complete script: "no change" or a whole rewrite
+    assert reports["rank"]["well_formed"] == 1 and reports["rank"]["applies"] == 1
+    assert reports["both"]["well_formed"] >= reports["generate"]["well_formed"]
+    beam = evaluate(final, mined["gamma"], limit=4, max_new_tokens=16, beam=2)
+    assert beam["beam"] == 2 and "false_alarm_rate" not in beam
