@@ -128,8 +128,11 @@ class Repairer:
                         continue
                     item = items[window.index]
                     shifted = script.shifted(window.start)
-                    if shifted.apply(item["code"]) == item["code"]:
+                    patched = shifted.apply(item["code"])
+                    if patched == item["code"]:
                         continue  # rewrites lines into themselves: not a change
+                    if self._breaks_syntax(item, patched):
+                        continue  # never suggest a change that adds syntax errors
                     results[window.index] = Patch(item.get("path"), item["code"], shifted, out.score,
                                                   _sstub(item["code"], shifted, item["language"]))
                 advance(len(batch))
@@ -155,6 +158,18 @@ class Repairer:
             decoded = [r if d is None or not d.finished or (r is not None and r.score > d.score) else d
                        for d, r in zip(decoded, ranked, strict=True)]
         return decoded
+
+    @staticmethod
+    def _breaks_syntax(item: dict, patched: str) -> bool:
+        """Whether `patched` has more tree-sitter ERROR/MISSING nodes than the item's code (False
+        without a grammar). The count of the code is kept on the item: it is parsed once."""
+        if "_syntax_errors" not in item:
+            item["_syntax_errors"] = syntax_errors(item["code"], item["language"])
+        before = item["_syntax_errors"]
+        if before is None:
+            return False
+        after = syntax_errors(patched, item["language"])
+        return after is not None and after > before
 
     def _first_that_parses(self, item: dict, window: Window, hypotheses: list):
         """The best-scoring hypothesis whose result has no more tree-sitter ERROR nodes than the input

@@ -146,3 +146,32 @@ def test_cached_candidate_scores_equal_teacher_forcing(fixer):
         assert got == pytest.approx(want, abs=1e-4)
     with pytest.raises(ValueError, match="one list"):
         score_candidates(repairer.model, prompts, candidates[:1])
+
+
+def test_a_patch_that_adds_syntax_errors_is_never_suggested(fixer):
+    """Whatever the decoder proposes, repair() drops a result that parses worse than the input."""
+    from patchcoder.decoding import Decoded
+    from patchcoder.tokenizer.edits import EditOp, EditScript
+
+    base = Repairer.load(fixer)
+    tok = base.tokenizer
+
+    class Proposes(Repairer):
+        def __init__(self, new_line):
+            super().__init__(base.model, tok)
+            self.new_line = new_line
+
+        def decode_windows(self, items, windows, mode="generate", beam=1):
+            script = EditScript((EditOp("REPLACE", 1, 2, self.new_line),), None)
+            return [Decoded(script.to_tokens(tok) + [tok.eos_id], True, -0.5) for _ in windows]
+
+    broken = "    return width * (height\n"
+    assert Proposes(broken).repair([{"code": BUGGY, "path": "geometry.py"}]) == [None]
+    (fine,) = Proposes("    return width * height\n").repair([{"code": BUGGY, "path": "geometry.py"}])
+    assert fine.apply(BUGGY) == FIXED
+    # without a grammar (plain text) nothing is parsed, so nothing is dropped
+    (text,) = Proposes(broken).repair([{"code": BUGGY, "path": "notes.txt"}])
+    assert text is not None
+    # input that is already broken may stay as broken, not get worse
+    already = "def area(width, height:\n    return width + height\n"
+    assert Proposes("    return width * height\n").repair([{"code": already, "path": "g.py"}])[0] is not None
