@@ -54,6 +54,7 @@ class Window:
     prompt: list[int]
     start: int
     n_lines: int
+    focus: tuple[int, int] | None = None  # first and last line (file coordinates) that candidates may rewrite
 
 
 class Repairer:
@@ -91,7 +92,8 @@ class Repairer:
                mode: str = "generate") -> list[Patch | None]:
         """One Patch (or None: no change proposed) per item. An item is a str of code or a dict with
         `code` and optional `path`, `language`, `intent` (a commit-message-like hint) and `focus`
-        (first, last) lines to centre the window on.
+        (first, last) lines, 0-based and inclusive, to centre the window on (candidate ranking then
+        rewrites only those lines).
 
         mode: "generate" (decode under the edit grammar, greedy or beam), "rank" (score every
         single-statement rewrite of the window, and "no change", by teacher forcing; the best wins) or
@@ -203,9 +205,11 @@ class Repairer:
         candidates = []
         for item, window in zip(items, windows, strict=True):
             mine = [[self.tokenizer.eos_id]]  # no change
+            lines = (window.start, window.start + window.n_lines)
+            if window.focus is not None:  # e.g. the lines a developer changed: rewrite only those
+                lines = (max(lines[0], window.focus[0]), max(lines[0], min(lines[1], window.focus[1] + 1)))
             try:
-                rewrites = enumerate_rewrites(item["code"], item["language"] or "python",
-                                              lines=(window.start, window.start + window.n_lines), check=True)
+                rewrites = enumerate_rewrites(item["code"], item["language"] or "python", lines=lines, check=True)
             except UnsupportedLanguage:
                 rewrites = []
             for rewrite in rewrites:
@@ -237,7 +241,7 @@ class Repairer:
         framing = encode_prompt(tok, "", item.get("path") or "", item.get("intent"), item["language"])
         # Training windows fill max_tokens with the prompt and the script; leave a quarter for the script.
         budget = int(0.75 * self.max_tokens) - len(framing)
-        start, end = first, min(n, max(last, first + 1)) if n else 0
+        start, end = first, min(n, max(last, first) + 1) if n else 0
         cost = sum(len(lines[k]) + 1 for k in range(start, end))
         grew = True
         while grew and end - start < tok.max_lines:
@@ -249,7 +253,7 @@ class Repairer:
                 start, end = (k, end) if k < start else (start, k + 1)
                 grew = True
         prompt = encode_prompt(tok, code, item.get("path") or "", item.get("intent"), item["language"], start, end)
-        return Window(index, prompt, start, end - start)
+        return Window(index, prompt, start, end - start, (first, last) if item.get("focus") else None)
 
 
 def syntax_errors(code: str, language: str | None) -> int | None:

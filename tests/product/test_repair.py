@@ -175,3 +175,18 @@ def test_a_patch_that_adds_syntax_errors_is_never_suggested(fixer):
     # input that is already broken may stay as broken, not get worse
     already = "def area(width, height:\n    return width + height\n"
     assert Proposes("    return width * height\n").repair([{"code": already, "path": "g.py"}])[0] is not None
+
+
+def test_ranking_rewrites_only_the_focus_lines(fixer):
+    from patchcoder.training.mutations import enumerate_rewrites
+
+    repairer = Repairer.load(fixer)
+    code = "def area(width, height):\n    x = width - 1\n    return width + height\n"
+    assert {r.lines[0] for r in enumerate_rewrites(code, "python", check=True)} >= {1, 2}
+    for line in (1, 2):
+        (patch,) = repairer.repair([{"code": code, "path": "geometry.py", "focus": (line, line)}], mode="rank")
+        if patch is not None:
+            assert all(line <= op.start <= op.end <= line + 1 for op in patch.script.ops)
+    items = [{"code": code, "path": "geometry.py", "focus": (line, line)} for line in (1, 2)]
+    windows = [repairer._window(k, item | {"language": "python"}) for k, item in enumerate(items)]
+    assert [w.focus for w in windows] == [(1, 1), (2, 2)]
