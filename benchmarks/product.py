@@ -1,7 +1,7 @@
 """The product's speed: `patchcoder suggest` on a 300-line file (cold and warm) and batch-repair
 throughput at batch 1 vs 16 vs 64, in one run.
 
-    python benchmarks/product.py --checkpoint runs/default/final [--repeats 3]
+    python benchmarks/product.py [--checkpoint DIR] [--mode generate|rank|both] [--repeats 3]
 
 cold: a fresh `patchcoder suggest FILE --json` process (interpreter, imports, model load, decoding);
 warm: `Repairer.repair` on the same file in this process after a first call. Batch throughput repairs
@@ -45,17 +45,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--mode", choices=("generate", "rank", "both"),
+                        help="decoding mode (default: the Repairer's and suggest's default)")
     args = parser.parse_args()
 
     from patchcoder import Repairer
 
     code = three_hundred_lines()
+    options = {"mode": args.mode} if args.mode else {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "decoder.py"
         path.write_text(code)
         cmd = [sys.executable, "-m", "patchcoder", "suggest", str(path), "--json"]
         if args.checkpoint:
             cmd += ["--checkpoint", args.checkpoint]
+        if args.mode:
+            cmd += ["--mode", args.mode]
         cold = []
         for _ in range(args.repeats):
             start = time.perf_counter()
@@ -65,11 +70,11 @@ def main() -> None:
                 sys.exit(f"suggest failed: {result.stderr.strip()}")
     repairer = Repairer.load(args.checkpoint)
     item = {"code": code, "path": "decoder.py"}
-    repairer.repair([item])
+    repairer.repair([item], **options)
     warm = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        repairer.repair([item])
+        repairer.repair([item], **options)
         warm.append(time.perf_counter() - start)
     print(f"suggest on a 300-line file: cold {statistics.median(cold):.2f} s (median of {args.repeats}), "
           f"warm {statistics.median(warm):.2f} s; target < 2 s cold")
@@ -79,7 +84,7 @@ def main() -> None:
     for _ in range(args.repeats):
         for size in rates:
             start = time.perf_counter()
-            repairer.repair(items, batch_size=size, show_progress=False)
+            repairer.repair(items, batch_size=size, show_progress=False, **options)
             rates[size].append(len(items) / (time.perf_counter() - start))
     med = {size: statistics.median(r) for size, r in rates.items()}
     print("| batch size | items/s (median) | vs batch 1 |")

@@ -7,8 +7,8 @@
         if patch:
             print(patch.diff, patch.score)
 
-Each item is windowed around its focus lines (default: the whole text, or its middle when it is too
-long) within the model's token budget, framed exactly as in training, and decoded under the edit
+Each item is windowed around its focus lines, or (without a focus) cut into windows that tile the whole
+text, within the model's token budget, framed exactly as in training, and decoded under the edit
 grammar, so every patch parses and applies to the text it was computed from.
 """
 
@@ -113,7 +113,7 @@ class Repairer:
                 raise PatchcoderError(f"item {index} has no 'code' string")
             language = item.get("language") or (language_of(item["path"]) if item.get("path") else None)
             item["language"] = language
-            windows.append(self._window(index, item))
+            windows.extend(self._windows(index, item))
         results: list[Patch | None] = [None] * len(items)
         show = len(items) >= 64 if show_progress is None else show_progress
         # Similar lengths share a batch: prompts are left-padded to the longest, and attention pays for padding.
@@ -135,8 +135,10 @@ class Repairer:
                         continue  # rewrites lines into themselves: not a change
                     if self._breaks_syntax(item, patched):
                         continue  # never suggest a change that adds syntax errors
-                    results[window.index] = Patch(item.get("path"), item["code"], shifted, out.score,
-                                                  _sstub(item["code"], shifted, item["language"]))
+                    best = results[window.index]
+                    if best is None or out.score > best.score:  # one patch per item: its best window's
+                        results[window.index] = Patch(item.get("path"), item["code"], shifted, out.score,
+                                                      _sstub(item["code"], shifted, item["language"]))
                 advance(len(batch))
         return results
 
@@ -228,6 +230,37 @@ class Repairer:
             best.append(Decoded(mine[k], True, theirs[k]))
         return best
 
+    def _windows(self, index: int, item: dict) -> list[Window]:
+        """With a focus, the one window around it; otherwise windows that tile the whole text, each
+        as many whole lines as the prompt budget takes."""
+        from patchcoder.tokenizer.edits import split_lines
+        from patchcoder.tokenizer.examples import encode_prompt
+
+        code, tok = item["code"], self.tokenizer
+        n = len(split_lines(code))
+        if item.get("focus") is not None or n == 0:
+            return [self._window(index, item)]
+        lines = tok.encode_lines(code, item["language"])
+        budget = self._budget(item)
+        windows, start = [], 0
+        while start < n:
+            end, cost = start + 1, len(lines[start]) + 1  # a window holds at least one line
+            while end < n and end - start < tok.max_lines and cost + len(lines[end]) + 1 <= budget:
+                cost += len(lines[end]) + 1
+                end += 1
+            prompt = encode_prompt(tok, code, item.get("path") or "", item.get("intent"), item["language"], start, end)
+            windows.append(Window(index, prompt, start, end - start))
+            start = end
+        return windows
+
+    def _budget(self, item: dict) -> int:
+        """Tokens a window's lines may take: training windows fill max_tokens with the prompt and the
+        script; a quarter is left for the script."""
+        from patchcoder.tokenizer.examples import encode_prompt
+
+        framing = encode_prompt(self.tokenizer, "", item.get("path") or "", item.get("intent"), item["language"])
+        return int(0.75 * self.max_tokens) - len(framing)
+
     def _window(self, index: int, item: dict) -> Window:
         """The longest run of lines around the focus whose prompt leaves room for the script."""
         from patchcoder.tokenizer.edits import split_lines
@@ -238,9 +271,7 @@ class Repairer:
         first, last = item.get("focus") or (n // 2, n // 2)
         first, last = max(0, min(first, n)), max(0, min(last, n))
         lines = tok.encode_lines(code, item["language"], max(0, first - tok.max_lines), last + tok.max_lines)
-        framing = encode_prompt(tok, "", item.get("path") or "", item.get("intent"), item["language"])
-        # Training windows fill max_tokens with the prompt and the script; leave a quarter for the script.
-        budget = int(0.75 * self.max_tokens) - len(framing)
+        budget = self._budget(item)
         start, end = first, min(n, max(last, first) + 1) if n else 0
         cost = sum(len(lines[k]) + 1 for k in range(start, end))
         grew = True

@@ -190,3 +190,50 @@ def test_ranking_rewrites_only_the_focus_lines(fixer):
     items = [{"code": code, "path": "geometry.py", "focus": (line, line)} for line in (1, 2)]
     windows = [repairer._window(k, item | {"language": "python"}) for k, item in enumerate(items)]
     assert [w.focus for w in windows] == [(1, 1), (2, 2)]
+
+
+def test_a_long_text_is_tiled_by_windows(fixer):
+    from patchcoder.tokenizer.edits import split_lines
+
+    repairer = Repairer.load(fixer)
+    filler = "".join(f"def helper_{i}(value):\n    return value * {i}\n\n\n" for i in range(60))
+    code = filler + BUGGY
+    item = {"code": code, "path": "geometry.py", "language": "python"}
+    windows = repairer._windows(0, item)
+    n = len(split_lines(code))
+    assert len(windows) > 1 and windows[0].start == 0
+    assert all(a.start + a.n_lines == b.start for a, b in zip(windows, windows[1:], strict=False))  # contiguous
+    assert windows[-1].start + windows[-1].n_lines == n  # to the last line
+    assert all(len(w.prompt) <= repairer.max_tokens * 3 // 4 for w in windows)
+    assert all(w.n_lines <= repairer.tokenizer.max_lines for w in windows)
+    # with a focus, one window around it
+    (focused,) = repairer._windows(0, item | {"focus": (n - 1, n - 1)})
+    assert focused.start <= n - 1 < focused.start + focused.n_lines
+
+
+def test_a_tiled_text_gets_the_patch_of_its_best_window(fixer):
+    """Every window of a long text is decoded; the item's patch is its best-scoring window's, placed at
+    that window's lines."""
+    from patchcoder.decoding import Decoded
+    from patchcoder.tokenizer.edits import EditOp, EditScript
+
+    base = Repairer.load(fixer)
+    tok = base.tokenizer
+    code = "".join(f"value_{i} = {i}\n" for i in range(400))
+
+    class PrefersLine(Repairer):
+        """Proposes, in every window, to rewrite the window's first line; scores windows by how near
+        they start to line 150."""
+        def decode_windows(self, items, windows, mode="generate", beam=1):
+            script = EditScript((EditOp("REPLACE", 0, 1, "changed = True\n"),), None)
+            return [Decoded(script.to_tokens(tok) + [tok.eos_id], True, -abs(w.start - 150) / 1000)
+                    for w in windows]
+
+    repairer = PrefersLine(base.model, tok)
+    windows = repairer._windows(0, {"code": code, "path": "v.py", "language": "python"})
+    assert len(windows) > 3
+    best = min(windows, key=lambda w: abs(w.start - 150))
+    for batch_size in (1, 4):
+        (patch,) = repairer.repair([{"code": code, "path": "v.py"}], batch_size=batch_size)
+        lines = patch.apply(code).splitlines()
+        assert lines[best.start] == "changed = True" and lines.count("changed = True") == 1
