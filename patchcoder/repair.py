@@ -158,9 +158,9 @@ class Repairer:
                 decoded = [self._first_that_parses(item, w, hyps)
                            for item, w, hyps in zip(items, windows, beams, strict=True)]
         if mode != "generate":
-            ranked = self._rank(items, windows)
-            decoded = [r if d is None or not d.finished or (r is not None and r.score > d.score) else d
-                       for d, r in zip(decoded, ranked, strict=True)]
+            # The generated script joins the candidates, so all are scored alike (without grammar masks).
+            extra = [[d.ids] if d is not None and d.finished else [] for d in decoded]
+            decoded = self._rank(items, windows, extra)
         return decoded
 
     @staticmethod
@@ -182,7 +182,9 @@ class Repairer:
 
         if not hypotheses:
             return None
-        before = syntax_errors(item["code"], item["language"])
+        if "_syntax_errors" not in item:
+            item["_syntax_errors"] = syntax_errors(item["code"], item["language"])
+        before = item["_syntax_errors"]
         if before is None:
             return hypotheses[0]
         for hyp in hypotheses:
@@ -197,32 +199,15 @@ class Repairer:
                 return hyp
         return hypotheses[0]
 
-    def _rank(self, items: list[dict], windows: list[Window]) -> list:
-        """For each window, the best-scoring candidate script: "no change" or one single-statement
-        rewrite of the window's lines (the rewrite classes of the synthetic-data generator)."""
+    def _rank(self, items: list[dict], windows: list[Window], extra: list[list[list[int]]] | None = None) -> list:
+        """For each window, the best-scoring candidate script: "no change", one single-statement
+        rewrite of the window's (focus) lines (the rewrite classes of the synthetic-data generator),
+        or one of `extra[k]` (e.g. the generated script), all scored by teacher forcing."""
         from patchcoder.decoding import Decoded, score_candidates
-        from patchcoder.tokenizer.edits import edit_script
-        from patchcoder.training.mutations import UnsupportedLanguage, enumerate_rewrites
 
-        candidates = []
-        for item, window in zip(items, windows, strict=True):
-            mine = [[self.tokenizer.eos_id]]  # no change
-            lines = (window.start, window.start + window.n_lines)
-            if window.focus is not None:  # e.g. the lines a developer changed: rewrite only those
-                lines = (max(lines[0], window.focus[0]), max(lines[0], min(lines[1], window.focus[1] + 1)))
-            try:
-                rewrites = enumerate_rewrites(item["code"], item["language"] or "python", lines=lines, check=True)
-            except UnsupportedLanguage:
-                rewrites = []
-            for rewrite in rewrites:
-                script = edit_script(item["code"], rewrite.code, item["language"])
-                if not script.ops or script.ops[0].start < window.start or \
-                        script.ops[-1].end > window.start + window.n_lines:
-                    continue
-                new_ids = self.tokenizer.encode_lines(rewrite.code, item["language"])
-                tokens = script.shifted(-window.start).to_tokens(self.tokenizer, new_line_ids=new_ids[window.start:])
-                mine.append(tokens + [self.tokenizer.eos_id])
-            candidates.append(mine)
+        candidates = [self._candidates(item, window) for item, window in zip(items, windows, strict=True)]
+        for mine, more in zip(candidates, extra or [[] for _ in windows], strict=True):
+            mine.extend(ids for ids in more if ids not in mine)
         scores = score_candidates(self.model, [w.prompt for w in windows], candidates)
         best: list = []
         for mine, theirs in zip(candidates, scores, strict=True):
@@ -230,26 +215,62 @@ class Repairer:
             best.append(Decoded(mine[k], True, theirs[k]))
         return best
 
+    def _candidates(self, item: dict, window: Window) -> list[list[int]]:
+        """Scripts (window coordinates, ending in `<|eos|>`) for "no change" and every single-statement
+        rewrite inside the window, or inside its focus lines when it has one."""
+        from patchcoder.tokenizer.edits import edit_script
+        from patchcoder.training.mutations import UnsupportedLanguage, enumerate_rewrites
+
+        eos = self.tokenizer.eos_id
+        out = [[eos]]  # no change
+        lo, hi = window.start, window.start + window.n_lines
+        if window.focus is not None:  # e.g. the lines a developer changed: rewrite only those
+            lo, hi = max(lo, window.focus[0]), max(lo, min(hi, window.focus[1] + 1))
+        try:
+            rewrites = enumerate_rewrites(item["code"], item["language"] or "python", lines=(lo, hi), check=True)
+        except UnsupportedLanguage:
+            return out
+        for rewrite in rewrites:
+            script = edit_script(item["code"], rewrite.code, item["language"])
+            if not script.ops or script.ops[0].start < lo or script.ops[-1].end > hi:
+                continue  # a rewrite that reaches outside the lines it may change
+            new_ids = self.tokenizer.encode_lines(rewrite.code, item["language"])
+            out.append(script.shifted(-window.start).to_tokens(self.tokenizer, new_line_ids=new_ids[window.start:])
+                       + [eos])
+        return out
+
     def _windows(self, index: int, item: dict) -> list[Window]:
-        """With a focus, the one window around it; otherwise windows that tile the whole text, each
-        as many whole lines as the prompt budget takes."""
+        """With a focus that fits one window, the window around it; otherwise windows that tile the
+        text (or the focus lines), each as many whole lines as the prompt budget takes, each keeping
+        its part of the focus. A single line too long for any prompt gives no window."""
         from patchcoder.tokenizer.edits import split_lines
         from patchcoder.tokenizer.examples import encode_prompt
 
         code, tok = item["code"], self.tokenizer
         n = len(split_lines(code))
-        if item.get("focus") is not None or n == 0:
+        if n == 0:
             return [self._window(index, item)]
+        focus = item.get("focus")
         lines = tok.encode_lines(code, item["language"])
         budget = self._budget(item)
-        windows, start = [], 0
-        while start < n:
+        if focus is not None:
+            first, last = max(0, min(focus[0], n - 1)), max(0, min(focus[1], n - 1))
+            first, last = min(first, last), max(first, last)
+            if last - first < tok.max_lines and sum(len(lines[k]) + 1 for k in range(first, last + 1)) <= budget:
+                return [self._window(index, item | {"focus": (first, last)})]
+            lo, hi = first, last + 1
+        else:
+            lo, hi = 0, n
+        windows, start = [], lo
+        while start < hi:
             end, cost = start + 1, len(lines[start]) + 1  # a window holds at least one line
-            while end < n and end - start < tok.max_lines and cost + len(lines[end]) + 1 <= budget:
+            while end < hi and end - start < tok.max_lines and cost + len(lines[end]) + 1 <= budget:
                 cost += len(lines[end]) + 1
                 end += 1
-            prompt = encode_prompt(tok, code, item.get("path") or "", item.get("intent"), item["language"], start, end)
-            windows.append(Window(index, prompt, start, end - start))
+            if cost <= budget:
+                prompt = encode_prompt(tok, code, item.get("path") or "", item.get("intent"), item["language"],
+                                       start, end)
+                windows.append(Window(index, prompt, start, end - start, (start, end - 1) if focus else None))
             start = end
         return windows
 

@@ -122,7 +122,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
     totals = collections.Counter()
     by_language: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     by_sstub: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    alarms = 0
+    alarms = alarm_windows = 0
     started = time.perf_counter()
     with torch.no_grad(), progress_bar("evaluating", len(cases), show_progress) as advance:
         for first in range(0, len(cases), batch_size):
@@ -137,7 +137,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
                     counter["examples"] += 1
                     counter.update(scores)
             if false_alarms:
-                alarms += _false_alarms(repairer, batch, mode, beam)
+                changed, shown = _false_alarms(repairer, batch, mode, beam)
+                alarms, alarm_windows = alarms + changed, alarm_windows + shown
             advance(len(batch))
     seconds = time.perf_counter() - started
 
@@ -151,7 +152,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
         "by_language": {k: rates(v) for k, v in sorted(by_language.items())},
         "sstub_examples": {k: v["examples"] for k, v in sorted(by_sstub.items())},
         "seconds_per_example": seconds / len(cases),
-        **({"false_alarm_rate": alarms / len(cases)} if false_alarms else {}),
+        **({"false_alarm_rate": alarms / max(1, alarm_windows), "false_alarm_windows": alarm_windows}
+           if false_alarms else {}),
         "mode": mode,
         "beam": beam,
         "checkpoint": str(checkpoint),
@@ -171,8 +173,9 @@ def fixed_file(case: _Case, tokenizer) -> tuple[str, int, int]:
     return code, case.window_start, len(split_lines(expected))
 
 
-def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int) -> int:
-    """How many of the batch's windows, shown as they are after the real change, the model would change."""
+def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int) -> tuple[int, int]:
+    """(changed, shown): of the batch's windows shown as they are after the real change (those that
+    still fit a window), how many the model would change."""
     from patchcoder.repair import Window
     from patchcoder.tokenizer.edits import EditScript, EditScriptError, split_lines
     from patchcoder.tokenizer.examples import encode_prompt
@@ -181,10 +184,14 @@ def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int) -> int:
     items, windows = [], []
     for k, case in enumerate(batch):
         code, start, n = fixed_file(case, tok)
+        if not 0 < n <= tok.max_lines:
+            continue  # the change grew the window past what a window shows, or removed all of it
         items.append({"code": code, "language": case.language})
         windows.append(Window(k, encode_prompt(tok, code, case.path, None, case.language, start, start + n),
                               start, n))
     changed = 0
+    if not windows:
+        return 0, 0
     for item, window, out in zip(items, windows, repairer.decode_windows(items, windows, mode, beam), strict=True):
         if out is None or not out.finished:
             continue
@@ -194,4 +201,4 @@ def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int) -> int:
             changed += EditScript.from_tokens(out.ids, tok, window.n_lines).apply(text) != text
         except EditScriptError:
             continue
-    return changed
+    return changed, len(windows)

@@ -178,18 +178,48 @@ def test_a_patch_that_adds_syntax_errors_is_never_suggested(fixer):
 
 
 def test_ranking_rewrites_only_the_focus_lines(fixer):
+    from patchcoder.tokenizer.edits import EditScript
     from patchcoder.training.mutations import enumerate_rewrites
 
     repairer = Repairer.load(fixer)
-    code = "def area(width, height):\n    x = width - 1\n    return width + height\n"
-    assert {r.lines[0] for r in enumerate_rewrites(code, "python", check=True)} >= {1, 2}
-    for line in (1, 2):
-        (patch,) = repairer.repair([{"code": code, "path": "geometry.py", "focus": (line, line)}], mode="rank")
-        if patch is not None:
-            assert all(line <= op.start <= op.end <= line + 1 for op in patch.script.ops)
-    items = [{"code": code, "path": "geometry.py", "focus": (line, line)} for line in (1, 2)]
-    windows = [repairer._window(k, item | {"language": "python"}) for k, item in enumerate(items)]
-    assert [w.focus for w in windows] == [(1, 1), (2, 2)]
+    tok = repairer.tokenizer
+    # a call over lines 1-3: rewrites of its arguments touch the focus line 2 but can land on 1 or 3
+    code = "def area(width, height):\n    x = max(width,\n            height - 1,\n            0)\n    return x\n"
+    assert {r.lines[0] for r in enumerate_rewrites(code, "python", check=True)} >= {1, 2, 4}
+    item = {"code": code, "path": "geometry.py", "language": "python"}
+    seen = set()
+    for line in (1, 2, 4):
+        (window,) = repairer._windows(0, item | {"focus": (line, line)})
+        assert window.focus == (line, line)
+        candidates = repairer._candidates(item, window)
+        assert candidates[0] == [tok.eos_id] and len(candidates) > 1
+        for ids in candidates[1:]:
+            ops = EditScript.from_tokens(ids, tok, window.n_lines).shifted(window.start).ops
+            assert all(line <= op.start <= op.end <= line + 1 for op in ops)
+            seen.add(line)
+    assert seen == {1, 2, 4}
+
+
+def test_a_focus_too_long_for_one_window_is_tiled(fixer):
+    repairer = Repairer.load(fixer)
+    code = "".join(f"value_{i} = compute({i}, {i + 1})\n" for i in range(600))
+    item = {"code": code, "path": "v.py", "language": "python", "focus": (10, 580)}
+    windows = repairer._windows(0, item)
+    assert len(windows) > 1 and windows[0].start == 10 and windows[-1].start + windows[-1].n_lines == 581
+    assert all(w.focus == (w.start, w.start + w.n_lines - 1) for w in windows)
+    assert all(w.n_lines <= repairer.tokenizer.max_lines for w in windows)
+    repairer.repair([{"code": code, "path": "v.py", "focus": (10, 580)}], mode="rank")  # no error
+
+
+def test_a_line_too_long_for_any_window_is_skipped(fixer):
+    repairer = Repairer.load(fixer)
+    huge = "blob = '" + "ab" * 4000 + "'\n"
+    code = BUGGY + huge + BUGGY.replace("area", "volume")
+    windows = repairer._windows(0, {"code": code, "path": "g.py", "language": "python"})
+    assert [(w.start, w.n_lines) for w in windows] == [(0, 2), (3, 2)]  # line 2 has no window
+    assert all(len(w.prompt) <= repairer.max_tokens for w in windows)
+    (patch,) = repairer.repair([{"code": code, "path": "g.py"}])
+    assert patch is None or all(op.start != 2 for op in patch.script.ops)
 
 
 def test_a_long_text_is_tiled_by_windows(fixer):
