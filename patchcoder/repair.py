@@ -21,6 +21,9 @@ from pathlib import Path
 from patchcoder.errors import PatchcoderError
 
 SHIPPED_MODEL = Path(__file__).parent / "assets" / "model"
+MODES = ("generate", "rank", "both")
+# A model folder may name the decoding mode that measured best for it: decoding.json {"mode": "rank"}.
+DECODING_FILE = "decoding.json"
 
 
 @dataclasses.dataclass
@@ -58,9 +61,12 @@ class Window:
 
 
 class Repairer:
-    def __init__(self, model, tokenizer, *, max_tokens: int = 512, max_new_tokens: int = 192):
+    def __init__(self, model, tokenizer, *, max_tokens: int = 512, max_new_tokens: int = 192,
+                 mode: str = "generate"):
+        if mode not in MODES:
+            raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
         self.model, self.tokenizer = model, tokenizer
-        self.max_tokens, self.max_new_tokens = max_tokens, max_new_tokens
+        self.max_tokens, self.max_new_tokens, self.mode = max_tokens, max_new_tokens, mode
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **options) -> Repairer:
@@ -72,8 +78,8 @@ class Repairer:
 
         directory = Path(path) if path is not None else SHIPPED_MODEL
         if path is None and not (directory / "model.safetensors").exists():
-            raise PatchcoderError("this build of patchcoder ships no default model yet; "
-                                  "pass a checkpoint folder made by `patchcoder train`")
+            raise PatchcoderError(f"the model shipped with patchcoder is missing from {directory} (an incomplete "
+                                  "install?); reinstall patchcoder or pass a checkpoint folder made by `patchcoder train`")
         model = PatchCoder.from_pretrained(directory)
         tokenizer_file = directory / "tokenizer.json"
         tokenizer = CodeTokenizer.load(tokenizer_file) if tokenizer_file.exists() else CodeTokenizer.default()
@@ -86,10 +92,16 @@ class Repairer:
                 options["max_tokens"] = int(json.loads(training.read_text())["config"]["data"]["seq_len"])
             except (KeyError, ValueError, TypeError):
                 pass
+        decoding = directory / DECODING_FILE
+        if decoding.exists() and "mode" not in options:
+            try:
+                options["mode"] = json.loads(decoding.read_text())["mode"]
+            except (KeyError, ValueError, TypeError):
+                raise PatchcoderError(f"{decoding}: not a JSON object with a 'mode'") from None
         return cls(model, tokenizer, **options)
 
     def repair(self, items, batch_size: int = 16, beam: int = 1, show_progress: bool | None = None,
-               mode: str = "generate") -> list[Patch | None]:
+               mode: str | None = None) -> list[Patch | None]:
         """One Patch (or None: no change proposed) per item. An item is a str of code or a dict with
         `code` and optional `path`, `language`, `intent` (a commit-message-like hint) and `focus`
         (first, last) lines, 0-based and inclusive, to centre the window on (candidate ranking then
@@ -97,14 +109,16 @@ class Repairer:
 
         mode: "generate" (decode under the edit grammar, greedy or beam), "rank" (score every
         single-statement rewrite of the window, and "no change", by teacher forcing; the best wins) or
-        "both" (the better of the two by mean log-probability per token)."""
+        "both" (the generated script joins the ranked candidates); None: the model's own mode
+        (its folder's decoding.json, else "generate")."""
         from patchcoder.console import progress_bar
         from patchcoder.languages import language_of
         from patchcoder.tokenizer.edits import EditScript
 
         if beam < 1:
             raise PatchcoderError(f"beam must be at least 1, got {beam}")
-        if mode not in ("generate", "rank", "both"):
+        mode = mode or self.mode
+        if mode not in MODES:
             raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
         items = [{"code": item} if isinstance(item, str) else dict(item) for item in items]
         windows: list[Window] = []
@@ -142,12 +156,13 @@ class Repairer:
                 advance(len(batch))
         return results
 
-    def decode_windows(self, items: list[dict], windows: list[Window], mode: str = "generate",
+    def decode_windows(self, items: list[dict], windows: list[Window], mode: str | None = None,
                        beam: int = 1) -> list:
         """One `Decoded` script (tokens in window coordinates) or None per window, decoded together;
         items[k] (with `code` and `language`) is the text windows[k] was cut from. Modes as in `repair`."""
         from patchcoder.decoding import constrained_beam, constrained_greedy
 
+        mode = mode or self.mode
         prompts, lines = [w.prompt for w in windows], [w.n_lines for w in windows]
         decoded: list = [None] * len(windows)
         if mode != "rank":

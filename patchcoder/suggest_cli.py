@@ -29,9 +29,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the suggestions as a JSON list on stdout")
     p.add_argument("--beam", type=positive_int, default=1, metavar="N",
                    help="beam width: 1 is greedy; N keeps the N best scripts and proposes the best (default: 1)")
-    p.add_argument("--mode", choices=["generate", "rank", "both"], default="generate",
+    p.add_argument("--mode", choices=["generate", "rank", "both"],
                    help="generate scripts under the edit grammar, rank the known single-statement rewrites of the "
-                        "changed lines, or both (default: %(default)s)")
+                        "changed lines, or both (default: the model's own, 'rank' for the shipped model)")
     p.add_argument("--min-score", type=float, metavar="S",
                    help="only suggestions whose score (mean log-probability per token) is at least S")
     p.add_argument("--checkpoint", metavar="DIR", help="a model folder (default: the model shipped with patchcoder)")
@@ -48,11 +48,15 @@ def run(args: argparse.Namespace) -> int:
     found, repo = targets(args.paths, staged=args.staged, rev=args.rev, notes=notes)
     for note in notes:
         stderr().print(f"[dim]note: {note}")
-    if not found:
-        return 0
-    repairer = Repairer.load(args.checkpoint)
-    suggestions = suggest(repairer, found, args.intent, args.min_score, beam=args.beam, mode=args.mode)
+    suggestions = []
+    if found:
+        repairer = Repairer.load(args.checkpoint)
+        suggestions = suggest(repairer, found, args.intent, args.min_score, beam=args.beam, mode=args.mode)
     if not suggestions:
+        if args.json:
+            sys.stdout.write("[]\n")  # always a JSON list
+        else:
+            stderr().print(f"no suggestion ({len(found)} file{'s' if len(found) != 1 else ''} looked at)")
         return 0
     if args.json:
         json.dump([{"path": t.path, "diff": p.diff, "score": p.score, "sstub": p.sstub,

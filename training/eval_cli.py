@@ -26,9 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="token budget of one edit script (default: %(default)s)")
     p.add_argument("--max-tokens", type=positive_int, metavar="N",
                    help="example budget (default: the sequence length the checkpoint was trained with)")
-    p.add_argument("--mode", choices=("generate", "rank", "both"), default="generate",
-                   help="free generation under the edit grammar, candidate ranking, or the better of both "
-                        "(default: %(default)s)")
+    p.add_argument("--mode", choices=("generate", "rank", "both"),
+                   help="free generation under the edit grammar, candidate ranking, or both (default: the "
+                        "model's own, as suggest decodes)")
     p.add_argument("--beam", type=positive_int, default=1, metavar="N",
                    help="beam width of free generation (default: %(default)s, greedy)")
     p.add_argument("--false-alarms", action="store_true",
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                       max_new_tokens=args.max_new_tokens, max_tokens=args.max_tokens, mode=args.mode,
                       beam=args.beam, false_alarms=args.false_alarms, show_progress=not args.no_progress)
     alarms = f", false alarms {report['false_alarm_rate']:.1%}" if "false_alarm_rate" in report else ""
-    table = Table(title=f"patchcoder eval ({args.mode}, beam {args.beam}): {report['examples']} examples, "
+    table = Table(title=f"patchcoder eval ({report['mode']}, beam {args.beam}): {report['examples']} examples, "
                         f"{report['seconds_per_example'] * 1000:,.0f} ms each{alarms}")
     table.add_column("slice")
     table.add_column("n", justify="right")

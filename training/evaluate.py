@@ -100,7 +100,7 @@ def score(case: _Case, ids: list[int], finished: bool, tokenizer) -> dict[str, i
 
 def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: int | None = None,
              batch_size: int = 16, max_new_tokens: int = 256, max_tokens: int | None = None,
-             mode: str = "generate", beam: int = 1, false_alarms: bool = False,
+             mode: str | None = None, beam: int = 1, false_alarms: bool = False,
              show_progress: bool = False) -> dict:
     """Metrics of `checkpoint` on `data`; see the module docstring."""
     import torch
@@ -111,6 +111,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
     repairer = Repairer.load(checkpoint, max_new_tokens=max_new_tokens)  # and the trained sequence length
     tokenizer = repairer.tokenizer
     max_tokens = max_tokens or repairer.max_tokens
+    mode = mode or repairer.mode
     if mode not in ("generate", "rank", "both"):
         raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
     if beam < 1:

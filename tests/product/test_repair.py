@@ -267,3 +267,22 @@ def test_a_tiled_text_gets_the_patch_of_its_best_window(fixer):
         (patch,) = repairer.repair([{"code": code, "path": "v.py"}], batch_size=batch_size)
         lines = patch.apply(code).splitlines()
         assert lines[best.start] == "changed = True" and lines.count("changed = True") == 1
+
+
+def test_a_model_folder_names_its_decoding_mode(fixer, tmp_path):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(fixer, folder)
+    assert Repairer.load(folder).mode == "generate"  # without decoding.json
+    (folder / "decoding.json").write_text('{"mode": "rank"}')
+    repairer = Repairer.load(folder)
+    assert repairer.mode == "rank"
+    assert Repairer.load(folder, mode="both").mode == "both"  # an explicit choice wins
+    (ranked,) = repairer.repair([{"code": BUGGY, "path": "geometry.py"}])
+    (explicit,) = repairer.repair([{"code": BUGGY, "path": "geometry.py"}], mode="rank")
+    assert (ranked and ranked.diff) == (explicit and explicit.diff)
+    for bad in ('{"mode": "guess"}', "[1]", "{"):
+        (folder / "decoding.json").write_text(bad)
+        with pytest.raises(PatchcoderError, match="mode|decoding.json"):
+            Repairer.load(folder)

@@ -69,6 +69,8 @@ def test_apply_refuses_unstaged_changes_unless_allowed(work, fixer):
     assert applied.returncode == 1, applied.stderr
     assert (work / "geometry.py").read_text() == FIXED
     assert _suggest(work, fixer).returncode == 0  # nothing left to suggest: exit 0
+    empty = _suggest(work, fixer, "--json")
+    assert empty.returncode == 0 and json.loads(empty.stdout) == []  # still a JSON list
 
 
 def test_staged_content_is_what_counts_with_staged(work, fixer):
