@@ -233,25 +233,34 @@ class Repairer:
     def _candidates(self, item: dict, window: Window) -> list[list[int]]:
         """Scripts (window coordinates, ending in `<|eos|>`) for "no change" and every single-statement
         rewrite inside the window, or inside its focus lines when it has one."""
-        from patchcoder.tokenizer.edits import edit_script
+        from patchcoder.tokenizer.edits import edit_script, split_lines
         from patchcoder.training.mutations import UnsupportedLanguage, enumerate_rewrites
 
-        eos = self.tokenizer.eos_id
+        eos, language = self.tokenizer.eos_id, item["language"]
         out = [[eos]]  # no change
         lo, hi = window.start, window.start + window.n_lines
         if window.focus is not None:  # e.g. the lines a developer changed: rewrite only those
             lo, hi = max(lo, window.focus[0]), max(lo, min(hi, window.focus[1] + 1))
         try:
-            rewrites = enumerate_rewrites(item["code"], item["language"] or "python", lines=(lo, hi), check=True)
+            rewrites = enumerate_rewrites(item["code"], language or "python", lines=(lo, hi), check=True)
         except UnsupportedLanguage:
             return out
+        # Scripts are computed on the window's text alone: a rewrite changes nothing outside it, and
+        # lexing the window instead of the whole file for every candidate keeps ranking linear.
+        old_lines = split_lines(item["code"])
+        old_window = "".join(old_lines[window.start:window.start + window.n_lines])
         for rewrite in rewrites:
-            script = edit_script(item["code"], rewrite.code, item["language"])
-            if not script.ops or script.ops[0].start < lo or script.ops[-1].end > hi:
+            first, last = rewrite.lines
+            if first < lo or last > hi:
                 continue  # a rewrite that reaches outside the lines it may change
-            new_ids = self.tokenizer.encode_lines(rewrite.code, item["language"])
-            out.append(script.shifted(-window.start).to_tokens(self.tokenizer, new_line_ids=new_ids[window.start:])
-                       + [eos])
+            new_lines = split_lines(rewrite.code)
+            grown = len(new_lines) - len(old_lines)
+            new_window = "".join(new_lines[window.start:window.start + window.n_lines + grown])
+            script = edit_script(old_window, new_window, language)
+            if not script.ops or script.ops[0].start + window.start < lo or script.ops[-1].end + window.start > hi:
+                continue
+            ids = self.tokenizer.encode_lines(new_window, language)
+            out.append(script.to_tokens(self.tokenizer, new_line_ids=ids) + [eos])
         return out
 
     def _windows(self, index: int, item: dict) -> list[Window]:
