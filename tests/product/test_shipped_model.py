@@ -1,0 +1,48 @@
+"""The default model shipped inside the package: complete, small, loaded without running code, and
+it fixes the bug planted in examples/ exactly as README's main job says."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from patchcoder import Repairer
+from patchcoder.repair import SHIPPED_MODEL
+from patchcoder.tokenizer.vocab import CodeTokenizer
+
+ROOT = Path(__file__).resolve().parents[2]
+PLANTED = ("    if not os.path.exists(path):\n", "    if os.path.exists(path):\n")  # the bug, its fix
+
+
+def test_the_shipped_model_is_complete_small_and_loads():
+    names = {p.name for p in SHIPPED_MODEL.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "training.json", "MODEL_CARD.md"} <= names
+    assert (SHIPPED_MODEL / "model.safetensors").stat().st_size <= 32 * 2**20
+    repairer = Repairer.load()  # None: the shipped model
+    assert repairer.tokenizer.fingerprint == CodeTokenizer.default().fingerprint
+    assert repairer.model.config.loops == 2 and repairer.max_tokens == 512
+    card = (SHIPPED_MODEL / "MODEL_CARD.md").read_text()
+    steps = json.loads((SHIPPED_MODEL / "training.json").read_text())["steps"]
+    assert f"{steps:,}" in card or str(steps) in card  # the card describes these weights
+
+
+def test_readme_main_job_fixes_the_planted_bug(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"^pip install .* && (patchcoder suggest (\S+))$", readme, re.M)
+    assert command, "README's main job runs patchcoder suggest on a file in examples/"
+    example = ROOT / command.group(2)
+    assert example.parent.name == "examples"
+    shutil.copy(example, tmp_path / example.name)
+    run = subprocess.run([sys.executable, "-m", "patchcoder", "suggest", example.name, "--json"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr  # 1: a suggestion was shown
+    (suggestion,) = json.loads(run.stdout)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "apply", "-"], input=suggestion["diff"], text=True, cwd=tmp_path, check=True)
+    buggy, fix = PLANTED
+    assert example.read_text().count(buggy) == 1
+    assert (tmp_path / example.name).read_text() == example.read_text().replace(buggy, fix)
