@@ -45,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cold-only", action="store_true", help="only the cold and warm suggest timings")
     parser.add_argument("--mode", choices=("generate", "rank", "both"),
                         help="decoding mode (default: the Repairer's and suggest's default)")
     args = parser.parse_args()
@@ -79,6 +80,8 @@ def main() -> None:
     print(f"suggest on a 300-line file: cold {statistics.median(cold):.2f} s (median of {args.repeats}), "
           f"warm {statistics.median(warm):.2f} s; target < 2 s cold")
 
+    if args.cold_only:
+        return
     items = [{"code": f, "path": "difflib.py"} for f in functions(64)]
     rates: dict[int, list[float]] = {1: [], 16: [], 64: []}
     for _ in range(args.repeats):

@@ -69,7 +69,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser; with `only`, that subcommand's module alone is imported and built (the others
+    are listed by name and help): a `suggest` run does not pay for importing the miner's modules."""
     parser = _Parser(
         prog="patchcoder",
         description="patchcoder learns how code changes from git history and proposes patches.",
@@ -78,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"patchcoder {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, module_name, help_text in SUBCOMMANDS:
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text)
+            continue
         module = importlib.import_module(module_name)
         p = sub.add_parser(
             name,
@@ -91,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)  # no global option takes a value
+    parser = build_parser(command if command in {name for name, _, _ in SUBCOMMANDS} else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)

@@ -108,3 +108,10 @@ def test_usage_errors(work, fixer, tmp_path):
                               cwd=work, capture_output=True, text=True)
     errors = [line for line in no_model.stderr.splitlines() if "error" in line]
     assert no_model.returncode == 2 and len(errors) == 1 and "checkpoint" in errors[0]
+
+
+def test_a_subcommand_imports_only_its_own_modules():
+    code = ("import sys; from patchcoder.cli import build_parser; build_parser('suggest'); "
+            "a = 'patchcoder.mining.run' in sys.modules; build_parser(); print(a, 'patchcoder.mining.run' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
