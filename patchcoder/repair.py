@@ -179,12 +179,16 @@ class Repairer:
         return decoded
 
     @staticmethod
-    def _breaks_syntax(item: dict, patched: str) -> bool:
-        """Whether `patched` has more tree-sitter ERROR/MISSING nodes than the item's code (False
-        without a grammar). The count of the code is kept on the item: it is parsed once."""
+    def _errors_before(item: dict) -> int | None:
+        """syntax_errors of the item's code, parsed once and kept on the item."""
         if "_syntax_errors" not in item:
             item["_syntax_errors"] = syntax_errors(item["code"], item["language"])
-        before = item["_syntax_errors"]
+        return item["_syntax_errors"]
+
+    def _breaks_syntax(self, item: dict, patched: str) -> bool:
+        """Whether `patched` has more tree-sitter ERROR/MISSING nodes than the item's code (False
+        without a grammar)."""
+        before = self._errors_before(item)
         if before is None:
             return False
         after = syntax_errors(patched, item["language"])
@@ -197,9 +201,7 @@ class Repairer:
 
         if not hypotheses:
             return None
-        if "_syntax_errors" not in item:
-            item["_syntax_errors"] = syntax_errors(item["code"], item["language"])
-        before = item["_syntax_errors"]
+        before = self._errors_before(item)
         if before is None:
             return hypotheses[0]
         for hyp in hypotheses:
@@ -220,7 +222,12 @@ class Repairer:
         or one of `extra[k]` (e.g. the generated script), all scored by teacher forcing."""
         from patchcoder.decoding import Decoded, score_candidates
 
-        candidates = [self._candidates(item, window) for item, window in zip(items, windows, strict=True)]
+        rewrites: dict[int, list | None] = {}  # per item (by identity): its windows share one enumeration
+        for item in items:
+            if id(item) not in rewrites:
+                rewrites[id(item)] = self._rewrites(item, [w for i, w in zip(items, windows, strict=True) if i is item])
+        candidates = [self._candidates(item, window, rewrites[id(item)])
+                      for item, window in zip(items, windows, strict=True)]
         for mine, more in zip(candidates, extra or [[] for _ in windows], strict=True):
             mine.extend(ids for ids in more if ids not in mine)
         scores = score_candidates(self.model, [w.prompt for w in windows], candidates)
@@ -230,20 +237,35 @@ class Repairer:
             best.append(Decoded(mine[k], True, theirs[k]))
         return best
 
-    def _candidates(self, item: dict, window: Window) -> list[list[int]]:
-        """Scripts (window coordinates, ending in `<|eos|>`) for "no change" and every single-statement
-        rewrite inside the window, or inside its focus lines when it has one."""
-        from patchcoder.tokenizer.edits import edit_script, split_lines
-        from patchcoder.training.mutations import UnsupportedLanguage, enumerate_rewrites
-
-        eos, language = self.tokenizer.eos_id, item["language"]
-        out = [[eos]]  # no change
+    @staticmethod
+    def _rewritable(window: Window) -> tuple[int, int]:
+        """[lo, hi): the lines candidates may rewrite: the window's, or its focus lines when it has one."""
         lo, hi = window.start, window.start + window.n_lines
         if window.focus is not None:  # e.g. the lines a developer changed: rewrite only those
             lo, hi = max(lo, window.focus[0]), max(lo, min(hi, window.focus[1] + 1))
+        return lo, hi
+
+    def _rewrites(self, item: dict, windows: list[Window]) -> list | None:
+        """Every single-statement rewrite of the item's lines that `windows` may rewrite (None: the
+        language has no rewrites)."""
+        from patchcoder.training.mutations import UnsupportedLanguage, enumerate_rewrites
+
+        spans = [self._rewritable(w) for w in windows]
+        lines = (min(lo for lo, _ in spans), max(hi for _, hi in spans))
         try:
-            rewrites = enumerate_rewrites(item["code"], language or "python", lines=(lo, hi), check=True)
+            return enumerate_rewrites(item["code"], item["language"] or "python", lines=lines, check=True)
         except UnsupportedLanguage:
+            return None
+
+    def _candidates(self, item: dict, window: Window, rewrites: list | None = None) -> list[list[int]]:
+        """Scripts (window coordinates, ending in `<|eos|>`) for "no change" and every rewrite among
+        `rewrites` (default: the item's, enumerated here) inside the window, or inside its focus lines."""
+        from patchcoder.tokenizer.edits import edit_script, split_lines
+
+        eos, language = self.tokenizer.eos_id, item["language"]
+        out = [[eos]]  # no change
+        lo, hi = self._rewritable(window)
+        if rewrites is None and (rewrites := self._rewrites(item, [window])) is None:
             return out
         # Scripts are computed on the window's text alone: a rewrite changes nothing outside it, and
         # lexing the window instead of the whole file for every candidate keeps ranking linear.
@@ -272,16 +294,16 @@ class Repairer:
 
         code, tok = item["code"], self.tokenizer
         n = len(split_lines(code))
-        if n == 0:
-            return [self._window(index, item)]
-        focus = item.get("focus")
         lines = tok.encode_lines(code, item["language"])
+        if n == 0:
+            return [self._window(index, item, lines)]
+        focus = item.get("focus")
         budget = self._budget(item)
         if focus is not None:
             first, last = max(0, min(focus[0], n - 1)), max(0, min(focus[1], n - 1))
             first, last = min(first, last), max(first, last)
             if last - first < tok.max_lines and sum(len(lines[k]) + 1 for k in range(first, last + 1)) <= budget:
-                return [self._window(index, item | {"focus": (first, last)})]
+                return [self._window(index, item | {"focus": (first, last)}, lines)]
             lo, hi = first, last + 1
         else:
             lo, hi = 0, n
@@ -293,7 +315,7 @@ class Repairer:
                 end += 1
             if cost <= budget:
                 prompt = encode_prompt(tok, code, item.get("path") or "", item.get("intent"), item["language"],
-                                       start, end)
+                                       start, end, line_ids=lines)
                 windows.append(Window(index, prompt, start, end - start, (start, end - 1) if focus else None))
             start = end
         return windows
@@ -306,8 +328,9 @@ class Repairer:
         framing = encode_prompt(self.tokenizer, "", item.get("path") or "", item.get("intent"), item["language"])
         return int(0.75 * self.max_tokens) - len(framing)
 
-    def _window(self, index: int, item: dict) -> Window:
-        """The longest run of lines around the focus whose prompt leaves room for the script."""
+    def _window(self, index: int, item: dict, lines: list[list[int]]) -> Window:
+        """The longest run of lines around the focus whose prompt leaves room for the script; `lines`
+        are the item's encoded lines (`encode_lines`)."""
         from patchcoder.tokenizer.edits import split_lines
         from patchcoder.tokenizer.examples import encode_prompt
 
@@ -315,7 +338,6 @@ class Repairer:
         n = len(split_lines(code))
         first, last = item.get("focus") or (n // 2, n // 2)
         first, last = max(0, min(first, n)), max(0, min(last, n))
-        lines = tok.encode_lines(code, item["language"], max(0, first - tok.max_lines), last + tok.max_lines)
         budget = self._budget(item)
         start, end = first, min(n, max(last, first) + 1) if n else 0
         cost = sum(len(lines[k]) + 1 for k in range(start, end))
@@ -328,7 +350,8 @@ class Repairer:
                 cost += len(lines[k]) + 1
                 start, end = (k, end) if k < start else (start, k + 1)
                 grew = True
-        prompt = encode_prompt(tok, code, item.get("path") or "", item.get("intent"), item["language"], start, end)
+        prompt = encode_prompt(tok, code, item.get("path") or "", item.get("intent"), item["language"], start, end,
+                               line_ids=lines)
         return Window(index, prompt, start, end - start, (first, last) if item.get("focus") else None)
 
 

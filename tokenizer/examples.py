@@ -72,10 +72,12 @@ def prompt_ids(tokenizer, message_ids: list[int], path_ids: list[int], window: l
 
 
 def encode_prompt(tokenizer, code: str, path: str, message: str | None = None, language: str | None = None,
-                  start: int = 0, end: int | None = None, config: ExampleConfig = ExampleConfig()) -> list[int]:
+                  start: int = 0, end: int | None = None, config: ExampleConfig = ExampleConfig(),
+                  line_ids: list[list[int]] | None = None) -> list[int]:
     """The prompt for lines start..end-1 of `code`, exactly as training examples frame it (for inference:
-    the model continues it with an edit script whose markers count from `start`)."""
-    n_lines = len(split_lines(code))
+    the model continues it with an edit script whose markers count from `start`). `line_ids`, the
+    whole of `tokenizer.encode_lines(code, language)`, lets many windows share one lexing of the file."""
+    n_lines = len(split_lines(code)) if line_ids is None else len(line_ids)
     end = n_lines if end is None else end
     if not 0 <= start <= end <= n_lines:
         raise ValueError(f"window {start}..{end} is not inside the {n_lines} lines of the code")
@@ -83,7 +85,9 @@ def encode_prompt(tokenizer, code: str, path: str, message: str | None = None, l
         raise ValueError(f"a window shows at most {tokenizer.max_lines} lines, got {end - start}")
     message_ids = tokenizer.encode(message)[: config.max_message_tokens] if message else []
     path_ids = tokenizer.encode(path)[-config.max_path_tokens:]
-    return prompt_ids(tokenizer, message_ids, path_ids, tokenizer.encode_lines(code, language, start, end)[start:end])
+    if line_ids is None:
+        line_ids = tokenizer.encode_lines(code, language, start, end)
+    return prompt_ids(tokenizer, message_ids, path_ids, line_ids[start:end])
 
 
 def _new_span(ranges: list[tuple], reach: int) -> tuple[int, int]:
