@@ -3,6 +3,7 @@ physical layers, data, token budget and seed.
 
     python benchmarks/loops.py --data TOKENS_TRAIN --valid TOKENS_VALID --eval-data MINED_TEST \\
         --preset default --loops 1,2,3 --max-steps 3000 --out runs/loops [--limit 300] [--docs docs]
+        [--set optim.warmup_steps=80] [--eval LABEL=MODE:DATA[:LIMIT] ...]
 
 Each R trains with `patchcoder train --set model.loops=R` in its own process (a killed study
 resumes: finished runs are kept, unfinished ones continue from their checkpoint), then is scored:
@@ -33,6 +34,8 @@ def train(args, loops: int, out: Path) -> None:
         cmd += ["--data", d]
     if args.valid:
         cmd += ["--valid", args.valid]
+    for setting in args.set:
+        cmd += ["--set", setting]
     if (out / "checkpoints").exists():
         cmd += ["--resume", str(out)]
     subprocess.run(cmd, check=True)
@@ -73,6 +76,10 @@ def main() -> None:
     parser.add_argument("--data", action="append", required=True, metavar="DIR[:WEIGHT]")
     parser.add_argument("--valid")
     parser.add_argument("--eval-data", help="mined/synthetic parquet for `patchcoder eval`")
+    parser.add_argument("--eval", action="append", default=[], metavar="LABEL=MODE:DATA[:LIMIT]",
+                        help="a further evaluation, e.g. synth-rank=rank:/data/synth-heldout:60")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="passed to every `patchcoder train` (the same for every R)")
     parser.add_argument("--preset", default="default")
     parser.add_argument("--loops", default="1,2,3")
     parser.add_argument("--max-steps", type=int, required=True)
@@ -86,30 +93,61 @@ def main() -> None:
     from patchcoder.training.evaluate import evaluate
 
     seq_len = load_preset(args.preset).data.seq_len
+    evals = [parse_eval(spec) for spec in args.eval]
+    if args.eval_data:
+        evals.insert(0, ("eval", None, args.eval_data, args.limit))
     out = Path(args.out)
     results = {}
     for loops in (int(x) for x in args.loops.split(",")):
         run = out / f"R{loops}"
         train(args, loops, run)
         result = metrics(run)
-        if args.eval_data:
-            report = evaluate(run / "final", args.eval_data, limit=args.limit)
-            result.update({k: report[k] for k in ("examples", "exact_match", "localisation", "well_formed")})
+        previous = json.loads((out / "results.json").read_text()).get(str(loops), {}) \
+            if (out / "results.json").exists() else {}
+        result["evals"] = previous.get("evals", {})
+        for label, mode, data, limit in evals:
+            if label not in result["evals"]:  # a resumed study keeps the evaluations it already has
+                report = evaluate(run / "final", data, limit=limit, mode=mode)
+                result["evals"][label] = {k: report[k] for k in EVAL_KEYS} | {"mode": mode or "model's default"}
         result["diagnostics"] = diagnostics(run, args.valid, seq_len)
         results[loops] = result
         (out / "results.json").write_text(json.dumps(results, indent=1))
-
-    print("| R | steps | tokens | tokens/s | train loss | valid loss | exact match | localisation | well-formed |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for loops, r in results.items():
-        def pct(key, r=r):
-            return f"{r[key]:.1%}" if key in r else "–"
-        valid = f"{r['valid_loss']:.4f}" if r["valid_loss"] is not None else "–"
-        print(f"| {loops} | {r['steps']} | {r['tokens']:,} | {r['tokens_per_s']:,.0f} | {r['train_loss']:.4f} | "
-              f"{valid} | {pct('exact_match')} | {pct('localisation')} | {pct('well_formed')} |")
+    print(table(results))
     if args.docs:
         plot(results, Path(args.docs) / "loops.png")
 
+
+EVAL_KEYS = ("examples", "exact_match", "localisation", "well_formed", "seconds_per_example")
+
+
+def parse_eval(spec: str) -> tuple[str, str | None, str, int | None]:
+    """`LABEL=MODE:DATA[:LIMIT]` → (label, mode, data, limit)."""
+    label, sep, rest = spec.partition("=")
+    mode, sep2, data = rest.partition(":")
+    if not (sep and sep2 and label and data) or mode not in ("generate", "rank", "both"):
+        raise SystemExit(f"--eval wants LABEL=MODE:DATA[:LIMIT] with MODE generate|rank|both, got {spec!r}")
+    head, _, tail = data.rpartition(":")
+    if head and tail.isdigit():
+        return label, mode, head, int(tail)
+    return label, mode, data, None
+
+
+def table(results: dict) -> str:
+    labels = list(dict.fromkeys(label for r in results.values() for label in r.get("evals", {})))
+    head = "| R | steps | tokens | tokens/s | train loss | valid loss |"
+    rule = "|---|---:|---:|---:|---:|---:|"
+    for label in labels:
+        head += f" {label} exact | {label} localisation |"
+        rule += "---:|---:|"
+    lines = [head, rule]
+    for loops, r in results.items():
+        valid = f"{r['valid_loss']:.4f}" if r["valid_loss"] is not None else "–"
+        line = f"| {loops} | {r['steps']} | {r['tokens']:,} | {r['tokens_per_s']:,.0f} | {r['train_loss']:.4f} | {valid} |"
+        for label in labels:
+            e = r.get("evals", {}).get(label)
+            line += f" {e['exact_match']:.1%} | {e['localisation']:.1%} |" if e else " – | – |"
+        lines.append(line)
+    return "\n".join(lines)
 
 def plot(results: dict, path: Path) -> None:
     import matplotlib
