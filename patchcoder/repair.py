@@ -22,7 +22,8 @@ from patchcoder.errors import PatchcoderError
 
 SHIPPED_MODEL = Path(__file__).parent / "assets" / "model"
 MODES = ("generate", "rank", "both")
-# A model folder may name the decoding mode that measured best for it: decoding.json {"mode": "rank"}.
+# A model folder may name the decoding mode that measured best for it and a calibrated threshold below
+# which suggest and the hook stay quiet: decoding.json {"mode": "rank", "min_score": -1.2}.
 DECODING_FILE = "decoding.json"
 
 
@@ -62,11 +63,13 @@ class Window:
 
 class Repairer:
     def __init__(self, model, tokenizer, *, max_tokens: int = 512, max_new_tokens: int = 192,
-                 mode: str = "generate"):
+                 mode: str = "generate", min_score: float | None = None):
         if mode not in MODES:
             raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
         self.model, self.tokenizer = model, tokenizer
         self.max_tokens, self.max_new_tokens, self.mode = max_tokens, max_new_tokens, mode
+        # `repair` returns every patch with its score; suggest and the hook hide those below min_score
+        self.min_score = min_score
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **options) -> Repairer:
@@ -93,11 +96,9 @@ class Repairer:
             except (KeyError, ValueError, TypeError):
                 pass
         decoding = directory / DECODING_FILE
-        if decoding.exists() and "mode" not in options:
-            try:
-                options["mode"] = json.loads(decoding.read_text())["mode"]
-            except (KeyError, ValueError, TypeError):
-                raise PatchcoderError(f"{decoding}: not a JSON object with a 'mode'") from None
+        if decoding.exists():
+            for key, value in _read_decoding(decoding).items():
+                options.setdefault(key, value)
         return cls(model, tokenizer, **options)
 
     def repair(self, items, batch_size: int = 16, beam: int = 1, show_progress: bool | None = None,
@@ -353,6 +354,47 @@ class Repairer:
         prompt = encode_prompt(tok, code, item.get("path") or "", item.get("intent"), item["language"], start, end,
                                line_ids=lines)
         return Window(index, prompt, start, end - start, (first, last) if item.get("focus") else None)
+
+
+def _read_decoding(path: Path) -> dict:
+    """The `mode` and `min_score` a model folder's decoding.json sets (either may be absent)."""
+    import json
+    import math
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise PatchcoderError(f"{path}: not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise PatchcoderError(f"{path}: not a JSON object")
+    out = {}
+    if "mode" in data:
+        if data["mode"] not in MODES:
+            raise PatchcoderError(f"{path}: mode must be 'generate', 'rank' or 'both', got {data['mode']!r}")
+        out["mode"] = data["mode"]
+    if data.get("min_score") is not None:
+        value = data["min_score"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise PatchcoderError(f"{path}: min_score must be a finite number, got {value!r}")
+        out["min_score"] = float(value)
+    return out
+
+
+def save_min_score(directory: str | os.PathLike, min_score: float | None, why: str) -> Path:
+    """Record a calibrated `min_score` (None: no threshold) in a model folder's decoding.json, keeping
+    its other keys; written atomically."""
+    import json
+
+    path = Path(directory) / DECODING_FILE
+    data = json.loads(path.read_text()) if path.exists() else {}
+    if not isinstance(data, dict):
+        raise PatchcoderError(f"{path}: not a JSON object")
+    data["min_score"] = None if min_score is None else round(min_score, 4)
+    data["min_score_from"] = why
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+    return path
 
 
 def syntax_errors(code: str, language: str | None) -> int | None:

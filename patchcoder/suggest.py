@@ -124,7 +124,10 @@ def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list
 
 def suggest(repairer, found: list[Target], intent: str | None = None, min_score: float | None = None,
             batch_size: int = 16, beam: int = 1, mode: str | None = None):
-    """(target, patch) for every target that gets a patch scoring at least `min_score`."""
+    """(target, patch) for every target that gets a patch scoring at least `min_score` (None: the
+    model's calibrated threshold, `repairer.min_score`; -inf shows every patch)."""
+    if min_score is None:
+        min_score = repairer.min_score
     items = [{"code": t.text, "path": t.path, "intent": intent, "focus": t.focus} for t in found]
     patches = repairer.repair(items, batch_size=batch_size, beam=beam, **({"mode": mode} if mode else {}))
     return [(t, p) for t, p in zip(found, patches, strict=True)

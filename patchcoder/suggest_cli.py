@@ -33,7 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="generate scripts under the edit grammar, rank the known single-statement rewrites of the "
                         "changed lines, or both (default: the model's own, 'rank' for the shipped model)")
     p.add_argument("--min-score", type=float, metavar="S",
-                   help="only suggestions whose score (mean log-probability per token) is at least S")
+                   help="only suggestions whose score (mean log-probability per token) is at least S (default: "
+                        "the threshold calibrated for the model, in its decoding.json; -inf shows every suggestion)")
     p.add_argument("--checkpoint", metavar="DIR", help="a model folder (default: the model shipped with patchcoder)")
 
 

@@ -34,19 +34,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--false-alarms", action="store_true",
                    help="also decode every window as it is after its real change and report how often the "
                         "model would still change it")
+    p.add_argument("--calibrate", type=_rate, metavar="RATE",
+                   help="(with false alarms) find the lowest score threshold that keeps the false-alarm rate at "
+                        "most RATE, e.g. 0.1, and report what it keeps")
+    p.add_argument("--save-min-score", action="store_true",
+                   help="with --calibrate, write that threshold into the checkpoint's decoding.json, where "
+                        "suggest and the hook take their default --min-score from")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object on stdout")
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"a rate in [0, 1) is needed, got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from patchcoder.console import stderr
-    from patchcoder.training.evaluate import METRICS, evaluate
+    from patchcoder.errors import PatchcoderError
+    from patchcoder.training.evaluate import METRICS, calibrate, evaluate
 
+    if args.save_min_score and args.calibrate is None:
+        raise PatchcoderError("--save-min-score needs --calibrate RATE")
     report = evaluate(args.checkpoint, args.data, limit=args.limit, batch_size=args.batch_size,
                       max_new_tokens=args.max_new_tokens, max_tokens=args.max_tokens, mode=args.mode,
-                      beam=args.beam, false_alarms=args.false_alarms, show_progress=not args.no_progress)
+                      beam=args.beam, false_alarms=args.false_alarms or args.calibrate is not None,
+                      show_progress=not args.no_progress)
     alarms = f", false alarms {report['false_alarm_rate']:.1%}" if "false_alarm_rate" in report else ""
     table = Table(title=f"patchcoder eval ({report['mode']}, beam {args.beam}): {report['examples']} examples, "
                         f"{report['seconds_per_example'] * 1000:,.0f} ms each{alarms}")
@@ -60,6 +80,19 @@ def run(args: argparse.Namespace) -> int:
     for sstub, rate in report["by_sstub"].items():
         table.add_row(f"[dim]sstub {sstub}", str(report["sstub_examples"][sstub]), f"{rate:.1%}", "", "", "")
     stderr().print(table)
+    if args.calibrate is not None:
+        report["calibration"] = c = calibrate(report, args.calibrate)
+        shown = "no threshold is needed" if c["min_score"] is None else f"min score {c['min_score']:.4f}"
+        stderr().print(f"calibration: {shown}: false alarms {c['false_alarm_rate']:.1%} (at most "
+                       f"{args.calibrate:.1%}), exact fixes {c['exact_match']:.1%} of {report['examples']} "
+                       f"(without a threshold {c['exact_match_without']:.1%}), suggestions on "
+                       f"{c['suggested']:.1%} of the buggy windows")
+        if args.save_min_score:
+            from patchcoder.repair import save_min_score
+
+            written = save_min_score(args.checkpoint, c["min_score"], f"patchcoder eval --calibrate {args.calibrate} "
+                                     f"on {args.data} ({report['examples']} examples, mode {report['mode']})")
+            stderr().print(f"wrote min_score into {written}")
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")

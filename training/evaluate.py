@@ -9,7 +9,9 @@ Reported overall, per language and per single-statement bug class, with seconds 
 
 Decoding is the product's (`Repairer.decode_windows`): free generation (greedy or beam), candidate
 ranking, or both. With `false_alarms=True` every window is also shown after its real change, with no
-message, and `false_alarm_rate` is the fraction of those already-fixed windows the model would change.
+message, and `false_alarm_rate` is the fraction of those already-fixed windows the model would change;
+the report then also holds the score of every change the model proposed, on the buggy and on the fixed
+windows, and `calibrate` turns them into the lowest `min_score` that keeps false alarms under a rate.
 """
 
 from __future__ import annotations
@@ -123,7 +125,9 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
     totals = collections.Counter()
     by_language: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     by_sstub: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    alarms = alarm_windows = 0
+    alarm_scores: list[float] = []  # scores of the changes proposed for already-fixed windows
+    bug_scores: list[tuple[float, int]] = []  # (score, exact) of the changes proposed for buggy windows
+    alarm_windows = 0
     started = time.perf_counter()
     with torch.no_grad(), progress_bar("evaluating", len(cases), show_progress) as advance:
         for first in range(0, len(cases), batch_size):
@@ -137,9 +141,12 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
                 for counter in (totals, by_language[case.language], by_sstub[case.sstub]):
                     counter["examples"] += 1
                     counter.update(scores)
+                if out is not None and out.finished and _changes(case.window, case.n_lines, out.ids, tokenizer):
+                    bug_scores.append((out.score, scores["exact_match"]))
             if false_alarms:
                 changed, shown = _false_alarms(repairer, batch, mode, beam)
-                alarms, alarm_windows = alarms + changed, alarm_windows + shown
+                alarm_scores.extend(changed)
+                alarm_windows += shown
             advance(len(batch))
     seconds = time.perf_counter() - started
 
@@ -153,7 +160,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
         "by_language": {k: rates(v) for k, v in sorted(by_language.items())},
         "sstub_examples": {k: v["examples"] for k, v in sorted(by_sstub.items())},
         "seconds_per_example": seconds / len(cases),
-        **({"false_alarm_rate": alarms / max(1, alarm_windows), "false_alarm_windows": alarm_windows}
+        **({"false_alarm_rate": len(alarm_scores) / max(1, alarm_windows), "false_alarm_windows": alarm_windows,
+            "scores": {"buggy": bug_scores, "fixed": alarm_scores}}
            if false_alarms else {}),
         "mode": mode,
         "beam": beam,
@@ -174,11 +182,53 @@ def fixed_file(case: _Case, tokenizer) -> tuple[str, int, int]:
     return code, case.window_start, len(split_lines(expected))
 
 
-def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int) -> tuple[int, int]:
-    """(changed, shown): of the batch's windows shown as they are after the real change (those that
-    still fit a window), how many the model would change."""
+def calibrate(report: dict, max_false_alarm_rate: float) -> dict:
+    """The lowest score threshold under which at most `max_false_alarm_rate` of the already-fixed
+    windows would get a suggestion, from a report made with `false_alarms=True`; and what it keeps:
+    the false-alarm rate and the exact-fix rate of suggestions scoring at least that much.
+
+    The threshold lies halfway between the highest false alarm it must hide and the next score
+    (of either kind) above it, so that it does not sit on a measured score."""
+    if "scores" not in report:
+        raise PatchcoderError("calibration needs an evaluation with false alarms (--false-alarms)")
+    if not 0 <= max_false_alarm_rate < 1:
+        raise PatchcoderError(f"the false-alarm rate must be in [0, 1), got {max_false_alarm_rate}")
+    alarms = sorted(report["scores"]["fixed"], reverse=True)
+    buggy = report["scores"]["buggy"]
+    windows = max(1, report["false_alarm_windows"])
+    allowed = int(max_false_alarm_rate * windows)  # alarms that may stay
+    if allowed >= len(alarms):
+        threshold = None  # no threshold needed
+    else:
+        hide = alarms[allowed]  # the highest alarm that must go
+        above = [x for x in alarms + [s for s, _ in buggy] if x > hide]
+        threshold = (hide + min(above)) / 2 if above else hide + 1.0
+    kept = [(s, exact) for s, exact in buggy if threshold is None or s >= threshold]
+    return {
+        "min_score": threshold,
+        "max_false_alarm_rate": max_false_alarm_rate,
+        "false_alarm_rate": sum(threshold is None or s >= threshold for s in alarms) / windows,
+        "exact_match": sum(exact for _, exact in kept) / max(1, report["examples"]),
+        "exact_match_without": sum(exact for _, exact in buggy) / max(1, report["examples"]),
+        "suggested": len(kept) / max(1, report["examples"]),
+    }
+
+
+def _changes(window: str, n_lines: int, ids: list[int], tokenizer) -> bool:
+    """Whether the script `ids` parses, applies to `window` and changes it."""
+    from patchcoder.tokenizer.edits import EditScript, EditScriptError
+
+    try:
+        return EditScript.from_tokens(ids, tokenizer, n_lines).apply(window) != window
+    except EditScriptError:
+        return False
+
+
+def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int) -> tuple[list[float], int]:
+    """(scores, shown): of the batch's windows shown as they are after the real change (those that
+    still fit a window), the scores of the changes the model would make, and how many were shown."""
     from patchcoder.repair import Window
-    from patchcoder.tokenizer.edits import EditScript, EditScriptError, split_lines
+    from patchcoder.tokenizer.edits import split_lines
     from patchcoder.tokenizer.examples import encode_prompt
 
     tok = repairer.tokenizer
@@ -190,16 +240,13 @@ def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int) -> tuple[i
         items.append({"code": code, "language": case.language})
         windows.append(Window(k, encode_prompt(tok, code, case.path, None, case.language, start, start + n),
                               start, n))
-    changed = 0
+    changed: list[float] = []
     if not windows:
-        return 0, 0
+        return changed, 0
     for item, window, out in zip(items, windows, repairer.decode_windows(items, windows, mode, beam), strict=True):
         if out is None or not out.finished:
             continue
-        lines = split_lines(item["code"])[window.start:window.start + window.n_lines]
-        text = "".join(lines)
-        try:
-            changed += EditScript.from_tokens(out.ids, tok, window.n_lines).apply(text) != text
-        except EditScriptError:
-            continue
+        text = "".join(split_lines(item["code"])[window.start:window.start + window.n_lines])
+        if _changes(text, window.n_lines, out.ids, tok):
+            changed.append(out.score)
     return changed, len(windows)

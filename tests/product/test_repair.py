@@ -286,3 +286,33 @@ def test_a_model_folder_names_its_decoding_mode(fixer, tmp_path):
         (folder / "decoding.json").write_text(bad)
         with pytest.raises(PatchcoderError, match="mode|decoding.json"):
             Repairer.load(folder)
+
+
+def test_a_calibrated_min_score_in_decoding_json_hides_weaker_suggestions(fixer, tmp_path):
+    import json
+    import math
+    import shutil
+
+    from patchcoder.repair import save_min_score
+    from patchcoder.suggest import Target, suggest
+
+    folder = tmp_path / "model"
+    shutil.copytree(fixer, folder)
+    target = Target("geometry.py", tmp_path / "geometry.py", BUGGY, None)
+    repairer = Repairer.load(folder)
+    assert repairer.min_score is None
+    ((_, patch),) = suggest(repairer, [target])  # without a threshold the fix is shown
+    save_min_score(folder, patch.score + 0.01, "a test")
+    (folder / "decoding.json").write_text(json.dumps(json.loads((folder / "decoding.json").read_text()) | {"mode": "generate"}))
+    repairer = Repairer.load(folder)
+    assert math.isclose(repairer.min_score, round(patch.score + 0.01, 4)) and repairer.mode == "generate"
+    assert suggest(repairer, [target]) == []  # the model's own threshold applies by default
+    assert len(suggest(repairer, [target], min_score=-math.inf)) == 1  # an explicit one wins
+    assert Repairer.load(folder, min_score=None).min_score is None
+    save_min_score(folder, patch.score - 0.01, "a test")
+    assert json.loads((folder / "decoding.json").read_text())["mode"] == "generate"  # other keys kept
+    assert len(suggest(Repairer.load(folder), [target])) == 1
+    for bad in ('{"min_score": "high"}', '{"min_score": true}', '{"min_score": 1e999}'):
+        (folder / "decoding.json").write_text(bad)
+        with pytest.raises(PatchcoderError, match="min_score"):
+            Repairer.load(folder)

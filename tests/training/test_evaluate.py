@@ -109,8 +109,55 @@ def test_eval_modes_and_false_alarms(tokens, mined, tmp_path):
     for mode, report in reports.items():
         assert report["mode"] == mode and report["examples"] == 4
         assert 0 <= report["false_alarm_rate"] <= 1
+        fixed, buggy = report["scores"]["fixed"], report["scores"]["buggy"]
+        assert len(fixed) == round(report["false_alarm_rate"] * report["false_alarm_windows"])
+        assert all(score <= 0 for score in fixed) and len(buggy) <= report["examples"]
+        assert sum(exact for _, exact in buggy) == round(report["exact_match"] * report["examples"])
     # ranking only ever answers with a complete script: "no change" or a whole rewrite
     assert reports["rank"]["well_formed"] == 1 and reports["rank"]["applies"] == 1
     assert reports["both"]["well_formed"] >= reports["generate"]["well_formed"]
     beam = evaluate(final, mined["gamma"], limit=4, max_new_tokens=16, beam=2)
     assert beam["beam"] == 2 and "false_alarm_rate" not in beam
+
+
+def test_calibration_picks_the_lowest_threshold_that_keeps_false_alarms_under_the_rate():
+    import pytest
+
+    from patchcoder.errors import PatchcoderError
+    from patchcoder.training.evaluate import calibrate
+
+    report = {"examples": 10, "false_alarm_windows": 10,
+              "scores": {"fixed": [-0.5, -1.0, -2.0, -3.0], "buggy": [(-0.2, 1), (-0.8, 1), (-1.5, 0), (-4.0, 1)]}}
+    c = calibrate(report, 0.2)  # two alarms may stay: -0.5 and -1.0; -2.0 must go
+    assert c["min_score"] == (-2.0 + -1.5) / 2  # halfway to the next score above it
+    assert c["false_alarm_rate"] == 0.2 and c["exact_match"] == 0.2 and c["exact_match_without"] == 0.3
+    assert c["suggested"] == 0.3
+    strict = calibrate(report, 0.0)
+    assert strict["min_score"] == (-0.5 + -0.2) / 2 and strict["false_alarm_rate"] == 0 and strict["exact_match"] == 0.1
+    assert calibrate(report, 0.5)["min_score"] is None  # four alarms of ten are within 50%
+    report["scores"]["buggy"] = [(-0.9, 1)]
+    assert calibrate(report, 0.0)["min_score"] == 0.5  # nothing scores above the top alarm
+    with pytest.raises(PatchcoderError, match="false alarms"):
+        calibrate({"examples": 1}, 0.1)
+
+
+def test_eval_calibrates_and_saves_the_threshold(tokens, mined, tmp_path):
+    from patchcoder.repair import Repairer
+    from patchcoder.training.config import DataConfig, DataSource, OptimConfig, RunConfig, TrainConfig
+    from patchcoder.training.loop import train
+
+    config = TrainConfig(model=dict(d_model=32, n_layers=1, n_heads=2, n_kv_heads=1, loops=2, window=8),
+                         data=DataConfig(train=[DataSource(str(tokens["alpha"]))], seq_len=128),
+                         optim=OptimConfig(batch_size=4, max_steps=2, warmup_steps=1), run=RunConfig())
+    final = train(config, tmp_path / "run", show_progress=False).final_dir
+    cmd = [sys.executable, "-m", "patchcoder", "eval", "--checkpoint", str(final), "--data", str(mined["gamma"]),
+           "--limit", "4", "--max-new-tokens", "16", "--mode", "rank", "--no-progress"]
+    refused = subprocess.run(cmd + ["--save-min-score"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "--calibrate" in refused.stderr
+    out = subprocess.run(cmd + ["--calibrate", "0", "--save-min-score", "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    calibration = json.loads(out.stdout)["calibration"]
+    assert calibration["false_alarm_rate"] == 0 and "calibration:" in out.stderr
+    saved = json.loads((final / "decoding.json").read_text())
+    assert saved["min_score"] == (None if calibration["min_score"] is None else round(calibration["min_score"], 4))
+    assert Repairer.load(final).min_score == saved["min_score"]
