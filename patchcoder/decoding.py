@@ -154,11 +154,12 @@ def score_scripts(model, prompts: list[list[int]], scripts: list[list[int]], bat
 
 @torch.no_grad()
 def score_candidates(model, prompts: list[list[int]], candidates: list[list[list[int]]],
-                     rows_per_pass: int = 64) -> list[list[float]]:
-    """Like `score_scripts` for many candidate scripts per prompt, with each prompt prefilled once: its
-    KV cache is fanned out to its candidates, which are then fed token by token through the cached
-    decoder, `rows_per_pass` candidates at a time. -> per prompt, the mean log-probability of each
-    of its candidates (each ending in `<|eos|>`)."""
+                     rows_per_pass: int = 64, stepwise: bool = False) -> list[list[float]]:
+    """Like `score_scripts` for many candidate scripts per prompt, with each prompt prefilled once:
+    its candidates are then read against its KV cache, `rows_per_pass` at a time — in one pass per
+    loop with CLP decoding (`block_logits`), or token by token through the cached sequential decoder
+    for a model without the CLP shift (or with `stepwise`, kept for comparison). -> per prompt, the mean log-probability of each of its
+    candidates (each ending in `<|eos|>`)."""
     if len(prompts) != len(candidates):
         raise ValueError("one list of candidates per prompt")
     flat = [(owner, tokens) for owner, cands in enumerate(candidates) for tokens in cands]
@@ -173,7 +174,7 @@ def score_candidates(model, prompts: list[list[int]], candidates: list[list[list
     base, first_logits = model.start_decoding(prompts, max(len(t) for _, t in flat), mode)
     first_logp = torch.log_softmax(first_logits.float(), dim=-1)
     slot = [k for cands in candidates for k in range(len(cands))]
-    # Longest first, so a pass's rows finish together and leave the batch as they do.
+    # Longest first: a pass's rows have similar lengths, so little of a pass is padding.
     order = sorted(range(len(flat)), key=lambda j: -len(flat[j][1]))
     for first in range(0, len(order), rows_per_pass):
         part = order[first:first + rows_per_pass]
@@ -184,16 +185,31 @@ def score_candidates(model, prompts: list[list[int]], candidates: list[list[list
             tokens[row, :len(flat[j][1])] = torch.tensor(flat[j][1], device=device)
         owners = torch.tensor([flat[j][0] for j in part], device=device)
         total = first_logp[owners, tokens[:, 0]]
-        state = base.select(owners)
-        active = torch.arange(len(part), device=device)
-        for step in range(1, length):
-            still = lengths[active] > step
-            if not bool(still.all()):
-                keep = still.nonzero().squeeze(1)
-                state.reorder(keep)
-                active = active[keep]
-            logp = torch.log_softmax(model.decode_step(state, tokens[active, step - 1]).float(), dim=-1)
-            total[active] += logp.gather(1, tokens[active, step][:, None]).squeeze(1)
+        if length > 1 and mode == "clp" and not stepwise:
+            # token k+1 is read from the logits after token k; padding after a short candidate's
+            # <|eos|> is never attended to by its own tokens and is left out of its sum
+            logp = torch.log_softmax(model.block_logits(base, tokens[:, :-1], owners).float(), dim=-1)
+            picked = logp.gather(2, tokens[:, 1:, None]).squeeze(2)  # (rows, length - 1)
+            inside = torch.arange(1, length, device=device)[None] < lengths[:, None]
+            total = total + (picked * inside).sum(dim=1)
+        elif length > 1:
+            total = total + _stepwise(model, base.select(owners), tokens, lengths)
         for row, j in enumerate(part):
             scores[flat[j][0]][slot[j]] = float(total[row]) / len(flat[j][1])
     return scores
+
+
+def _stepwise(model, state, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Sum of log-probabilities of tokens[:, 1:] (up to each row's length), fed one step at a time;
+    rows leave the batch as they end."""
+    total = torch.zeros(tokens.shape[0], device=tokens.device)
+    active = torch.arange(tokens.shape[0], device=tokens.device)
+    for step in range(1, tokens.shape[1]):
+        still = lengths[active] > step
+        if not bool(still.all()):
+            keep = still.nonzero().squeeze(1)
+            state.reorder(keep)
+            active = active[keep]
+        logp = torch.log_softmax(model.decode_step(state, tokens[active, step - 1]).float(), dim=-1)
+        total[active] += logp.gather(1, tokens[active, step][:, None]).squeeze(1)
+    return total

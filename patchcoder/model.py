@@ -477,6 +477,69 @@ class PatchCoder(nn.Module):
         return step(state, tokens)
 
     @torch.no_grad()
+    def block_logits(self, state: DecodeState, tokens: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (N, K, V) after each of `tokens` (N, K), fed after the prefix of a CLP decoding state
+        in one pass per loop (teacher forcing), for scoring known continuations; the state is left as
+        it was. Row n continues the state's row rows[n] (default: row n), so one prefilled prompt can
+        score many continuations without copying its whole cache.
+
+        Equal to the full forward's logits at those positions: loop 0 attends to the cached prefix
+        and the block causally; loop r >= 1 reads H_{r-1} one position back (the state's last H_{r-1}
+        for the block's first token) and attends globally to loop 0's keys and locally to its ring
+        of the prefix's last W+1 positions and the block inside the window."""
+        if state.mode != "clp":
+            raise ValueError("block_logits needs a 'clp' decoding state")
+        cfg = self.config
+        R, W = cfg.loops, cfg.window
+        N, K = tokens.shape
+        T, dev = state.t, tokens.device
+        if rows is None:
+            rows = torch.arange(N, device=dev)
+        key_start = state.key_start.index_select(0, rows)
+        pos = torch.arange(T, T + K, device=dev)  # absolute indices of the block
+        rope = self.rope((pos[None] - key_start[:, None]).clamp(min=0))  # (N, 1, K, D)
+        dt = state.key_bias.dtype
+        causal = pos[None, :] <= pos[:, None]  # (K, K): query row, key column
+        prefix_ok = state.key_valid.index_select(0, rows)[:, None, :T].expand(N, K, T)
+        global_mask = _additive(torch.cat([prefix_ok, causal[None].expand(N, K, K)], dim=2), dt)[:, None]
+        if R > 1:
+            ring = state.ring_pos  # (W+1,): the prefix position each slot holds (-1: none)
+            ring_ok = (ring[None] >= pos[:, None] - W)[None] & (ring[None, None] >= key_start[:, None, None])
+            block_ok = causal & (pos[None, :] >= pos[:, None] - W)
+            local_mask = _additive(torch.cat([ring_ok, block_ok[None].expand(N, K, K)], dim=2), dt)[:, None]
+
+        def prefix(cache: torch.Tensor) -> torch.Tensor:
+            return cache[:, :, :T].index_select(0, rows)
+
+        E = self.embed(tokens)  # (N, K, C)
+        kv0: list = [None] * cfg.n_layers
+
+        def attend_global(i, q, k, v, gate):
+            kv0[i] = (torch.cat([prefix(state.k0[i]), k], dim=2), torch.cat([prefix(state.v0[i]), v], dim=2))
+            return cached_attention(q, *kv0[i], global_mask)
+
+        x = E
+        for block in self.blocks:
+            x = block(x, rope, attend_global)
+        h = self.norm(x)
+        a, b = self.loop_scales[0], self.loop_scales[1]
+        for r in range(1, R):
+            last = state.prev_h.index_select(0, rows)[:, r - 1 : r]  # H_{r-1} just before the block
+            x = a * E + b * torch.cat([last, h[:, :-1]], dim=1)
+
+            def attend_gswa(i, q, k, v, gate, r=r):
+                o_global = cached_attention(q, *kv0[i], global_mask)
+                ring_k = state.ring_k[i][:, r - 1].index_select(0, rows)  # (N, Hkv, W+1, D)
+                ring_v = state.ring_v[i][:, r - 1].index_select(0, rows)
+                o_local = cached_attention(q, torch.cat([ring_k, k], dim=2), torch.cat([ring_v, v], dim=2), local_mask)
+                return mix(gate(), o_global, o_local)
+
+            for block in self.blocks:
+                x = block(x, rope, attend_gswa)
+            h = self.norm(x)
+        return self.head(h)
+
+    @torch.no_grad()
     def generate(
         self,
         input_ids,

@@ -180,3 +180,44 @@ def test_step_by_step_api_matches_generate(mode, tiny_model):
         m.decode_step(state, token)
     with pytest.raises(ValueError, match="mode"):
         m.start_decoding(prompts, 2, mode="uncached")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    loops=st.sampled_from([1, 2, 3]),
+    window=st.integers(0, 12),
+    n_kv_heads=st.sampled_from([1, 2, 4]),
+    gate_mode=st.sampled_from(["hidden", "query"]),
+    prompt_len=st.integers(1, 14),
+    block=st.integers(1, 9),
+    pad=st.integers(0, 4),
+)
+def test_a_block_of_known_tokens_gets_the_full_forwards_logits(loops, window, n_kv_heads, gate_mode, prompt_len,
+                                                              block, pad, tiny_model):
+    """block_logits after a prefill (left-padded rows too, rows fanned out from one prefill) equals the
+    full forward at the block's positions, and leaves the decoding state as it was."""
+    m = tiny_model(loops=loops, window=window, n_kv_heads=n_kv_heads, gate_mode=gate_mode, learn_scales=True)
+    with torch.no_grad():
+        m.loop_scales.copy_(torch.tensor([0.8, 1.2]))
+    g = torch.Generator().manual_seed(prompt_len * 31 + block)
+    seqs = [torch.randint(0, 61, (prompt_len + block,), generator=g),
+            torch.randint(0, 61, (prompt_len + pad + block,), generator=g)]
+    prompts = [s[: len(s) - block] for s in seqs]  # the second is longer: the first is left-padded
+    with torch.no_grad():
+        state, _ = m.start_decoding(prompts, block + 1)
+        before = [x.clone() for x in state.k0 + state.ring_k] + [state.prev_h.clone()]
+        blocks = torch.stack([s[-block:] for s in seqs])
+        got = m.block_logits(state, blocks)
+        for row, s in enumerate(seqs):
+            want = m(s[None])[0, -block:]
+            assert (got[row] - want).abs().max() < 1e-4
+        after = [x for x in state.k0 + state.ring_k] + [state.prev_h]
+        assert all(torch.equal(x, y) for x, y in zip(before, after, strict=True)) and state.t == max(map(len, prompts))
+        # rows: three continuations of the second prompt, scored against its cache without copying it
+        rows = torch.tensor([1, 1, 1])
+        other = torch.randint(0, 61, (3, block), generator=g)
+        fanned = m.block_logits(state, torch.cat([blocks[1:], other[1:]]), rows)
+        assert (fanned[0] - got[1]).abs().max() < 1e-5
+        for k in (1, 2):
+            want = m(torch.cat([prompts[1], other[k]])[None])[0, -block:]
+            assert (fanned[k] - want).abs().max() < 1e-4

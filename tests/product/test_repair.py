@@ -140,10 +140,18 @@ def test_cached_candidate_scores_equal_teacher_forcing(fixer):
         candidates.append([[tok.eos_id]] + [edit_script(text, r.code, "python").to_tokens(tok, "python")
                                              + [tok.eos_id] for r in rewrites])
     assert len({len(c) for cands in candidates for c in cands}) > 2  # candidates of several lengths
-    cached = score_candidates(repairer.model, prompts, candidates, rows_per_pass=4)
-    for prompt, cands, got in zip(prompts, candidates, cached, strict=True):
-        want = score_scripts(repairer.model, [prompt] * len(cands), cands)
-        assert got == pytest.approx(want, abs=1e-4)
+    import dataclasses
+
+    from patchcoder.model import PatchCoder
+
+    assert repairer.model.config.loops > 1 and repairer.model.config.clp_shift  # candidates read in blocks
+    unshifted = PatchCoder(dataclasses.replace(repairer.model.config, clp_shift=False)).eval()
+    unshifted.load_state_dict(repairer.model.state_dict())  # candidates fed token by token (sequential)
+    for model in (repairer.model, unshifted):
+        cached = score_candidates(model, prompts, candidates, rows_per_pass=4)
+        for prompt, cands, got in zip(prompts, candidates, cached, strict=True):
+            want = score_scripts(model, [prompt] * len(cands), cands)
+            assert got == pytest.approx(want, abs=1e-4)
     with pytest.raises(ValueError, match="one list"):
         score_candidates(repairer.model, prompts, candidates[:1])
 
