@@ -152,51 +152,115 @@ def score_scripts(model, prompts: list[list[int]], scripts: list[list[int]], bat
     return out
 
 
-@torch.no_grad()
+class CandidateScorer:
+    """Scores known continuations (candidate edit scripts) of prompts that are prefilled once: first,
+    cheaply, their heads (first two tokens: an edit script's operation and first line), then whole
+    candidates, read against each prompt's KV cache `rows_per_pass` at a time — in one pass per loop
+    with CLP decoding (`block_logits`), or token by token through the cached sequential decoder for a
+    model without the CLP shift (or with `stepwise`, kept for comparison)."""
+
+    def __init__(self, model, prompts: list[list[int]], max_new_tokens: int, rows_per_pass: int = 64,
+                 stepwise: bool = False):
+        model.eval()
+        self.model, self.rows_per_pass = model, rows_per_pass
+        self.device = model.embed.weight.device
+        self.mode = "clp" if model.config.loops == 1 or model.config.clp_shift else "sequential"
+        self.stepwise = stepwise or self.mode != "clp"
+        with torch.no_grad():
+            self.base, first_logits = model.start_decoding(prompts, max(1, max_new_tokens), self.mode)
+        self.first_logp = torch.log_softmax(first_logits.float(), dim=-1)
+        self.n_prompts = len(prompts)
+
+    @torch.no_grad()
+    def head_scores(self, heads: list[list[tuple[int, int]]]) -> list[list[float]]:
+        """Per prompt, log p(first) + log p(second | first) of each of its heads (first, second)."""
+        if len(heads) != self.n_prompts:
+            raise ValueError("one list of heads per prompt")
+        firsts = sorted({(owner, h[0]) for owner, hs in enumerate(heads) for h in hs})
+        if not firsts:
+            return [[] for _ in heads]
+        owners = torch.tensor([o for o, _ in firsts], device=self.device)
+        tokens = torch.tensor([[t] for _, t in firsts], device=self.device)
+        if self.mode == "clp":
+            logits = self.model.block_logits(self.base, tokens, owners)[:, 0]
+        else:
+            logits = self.model.decode_step(self.base.select(owners), tokens[:, 0])
+        second = torch.log_softmax(logits.float(), dim=-1)
+        row = {pair: k for k, pair in enumerate(firsts)}
+        return [[float(self.first_logp[owner, a] + second[row[(owner, a)], b]) for a, b in hs]
+                for owner, hs in enumerate(heads)]
+
+    @torch.no_grad()
+    def scores(self, candidates: list[list[list[int]]]) -> list[list[float]]:
+        """Per prompt, the mean log-probability of each of its candidates (each ending in `<|eos|>`)."""
+        if len(candidates) != self.n_prompts:
+            raise ValueError("one list of candidates per prompt")
+        flat = [(owner, tokens) for owner, cands in enumerate(candidates) for tokens in cands]
+        out = [[0.0] * len(cands) for cands in candidates]
+        if any(not tokens for _, tokens in flat):
+            raise ValueError("a candidate script needs at least one token (<|eos|>)")
+        if any(len(tokens) > self.base.key_valid.shape[1] - self.base.t for _, tokens in flat):
+            raise ValueError("a candidate is longer than the max_new_tokens the scorer was made for")
+        slot = [k for cands in candidates for k in range(len(cands))]
+        # Longest first: a pass's rows have similar lengths, so little of a pass is padding.
+        order = sorted(range(len(flat)), key=lambda j: -len(flat[j][1]))
+        device = self.device
+        for first in range(0, len(order), self.rows_per_pass):
+            part = order[first:first + self.rows_per_pass]
+            length = len(flat[part[0]][1])
+            tokens = torch.zeros(len(part), length, dtype=torch.long, device=device)
+            lengths = torch.tensor([len(flat[j][1]) for j in part], device=device)
+            for row, j in enumerate(part):
+                tokens[row, :len(flat[j][1])] = torch.tensor(flat[j][1], device=device)
+            owners = torch.tensor([flat[j][0] for j in part], device=device)
+            total = self.first_logp[owners, tokens[:, 0]]
+            if length > 1 and not self.stepwise:
+                # token k+1 is read from the logits after token k; padding after a short candidate's
+                # <|eos|> is never attended to by its own tokens and is left out of its sum
+                logp = torch.log_softmax(self.model.block_logits(self.base, tokens[:, :-1], owners).float(), dim=-1)
+                picked = logp.gather(2, tokens[:, 1:, None]).squeeze(2)  # (rows, length - 1)
+                inside = torch.arange(1, length, device=device)[None] < lengths[:, None]
+                total = total + (picked * inside).sum(dim=1)
+            elif length > 1:
+                total = total + _stepwise(self.model, self.base.select(owners), tokens, lengths)
+            for row, j in enumerate(part):
+                out[flat[j][0]][slot[j]] = float(total[row]) / len(flat[j][1])
+        return out
+
+
+def best_heads(head_scores: list[float], keep: int) -> set[int]:
+    """Indices of the `keep` highest head scores."""
+    return set(sorted(range(len(head_scores)), key=head_scores.__getitem__, reverse=True)[:keep])
+
+
 def score_candidates(model, prompts: list[list[int]], candidates: list[list[list[int]]],
-                     rows_per_pass: int = 64, stepwise: bool = False) -> list[list[float]]:
-    """Like `score_scripts` for many candidate scripts per prompt, with each prompt prefilled once:
-    its candidates are then read against its KV cache, `rows_per_pass` at a time — in one pass per
-    loop with CLP decoding (`block_logits`), or token by token through the cached sequential decoder
-    for a model without the CLP shift (or with `stepwise`, kept for comparison). -> per prompt, the mean log-probability of each of its
-    candidates (each ending in `<|eos|>`)."""
+                     rows_per_pass: int = 64, stepwise: bool = False,
+                     keep_heads: int | None = None) -> list[list[float | None]]:
+    """Like `score_scripts` for many candidate scripts per prompt, each prompt prefilled once
+    (`CandidateScorer`). -> per prompt, the mean log-probability of each of its candidates (each
+    ending in `<|eos|>`).
+
+    keep_heads=k reads in full only the candidates whose head (first two tokens) is among the
+    prompt's k most probable, and the one-token candidates (`<|eos|>`: no change); the others score
+    None."""
     if len(prompts) != len(candidates):
         raise ValueError("one list of candidates per prompt")
-    flat = [(owner, tokens) for owner, cands in enumerate(candidates) for tokens in cands]
-    scores = [[0.0] * len(cands) for cands in candidates]
-    if not flat:
-        return scores
-    if any(not tokens for _, tokens in flat):
-        raise ValueError("a candidate script needs at least one token (<|eos|>)")
-    model.eval()
-    device = model.embed.weight.device
-    mode = "clp" if model.config.loops == 1 or model.config.clp_shift else "sequential"
-    base, first_logits = model.start_decoding(prompts, max(len(t) for _, t in flat), mode)
-    first_logp = torch.log_softmax(first_logits.float(), dim=-1)
-    slot = [k for cands in candidates for k in range(len(cands))]
-    # Longest first: a pass's rows have similar lengths, so little of a pass is padding.
-    order = sorted(range(len(flat)), key=lambda j: -len(flat[j][1]))
-    for first in range(0, len(order), rows_per_pass):
-        part = order[first:first + rows_per_pass]
-        length = len(flat[part[0]][1])
-        tokens = torch.zeros(len(part), length, dtype=torch.long, device=device)
-        lengths = torch.tensor([len(flat[j][1]) for j in part], device=device)
-        for row, j in enumerate(part):
-            tokens[row, :len(flat[j][1])] = torch.tensor(flat[j][1], device=device)
-        owners = torch.tensor([flat[j][0] for j in part], device=device)
-        total = first_logp[owners, tokens[:, 0]]
-        if length > 1 and mode == "clp" and not stepwise:
-            # token k+1 is read from the logits after token k; padding after a short candidate's
-            # <|eos|> is never attended to by its own tokens and is left out of its sum
-            logp = torch.log_softmax(model.block_logits(base, tokens[:, :-1], owners).float(), dim=-1)
-            picked = logp.gather(2, tokens[:, 1:, None]).squeeze(2)  # (rows, length - 1)
-            inside = torch.arange(1, length, device=device)[None] < lengths[:, None]
-            total = total + (picked * inside).sum(dim=1)
-        elif length > 1:
-            total = total + _stepwise(model, base.select(owners), tokens, lengths)
-        for row, j in enumerate(part):
-            scores[flat[j][0]][slot[j]] = float(total[row]) / len(flat[j][1])
-    return scores
+    if not any(candidates):
+        return [[] for _ in candidates]
+    scorer = CandidateScorer(model, prompts, max(len(t) for cands in candidates for t in cands),
+                             rows_per_pass, stepwise)
+    if keep_heads is None:
+        return scorer.scores(candidates)
+    heads = [sorted({tuple(c[:2]) for c in cands if len(c) > 1}) for cands in candidates]
+    kept = [{hs[k] for k in best_heads(scores, keep_heads)}
+            for hs, scores in zip(heads, scorer.head_scores(heads), strict=True)]
+    chosen = [[c for c in cands if len(c) == 1 or tuple(c[:2]) in keep] for cands, keep in zip(candidates, kept, strict=True)]
+    read = scorer.scores(chosen)
+    out: list[list[float | None]] = []
+    for cands, keep, values in zip(candidates, kept, read, strict=True):
+        values = iter(values)
+        out.append([next(values) if len(c) == 1 or tuple(c[:2]) in keep else None for c in cands])
+    return out
 
 
 def _stepwise(model, state, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

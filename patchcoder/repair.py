@@ -22,8 +22,10 @@ from patchcoder.errors import PatchcoderError
 
 SHIPPED_MODEL = Path(__file__).parent / "assets" / "model"
 MODES = ("generate", "rank", "both")
-# A model folder may name the decoding mode that measured best for it and a calibrated threshold below
-# which suggest and the hook stay quiet: decoding.json {"mode": "rank", "min_score": -1.2}.
+PRECISIONS = ("auto", "bf16", "fp32")
+# A model folder may name the decoding mode that measured best for it, how many edit heads ranking
+# reads in full, and a calibrated threshold below which suggest and the hook stay quiet:
+# decoding.json {"mode": "rank", "keep_heads": 4, "min_score": -1.2}.
 DECODING_FILE = "decoding.json"
 
 
@@ -63,13 +65,20 @@ class Window:
 
 class Repairer:
     def __init__(self, model, tokenizer, *, max_tokens: int = 512, max_new_tokens: int = 192,
-                 mode: str = "generate", min_score: float | None = None):
+                 mode: str = "generate", min_score: float | None = None, keep_heads: int | None = None,
+                 precision: str = "auto"):
         if mode not in MODES:
             raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
+        if precision not in PRECISIONS:
+            raise PatchcoderError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = precision  # auto: bf16 autocast where the hardware runs it natively
         self.model, self.tokenizer = model, tokenizer
         self.max_tokens, self.max_new_tokens, self.mode = max_tokens, max_new_tokens, mode
         # `repair` returns every patch with its score; suggest and the hook hide those below min_score
         self.min_score = min_score
+        # ranking reads in full only the candidates whose edit (operation, first line) is among the
+        # window's keep_heads most probable; None reads all
+        self.keep_heads = keep_heads
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **options) -> Repairer:
@@ -161,6 +170,22 @@ class Repairer:
                        beam: int = 1) -> list:
         """One `Decoded` script (tokens in window coordinates) or None per window, decoded together;
         items[k] (with `code` and `language`) is the text windows[k] was cut from. Modes as in `repair`."""
+        with self._autocast():
+            return self._decode_windows(items, windows, mode, beam)
+
+    def _autocast(self):
+        """bf16 autocast where matrix units make it pay (CUDA, or a CPU whose oneDNN runs bf16 natively),
+        per `precision`; log-probabilities are always taken in fp32."""
+        import contextlib
+
+        import torch
+
+        device = self.model.embed.weight.device
+        use = self.precision == "bf16" or (self.precision == "auto" and (
+            device.type == "cuda" or (device.type == "cpu" and _cpu_runs_bf16())))
+        return torch.autocast(device.type, dtype=torch.bfloat16) if use else contextlib.nullcontext()
+
+    def _decode_windows(self, items: list[dict], windows: list[Window], mode: str | None, beam: int) -> list:
         from patchcoder.decoding import constrained_beam, constrained_greedy
 
         mode = mode or self.mode
@@ -220,18 +245,26 @@ class Repairer:
     def _rank(self, items: list[dict], windows: list[Window], extra: list[list[list[int]]] | None = None) -> list:
         """For each window, the best-scoring candidate script: "no change", one single-statement
         rewrite of the window's (focus) lines (the rewrite classes of the synthetic-data generator),
-        or one of `extra[k]` (e.g. the generated script), all scored by teacher forcing."""
-        from patchcoder.decoding import Decoded, score_candidates
+        or one of `extra[k]` (e.g. the generated script), all scored by teacher forcing. With
+        `keep_heads`, only the rewrites whose edit (operation, first line) is among the window's
+        `keep_heads` most probable are scripted and read in full."""
+        from patchcoder.decoding import CandidateScorer, Decoded, best_heads
 
         rewrites: dict[int, list | None] = {}  # per item (by identity): its windows share one enumeration
         for item in items:
             if id(item) not in rewrites:
                 rewrites[id(item)] = self._rewrites(item, [w for i, w in zip(items, windows, strict=True) if i is item])
-        candidates = [self._candidates(item, window, rewrites[id(item)])
-                      for item, window in zip(items, windows, strict=True)]
+        scorer = CandidateScorer(self.model, [w.prompt for w in windows], self.max_tokens)
+        options = [self._options(item, window, rewrites[id(item)]) for item, window in zip(items, windows, strict=True)]
+        if self.keep_heads is not None:
+            heads = [sorted({head for _, _, head in mine}) for mine in options]
+            for k, (hs, values) in enumerate(zip(heads, scorer.head_scores(heads), strict=True)):
+                kept = {hs[j] for j in best_heads(values, self.keep_heads)}
+                options[k] = [option for option in options[k] if option[2] in kept]
+        candidates = [self._scripts(item, window, mine) for item, window, mine in zip(items, windows, options, strict=True)]
         for mine, more in zip(candidates, extra or [[] for _ in windows], strict=True):
             mine.extend(ids for ids in more if ids not in mine)
-        scores = score_candidates(self.model, [w.prompt for w in windows], candidates)
+        scores = scorer.scores(candidates)
         best: list = []
         for mine, theirs in zip(candidates, scores, strict=True):
             k = max(range(len(mine)), key=theirs.__getitem__)
@@ -261,24 +294,49 @@ class Repairer:
     def _candidates(self, item: dict, window: Window, rewrites: list | None = None) -> list[list[int]]:
         """Scripts (window coordinates, ending in `<|eos|>`) for "no change" and every rewrite among
         `rewrites` (default: the item's, enumerated here) inside the window, or inside its focus lines."""
-        from patchcoder.tokenizer.edits import edit_script, split_lines
+        if rewrites is None:
+            rewrites = self._rewrites(item, [window])
+        return self._scripts(item, window, self._options(item, window, rewrites))
 
-        eos, language = self.tokenizer.eos_id, item["language"]
-        out = [[eos]]  # no change
+    def _options(self, item: dict, window: Window, rewrites: list | None) -> list[tuple[object, str, tuple[int, int]]]:
+        """(rewrite, new window text, head) for each rewrite that changes only lines the window may
+        rewrite; head = the ids of its edit script's first operation and first line, found from the
+        lines the rewrite leaves alone at either end (cheap: no lexing)."""
+        from patchcoder.tokenizer.edits import common_affixes, split_lines
+
+        if not rewrites:
+            return []
         lo, hi = self._rewritable(window)
-        if rewrites is None and (rewrites := self._rewrites(item, [window])) is None:
-            return out
-        # Scripts are computed on the window's text alone: a rewrite changes nothing outside it, and
-        # lexing the window instead of the whole file for every candidate keeps ranking linear.
         old_lines = split_lines(item["code"])
-        old_window = "".join(old_lines[window.start:window.start + window.n_lines])
+        old_window = old_lines[window.start:window.start + window.n_lines]
+        special, out = self.tokenizer.special, []
         for rewrite in rewrites:
             first, last = rewrite.lines
             if first < lo or last > hi:
                 continue  # a rewrite that reaches outside the lines it may change
             new_lines = split_lines(rewrite.code)
             grown = len(new_lines) - len(old_lines)
-            new_window = "".join(new_lines[window.start:window.start + window.n_lines + grown])
+            new_window = new_lines[window.start:window.start + window.n_lines + grown]
+            prefix, suffix = common_affixes(old_window, new_window)
+            if prefix + suffix == len(old_window) == len(new_window):
+                continue  # changes nothing inside the window
+            kind = "INSERT" if prefix + suffix == len(old_window) else \
+                "DELETE" if prefix + suffix == len(new_window) else "REPLACE"
+            out.append((rewrite, "".join(new_window), (special[f"<{kind}>"], self.tokenizer.line_marker(prefix))))
+        return out
+
+    def _scripts(self, item: dict, window: Window, options: list) -> list[list[int]]:
+        """[<|eos|>] (no change), then the script of each option (from `_options`) whose edits stay
+        inside the lines the window may rewrite."""
+        from patchcoder.tokenizer.edits import edit_script, split_lines
+
+        eos, language = self.tokenizer.eos_id, item["language"]
+        out = [[eos]]
+        lo, hi = self._rewritable(window)
+        # Scripts are computed on the window's text alone: a rewrite changes nothing outside it, and
+        # lexing the window instead of the whole file for every candidate keeps ranking linear.
+        old_window = "".join(split_lines(item["code"])[window.start:window.start + window.n_lines])
+        for _, new_window, _ in options:
             script = edit_script(old_window, new_window, language)
             if not script.ops or script.ops[0].start + window.start < lo or script.ops[-1].end + window.start > hi:
                 continue
@@ -357,7 +415,7 @@ class Repairer:
 
 
 def _read_decoding(path: Path) -> dict:
-    """The `mode` and `min_score` a model folder's decoding.json sets (either may be absent)."""
+    """The `mode`, `min_score` and `keep_heads` a model folder's decoding.json sets (each may be absent)."""
     import json
     import math
 
@@ -377,6 +435,15 @@ def _read_decoding(path: Path) -> dict:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise PatchcoderError(f"{path}: min_score must be a finite number, got {value!r}")
         out["min_score"] = float(value)
+    if data.get("keep_heads") is not None:
+        value = data["keep_heads"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise PatchcoderError(f"{path}: keep_heads must be a positive integer, got {value!r}")
+        out["keep_heads"] = value
+    if "precision" in data:
+        if data["precision"] not in PRECISIONS:
+            raise PatchcoderError(f"{path}: precision must be one of {', '.join(PRECISIONS)}, got {data['precision']!r}")
+        out["precision"] = data["precision"]
     return out
 
 
@@ -395,6 +462,17 @@ def save_min_score(directory: str | os.PathLike, min_score: float | None, why: s
     tmp.write_text(json.dumps(data, indent=1) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def _cpu_runs_bf16() -> bool:
+    """Whether this CPU's oneDNN runs bf16 natively (AVX512-BF16 / AMX); elsewhere bf16 is emulated
+    and slower than fp32."""
+    import torch
+
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def syntax_errors(code: str, language: str | None) -> int | None:

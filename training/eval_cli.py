@@ -31,6 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "model's own, as suggest decodes)")
     p.add_argument("--beam", type=positive_int, default=1, metavar="N",
                    help="beam width of free generation (default: %(default)s, greedy)")
+    p.add_argument("--keep-heads", type=positive_int, metavar="K",
+                   help="ranking reads in full only the candidates whose edit (operation, first line) is among "
+                        "the window's K most probable (default: the model's decoding.json, else all)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"),
+                   help="decode in bf16 autocast or fp32 (default: the model's decoding.json, else auto: bf16 where "
+                        "the hardware runs it natively)")
     p.add_argument("--false-alarms", action="store_true",
                    help="also decode every window as it is after its real change and report how often the "
                         "model would still change it")
@@ -66,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(args.checkpoint, args.data, limit=args.limit, batch_size=args.batch_size,
                       max_new_tokens=args.max_new_tokens, max_tokens=args.max_tokens, mode=args.mode,
                       beam=args.beam, false_alarms=args.false_alarms or args.calibrate is not None,
-                      show_progress=not args.no_progress)
+                      show_progress=not args.no_progress, keep_heads=args.keep_heads, precision=args.precision)
     alarms = f", false alarms {report['false_alarm_rate']:.1%}" if "false_alarm_rate" in report else ""
     table = Table(title=f"patchcoder eval ({report['mode']}, beam {args.beam}): {report['examples']} examples, "
                         f"{report['seconds_per_example'] * 1000:,.0f} ms each{alarms}")

@@ -103,14 +103,15 @@ def score(case: _Case, ids: list[int], finished: bool, tokenizer) -> dict[str, i
 def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: int | None = None,
              batch_size: int = 16, max_new_tokens: int = 256, max_tokens: int | None = None,
              mode: str | None = None, beam: int = 1, false_alarms: bool = False,
-             show_progress: bool = False) -> dict:
+             show_progress: bool = False, keep_heads: int | None = None, precision: str | None = None) -> dict:
     """Metrics of `checkpoint` on `data`; see the module docstring."""
     import torch
 
     from patchcoder.console import progress_bar
     from patchcoder.repair import Repairer, Window
 
-    repairer = Repairer.load(checkpoint, max_new_tokens=max_new_tokens)  # and the trained sequence length
+    options = {k: v for k, v in (("keep_heads", keep_heads), ("precision", precision)) if v is not None}
+    repairer = Repairer.load(checkpoint, max_new_tokens=max_new_tokens, **options)  # and the trained sequence length
     tokenizer = repairer.tokenizer
     max_tokens = max_tokens or repairer.max_tokens
     mode = mode or repairer.mode
@@ -165,6 +166,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
            if false_alarms else {}),
         "mode": mode,
         "beam": beam,
+        "keep_heads": repairer.keep_heads,
+        "precision": repairer.precision,
         "checkpoint": str(checkpoint),
         "data": str(data),
         "max_tokens": max_tokens,

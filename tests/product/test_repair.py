@@ -59,7 +59,7 @@ def test_candidate_ranking_picks_the_best_scoring_rewrite(fixer):
     from patchcoder.tokenizer.examples import encode_prompt
     from patchcoder.training.mutations import enumerate_rewrites
 
-    repairer = Repairer.load(fixer)
+    repairer = Repairer.load(fixer, precision="fp32")  # compared with fp32 teacher forcing
     tok = repairer.tokenizer
     (ranked,) = repairer.repair([{"code": BUGGY, "path": "geometry.py"}], mode="rank")
     # by hand: every rewrite the generator knows for these lines, and "no change"
@@ -154,6 +154,23 @@ def test_cached_candidate_scores_equal_teacher_forcing(fixer):
             assert got == pytest.approx(want, abs=1e-4)
     with pytest.raises(ValueError, match="one list"):
         score_candidates(repairer.model, prompts, candidates[:1])
+    # keep_heads: only candidates whose first two tokens (operation, first line) are among the prompt's
+    # k most probable heads are read, with the same scores; the others score None
+    full = score_candidates(repairer.model, prompts, candidates)
+    for k in (1, 2):
+        pruned = score_candidates(repairer.model, prompts, candidates, keep_heads=k)
+        for prompt, cands, got, want in zip(prompts, candidates, pruned, full, strict=True):
+            heads = {}
+            for cand in cands[1:]:
+                head = tuple(cand[:2])
+                if head not in heads:
+                    heads[head] = score_scripts(repairer.model, [prompt], [list(head)])[0] * 2
+            top = sorted(heads, key=heads.get, reverse=True)[:k]
+            assert got[0] == pytest.approx(want[0])  # "no change" is always read
+            for cand, g, w in zip(cands[1:], got[1:], want[1:], strict=True):
+                assert (g is not None) == (tuple(cand[:2]) in top)
+                assert g is None or g == pytest.approx(w, abs=1e-5)
+            assert len(heads) <= k or None in got
 
 
 def test_a_patch_that_adds_syntax_errors_is_never_suggested(fixer):
@@ -320,7 +337,72 @@ def test_a_calibrated_min_score_in_decoding_json_hides_weaker_suggestions(fixer,
     save_min_score(folder, patch.score - 0.01, "a test")
     assert json.loads((folder / "decoding.json").read_text())["mode"] == "generate"  # other keys kept
     assert len(suggest(Repairer.load(folder), [target])) == 1
-    for bad in ('{"min_score": "high"}', '{"min_score": true}', '{"min_score": 1e999}'):
+    for bad in ('{"min_score": "high"}', '{"min_score": true}', '{"min_score": 1e999}', '{"keep_heads": 0}',
+                '{"keep_heads": 2.5}'):
         (folder / "decoding.json").write_text(bad)
-        with pytest.raises(PatchcoderError, match="min_score"):
+        with pytest.raises(PatchcoderError, match="min_score|keep_heads"):
             Repairer.load(folder)
+    (folder / "decoding.json").write_text('{"keep_heads": 3}')
+    assert Repairer.load(folder).keep_heads == 3
+
+
+def test_ranking_heads_are_the_scripts_first_tokens_and_pruning_reads_fewer_candidates(fixer):
+    """The head ranking prunes by (operation, first line) is computed without lexing; it must be the
+    first two tokens of the script that is then read. Keeping every head changes nothing."""
+    import inspect
+    import textwrap
+
+    from patchcoder.decoding import CandidateScorer
+
+    code = inspect.getsource(textwrap.dedent)  # real code, about 50 lines
+    repairer = Repairer.load(fixer, mode="rank")
+    item = {"code": code, "path": "textwrap.py", "language": "python"}
+    windows = repairer._windows(0, item)
+    rewrites = repairer._rewrites(item, windows)
+    options = [o for w in windows for o in repairer._options(item, w, rewrites)]
+    assert len(options) > 50 and len({head for _, _, head in options}) > 10
+    for window in windows:
+        for option in repairer._options(item, window, rewrites):
+            (_, script) = repairer._scripts(item, window, [option])
+            assert tuple(script[:2]) == option[2]
+    as_item = {"code": code, "path": "textwrap.py"}  # the path is in the prompt: the same windows as above
+    everything = repairer.repair([as_item])[0]
+    assert Repairer.load(fixer, mode="rank", keep_heads=10_000).repair([as_item])[0] == everything
+    # with one head per window, only that head's candidates are read: the answer is among them
+    pruned = Repairer.load(fixer, mode="rank", keep_heads=1)
+    scorer = CandidateScorer(pruned.model, [w.prompt for w in windows], 512)
+    heads = [sorted({h for _, _, h in pruned._options(item, w, rewrites)}) for w in windows]
+    top = {hs[max(range(len(hs)), key=values.__getitem__)]
+           for hs, values in zip(heads, scorer.head_scores(heads), strict=True) if hs}
+    (patch,) = pruned.repair([as_item])
+    if patch is not None:
+        first = patch.script.ops[0]
+        marker = pruned.tokenizer.line_marker(first.start - max(w.start for w in windows if w.start <= first.start))
+        assert (pruned.tokenizer.special[f"<{first.kind}>"], marker) in top
+
+
+def test_bf16_and_fp32_decoding_propose_the_same_fix(fixer):
+    """precision: bf16 autocast (the default where the CPU runs bf16 natively) or fp32; scores are taken
+    in fp32 either way and agree closely."""
+    import json
+    import shutil
+
+    patches = {}
+    for precision in ("fp32", "bf16"):
+        for mode in ("generate", "rank"):
+            (patch,) = Repairer.load(fixer, precision=precision, mode=mode).repair([{"code": BUGGY, "path": "geometry.py"}])
+            patches[precision, mode] = patch
+    for mode in ("generate", "rank"):
+        fp32, bf16 = patches["fp32", mode], patches["bf16", mode]
+        assert fp32 is not None and bf16 is not None and fp32.apply(BUGGY) == bf16.apply(BUGGY)
+        assert abs(fp32.score - bf16.score) < 0.05
+    assert patches["bf16", "generate"].apply(BUGGY) == FIXED
+    with pytest.raises(PatchcoderError, match="precision"):
+        Repairer.load(fixer, precision="fp8")
+    folder = fixer.parent / "precision-model"
+    shutil.copytree(fixer, folder, dirs_exist_ok=True)
+    (folder / "decoding.json").write_text(json.dumps({"precision": "fp32"}))
+    assert Repairer.load(folder).precision == "fp32" and Repairer.load(fixer).precision == "auto"
+    (folder / "decoding.json").write_text(json.dumps({"precision": "half"}))
+    with pytest.raises(PatchcoderError, match="precision"):
+        Repairer.load(folder)
