@@ -228,9 +228,9 @@ class CandidateScorer:
         return out
 
 
-def best_heads(head_scores: list[float], keep: int) -> set[int]:
-    """Indices of the `keep` highest head scores."""
-    return set(sorted(range(len(head_scores)), key=head_scores.__getitem__, reverse=True)[:keep])
+def best_heads(head_scores: list[float], keep: int) -> list[int]:
+    """Indices of the `keep` highest head scores, highest first."""
+    return sorted(range(len(head_scores)), key=head_scores.__getitem__, reverse=True)[:keep]
 
 
 def score_candidates(model, prompts: list[list[int]], candidates: list[list[list[int]]],

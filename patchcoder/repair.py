@@ -259,8 +259,14 @@ class Repairer:
         if self.keep_heads is not None:
             heads = [sorted({head for _, _, head in mine}) for mine in options]
             for k, (hs, values) in enumerate(zip(heads, scorer.head_scores(heads), strict=True)):
-                kept = {hs[j] for j in best_heads(values, self.keep_heads)}
-                options[k] = [option for option in options[k] if option[2] in kept]
+                kept: list = []  # the best heads that have a rewrite that parses, best first
+                for j in best_heads(values, len(hs)):
+                    kept.extend(self._parsing(items[k], [o for o in options[k] if o[2] == hs[j]]))
+                    if len({o[2] for o in kept}) == self.keep_heads:
+                        break
+                options[k] = kept
+        else:
+            options = [self._parsing(item, mine) for item, mine in zip(items, options, strict=True)]
         candidates = [self._scripts(item, window, mine) for item, window, mine in zip(items, windows, options, strict=True)]
         for mine, more in zip(candidates, extra or [[] for _ in windows], strict=True):
             mine.extend(ids for ids in more if ids not in mine)
@@ -287,7 +293,8 @@ class Repairer:
         spans = [self._rewritable(w) for w in windows]
         lines = (min(lo for lo, _ in spans), max(hi for _, hi in spans))
         try:
-            return enumerate_rewrites(item["code"], item["language"] or "python", lines=lines, check=True)
+            # unchecked: _scripts checks that a rewrite parses only for the candidates it keeps
+            return enumerate_rewrites(item["code"], item["language"] or "python", lines=lines, check=False)
         except UnsupportedLanguage:
             return None
 
@@ -296,7 +303,7 @@ class Repairer:
         `rewrites` (default: the item's, enumerated here) inside the window, or inside its focus lines."""
         if rewrites is None:
             rewrites = self._rewrites(item, [window])
-        return self._scripts(item, window, self._options(item, window, rewrites))
+        return self._scripts(item, window, self._parsing(item, self._options(item, window, rewrites)))
 
     def _options(self, item: dict, window: Window, rewrites: list | None) -> list[tuple[object, str, tuple[int, int]]]:
         """(rewrite, new window text, head) for each rewrite that changes only lines the window may
@@ -325,9 +332,21 @@ class Repairer:
             out.append((rewrite, "".join(new_window), (special[f"<{kind}>"], self.tokenizer.line_marker(prefix))))
         return out
 
+    @staticmethod
+    def _parsing(item: dict, options: list) -> list:
+        """The options whose rewrite parses (one incremental parse each; the item's checker is kept)."""
+        from patchcoder.training.mutations import rewrite_checker
+
+        if not options:
+            return []
+        if "_rewrite_checker" not in item:
+            item["_rewrite_checker"] = rewrite_checker(item["code"], item["language"] or "python")
+        parses = item["_rewrite_checker"]
+        return [option for option in options if parses is not None and parses(option[0])]
+
     def _scripts(self, item: dict, window: Window, options: list) -> list[list[int]]:
-        """[<|eos|>] (no change), then the script of each option (from `_options`) whose edits stay
-        inside the lines the window may rewrite."""
+        """[<|eos|>] (no change), then the script of each option (from `_options`, checked by
+        `_parsing`) whose edits stay inside the lines the window may rewrite."""
         from patchcoder.tokenizer.edits import edit_script, split_lines
 
         eos, language = self.tokenizer.eos_id, item["language"]

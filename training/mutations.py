@@ -18,7 +18,7 @@ import functools
 import random
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from patchcoder.errors import PatchcoderError
 
@@ -179,6 +179,14 @@ def enumerate_rewrites(code: str, language: str = "python", *, lines: tuple[int,
             if not check or checker.parses(rewrite):
                 out.append(rewrite)
     return out
+
+
+def rewrite_checker(code: str, language: str = "python") -> Callable[[Rewrite], bool] | None:
+    """`parses(rewrite)` for rewrites of `code` (from `enumerate_rewrites(..., check=False)`), the check
+    `check=True` makes, so that a caller can check only the few rewrites it keeps; None when `code`
+    itself does not parse."""
+    analysis = _analyse(code, language)
+    return None if analysis is None else analysis[2].parses
 
 
 def inject_bugs(code: str, rng: random.Random, count: int = 1, language: str = "python", *,

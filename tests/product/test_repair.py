@@ -371,7 +371,7 @@ def test_ranking_heads_are_the_scripts_first_tokens_and_pruning_reads_fewer_cand
     # with one head per window, only that head's candidates are read: the answer is among them
     pruned = Repairer.load(fixer, mode="rank", keep_heads=1)
     scorer = CandidateScorer(pruned.model, [w.prompt for w in windows], 512)
-    heads = [sorted({h for _, _, h in pruned._options(item, w, rewrites)}) for w in windows]
+    heads = [sorted({h for _, _, h in pruned._parsing(item, pruned._options(item, w, rewrites))}) for w in windows]
     top = {hs[max(range(len(hs)), key=values.__getitem__)]
            for hs, values in zip(heads, scorer.head_scores(heads), strict=True) if hs}
     (patch,) = pruned.repair([as_item])

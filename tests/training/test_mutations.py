@@ -267,3 +267,21 @@ def test_property_injected_bugs_parse_and_invert(path, seed):
         assert old_lines[:first] == new_lines[:first]
         tail = len(old_lines) - last
         assert tail <= 0 or old_lines[-tail:] == new_lines[-tail:]
+
+
+def test_the_rewrite_checker_keeps_exactly_what_check_true_keeps():
+    import dataclasses
+    import inspect
+    import textwrap
+
+    from patchcoder.training.mutations import enumerate_rewrites, rewrite_checker
+
+    code = inspect.getsource(textwrap.TextWrapper)  # real code
+    every = enumerate_rewrites(code, "python", check=False)
+    parses = rewrite_checker(code, "python")
+    broken = [dataclasses.replace(r, text=r.text + "(") for r in every[:20]]
+    kept = [r for r in every + broken if parses(r)]
+    assert len(kept) == len(every) > 100  # every broken one is caught
+    assert [(r.start, r.end, r.text) for r in kept] == \
+        [(r.start, r.end, r.text) for r in enumerate_rewrites(code, "python", check=True)]
+    assert rewrite_checker("def f(:\n", "python") is None
