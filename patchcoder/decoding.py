@@ -205,9 +205,12 @@ class CandidateScorer:
         # Longest first: a pass's rows have similar lengths, so little of a pass is padding.
         order = sorted(range(len(flat)), key=lambda j: -len(flat[j][1]))
         device = self.device
-        for first in range(0, len(order), self.rows_per_pass):
-            part = order[first:first + self.rows_per_pass]
-            length = len(flat[part[0]][1])
+        first = 0
+        while first < len(order):
+            # at most rows_per_pass rows, and (for long candidates) about 64 × 64 positions of logits
+            length = len(flat[order[first]][1])
+            part = order[first:first + max(1, min(self.rows_per_pass, 4096 // length))]
+            first += len(part)
             tokens = torch.zeros(len(part), length, dtype=torch.long, device=device)
             lengths = torch.tensor([len(flat[j][1]) for j in part], device=device)
             for row, j in enumerate(part):
@@ -220,7 +223,7 @@ class CandidateScorer:
                 logp = torch.log_softmax(self.model.block_logits(self.base, tokens[:, :-1], owners).float(), dim=-1)
                 picked = logp.gather(2, tokens[:, 1:, None]).squeeze(2)  # (rows, length - 1)
                 inside = torch.arange(1, length, device=device)[None] < lengths[:, None]
-                total = total + (picked * inside).sum(dim=1)
+                total = total + torch.where(inside, picked, 0.0).sum(dim=1)
             elif length > 1:
                 total = total + _stepwise(self.model, self.base.select(owners), tokens, lengths)
             for row, j in enumerate(part):

@@ -75,6 +75,8 @@ def check(mode: str, timeout: float, min_score: float | None, checkpoint: str | 
     """The hook itself: 1 blocks the commit (strict mode, a suggestion at or above min_score), else 0."""
     say = _say
     cmd = [sys.executable, "-m", "patchcoder", "suggest", "--staged", "--json"]
+    if min_score is not None:  # the hook's threshold replaces the model's, also when it is lower
+        cmd += [f"--min-score={min_score}"]
     if checkpoint:
         cmd += ["--checkpoint", checkpoint]
     try:

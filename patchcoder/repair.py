@@ -75,6 +75,8 @@ class Repairer:
         self.model, self.tokenizer = model, tokenizer
         self.max_tokens, self.max_new_tokens, self.mode = max_tokens, max_new_tokens, mode
         # `repair` returns every patch with its score; suggest and the hook hide those below min_score
+        if keep_heads is not None and (isinstance(keep_heads, bool) or not isinstance(keep_heads, int) or keep_heads < 1):
+            raise PatchcoderError(f"keep_heads must be a positive integer or None, got {keep_heads!r}")
         self.min_score = min_score
         # ranking reads in full only the candidates whose edit (operation, first line) is among the
         # window's keep_heads most probable; None reads all
@@ -170,6 +172,8 @@ class Repairer:
                        beam: int = 1) -> list:
         """One `Decoded` script (tokens in window coordinates) or None per window, decoded together;
         items[k] (with `code` and `language`) is the text windows[k] was cut from. Modes as in `repair`."""
+        if not windows:
+            return []
         with self._autocast():
             return self._decode_windows(items, windows, mode, beam)
 
@@ -254,7 +258,10 @@ class Repairer:
         for item in items:
             if id(item) not in rewrites:
                 rewrites[id(item)] = self._rewrites(item, [w for i, w in zip(items, windows, strict=True) if i is item])
-        scorer = CandidateScorer(self.model, [w.prompt for w in windows], self.max_tokens)
+        if not windows:
+            return []
+        # room for the longest candidate: a window's rewrite, or a generated script
+        scorer = CandidateScorer(self.model, [w.prompt for w in windows], max(self.max_tokens, self.max_new_tokens + 1))
         options = [self._options(item, window, rewrites[id(item)]) for item, window in zip(items, windows, strict=True)]
         if self.keep_heads is not None:
             heads = [sorted({head for _, _, head in mine}) for mine in options]
@@ -264,7 +271,8 @@ class Repairer:
                     kept.extend(self._parsing(items[k], [o for o in options[k] if o[2] == hs[j]]))
                     if len({o[2] for o in kept}) == self.keep_heads:
                         break
-                options[k] = kept
+                where = {id(o): n for n, o in enumerate(options[k])}
+                options[k] = sorted(kept, key=lambda o: where[id(o)])  # the unpruned order: ties break alike
         else:
             options = [self._parsing(item, mine) for item, mine in zip(items, options, strict=True)]
         candidates = [self._scripts(item, window, mine) for item, window, mine in zip(items, windows, options, strict=True)]
@@ -309,7 +317,7 @@ class Repairer:
         """(rewrite, new window text, head) for each rewrite that changes only lines the window may
         rewrite; head = the ids of its edit script's first operation and first line, found from the
         lines the rewrite leaves alone at either end (cheap: no lexing)."""
-        from patchcoder.tokenizer.edits import common_affixes, split_lines
+        from patchcoder.tokenizer.edits import common_affixes, edit_script, split_lines
 
         if not rewrites:
             return []
@@ -329,7 +337,14 @@ class Repairer:
                 continue  # changes nothing inside the window
             kind = "INSERT" if prefix + suffix == len(old_window) else \
                 "DELETE" if prefix + suffix == len(new_window) else "REPLACE"
-            out.append((rewrite, "".join(new_window), (special[f"<{kind}>"], self.tokenizer.line_marker(prefix))))
+            start = prefix
+            if set(old_window[prefix:len(old_window) - suffix]) & set(new_window[prefix:len(new_window) - suffix]):
+                # the changed lines share a line (e.g. two arguments swapped across lines): the script's
+                # alignment may open with an INSERT or DELETE, so ask it
+                ops = edit_script("".join(old_window), "".join(new_window), item["language"]).ops
+                if ops:
+                    kind, start = ops[0].kind, ops[0].start
+            out.append((rewrite, "".join(new_window), (special[f"<{kind}>"], self.tokenizer.line_marker(start))))
         return out
 
     @staticmethod
@@ -451,7 +466,11 @@ def _read_decoding(path: Path) -> dict:
         out["mode"] = data["mode"]
     if data.get("min_score") is not None:
         value = data["min_score"]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        try:
+            finite = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
+        except OverflowError:
+            finite = False
+        if not finite:
             raise PatchcoderError(f"{path}: min_score must be a finite number, got {value!r}")
         out["min_score"] = float(value)
     if data.get("keep_heads") is not None:
@@ -459,23 +478,29 @@ def _read_decoding(path: Path) -> dict:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise PatchcoderError(f"{path}: keep_heads must be a positive integer, got {value!r}")
         out["keep_heads"] = value
-    if "precision" in data:
+    if data.get("precision") is not None:
         if data["precision"] not in PRECISIONS:
             raise PatchcoderError(f"{path}: precision must be one of {', '.join(PRECISIONS)}, got {data['precision']!r}")
         out["precision"] = data["precision"]
     return out
 
 
-def save_min_score(directory: str | os.PathLike, min_score: float | None, why: str) -> Path:
+def save_min_score(directory: str | os.PathLike, min_score: float | None, why: str, mode: str | None = None) -> Path:
     """Record a calibrated `min_score` (None: no threshold) in a model folder's decoding.json, keeping
-    its other keys; written atomically."""
+    its other keys; written atomically. `mode`: the decoding mode it was measured with, which must be
+    the folder's own (the scores of different modes are not on one scale)."""
     import json
 
     path = Path(directory) / DECODING_FILE
-    data = json.loads(path.read_text()) if path.exists() else {}
-    if not isinstance(data, dict):
-        raise PatchcoderError(f"{path}: not a JSON object")
-    data["min_score"] = None if min_score is None else round(min_score, 4)
+    data = {}
+    if path.exists():
+        _read_decoding(path)  # a clear error for a file that is not a decoding.json
+        data = json.loads(path.read_text())
+    own = data.get("mode", "generate")
+    if mode is not None and mode != own:
+        raise PatchcoderError(f"the threshold was measured in {mode} mode but {directory} decodes in {own} mode; "
+                              f"calibrate with --mode {own}")
+    data["min_score"] = min_score  # unrounded: it lies between two measured scores
     data["min_score_from"] = why
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n")

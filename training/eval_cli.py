@@ -97,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
             from patchcoder.repair import save_min_score
 
             written = save_min_score(args.checkpoint, c["min_score"], f"patchcoder eval --calibrate {args.calibrate} "
-                                     f"on {args.data} ({report['examples']} examples, mode {report['mode']})")
+                                     f"on {args.data} ({report['examples']} examples, mode {report['mode']}, keep_heads "
+                                     f"{report['keep_heads']}, precision {report['precision']})", mode=report["mode"])
             stderr().print(f"wrote min_score into {written}")
     if args.json:
         json.dump(report, sys.stdout)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import math
 import os
 import time
 from pathlib import Path
@@ -199,7 +200,7 @@ def calibrate(report: dict, max_false_alarm_rate: float) -> dict:
     alarms = sorted(report["scores"]["fixed"], reverse=True)
     buggy = report["scores"]["buggy"]
     windows = max(1, report["false_alarm_windows"])
-    allowed = int(max_false_alarm_rate * windows)  # alarms that may stay
+    allowed = math.floor(max_false_alarm_rate * windows + 1e-9)  # alarms that may stay (0.29 × 100 is 29)
     if allowed >= len(alarms):
         threshold = None  # no threshold needed
     else:

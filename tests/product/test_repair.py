@@ -327,10 +327,12 @@ def test_a_calibrated_min_score_in_decoding_json_hides_weaker_suggestions(fixer,
     repairer = Repairer.load(folder)
     assert repairer.min_score is None
     ((_, patch),) = suggest(repairer, [target])  # without a threshold the fix is shown
-    save_min_score(folder, patch.score + 0.01, "a test")
+    save_min_score(folder, patch.score + 0.01, "a test", mode="generate")
+    with pytest.raises(PatchcoderError, match="rank mode"):
+        save_min_score(folder, 0.0, "a test", mode="rank")
     (folder / "decoding.json").write_text(json.dumps(json.loads((folder / "decoding.json").read_text()) | {"mode": "generate"}))
     repairer = Repairer.load(folder)
-    assert math.isclose(repairer.min_score, round(patch.score + 0.01, 4)) and repairer.mode == "generate"
+    assert repairer.min_score == patch.score + 0.01 and repairer.mode == "generate"
     assert suggest(repairer, [target]) == []  # the model's own threshold applies by default
     assert len(suggest(repairer, [target], min_score=-math.inf)) == 1  # an explicit one wins
     assert Repairer.load(folder, min_score=None).min_score is None
@@ -338,12 +340,17 @@ def test_a_calibrated_min_score_in_decoding_json_hides_weaker_suggestions(fixer,
     assert json.loads((folder / "decoding.json").read_text())["mode"] == "generate"  # other keys kept
     assert len(suggest(Repairer.load(folder), [target])) == 1
     for bad in ('{"min_score": "high"}', '{"min_score": true}', '{"min_score": 1e999}', '{"keep_heads": 0}',
-                '{"keep_heads": 2.5}'):
+                '{"keep_heads": 2.5}', '{"min_score": ' + "9" * 400 + '}'):
         (folder / "decoding.json").write_text(bad)
         with pytest.raises(PatchcoderError, match="min_score|keep_heads"):
             Repairer.load(folder)
     (folder / "decoding.json").write_text('{"keep_heads": 3}')
     assert Repairer.load(folder).keep_heads == 3
+    with pytest.raises(PatchcoderError, match="keep_heads"):
+        Repairer.load(folder, keep_heads=0)
+    (folder / "decoding.json").write_text("{")
+    with pytest.raises(PatchcoderError, match="decoding.json"):
+        save_min_score(folder, -1.0, "a test")
 
 
 def test_ranking_heads_are_the_scripts_first_tokens_and_pruning_reads_fewer_candidates(fixer):
@@ -354,7 +361,9 @@ def test_ranking_heads_are_the_scripts_first_tokens_and_pruning_reads_fewer_cand
 
     from patchcoder.decoding import CandidateScorer
 
-    code = inspect.getsource(textwrap.dedent)  # real code, about 50 lines
+    # real code, about 50 lines, and a call with one argument per line (swapping them aligns as an
+    # INSERT and a DELETE, not a REPLACE)
+    code = inspect.getsource(textwrap.dedent) + "\n\ndef call(a, b):\n    return divmod(\n        a,\n        b,\n    )\n"
     repairer = Repairer.load(fixer, mode="rank")
     item = {"code": code, "path": "textwrap.py", "language": "python"}
     windows = repairer._windows(0, item)

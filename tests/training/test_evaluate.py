@@ -154,10 +154,13 @@ def test_eval_calibrates_and_saves_the_threshold(tokens, mined, tmp_path):
            "--limit", "4", "--max-new-tokens", "16", "--mode", "rank", "--no-progress"]
     refused = subprocess.run(cmd + ["--save-min-score"], capture_output=True, text=True)
     assert refused.returncode == 2 and "--calibrate" in refused.stderr
+    wrong_mode = subprocess.run(cmd + ["--calibrate", "0", "--save-min-score"], capture_output=True, text=True)
+    assert wrong_mode.returncode == 2 and "generate mode" in wrong_mode.stderr  # the folder's own mode differs
+    (final / "decoding.json").write_text('{"mode": "rank"}')
     out = subprocess.run(cmd + ["--calibrate", "0", "--save-min-score", "--json"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     calibration = json.loads(out.stdout)["calibration"]
     assert calibration["false_alarm_rate"] == 0 and "calibration:" in out.stderr
     saved = json.loads((final / "decoding.json").read_text())
-    assert saved["min_score"] == (None if calibration["min_score"] is None else round(calibration["min_score"], 4))
+    assert saved["min_score"] == calibration["min_score"] and saved["mode"] == "rank"
     assert Repairer.load(final).min_score == saved["min_score"]
