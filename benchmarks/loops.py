@@ -158,9 +158,12 @@ def plot(results: dict, path: Path) -> None:
     keys = ["step_size", "update_alignment", "effective_rank", "logit_shift_kl", "mean_gate", "offset_cost"]
     fig, axes = plt.subplots(1, 1 + len(keys), figsize=(4 * (1 + len(keys)), 3.5))
     for loops, r in results.items():
-        points = [(s, loss) for s, loss, split in r["curve"] if split == "valid"] or \
-                 [(s, loss) for s, loss, split in r["curve"] if split == "train"]
-        axes[0].plot(*zip(*points, strict=True), marker="o", label=f"R={loops}")
+        points = [(s, loss) for s, loss, split in r["curve"] if split == "valid"]
+        if points:
+            axes[0].plot(*zip(*points, strict=True), marker="o", label=f"R={loops}")
+        else:  # a run without validation yet: its training loss, marked as such
+            points = [(s, loss) for s, loss, split in r["curve"] if split == "train"]
+            axes[0].plot(*zip(*points, strict=True), linestyle="--", label=f"R={loops} (training loss)")
         if r["diagnostics"]:
             rows = r["diagnostics"]["rows"]
             for ax, key in zip(axes[1:], keys, strict=True):
