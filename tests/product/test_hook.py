@@ -93,3 +93,22 @@ def test_pre_commit_framework_manifest():
     hooks = yaml.safe_load((Path(__file__).resolve().parents[2] / ".pre-commit-hooks.yaml").read_text())
     assert {h["id"] for h in hooks} == {"patchcoder-check", "patchcoder-fix"}
     assert all(h["require_serial"] and not h["pass_filenames"] for h in hooks)
+
+
+def test_the_models_threshold_hides_a_weak_suggestion_and_the_hooks_own_replaces_it(repo, fixer, tmp_path):
+    """A model folder's calibrated min_score applies to the hook's check; the hook's --min-score, even
+    a lower one, replaces it."""
+    import json
+    import shutil
+
+    model = tmp_path / "calibrated"
+    shutil.copytree(fixer, model)
+    (model / "decoding.json").write_text(json.dumps({"min_score": 0.0}))  # no script scores above 0
+    (repo / "geometry.py").write_text(BUGGY)
+    _git(repo, "add", "geometry.py")
+    _hook(repo, "install", "--mode", "strict", "--min-score", "-100", "--checkpoint", str(model))
+    blocked = _git(repo, "commit", "-m", "Compute the area", check=False)
+    assert blocked.returncode != 0 and "blocked" in blocked.stderr
+    _hook(repo, "install", "--mode", "strict", "--checkpoint", str(model))
+    quiet = _git(repo, "commit", "-m", "Compute the area", check=False)
+    assert quiet.returncode == 0 and "patchcoder suggests" not in quiet.stderr
