@@ -67,16 +67,13 @@ class Repairer:
     def __init__(self, model, tokenizer, *, max_tokens: int = 512, max_new_tokens: int = 192,
                  mode: str = "generate", min_score: float | None = None, keep_heads: int | None = None,
                  precision: str = "auto"):
-        if mode not in MODES:
-            raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
-        if precision not in PRECISIONS:
-            raise PatchcoderError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        for key, value in (("mode", mode), ("min_score", min_score), ("keep_heads", keep_heads),
+                           ("precision", precision)):
+            _check_option(key, value)
         self.precision = precision  # auto: bf16 autocast where the hardware runs it natively
         self.model, self.tokenizer = model, tokenizer
         self.max_tokens, self.max_new_tokens, self.mode = max_tokens, max_new_tokens, mode
         # `repair` returns every patch with its score; suggest and the hook hide those below min_score
-        if keep_heads is not None and (isinstance(keep_heads, bool) or not isinstance(keep_heads, int) or keep_heads < 1):
-            raise PatchcoderError(f"keep_heads must be a positive integer or None, got {keep_heads!r}")
         self.min_score = min_score
         # ranking reads in full only the candidates whose edit (operation, first line) is among the
         # window's keep_heads most probable; None reads all
@@ -254,12 +251,12 @@ class Repairer:
         `keep_heads` most probable are scripted and read in full."""
         from patchcoder.decoding import CandidateScorer, Decoded, best_heads
 
+        if not windows:
+            return []
         rewrites: dict[int, list | None] = {}  # per item (by identity): its windows share one enumeration
         for item in items:
             if id(item) not in rewrites:
                 rewrites[id(item)] = self._rewrites(item, [w for i, w in zip(items, windows, strict=True) if i is item])
-        if not windows:
-            return []
         # room for the longest candidate: a window's rewrite, or a generated script
         scorer = CandidateScorer(self.model, [w.prompt for w in windows], max(self.max_tokens, self.max_new_tokens + 1))
         options = [self._options(item, window, rewrites[id(item)]) for item, window in zip(items, windows, strict=True)]
@@ -449,9 +446,8 @@ class Repairer:
 
 
 def _read_decoding(path: Path) -> dict:
-    """The `mode`, `min_score` and `keep_heads` a model folder's decoding.json sets (each may be absent)."""
+    """The `mode`, `min_score`, `keep_heads` and `precision` a model folder's decoding.json sets (each may be absent)."""
     import json
-    import math
 
     try:
         data = json.loads(path.read_text())
@@ -460,29 +456,35 @@ def _read_decoding(path: Path) -> dict:
     if not isinstance(data, dict):
         raise PatchcoderError(f"{path}: not a JSON object")
     out = {}
-    if "mode" in data:
-        if data["mode"] not in MODES:
-            raise PatchcoderError(f"{path}: mode must be 'generate', 'rank' or 'both', got {data['mode']!r}")
-        out["mode"] = data["mode"]
-    if data.get("min_score") is not None:
-        value = data["min_score"]
+    for key in ("mode", "min_score", "keep_heads", "precision"):
+        if data.get(key) is not None:
+            try:
+                out[key] = _check_option(key, data[key])
+            except PatchcoderError as exc:
+                raise PatchcoderError(f"{path}: {exc}") from None
+    return out
+
+
+def _check_option(key: str, value):
+    """`value` if it is a valid decoding option `key` (None: unset, except for mode and precision),
+    else a PatchcoderError naming the option."""
+    import math
+
+    if key == "mode" and value not in MODES:
+        raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {value!r}")
+    if key == "precision" and value not in PRECISIONS:
+        raise PatchcoderError(f"precision must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    if key == "keep_heads" and value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise PatchcoderError(f"keep_heads must be a positive integer, got {value!r}")
+    if key == "min_score" and value is not None:
         try:
             finite = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
         except OverflowError:
             finite = False
         if not finite:
-            raise PatchcoderError(f"{path}: min_score must be a finite number, got {value!r}")
-        out["min_score"] = float(value)
-    if data.get("keep_heads") is not None:
-        value = data["keep_heads"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise PatchcoderError(f"{path}: keep_heads must be a positive integer, got {value!r}")
-        out["keep_heads"] = value
-    if data.get("precision") is not None:
-        if data["precision"] not in PRECISIONS:
-            raise PatchcoderError(f"{path}: precision must be one of {', '.join(PRECISIONS)}, got {data['precision']!r}")
-        out["precision"] = data["precision"]
-    return out
+            raise PatchcoderError(f"min_score must be a finite number, got {value!r}")
+        return float(value)
+    return value
 
 
 def save_min_score(directory: str | os.PathLike, min_score: float | None, why: str, mode: str | None = None) -> Path:
