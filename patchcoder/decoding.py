@@ -192,43 +192,132 @@ class CandidateScorer:
 
     @torch.no_grad()
     def scores(self, candidates: list[list[list[int]]]) -> list[list[float]]:
-        """Per prompt, the mean log-probability of each of its candidates (each ending in `<|eos|>`)."""
+        """Per prompt, the mean log-probability of each of its candidates (each ending in `<|eos|>`).
+
+        With CLP, each prompt's candidates are read as a trie (`PatchCoder.tree_hidden`): tokens that
+        candidates share at their start are read once, and the vocabulary's log-softmax is taken once
+        per distinct prefix, not once per candidate position."""
         if len(candidates) != self.n_prompts:
             raise ValueError("one list of candidates per prompt")
-        flat = [(owner, tokens) for owner, cands in enumerate(candidates) for tokens in cands]
         out = [[0.0] * len(cands) for cands in candidates]
-        if any(not tokens for _, tokens in flat):
+        if any(not tokens for cands in candidates for tokens in cands):
             raise ValueError("a candidate script needs at least one token (<|eos|>)")
-        if any(len(tokens) > self.base.key_valid.shape[1] - self.base.t for _, tokens in flat):
+        room = self.base.key_valid.shape[1] - self.base.t
+        if any(len(tokens) > room for cands in candidates for tokens in cands):
             raise ValueError("a candidate is longer than the max_new_tokens the scorer was made for")
+        if self.stepwise:
+            self._scores_stepwise(candidates, out)
+            return out
+        for owner, cands in enumerate(candidates):
+            for index, tokens in enumerate(cands):
+                if len(tokens) == 1:  # e.g. <|eos|> alone ("no change"): read from the prefill
+                    out[owner][index] = float(self.first_logp[owner, tokens[0]])
+        for pass_rows in self._passes(self._tries(candidates)):
+            self._read_tries(pass_rows, candidates, out)
+        return out
+
+    def _tries(self, candidates: list[list[list[int]]], max_nodes: int = 256) -> list[_Trie]:
+        """Each prompt's candidates as tries of their tokens but the last (the tokens that are read):
+        as many tries per prompt as keep each under `max_nodes` nodes. One-token candidates need none."""
+        tries: list[_Trie] = []
+        for owner, cands in enumerate(candidates):
+            trie = None
+            for index, tokens in enumerate(cands):
+                if len(tokens) == 1:
+                    continue
+                if trie is None or (len(trie.tokens) + len(tokens) - 1 > max_nodes and trie.paths):
+                    trie = _Trie(owner)
+                    tries.append(trie)
+                trie.add(index, tokens)
+        return tries
+
+    def _passes(self, tries: list[_Trie]) -> list[list[_Trie]]:
+        """Tries grouped into model passes of at most `rows_per_pass` rows and about 4096 node
+        positions (padding included), largest first so that a pass's rows are of similar size."""
+        tries = sorted(tries, key=lambda trie: -len(trie.tokens))
+        passes, first = [], 0
+        while first < len(tries):
+            size = len(tries[first].tokens)
+            count = max(1, min(self.rows_per_pass, 4096 // size))
+            passes.append(tries[first:first + count])
+            first += count
+        return passes
+
+    def _read_tries(self, tries: list[_Trie], candidates: list[list[list[int]]], out: list[list[float]]) -> None:
+        device, M = self.device, len(tries[0].tokens)
+        tokens = torch.zeros(len(tries), M, dtype=torch.long)
+        parents = torch.full((len(tries), M), -1, dtype=torch.long)  # padding nodes: roots nobody reads
+        for row, trie in enumerate(tries):
+            tokens[row, :len(trie.tokens)] = torch.tensor(trie.tokens)
+            parents[row, :len(trie.parents)] = torch.tensor(trie.parents)
+        owners = torch.tensor([trie.owner for trie in tries], device=device)
+        h = self.model.tree_hidden(self.base, tokens.to(device), parents.to(device), owners)
+        flat = torch.cat([torch.arange(len(trie.tokens)) + row * M for row, trie in enumerate(tries)]).to(device)
+        logp = torch.log_softmax(self.model.head(h.flatten(0, 1).index_select(0, flat)).float(), dim=-1)
+        # one term per read token: the log-probability of the token after it, at its node
+        start = torch.tensor([0] + [len(trie.tokens) for trie in tries]).cumsum(0)[:-1].tolist()
+        nodes, nexts, which, firsts, lengths, keys = [], [], [], [], [], []
+        for base, trie in zip(start, tries, strict=True):
+            for index, path in trie.paths.items():
+                tokens_c = candidates[trie.owner][index]
+                nodes.extend(base + node for node in path)
+                nexts.extend(tokens_c[1:])
+                which.extend([len(keys)] * len(path))
+                firsts.append((trie.owner, tokens_c[0]))
+                lengths.append(len(tokens_c))
+                keys.append((trie.owner, index))
+        terms = logp[torch.tensor(nodes, device=device), torch.tensor(nexts, device=device)]
+        total = torch.zeros(len(keys), device=device).index_add_(0, torch.tensor(which, device=device), terms)
+        first = self.first_logp[torch.tensor([o for o, _ in firsts], device=device),
+                                torch.tensor([t for _, t in firsts], device=device)]
+        for k, ((owner, index), length) in enumerate(zip(keys, lengths, strict=True)):
+            out[owner][index] = float(total[k] + first[k]) / length
+
+    def _scores_stepwise(self, candidates: list[list[list[int]]], out: list[list[float]]) -> None:
+        """Every candidate fed token by token through the cached decoder, `rows_per_pass` at a time."""
+        flat = [(owner, tokens) for owner, cands in enumerate(candidates) for tokens in cands]
         slot = [k for cands in candidates for k in range(len(cands))]
         # Longest first: a pass's rows have similar lengths, so little of a pass is padding.
         order = sorted(range(len(flat)), key=lambda j: -len(flat[j][1]))
         device = self.device
-        first = 0
-        while first < len(order):
-            # at most rows_per_pass rows, and (for long candidates) about 64 × 64 positions of logits
-            length = len(flat[order[first]][1])
-            part = order[first:first + max(1, min(self.rows_per_pass, 4096 // length))]
-            first += len(part)
+        for first in range(0, len(order), self.rows_per_pass):
+            part = order[first:first + self.rows_per_pass]
+            length = len(flat[part[0]][1])
             tokens = torch.zeros(len(part), length, dtype=torch.long, device=device)
             lengths = torch.tensor([len(flat[j][1]) for j in part], device=device)
             for row, j in enumerate(part):
                 tokens[row, :len(flat[j][1])] = torch.tensor(flat[j][1], device=device)
             owners = torch.tensor([flat[j][0] for j in part], device=device)
             total = self.first_logp[owners, tokens[:, 0]]
-            if length > 1 and not self.stepwise:
-                # token k+1 is read from the logits after token k; padding after a short candidate's
-                # <|eos|> is never attended to by its own tokens and is left out of its sum
-                logp = torch.log_softmax(self.model.block_logits(self.base, tokens[:, :-1], owners).float(), dim=-1)
-                picked = logp.gather(2, tokens[:, 1:, None]).squeeze(2)  # (rows, length - 1)
-                inside = torch.arange(1, length, device=device)[None] < lengths[:, None]
-                total = total + torch.where(inside, picked, 0.0).sum(dim=1)
-            elif length > 1:
+            if length > 1:
                 total = total + _stepwise(self.model, self.base.select(owners), tokens, lengths)
             for row, j in enumerate(part):
                 out[flat[j][0]][slot[j]] = float(total[row]) / len(flat[j][1])
-        return out
+
+
+class _Trie:
+    """One prompt's candidates (or some of them) as a trie of the tokens that are read: every token of
+    a candidate but its last. Node j holds tokens[j] after node parents[j] (-1: after the prompt);
+    paths[index] lists the nodes of candidate `index`, first token first."""
+
+    def __init__(self, owner: int):
+        self.owner = owner
+        self.tokens: list[int] = []
+        self.parents: list[int] = []
+        self.paths: dict[int, list[int]] = {}
+        self._children: dict[tuple[int, int], int] = {}
+
+    def add(self, index: int, tokens: list[int]) -> None:
+        path, parent = [], -1
+        for token in tokens[:-1]:
+            node = self._children.get((parent, token))
+            if node is None:
+                node = self._children[(parent, token)] = len(self.tokens)
+                self.tokens.append(token)
+                self.parents.append(parent)
+            path.append(node)
+            parent = node
+        self.paths[index] = path
 
 
 def best_heads(head_scores: list[float], keep: int) -> list[int]:

@@ -109,8 +109,12 @@ class Rotary(nn.Module):
 
     def __init__(self, head_dim: int, base: float):
         super().__init__()
-        inv_freq = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("inv_freq", self.frequencies(head_dim, base), persistent=False)
+
+    @staticmethod
+    def frequencies(head_dim: int, base: float) -> torch.Tensor:
+        # on the CPU even inside a meta-device context (there, the power would import torch's reference ops)
+        return 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device="cpu") / head_dim)
 
     def forward(self, positions: torch.Tensor):
         # positions (B or 1, T) -> cos, sin (B or 1, 1, T, D), broadcast over heads; sin carries the
@@ -223,7 +227,11 @@ class PatchCoder(nn.Module):
         super().__init__()
         self.config = cfg = config
         self.attn_backend = "auto"  # a run-time choice, not part of the checkpoint
-        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        # On the meta device (loading a checkpoint) Embedding is given its empty weight: its own N(0, 1)
+        # draw would import torch's reference ops there, a second of loading.
+        meta = torch.get_default_device().type == "meta"
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model,
+                                  _weight=torch.empty(cfg.vocab_size, cfg.d_model) if meta else None)
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
@@ -236,11 +244,21 @@ class PatchCoder(nn.Module):
             self.loop_scales = nn.Parameter(scales)  # (a, b)
         else:
             self.register_buffer("loop_scales", scales, persistent=False)
-        self.apply(self._init_weights)
-        depth = 2 * cfg.n_layers * cfg.loops  # residual writes per token, as in GPT-2's scaled init
-        for block in self.blocks:
-            nn.init.normal_(block.attn.proj.weight, std=0.02 / math.sqrt(depth))
-            nn.init.normal_(block.mlp.down.weight, std=0.02 / math.sqrt(depth))
+        if not meta:  # on the meta device nothing is drawn: a checkpoint's weights replace these
+            self.apply(self._init_weights)
+            depth = 2 * cfg.n_layers * cfg.loops  # residual writes per token, as in GPT-2's scaled init
+            for block in self.blocks:
+                nn.init.normal_(block.attn.proj.weight, std=0.02 / math.sqrt(depth))
+                nn.init.normal_(block.mlp.down.weight, std=0.02 / math.sqrt(depth))
+
+    def reset_buffers(self) -> None:
+        """Compute the tensors that are not saved (RoPE frequencies; the loop scales when not learnt)
+        from the config, e.g. after building the model on the meta device to load a checkpoint."""
+        cfg = self.config
+        device = self.embed.weight.device
+        self.rope.inv_freq = self.rope.frequencies(cfg.head_dim, cfg.rope_base).to(device)
+        if not cfg.learn_scales:
+            self.loop_scales = torch.tensor([cfg.embed_scale, cfg.hidden_scale], device=device)
 
     @staticmethod
     def _init_weights(module):
@@ -481,37 +499,66 @@ class PatchCoder(nn.Module):
         """Logits (N, K, V) after each of `tokens` (N, K), fed after the prefix of a CLP decoding state
         in one pass per loop (teacher forcing), for scoring known continuations; the state is left as
         it was. Row n continues the state's row rows[n] (default: row n), so one prefilled prompt can
-        score many continuations without copying its whole cache.
+        score many continuations without copying its whole cache. Equal to the full forward's logits
+        at those positions: a block is a tree that does not branch (`tree_hidden`)."""
+        N, K = tokens.shape
+        chain = torch.arange(-1, K - 1, device=tokens.device).expand(N, K)  # each token's parent: the one before
+        return self.head(self.tree_hidden(state, tokens, chain, rows))
 
-        Equal to the full forward's logits at those positions: loop 0 attends to the cached prefix
-        and the block causally; loop r >= 1 reads H_{r-1} one position back (the state's last H_{r-1}
-        for the block's first token) and attends globally to loop 0's keys and locally to its ring
-        of the prefix's last W+1 positions and the block inside the window."""
+    @torch.no_grad()
+    def tree_hidden(self, state: DecodeState, tokens: torch.Tensor, parents: torch.Tensor,
+                    rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Last-loop hidden states (N, M, C), after the shared norm (`head` turns them into logits), of
+        trees of known tokens fed after the prefix of a CLP decoding state in one pass per loop; the
+        state is left as it was. Node j of row n holds tokens[n, j] and follows node parents[n, j] of
+        the same row (an earlier node: parents[n, j] < j), or the prefix itself when -1. Row n
+        continues the state's row rows[n] (default: row n).
+
+        Every node gets exactly the full forward's result for the sequence prefix + the path from its
+        root to it: it sits at position T + depth, loop 0 attends to the cached prefix and to the
+        node's ancestors, and loop r >= 1 reads H_{r-1} of its parent (the state's last H_{r-1} for a
+        root) and attends globally to loop 0's keys and locally to its ring of the prefix's last W+1
+        positions and to its ancestors inside the window. So many candidate continuations that share
+        their first tokens are read once per shared token (a trie), not once per candidate. Padding:
+        a node no other descends from (e.g. token 0, parent -1) changes nothing but its own row."""
         if state.mode != "clp":
-            raise ValueError("block_logits needs a 'clp' decoding state")
+            raise ValueError("tree_hidden and block_logits need a 'clp' decoding state")
         cfg = self.config
         R, W = cfg.loops, cfg.window
-        N, K = tokens.shape
+        N, M = tokens.shape
         T, dev = state.t, tokens.device
+        if parents.shape != tokens.shape:
+            raise ValueError(f"parents {tuple(parents.shape)} must have the shape of tokens {tuple(tokens.shape)}")
+        node = torch.arange(M, device=dev)
+        if bool((parents >= node).any()) or bool((parents < -1).any()):
+            raise ValueError("a node's parent must be an earlier node of its row, or -1 (the prefix)")
         if rows is None:
             rows = torch.arange(N, device=dev)
         key_start = state.key_start.index_select(0, rows)
-        pos = torch.arange(T, T + K, device=dev)  # absolute indices of the block
-        rope = self.rope((pos[None] - key_start[:, None]).clamp(min=0))  # (N, 1, K, D)
+        # ancestors[n, j, i]: node i is node j or one of its ancestors, found by walking up level by level
+        ancestors = (node[:, None] == node[None, :]).expand(N, M, M).clone()
+        up = parents
+        while bool((up >= 0).any()):
+            where = (up >= 0).nonzero(as_tuple=True)
+            ancestors[where[0], where[1], up[where]] = True
+            up = torch.where(up >= 0, parents.gather(1, up.clamp(min=0)), up)
+        depth = ancestors.sum(dim=2) - 1  # (N, M): 0 for a node right after the prefix
+        pos = T + depth  # absolute index of each node
+        rope = self.rope((pos - key_start[:, None]).clamp(min=0))  # (N, 1, M, D)
         dt = state.key_bias.dtype
-        causal = pos[None, :] <= pos[:, None]  # (K, K): query row, key column
-        prefix_ok = state.key_valid.index_select(0, rows)[:, None, :T].expand(N, K, T)
-        global_mask = _additive(torch.cat([prefix_ok, causal[None].expand(N, K, K)], dim=2), dt)[:, None]
+        prefix_ok = state.key_valid.index_select(0, rows)[:, None, :T].expand(N, M, T)
+        global_mask = _additive(torch.cat([prefix_ok, ancestors], dim=2), dt)[:, None]
         if R > 1:
             ring = state.ring_pos  # (W+1,): the prefix position each slot holds (-1: none)
-            ring_ok = (ring[None] >= pos[:, None] - W)[None] & (ring[None, None] >= key_start[:, None, None])
-            block_ok = causal & (pos[None, :] >= pos[:, None] - W)
-            local_mask = _additive(torch.cat([ring_ok, block_ok[None].expand(N, K, K)], dim=2), dt)[:, None]
+            ring_ok = (ring[None, None] >= pos[..., None] - W) & (ring[None, None] >= key_start[:, None, None])
+            near = ancestors & (depth[:, None, :] >= depth[:, :, None] - W)
+            local_mask = _additive(torch.cat([ring_ok, near], dim=2), dt)[:, None]
+            from_parent = (parents + 1)[..., None].expand(N, M, cfg.d_model)  # index into [last, h]
 
         def prefix(cache: torch.Tensor) -> torch.Tensor:
             return cache[:, :, :T].index_select(0, rows)
 
-        E = self.embed(tokens)  # (N, K, C)
+        E = self.embed(tokens)  # (N, M, C)
         kv0: list = [None] * cfg.n_layers
 
         def attend_global(i, q, k, v, gate):
@@ -524,8 +571,8 @@ class PatchCoder(nn.Module):
         h = self.norm(x)
         a, b = self.loop_scales[0], self.loop_scales[1]
         for r in range(1, R):
-            last = state.prev_h.index_select(0, rows)[:, r - 1 : r]  # H_{r-1} just before the block
-            x = a * E + b * torch.cat([last, h[:, :-1]], dim=1)
+            last = state.prev_h.index_select(0, rows)[:, r - 1 : r]  # H_{r-1} at the prefix's last index
+            x = a * E + b * torch.cat([last, h], dim=1).gather(1, from_parent)
 
             def attend_gswa(i, q, k, v, gate, r=r):
                 o_global = cached_attention(q, *kv0[i], global_mask)
@@ -537,7 +584,7 @@ class PatchCoder(nn.Module):
             for block in self.blocks:
                 x = block(x, rope, attend_gswa)
             h = self.norm(x)
-        return self.head(h)
+        return h
 
     @torch.no_grad()
     def generate(
@@ -623,7 +670,8 @@ class PatchCoder(nn.Module):
             state = load_file(str(weights_path), device=str(device))
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(f"{weights_path}: unreadable or truncated safetensors file ({e})") from None
-        model = cls(config)
+        with torch.device("meta"):  # no random initialisation: every weight comes from the file
+            model = cls(config)
         expected = {k: v for k, v in model.state_dict().items()}
         if config.tie_embeddings:
             expected.pop("head.weight")
@@ -639,8 +687,11 @@ class PatchCoder(nn.Module):
                     f"{weights_path}: tensor {name} has shape {tuple(tensor.shape)}, "
                     f"config.json implies {tuple(expected[name].shape)}"
                 )
-        model.load_state_dict(state, strict=False)
-        return model.to(device)
+        model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=False, assign=True)
+        if config.tie_embeddings:
+            model.head.weight = model.embed.weight
+        model.reset_buffers()
+        return model
 
     # -- diagnostics ---------------------------------------------------------------------------
 

@@ -24,6 +24,10 @@ def test_round_trip_gives_identical_logits(tmp_path, tiny_model, overrides):
         assert torch.equal(loaded(idx), m(idx))
     if m.config.tie_embeddings:
         assert loaded.head.weight is loaded.embed.weight
+    # built on the meta device and given the file's tensors: nothing is left on meta, and it trains
+    assert all(t.device.type == "cpu" for t in [*loaded.parameters(), *loaded.buffers()])
+    assert all(p.requires_grad for p in loaded.parameters())
+    assert torch.equal(loaded.rope.inv_freq, m.rope.inv_freq) and torch.equal(loaded.loop_scales, m.loop_scales)
 
 
 def test_loading_never_unpickles(tmp_path, tiny_model, monkeypatch):

@@ -221,3 +221,41 @@ def test_a_block_of_known_tokens_gets_the_full_forwards_logits(loops, window, n_
         for k in (1, 2):
             want = m(torch.cat([prompts[1], other[k]])[None])[0, -block:]
             assert (fanned[k] - want).abs().max() < 1e-4
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    loops=st.sampled_from([1, 2, 3]),
+    window=st.integers(0, 6),
+    gate_mode=st.sampled_from(["hidden", "query"]),
+    prompt_len=st.integers(1, 10),
+    nodes=st.integers(1, 12),
+    pad=st.integers(0, 3),
+    seed=st.integers(0, 10_000),
+)
+def test_every_node_of_a_tree_gets_the_full_forwards_logits_of_its_path(loops, window, gate_mode, prompt_len,
+                                                                         nodes, pad, seed, tiny_model):
+    """tree_hidden: node j of a row, after the prefix of prompt rows[n], gets the full forward's logits of
+    prompt + the tokens on its path from the root (branches, padded rows and fan-out included)."""
+    m = tiny_model(loops=loops, window=window, n_kv_heads=2, gate_mode=gate_mode, learn_scales=True)
+    with torch.no_grad():
+        m.loop_scales.copy_(torch.tensor([0.8, 1.2]))
+    g = torch.Generator().manual_seed(seed)
+    prompts = [torch.randint(0, 61, (prompt_len,), generator=g), torch.randint(0, 61, (prompt_len + pad,), generator=g)]
+    rows = torch.tensor([1, 0, 1])  # the first prompt is left-padded when pad > 0
+    tokens = torch.randint(0, 61, (3, nodes), generator=g)
+    parents = torch.stack([torch.tensor([int(torch.randint(-1, j, (), generator=g)) for j in range(nodes)])
+                           for _ in range(3)])
+    with torch.no_grad():
+        state, _ = m.start_decoding(prompts, 13)
+        got = m.head(m.tree_hidden(state, tokens, parents, rows))
+        for n in range(3):
+            for j in range(nodes):
+                path, k = [], j
+                while k >= 0:
+                    path.insert(0, int(tokens[n, k]))
+                    k = int(parents[n, k])
+                want = m(torch.cat([prompts[int(rows[n])], torch.tensor(path)])[None])[0, -1]
+                assert (got[n, j] - want).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="earlier node"):
+        m.tree_hidden(state, tokens, torch.zeros_like(tokens), rows)  # node 0 cannot follow itself
