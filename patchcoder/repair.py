@@ -319,16 +319,14 @@ class Repairer:
         if not rewrites:
             return []
         lo, hi = self._rewritable(window)
-        old_lines = split_lines(item["code"])
-        old_window = old_lines[window.start:window.start + window.n_lines]
+        old_window = split_lines(item["code"])[window.start:window.start + window.n_lines]
         special, out = self.tokenizer.special, []
         for rewrite in rewrites:
             first, last = rewrite.lines
             if first < lo or last > hi:
                 continue  # a rewrite that reaches outside the lines it may change
-            new_lines = split_lines(rewrite.code)
-            grown = len(new_lines) - len(old_lines)
-            new_window = new_lines[window.start:window.start + window.n_lines + grown]
+            first, last = first - window.start, last - window.start
+            new_window = old_window[:first] + split_lines(rewrite.new_lines) + old_window[last:]
             prefix, suffix = common_affixes(old_window, new_window)
             if prefix + suffix == len(old_window) == len(new_window):
                 continue  # changes nothing inside the window

@@ -119,14 +119,32 @@ class Rewrite:
     def message(self) -> str:
         return MESSAGES[self.kind]
 
-    @property
+    @functools.cached_property
     def lines(self) -> tuple[int, int]:
         """0-based [first, last) lines of the source that the rewrite replaces; (i, i) inserts before line i."""
         first = self.source.count(b"\n", 0, self.start)
-        if self.start == self.end and (self.start == 0 or self.source[self.start - 1] == 10):
+        if self._inserts_lines:
             return first, first
-        last = self.source.count(b"\n", 0, self.end)
-        return first, last if self.end > self.start and self.source[self.end - 1] == 10 else last + 1
+        last = first + self.source.count(b"\n", self.start, self.end)
+        return first, last if self._ends_a_line else last + 1
+
+    @property
+    def new_lines(self) -> str:
+        """What lines [first, last) of the source (`lines`) become: the rewrite with the rest of the
+        lines it touches, whole lines, without building the whole rewritten `code`."""
+        if self._inserts_lines:
+            return self.text
+        begin = self.source.rfind(b"\n", 0, self.start) + 1
+        stop = self.end if self._ends_a_line else self.source.find(b"\n", self.end) + 1 or len(self.source)
+        return (self.source[begin:self.start] + self.text.encode() + self.source[self.end:stop]).decode()
+
+    @property
+    def _inserts_lines(self) -> bool:
+        return self.start == self.end and (self.start == 0 or self.source[self.start - 1] == 10)
+
+    @property
+    def _ends_a_line(self) -> bool:
+        return self.end > self.start and self.source[self.end - 1] == 10
 
     def inverse(self) -> Rewrite:
         """The rewrite of `code` that restores `source` exactly (the fix of an injected bug)."""

@@ -130,6 +130,22 @@ def test_lines_and_line_filter():
     assert inserted.inverse().lines[1] == inserted.inverse().lines[0] + 1  # its fix deletes one line
 
 
+
+@pytest.mark.parametrize("trailing_newline", [True, False])
+def test_new_lines_are_the_rewritten_codes_lines(trailing_newline):
+    """Every rewrite of a real module: its lines [first, last) of the source, replaced by `new_lines`,
+    give exactly the lines of the rewritten `code` (insertions, deletions, the last line without "\\n")."""
+    from patchcoder.tokenizer.edits import split_lines
+
+    code = (STDLIB / "textwrap.py").read_text()
+    code = code if trailing_newline else code.rstrip("\n")
+    rewrites = enumerate_rewrites(code)
+    assert {r.kind for r in rewrites} >= {"deleted_statement", "extra_statement", "wrong_binary_operator"}
+    old = split_lines(code)
+    for rewrite in rewrites:
+        first, last = rewrite.lines
+        assert old[:first] + split_lines(rewrite.new_lines) + old[last:] == split_lines(rewrite.code), rewrite
+
 def test_injection_is_deterministic_and_parses():
     code = (STDLIB / "textwrap.py").read_text()
     first = inject_bugs(code, random.Random(7), 8)
