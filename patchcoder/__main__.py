@@ -1,7 +1,5 @@
 """`python -m patchcoder` runs the command line."""
 
-import sys
+from patchcoder.cli import entry
 
-from patchcoder.cli import main
-
-sys.exit(main())
+entry()

@@ -120,3 +120,28 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+
+
+# Commands a developer waits on: they leave without the interpreter's shutdown, which with torch
+# loaded takes about 0.3 s (`python -c "import torch"`: 1.29 s; with os._exit: 0.95 s, measured).
+QUICK_EXIT = {"suggest", "hook"}
+
+
+def entry() -> None:
+    """The console script and `python -m patchcoder`: `main`, then, for the commands in QUICK_EXIT, an
+    immediate exit once the output is flushed (they write files atomically and hold nothing else open).
+    Long jobs (mine, train, …) exit normally, so their libraries' exit handlers run."""
+    argv = sys.argv[1:]
+    code = main(argv)
+    if next((a for a in argv if not a.startswith("-")), None) not in QUICK_EXIT:
+        sys.exit(code)
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be written anyway
+            pass
+    os._exit(code)
+

@@ -336,7 +336,7 @@ class Repairer:
             if set(old_window[prefix:len(old_window) - suffix]) & set(new_window[prefix:len(new_window) - suffix]):
                 # the changed lines share a line (e.g. two arguments swapped across lines): the script's
                 # alignment may open with an INSERT or DELETE, so ask it
-                ops = edit_script("".join(old_window), "".join(new_window), item["language"]).ops
+                ops = edit_script("".join(old_window), "".join(new_window), item["language"], lexer=self.tokenizer.lexer).ops
                 if ops:
                     kind, start = ops[0].kind, ops[0].start
             out.append((rewrite, "".join(new_window), (special[f"<{kind}>"], self.tokenizer.line_marker(start))))
@@ -366,7 +366,7 @@ class Repairer:
         # lexing the window instead of the whole file for every candidate keeps ranking linear.
         old_window = "".join(split_lines(item["code"])[window.start:window.start + window.n_lines])
         for _, new_window, _ in options:
-            script = edit_script(old_window, new_window, language)
+            script = edit_script(old_window, new_window, language, lexer=self.tokenizer.lexer)  # one parse: encode_lines reuses it
             if not script.ops or script.ops[0].start + window.start < lo or script.ops[-1].end + window.start > hi:
                 continue
             ids = self.tokenizer.encode_lines(new_window, language)
