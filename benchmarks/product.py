@@ -7,8 +7,9 @@ throughput at batch 1 vs 16 vs 64, in one run.
 cold: a fresh `patchcoder suggest FILE --json` process (interpreter, imports, model load, decoding);
 warm: `Repairer.repair` on the same file in this process after a first call. Batch throughput repairs
 the same 64 real functions (from the standard library) at each batch size, interleaved per repeat.
---scoring: candidate ranking's scoring of the 300-line file's windows, each candidate read in one
-pass per loop (`block_logits`) vs fed token by token through the cached decoder, interleaved.
+--scoring: candidate ranking's scoring of every candidate of the 300-line file's windows, in the
+precision suggest uses: each window's candidates read as a trie in one pass per loop (`tree_hidden`),
+one row per candidate in one pass per loop, and token by token through the cached decoder, interleaved.
 """
 
 from __future__ import annotations
@@ -118,20 +119,23 @@ def scoring(repairer, code: str, repeats: int) -> None:
     prompts = [w.prompt for w in windows]
     candidates = [repairer._candidates(item, w, rewrites) for w in windows]
     n = sum(map(len, candidates))
-    times: dict[str, list[float]] = {"block": [], "stepwise": []}
+    ways = {"tries": {}, "one row per candidate": {"share_prefixes": False}, "token by token": {"stepwise": True}}
+    times: dict[str, list[float]] = {name: [] for name in ways}
     results = {}
-    with torch.no_grad():
+    with torch.no_grad(), repairer._autocast():  # the precision suggest decodes in
         for _ in range(repeats):
-            for name in times:
+            for name, options in ways.items():
                 start = time.perf_counter()
-                results[name] = score_candidates(repairer.model, prompts, candidates, stepwise=name == "stepwise")
+                results[name] = score_candidates(repairer.model, prompts, candidates, **options)
                 times[name].append(time.perf_counter() - start)
-    diff = max(abs(a - b) for x, y in zip(results["block"], results["stepwise"], strict=True)
-               for a, b in zip(x, y, strict=True))
     med = {name: statistics.median(t) for name, t in times.items()}
-    print(f"scoring {n} candidates of {len(windows)} windows (300-line file), median of {repeats}: "
-          f"block {med['block']:.3f} s, token by token {med['stepwise']:.3f} s, "
-          f"{med['stepwise'] / med['block']:.2f}× faster; max score difference {diff:.1e}")
+    print(f"scoring {n} candidates of {len(windows)} windows (300-line file), median of {repeats}:")
+    print("| scoring | s | vs tries | max score difference to tries |")
+    print("|---|---:|---:|---:|")
+    for name in ways:
+        diff = max(abs(a - b) for x, y in zip(results["tries"], results[name], strict=True)
+                   for a, b in zip(x, y, strict=True))
+        print(f"| {name} | {med[name]:.3f} | {med[name] / med['tries']:.2f}× | {diff:.1e} |")
 
 
 if __name__ == "__main__":

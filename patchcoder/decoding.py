@@ -155,14 +155,16 @@ def score_scripts(model, prompts: list[list[int]], scripts: list[list[int]], bat
 class CandidateScorer:
     """Scores known continuations (candidate edit scripts) of prompts that are prefilled once: first,
     cheaply, their heads (first two tokens: an edit script's operation and first line), then whole
-    candidates, read against each prompt's KV cache `rows_per_pass` at a time — in one pass per loop
-    with CLP decoding (`block_logits`), or token by token through the cached sequential decoder for a
-    model without the CLP shift (or with `stepwise`, kept for comparison)."""
+    candidates, read against each prompt's KV cache — with CLP decoding in one pass per loop, each
+    prompt's candidates as a trie of their tokens (`PatchCoder.tree_hidden`; with share_prefixes=False
+    one row per candidate), or token by token through the cached sequential decoder, `rows_per_pass`
+    rows at a time, for a model without the CLP shift (or with `stepwise`); both kept for comparison."""
 
     def __init__(self, model, prompts: list[list[int]], max_new_tokens: int, rows_per_pass: int = 64,
-                 stepwise: bool = False):
+                 stepwise: bool = False, share_prefixes: bool = True, nodes_per_row: int = 256):
         model.eval()
-        self.model, self.rows_per_pass = model, rows_per_pass
+        self.model, self.rows_per_pass, self.nodes_per_row = model, rows_per_pass, nodes_per_row
+        self.share_prefixes = share_prefixes  # False: one row per candidate (kept for comparison)
         self.device = model.embed.weight.device
         self.mode = "clp" if model.config.loops == 1 or model.config.clp_shift else "sequential"
         self.stepwise = stepwise or self.mode != "clp"
@@ -216,16 +218,19 @@ class CandidateScorer:
             self._read_tries(pass_rows, candidates, out)
         return out
 
-    def _tries(self, candidates: list[list[list[int]]], max_nodes: int = 256) -> list[_Trie]:
+    def _tries(self, candidates: list[list[list[int]]]) -> list[_Trie]:
         """Each prompt's candidates as tries of their tokens but the last (the tokens that are read):
-        as many tries per prompt as keep each under `max_nodes` nodes. One-token candidates need none."""
+        as many tries per prompt as keep each within `nodes_per_row` nodes (a longer candidate gets a
+        trie of its own). One-token candidates need none."""
+        max_nodes = self.nodes_per_row
         tries: list[_Trie] = []
         for owner, cands in enumerate(candidates):
             trie = None
             for index, tokens in enumerate(cands):
                 if len(tokens) == 1:
                     continue
-                if trie is None or (len(trie.tokens) + len(tokens) - 1 > max_nodes and trie.paths):
+                if trie is None or not self.share_prefixes or (len(trie.tokens) + len(tokens) - 1 > max_nodes
+                                                                and trie.paths):
                     trie = _Trie(owner)
                     tries.append(trie)
                 trie.add(index, tokens)
@@ -326,8 +331,8 @@ def best_heads(head_scores: list[float], keep: int) -> list[int]:
 
 
 def score_candidates(model, prompts: list[list[int]], candidates: list[list[list[int]]],
-                     rows_per_pass: int = 64, stepwise: bool = False,
-                     keep_heads: int | None = None) -> list[list[float | None]]:
+                     rows_per_pass: int = 64, stepwise: bool = False, keep_heads: int | None = None,
+                     share_prefixes: bool = True, nodes_per_row: int = 256) -> list[list[float | None]]:
     """Like `score_scripts` for many candidate scripts per prompt, each prompt prefilled once
     (`CandidateScorer`). -> per prompt, the mean log-probability of each of its candidates (each
     ending in `<|eos|>`).
@@ -340,7 +345,7 @@ def score_candidates(model, prompts: list[list[int]], candidates: list[list[list
     if not any(candidates):
         return [[] for _ in candidates]
     scorer = CandidateScorer(model, prompts, max(len(t) for cands in candidates for t in cands),
-                             rows_per_pass, stepwise)
+                             rows_per_pass, stepwise, share_prefixes, nodes_per_row)
     if keep_heads is None:
         return scorer.scores(candidates)
     heads = [sorted({tuple(c[:2]) for c in cands if len(c) > 1}) for cands in candidates]

@@ -147,8 +147,10 @@ def test_cached_candidate_scores_equal_teacher_forcing(fixer):
     assert repairer.model.config.loops > 1 and repairer.model.config.clp_shift  # candidates read in blocks
     unshifted = PatchCoder(dataclasses.replace(repairer.model.config, clp_shift=False)).eval()
     unshifted.load_state_dict(repairer.model.state_dict())  # candidates fed token by token (sequential)
-    for model in (repairer.model, unshifted):
-        cached = score_candidates(model, prompts, candidates, rows_per_pass=4)
+    # tries (one per prompt, or split at 12 nodes), one row per candidate, and token by token
+    for model, options in ((repairer.model, {}), (repairer.model, {"nodes_per_row": 12}),
+                           (repairer.model, {"share_prefixes": False}), (unshifted, {})):
+        cached = score_candidates(model, prompts, candidates, rows_per_pass=4, **options)
         for prompt, cands, got in zip(prompts, candidates, cached, strict=True):
             want = score_scripts(model, [prompt] * len(cands), cands)
             assert got == pytest.approx(want, abs=1e-4)
