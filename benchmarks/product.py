@@ -3,10 +3,12 @@ throughput at batch 1 vs 16 vs 64, in one run.
 
     python benchmarks/product.py [--checkpoint DIR] [--mode generate|rank|both] [--repeats 3]
     python benchmarks/product.py --scoring [--repeats 5]
+    python benchmarks/product.py --phases [--repeats 3]
 
 cold: a fresh `patchcoder suggest FILE --json` process (interpreter, imports, model load, decoding);
 warm: `Repairer.repair` on the same file in this process after a first call. Batch throughput repairs
 the same 64 real functions (from the standard library) at each batch size, interleaved per repeat.
+--phases: where batch repair's time goes at batch 1 and 16 (prefill, head scores, reading, the rest).
 --scoring: candidate ranking's scoring of every candidate of the 300-line file's windows, in the
 precision suggest uses: each window's candidates read as a trie in one pass per loop (`tree_hidden`),
 one row per candidate in one pass per loop, and token by token through the cached decoder, interleaved.
@@ -53,7 +55,9 @@ def main() -> None:
     parser.add_argument("--checkpoint")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cold-only", action="store_true", help="only the cold and warm suggest timings")
-    parser.add_argument("--scoring", action="store_true", help="only: block vs token-by-token candidate scoring")
+    parser.add_argument("--scoring", action="store_true", help="only: tries vs one row per candidate vs token by token")
+    parser.add_argument("--phases", action="store_true",
+                        help="only: where batch repair's time goes (model phases vs the rest) at batch 1 and 16")
     parser.add_argument("--mode", choices=("generate", "rank", "both"),
                         help="decoding mode (default: the Repairer's and suggest's default)")
     args = parser.parse_args()
@@ -63,6 +67,8 @@ def main() -> None:
     code = three_hundred_lines()
     if args.scoring:
         return scoring(Repairer.load(args.checkpoint), code, args.repeats)
+    if args.phases:
+        return phases(Repairer.load(args.checkpoint), args.repeats)
     options = {"mode": args.mode} if args.mode else {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "decoder.py"
@@ -105,6 +111,46 @@ def main() -> None:
     for size, rate in med.items():
         print(f"| {size} | {rate:.2f} | {rate / med[1]:.2f}× |")
     print("target: ≥ 4× at batch 16 vs batch 1")
+
+
+def phases(repairer, repeats: int) -> None:
+    """Batch repair of the 64 functions at batch 1 and 16, interleaved, with the time of each model
+    phase of candidate ranking (prefill, head scores, reading the candidates) summed; "the rest" is
+    everything else (windows, rewrites, parse checks, scripts, patches)."""
+    from patchcoder.decoding import CandidateScorer
+
+    spent: dict[str, float] = {}
+
+    def timed(name, function):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+        return wrapper
+
+    CandidateScorer.__init__ = timed("prefill", CandidateScorer.__init__)
+    CandidateScorer.head_scores = timed("head scores", CandidateScorer.head_scores)
+    CandidateScorer.scores = timed("reading candidates", CandidateScorer.scores)
+    items = [{"code": f, "path": "difflib.py"} for f in functions(64)]
+    repairer.repair(items[:16], batch_size=16, show_progress=False)
+    runs: dict[int, list[dict[str, float]]] = {1: [], 16: []}
+    for _ in range(repeats):
+        for size in runs:
+            spent.clear()
+            start = time.perf_counter()
+            repairer.repair(items, batch_size=size, show_progress=False)
+            total = time.perf_counter() - start
+            runs[size].append({**spent, "the rest": total - sum(spent.values()), "total": total})
+    names = ["prefill", "head scores", "reading candidates", "the rest", "total"]
+    med = {size: {n: statistics.median(r[n] for r in rs) for n in names} for size, rs in runs.items()}
+    print(f"batch repair of {len(items)} functions, ms per item, median of {repeats}:")
+    print("| phase | batch 1 | batch 16 | batch 1 / batch 16 |")
+    print("|---|---:|---:|---:|")
+    for n in names:
+        a, b = (1e3 * med[size][n] / len(items) for size in (1, 16))
+        print(f"| {n} | {a:.1f} | {b:.1f} | {a / b:.2f}× |")
 
 
 def scoring(repairer, code: str, repeats: int) -> None:

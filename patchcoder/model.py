@@ -546,7 +546,9 @@ class PatchCoder(nn.Module):
         pos = T + depth  # absolute index of each node
         rope = self.rope((pos - key_start[:, None]).clamp(min=0))  # (N, 1, M, D)
         dt = state.key_bias.dtype
-        prefix_ok = state.key_valid.index_select(0, rows)[:, None, :T].expand(N, M, T)
+        # the prefix from the first position any of these rows uses: left padding common to all is skipped
+        lo = int(key_start.min()) if N else 0
+        prefix_ok = state.key_valid.index_select(0, rows)[:, None, lo:T].expand(N, M, T - lo)
         global_mask = _additive(torch.cat([prefix_ok, ancestors], dim=2), dt)[:, None]
         if R > 1:
             ring = state.ring_pos  # (W+1,): the prefix position each slot holds (-1: none)
@@ -556,7 +558,7 @@ class PatchCoder(nn.Module):
             from_parent = (parents + 1)[..., None].expand(N, M, cfg.d_model)  # index into [last, h]
 
         def prefix(cache: torch.Tensor) -> torch.Tensor:
-            return cache[:, :, :T].index_select(0, rows)
+            return cache[:, :, lo:T].index_select(0, rows)
 
         E = self.embed(tokens)  # (N, M, C)
         kv0: list = [None] * cfg.n_layers

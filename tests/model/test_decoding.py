@@ -257,5 +257,8 @@ def test_every_node_of_a_tree_gets_the_full_forwards_logits_of_its_path(loops, w
                     k = int(parents[n, k])
                 want = m(torch.cat([prompts[int(rows[n])], torch.tensor(path)])[None])[0, -1]
                 assert (got[n, j] - want).abs().max() < 1e-4
+        # the padded prompt's row alone: its padding, common to all rows of the call, is skipped
+        alone = m.head(m.tree_hidden(state, tokens[1:2], parents[1:2], rows[1:2]))
+        assert (alone[0] - got[1]).abs().max() < 1e-5
     with pytest.raises(ValueError, match="earlier node"):
         m.tree_hidden(state, tokens, torch.zeros_like(tokens), rows)  # node 0 cannot follow itself
