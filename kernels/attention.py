@@ -67,14 +67,22 @@ def naive_attention(q, k, v, window=None, key_start=None):
     return (scores.softmax(dim=-1) @ v.float()).to(q.dtype)
 
 
-def sdpa_attention(q, k, v, window=None, key_start=None):
-    """PyTorch SDPA; is_causal when it can, else a dense boolean mask."""
+def sdpa_attention(q, k, v, window=None, key_start=None, masks: dict | None = None):
+    """PyTorch SDPA; is_causal when it can, else a dense additive mask (0 / -inf). `masks`, a dict the
+    caller keeps for one forward, holds each mask once built, so that every layer and loop reuses it."""
     gqa = k.shape[1] != q.shape[1]
     if window is None and key_start is None:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
     B, H, T, _ = q.shape
-    # a 4-D mask: CPU SDPA is several times slower when it has to broadcast a 2-D one
-    mask = band_mask(T, k.shape[-2], window, q.device, key_start).expand(B, H, T, k.shape[-2])
+    key = (window, T, k.shape[-2], q.dtype, B, H)
+    mask = None if masks is None else masks.get(key)
+    if mask is None:
+        # 4-D, and additive in q's dtype: CPU SDPA is several times slower when it has to broadcast a
+        # 2-D mask, and converts a boolean one to this on every call
+        allowed = band_mask(T, k.shape[-2], window, q.device, key_start).expand(B, H, T, k.shape[-2])
+        mask = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill_(~allowed, float("-inf"))
+        if masks is not None:
+            masks[key] = mask
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
 
 
@@ -140,14 +148,16 @@ def attention(
     window: int | None = None,
     key_start: torch.Tensor | None = None,
     backend: str = "auto",
+    masks: dict | None = None,
 ) -> torch.Tensor:
-    """Causal (optionally sliding-window) attention; see the module docstring for the meaning of W."""
+    """Causal (optionally sliding-window) attention; see the module docstring for the meaning of W.
+    `masks`: a dict kept by the caller for one forward, in which the sdpa path keeps the masks it builds."""
     if backend == "auto":
         backend = pick_backend(q, window, key_start)
     if backend == "naive":
         return naive_attention(q, k, v, window, key_start)
     if backend == "sdpa":
-        return sdpa_attention(q, k, v, window, key_start)
+        return sdpa_attention(q, k, v, window, key_start, masks)
     if backend == "local":
         if window is None:
             return sdpa_attention(q, k, v, None, key_start)

@@ -286,10 +286,11 @@ class PatchCoder(nn.Module):
         trace = LoopTrace(E, [], [None] * cfg.n_layers if capture else None, [] if capture else None,
                           [] if capture else None)
         kv0 = [None] * cfg.n_layers
+        masks: dict = {}  # attention masks, built once for every layer and loop
 
         def attend_global(i, q, k, v, gate):
             kv0[i] = (k, v)
-            return attention(q, k, v, None, key_start, backend)
+            return attention(q, k, v, None, key_start, backend, masks)
 
         x = self.drop(E)
         for block in self.blocks:
@@ -306,8 +307,8 @@ class PatchCoder(nn.Module):
             kv_r, gates_r = [None] * cfg.n_layers, [None] * cfg.n_layers
 
             def attend_gswa(i, q, k, v, gate, kv_r=kv_r, gates_r=gates_r):
-                o_global = attention(q, *kv0[i], None, key_start, backend)  # loop 0's K/V, causal
-                o_local = attention(q, k, v, cfg.window, key_start, backend)  # own K/V, t-W … t
+                o_global = attention(q, *kv0[i], None, key_start, backend, masks)  # loop 0's K/V, causal
+                o_local = attention(q, k, v, cfg.window, key_start, backend, masks)  # own K/V, t-W … t
                 g = gate()
                 if capture:
                     kv_r[i], gates_r[i] = (k, v), g
