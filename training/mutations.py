@@ -203,7 +203,7 @@ def rewrite_checker(code: str, language: str = "python") -> Callable[[Rewrite], 
     """`parses(rewrite)` for rewrites of `code` (from `enumerate_rewrites(..., check=False)`), the check
     `check=True` makes, so that a caller can check only the few rewrites it keeps; None when `code`
     itself does not parse."""
-    analysis = _analyse(code, language)
+    analysis = _analyse(code, language, sites=False)
     return None if analysis is None else analysis[2].parses
 
 
@@ -294,15 +294,16 @@ def _rewrite(site: _Site, text: str, source: bytes) -> Rewrite:
     return Rewrite(site.kind, site.start, site.end, text, site.sstub or _SSTUB[site.kind], source)
 
 
-def _analyse(code: str, language: str) -> tuple[bytes, list[_Site], _Checker] | None:
-    """(source bytes, sites, checker) of a text that parses cleanly, else None."""
+def _analyse(code: str, language: str, sites: bool = True) -> tuple[bytes, list[_Site], _Checker] | None:
+    """(source bytes, sites, checker) of a text that parses cleanly, else None; sites=False skips
+    collecting the rewrite sites (the costly part) and gives an empty list."""
     source = code.encode()
     parser = _parser(language)
     tree = parser.parse(source)
     if tree.root_node.has_error:
         return None
-    sites = (_PythonSites if language == "python" else _JavaScriptSites)(source).collect(tree.root_node)
-    return source, sites, _Checker(source, tree, parser, language)
+    found = (_PythonSites if language == "python" else _JavaScriptSites)(source).collect(tree.root_node) if sites else []
+    return source, found, _Checker(source, tree, parser, language)
 
 
 
