@@ -485,10 +485,15 @@ def _check_option(key: str, value):
     return value
 
 
-def save_min_score(directory: str | os.PathLike, min_score: float | None, why: str, mode: str | None = None) -> Path:
+_NOT_GIVEN = object()
+
+
+def save_min_score(directory: str | os.PathLike, min_score: float | None, why: str, mode: str | None = None,
+                   keep_heads: int | None | object = _NOT_GIVEN) -> Path:
     """Record a calibrated `min_score` (None: no threshold) in a model folder's decoding.json, keeping
-    its other keys; written atomically. `mode`: the decoding mode it was measured with, which must be
-    the folder's own (the scores of different modes are not on one scale)."""
+    its other keys; written atomically. `mode` and `keep_heads`, when given: the decoding mode and head
+    pruning it was measured with, which must be the folder's own (ranking fewer or more candidates
+    changes which one wins and its score, and the scores of different modes are not on one scale)."""
     import json
 
     path = Path(directory) / DECODING_FILE
@@ -500,6 +505,11 @@ def save_min_score(directory: str | os.PathLike, min_score: float | None, why: s
     if mode is not None and mode != own:
         raise PatchcoderError(f"the threshold was measured in {mode} mode but {directory} decodes in {own} mode; "
                               f"calibrate with --mode {own}")
+    own_heads = data.get("keep_heads")
+    if keep_heads is not _NOT_GIVEN and own == "rank" and keep_heads != own_heads:
+        raise PatchcoderError(f"the threshold was measured with keep_heads {keep_heads} but {directory} ranks with "
+                              f"keep_heads {own_heads}; calibrate " +
+                              (f"with --keep-heads {own_heads}" if own_heads else "without --keep-heads"))
     data["min_score"] = min_score  # unrounded: it lies between two measured scores
     data["min_score_from"] = why
     tmp = path.with_name(path.name + ".tmp")

@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
 
             written = save_min_score(args.checkpoint, c["min_score"], f"patchcoder eval --calibrate {args.calibrate} "
                                      f"on {args.data} ({report['examples']} examples, mode {report['mode']}, keep_heads "
-                                     f"{report['keep_heads']}, precision {report['precision']})", mode=report["mode"])
+                                     f"{report['keep_heads']}, precision {report['precision']})", mode=report["mode"],
+                                     keep_heads=report["keep_heads"])
             stderr().print(f"wrote min_score into {written}")
     if args.json:
         json.dump(report, sys.stdout)

@@ -348,6 +348,13 @@ def test_a_calibrated_min_score_in_decoding_json_hides_weaker_suggestions(fixer,
             Repairer.load(folder)
     (folder / "decoding.json").write_text('{"keep_heads": 3}')
     assert Repairer.load(folder).keep_heads == 3
+    # a threshold measured ranking with other heads than the folder's is refused (in rank mode)
+    (folder / "decoding.json").write_text('{"mode": "rank", "keep_heads": 3}')
+    with pytest.raises(PatchcoderError, match="keep_heads 3"):
+        save_min_score(folder, -1.0, "a test", mode="rank", keep_heads=1)
+    save_min_score(folder, -1.0, "a test", mode="rank", keep_heads=3)
+    assert Repairer.load(folder).min_score == -1.0
+    (folder / "decoding.json").write_text('{"keep_heads": 3}')
     with pytest.raises(PatchcoderError, match="keep_heads"):
         Repairer.load(folder, keep_heads=0)
     (folder / "decoding.json").write_text("{")
