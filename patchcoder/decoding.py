@@ -236,16 +236,20 @@ class CandidateScorer:
                 trie.add(index, tokens)
         return tries
 
-    def _passes(self, tries: list[_Trie]) -> list[list[_Trie]]:
+    def _passes(self, tries: list[_Trie], fill: float = 0.6) -> list[list[_Trie]]:
         """Tries grouped into model passes of at most `rows_per_pass` rows and about 4096 node
-        positions (padding included), largest first so that a pass's rows are of similar size."""
+        positions (padding included), largest first; a pass also stops at a trie smaller than `fill`
+        times its first, so that padding is at most 1 - fill of any row."""
         tries = sorted(tries, key=lambda trie: -len(trie.tokens))
-        passes, first = [], 0
-        while first < len(tries):
-            size = len(tries[first].tokens)
-            count = max(1, min(self.rows_per_pass, 4096 // size))
-            passes.append(tries[first:first + count])
-            first += count
+        passes: list[list[_Trie]] = []
+        for trie in tries:
+            size = len(trie.tokens)
+            current = passes[-1] if passes else None
+            if (current is None or len(current) >= min(self.rows_per_pass, 4096 // len(current[0].tokens))
+                    or size < fill * len(current[0].tokens)):
+                passes.append([trie])
+            else:
+                current.append(trie)
         return passes
 
     def _read_tries(self, tries: list[_Trie], candidates: list[list[list[int]]], out: list[list[float]]) -> None:
