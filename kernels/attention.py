@@ -159,18 +159,20 @@ def attention(
     raise ValueError(f"unknown attention backend {backend!r}; choose one of {BACKENDS}")
 
 
-def cached_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def cached_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
     """Decoding attention: a few queries against a cache, with an explicit additive key mask.
 
     q (B, H, S, D); k, v (B, Hkv, N, D); mask (B, 1, 1, N), the same for every query row, or
-    (B, 1, S, N), one row per query position (a block of known tokens). Either way it is the same for
-    every head, so the H/Hkv query heads of a group are folded into the query axis and the cache is
-    never copied.
+    (B, 1, S, N), one row per query position (a block of known tokens), or None when every query sees
+    every key. Either way it is the same for every head, so the H/Hkv query heads of a group are folded
+    into the query axis and the cache is never copied.
     """
     B, H, S, D = q.shape
     Hkv = k.shape[1]
     qg = q.reshape(B, Hkv, (H // Hkv) * S, D)  # (B, Hkv, g·S, D): row = head-in-group · S + position
-    if mask.shape[2] != 1:
+    if mask is not None and mask.shape[2] != 1:
         mask = mask.repeat(1, 1, H // Hkv, 1)  # the positions' rows again for every head of a group
     out = F.scaled_dot_product_attention(qg, k, v, attn_mask=mask)
     return out.reshape(B, H, S, D)

@@ -337,6 +337,7 @@ class PatchCoder(nn.Module):
         state = DecodeState(mode=mode, t=T, key_start=key_start)
         state.key_valid = torch.arange(max_len, device=dev)[None] >= key_start[:, None]  # (B, max_len)
         state.key_bias = _additive(state.key_valid, dt)  # built once, not per layer
+        state.padded = bool(key_start.any())
         for k0, v0 in trace.kv_global:
             kc, vc = (torch.zeros(B, Hkv, max_len, D, dtype=dt, device=dev) for _ in range(2))
             kc[:, :, :T], vc[:, :, :T] = k0, v0
@@ -369,39 +370,49 @@ class PatchCoder(nn.Module):
         return state, self.head(trace.hidden[-1][:, -1])
 
     def _clp_step(self, state: DecodeState, token: torch.Tensor) -> torch.Tensor:
-        """One token, all R loops at once: row r computes H_r[t] from H_{r-1}[t-1]. Returns logits (B, V)."""
+        """One token, all R loops at once: row r computes H_r[t] from H_{r-1}[t-1]. Returns logits (B, V).
+
+        At this model's width a token costs mostly per-operator dispatch, so the step builds what is
+        constant for the token once (RoPE in the cache's dtype, the masks) and each layer issues few ops."""
         cfg = self.config
         R, W = cfg.loops, cfg.window
         B, t = token.shape[0], state.t
-        rope = self.rope((t - state.key_start).clamp(min=0)[:, None])  # (B, 1, 1, D): same t for all rows
+        dt = state.key_bias.dtype
+        rope = tuple(x.to(dt) for x in self.rope((t - state.key_start).clamp(min=0)[:, None]))  # (B, 1, 1, D)
         e = self.embed(token)[:, None]  # (B, 1, C)
         a, b = self.loop_scales[0], self.loop_scales[1]
         x = torch.cat([e, a * e + b * state.prev_h[:, : R - 1]], dim=1) if R > 1 else e  # (B, R, C)
-        global_mask = state.key_bias[:, None, None, : t + 1]  # (B, 1, 1, t+1)
+        # without padding every cached key is visible: SDPA without a mask is faster
+        global_mask = state.key_bias[:, None, None, : t + 1] if state.padded else None  # (B, 1, 1, t+1)
         if R > 1:
             slot = t % (W + 1)
             state.ring_pos[slot] = t
-            local_mask = _additive(state.ring_pos[None] >= state.key_start[:, None], state.key_bias.dtype)  # (B, W+1)
-            local_mask = local_mask[:, None].expand(B, R - 1, W + 1).reshape(B * (R - 1), 1, 1, W + 1)
+            local_mask = None
+            if state.padded or t < W:  # some ring slot is empty or padding
+                local_mask = _additive(state.ring_pos[None] >= state.key_start[:, None], dt)  # (B, W+1)
+                local_mask = local_mask[:, None].expand(B, R - 1, W + 1).reshape(B * (R - 1), 1, 1, W + 1)
 
         def attend(i, q, k, v, gate):
             # q (B, H, R, D); k, v (B, Hkv, R, D): row 0 is loop 0, rows 1 … R-1 the later loops
-            state.k0[i][:, :, t] = k[:, :, 0]
-            state.v0[i][:, :, t] = v[:, :, 0]
-            o_global = cached_attention(q, state.k0[i][:, :, : t + 1], state.v0[i][:, :, : t + 1], global_mask)
+            k0, v0 = state.k0[i], state.v0[i]  # (B, Hkv, max_len, D)
+            k0.select(2, t).copy_(k.select(2, 0))
+            v0.select(2, t).copy_(v.select(2, 0))
+            o_global = cached_attention(q, k0[:, :, : t + 1], v0[:, :, : t + 1], global_mask)  # (B, H, R, D)
             if R == 1:
                 return o_global
             rk, rv = state.ring_k[i], state.ring_v[i]  # (B, R-1, Hkv, W+1, D)
-            rk[:, :, :, slot] = k[:, :, 1:].transpose(1, 2)
-            rv[:, :, :, slot] = v[:, :, 1:].transpose(1, 2)
+            rk.select(3, slot).copy_(k[:, :, 1:].transpose(1, 2))
+            rv.select(3, slot).copy_(v[:, :, 1:].transpose(1, 2))
             Hq, Hkv, D = q.shape[1], k.shape[1], q.shape[3]
             q_loc = q[:, :, 1:].transpose(1, 2).reshape(B * (R - 1), Hq, 1, D)
             o_local = cached_attention(q_loc, rk.view(B * (R - 1), Hkv, W + 1, D),
                                        rv.view(B * (R - 1), Hkv, W + 1, D), local_mask)
             o_local = o_local.view(B, R - 1, Hq, D).transpose(1, 2)  # (B, H, R-1, D)
-            g = gate()[:, :, 1:]  # (B, H, R-1, 1)
-            o_global[:, :, 1:] = mix(g, o_global[:, :, 1:], o_local)  # row 0 (loop 0) stays global-only
-            return o_global
+            # row 0 (loop 0) is global-only; the rows are joined in (B, R, H, D) order, which is the
+            # layout the output projection reads, so the caller's transpose back costs no copy
+            o_global = o_global.transpose(1, 2)  # (B, R, H, D)
+            mixed = mix(gate()[:, :, 1:], o_global[:, 1:].transpose(1, 2), o_local)  # (B, H, R-1, D)
+            return torch.cat([o_global[:, :1], mixed.transpose(1, 2)], dim=1).transpose(1, 2)
 
         for block in self.blocks:
             x = block(x, rope, attend)
@@ -662,6 +673,7 @@ class DecodeState:
     key_start: torch.Tensor  # (B,) first real index of each sequence
     key_valid: torch.Tensor | None = None  # (B, max_len)
     key_bias: torch.Tensor | None = None  # (B, max_len): 0 where valid, -inf where padding
+    padded: bool = True  # some row has left padding, so attention needs masks (False: it needs none)
     k0: list = None
     v0: list = None
     ring_k: list = None  # per layer (B, R-1, Hkv, W+1, D)
@@ -684,7 +696,7 @@ class DecodeState:
     def select(self, index: torch.Tensor) -> DecodeState:
         """A new state holding rows `index` (with repeats) of this one, which is left as it was: e.g. one
         prefilled prompt fanned out to many candidate continuations."""
-        out = DecodeState(mode=self.mode, t=self.t, key_start=self.key_start)
+        out = DecodeState(mode=self.mode, t=self.t, key_start=self.key_start, padded=self.padded)
         out.ring_pos = None if self.ring_pos is None else self.ring_pos.clone()
         return self._take(out, index)
 
