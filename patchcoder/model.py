@@ -156,7 +156,9 @@ class Gate(nn.Module):
     def forward(self, h: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         # h (B, S, C), q (B, H, S, D) -> g (B, H, S, 1)
         if self.mode == "hidden":
-            logit = F.linear(h, self.weight, self.bias).transpose(1, 2)  # (B, H, S)
+            # in fp32: a bf16 matmul with H = 4 outputs takes a slow path on CPU (5x at 16 rows); in
+            # training under autocast h is fp32 already and autocast still runs this in bf16
+            logit = F.linear(h.float(), self.weight.float(), self.bias.float()).transpose(1, 2)  # (B, H, S)
         else:
             logit = torch.einsum("bhsd,hd->bhs", q, self.weight.to(q.dtype)) + self.bias[:, None]
         return torch.sigmoid(logit.float())[..., None]
@@ -338,24 +340,26 @@ class PatchCoder(nn.Module):
         state.key_valid = torch.arange(max_len, device=dev)[None] >= key_start[:, None]  # (B, max_len)
         state.key_bias = _additive(state.key_valid, dt)  # built once, not per layer
         state.padded = bool(key_start.any())
-        for k0, v0 in trace.kv_global:
-            kc, vc = (torch.zeros(B, Hkv, max_len, D, dtype=dt, device=dev) for _ in range(2))
-            kc[:, :, :T], vc[:, :, :T] = k0, v0
-            state.k0.append(kc)
-            state.v0.append(vc)
         if mode == "clp" and R > 1:
+            state.n_rings, state.ring_len = R - 1, W + 1
+        off = state.n_rings * state.ring_len  # CLP: the rings of loops 1 … R-1 come first in each cache
+        caches = []
+        for k0, v0 in trace.kv_global:
+            kc, vc = (torch.zeros(B, Hkv, off + max_len, D, dtype=dt, device=dev) for _ in range(2))
+            kc[:, :, off : off + T], vc[:, :, off : off + T] = k0, v0
+            caches.append((kc, vc))
+        state.set_caches([kc for kc, _ in caches], [vc for _, vc in caches])
+        if off:
             # ring buffer of W+1 slots per loop r >= 1: position p lives in slot p mod (W+1)
             keep = torch.arange(max(0, T - W - 1), T, device=dev)
             state.ring_pos = torch.full((W + 1,), -1, dtype=torch.long, device=dev)
             state.ring_pos[keep % (W + 1)] = keep
             for i in range(L):
-                rk, rv = (torch.zeros(B, R - 1, Hkv, W + 1, D, dtype=dt, device=dev) for _ in range(2))
                 for r in range(R - 1):
                     k, v = trace.kv_local[r][i]
-                    rk[:, r, :, keep % (W + 1)] = k[:, :, keep]
-                    rv[:, r, :, keep % (W + 1)] = v[:, :, keep]
-                state.ring_k.append(rk)
-                state.ring_v.append(rv)
+                    state.ring_k[i][:, r, :, keep % (W + 1)] = k[:, :, keep]  # ring_k, ring_v: views of the cache
+                    state.ring_v[i][:, r, :, keep % (W + 1)] = v[:, :, keep]
+            self._build_step_bias(state, dt)
         elif mode == "sequential" and R > 1:
             for r in range(R - 1):
                 per_layer = []
@@ -369,50 +373,64 @@ class PatchCoder(nn.Module):
         state.prev_h = torch.stack([h[:, -1] for h in trace.hidden], dim=1)  # (B, R, C)
         return state, self.head(trace.hidden[-1][:, -1])
 
+    def _build_step_bias(self, state: DecodeState, dtype: torch.dtype) -> None:
+        """The additive mask of the CLP step's one attention call per layer (R > 1).
+
+        Its 2R-1 query rows are loops 0 … R-1 against loop 0's keys (global), then loops 1 … R-1
+        against their own ring (local); its keys are a layer's whole cache: the R-1 rings, then loop
+        0's positions. Folded like cached_attention's queries: row = head-in-group · (2R-1) + row."""
+        cfg = self.config
+        R, W, groups = cfg.loops, cfg.window, cfg.n_heads // cfg.n_kv_heads
+        B, max_len = state.key_valid.shape
+        off, S, dev = (R - 1) * (W + 1), 2 * R - 1, state.key_valid.device
+        allowed = torch.zeros(B, S, off + max_len, dtype=torch.bool, device=dev)
+        allowed[:, :R, off:] = state.key_valid[:, None]  # global rows: every real position (causality: the slice)
+        ring_ok = state.ring_pos[None] >= state.key_start[:, None]  # (B, W+1): filled, not padding
+        fresh = torch.zeros(B, S, R - 1, dtype=torch.bool, device=dev)
+        for r in range(1, R):
+            allowed[:, R - 1 + r, (r - 1) * (W + 1) : r * (W + 1)] = ring_ok
+            fresh[:, R - 1 + r, r - 1] = True
+        state.step_bias = _additive(allowed, dtype)[:, None].repeat(1, 1, groups, 1)  # (B, 1, g·S, P)
+        # the column of a slot just written in ring r: visible to loop r's local rows only
+        state.fresh_column = _additive(fresh, dtype)[:, None].repeat(1, 1, groups, 1)  # (B, 1, g·S, R-1)
+
     def _clp_step(self, state: DecodeState, token: torch.Tensor) -> torch.Tensor:
         """One token, all R loops at once: row r computes H_r[t] from H_{r-1}[t-1]. Returns logits (B, V).
 
-        At this model's width a token costs mostly per-operator dispatch, so the step builds what is
-        constant for the token once (RoPE in the cache's dtype, the masks) and each layer issues few ops."""
+        At this model's width a token costs mostly per-operator dispatch, so what is constant for the
+        token is built once (RoPE in the cache's dtype, cache indices, the mask), and each layer writes
+        its R new keys with one call and runs global and local attention of all rows as one call."""
         cfg = self.config
         R, W = cfg.loops, cfg.window
-        B, t = token.shape[0], state.t
-        dt = state.key_bias.dtype
+        t = state.t
+        dt, dev = state.key_bias.dtype, token.device
         rope = tuple(x.to(dt) for x in self.rope((t - state.key_start).clamp(min=0)[:, None]))  # (B, 1, 1, D)
         e = self.embed(token)[:, None]  # (B, 1, C)
         a, b = self.loop_scales[0], self.loop_scales[1]
         x = torch.cat([e, a * e + b * state.prev_h[:, : R - 1]], dim=1) if R > 1 else e  # (B, R, C)
-        # without padding every cached key is visible: SDPA without a mask is faster
-        global_mask = state.key_bias[:, None, None, : t + 1] if state.padded else None  # (B, 1, 1, t+1)
+        # where row r's new key goes in a layer's cache: loop 0 at t (after the rings), loop r in its ring
+        off, slot = (R - 1) * (W + 1), t % (W + 1)
+        where = torch.tensor([off + t, *(r * (W + 1) + slot for r in range(R - 1))], device=dev)
+        n_keys = off + t + 1
         if R > 1:
-            slot = t % (W + 1)
             state.ring_pos[slot] = t
-            local_mask = None
-            if state.padded or t < W:  # some ring slot is empty or padding
-                local_mask = _additive(state.ring_pos[None] >= state.key_start[:, None], dt)  # (B, W+1)
-                local_mask = local_mask[:, None].expand(B, R - 1, W + 1).reshape(B * (R - 1), 1, 1, W + 1)
+            state.step_bias.index_copy_(3, where[1:], state.fresh_column)
+            bias = state.step_bias[..., :n_keys]  # (B, 1, g·(2R-1), n_keys)
+            local_rows = torch.tensor([0, *range(R, 2 * R - 1)], device=dev)
+        else:  # without padding every cached key is visible: SDPA without a mask is faster
+            bias = state.key_bias[:, None, None, :n_keys] if state.padded else None
 
         def attend(i, q, k, v, gate):
             # q (B, H, R, D); k, v (B, Hkv, R, D): row 0 is loop 0, rows 1 … R-1 the later loops
-            k0, v0 = state.k0[i], state.v0[i]  # (B, Hkv, max_len, D)
-            k0.select(2, t).copy_(k.select(2, 0))
-            v0.select(2, t).copy_(v.select(2, 0))
-            o_global = cached_attention(q, k0[:, :, : t + 1], v0[:, :, : t + 1], global_mask)  # (B, H, R, D)
+            kc, vc = state.k_cache[i], state.v_cache[i]  # (B, Hkv, off + max_len, D)
+            kc.index_copy_(2, where, k)
+            vc.index_copy_(2, where, v)
             if R == 1:
-                return o_global
-            rk, rv = state.ring_k[i], state.ring_v[i]  # (B, R-1, Hkv, W+1, D)
-            rk.select(3, slot).copy_(k[:, :, 1:].transpose(1, 2))
-            rv.select(3, slot).copy_(v[:, :, 1:].transpose(1, 2))
-            Hq, Hkv, D = q.shape[1], k.shape[1], q.shape[3]
-            q_loc = q[:, :, 1:].transpose(1, 2).reshape(B * (R - 1), Hq, 1, D)
-            o_local = cached_attention(q_loc, rk.view(B * (R - 1), Hkv, W + 1, D),
-                                       rv.view(B * (R - 1), Hkv, W + 1, D), local_mask)
-            o_local = o_local.view(B, R - 1, Hq, D).transpose(1, 2)  # (B, H, R-1, D)
-            # row 0 (loop 0) is global-only; the rows are joined in (B, R, H, D) order, which is the
-            # layout the output projection reads, so the caller's transpose back costs no copy
-            o_global = o_global.transpose(1, 2)  # (B, R, H, D)
-            mixed = mix(gate()[:, :, 1:], o_global[:, 1:].transpose(1, 2), o_local)  # (B, H, R-1, D)
-            return torch.cat([o_global[:, :1], mixed.transpose(1, 2)], dim=1).transpose(1, 2)
+                return cached_attention(q, kc[:, :, :n_keys], vc[:, :, :n_keys], bias)
+            o = cached_attention(torch.cat([q, q[:, :, 1:]], dim=2), kc[:, :, :n_keys], vc[:, :, :n_keys], bias)
+            # o (B, H, 2R-1, D): global rows 0 … R-1, local rows R … 2R-2. Loop 0 is global-only: its
+            # "local" row is its global one again, and lerp between two equal values returns that value.
+            return mix(gate(), o[:, :, :R], o.index_select(2, local_rows))
 
         for block in self.blocks:
             x = block(x, rope, attend)
@@ -674,19 +692,37 @@ class DecodeState:
     key_valid: torch.Tensor | None = None  # (B, max_len)
     key_bias: torch.Tensor | None = None  # (B, max_len): 0 where valid, -inf where padding
     padded: bool = True  # some row has left padding, so attention needs masks (False: it needs none)
-    k0: list = None
+    n_rings: int = 0  # CLP with R > 1: R-1 rings (loops 1 … R-1) of ring_len = W+1 slots
+    ring_len: int = 0
+    k_cache: list = None  # per layer (B, Hkv, n_rings·ring_len + max_len, D): the rings, then loop 0
+    v_cache: list = None
+    k0: list = None  # views of k_cache: per layer (B, Hkv, max_len, D), loop 0's keys
     v0: list = None
-    ring_k: list = None  # per layer (B, R-1, Hkv, W+1, D)
+    ring_k: list = None  # views of k_cache: per layer (B, R-1, Hkv, W+1, D)
     ring_v: list = None
     ring_pos: torch.Tensor | None = None  # (W+1,) position held by each ring slot, -1 if empty
+    step_bias: torch.Tensor | None = None  # CLP, R > 1: the step's attention mask (see _build_step_bias)
+    fresh_column: torch.Tensor | None = None
     kv_loops: list = None  # sequential: per loop r >= 1, per layer (K, V) of full length
     prev_h: torch.Tensor | None = None  # (B, R, C): H_r at the last decoded index
 
     def __post_init__(self):
-        self.k0, self.v0, self.ring_k, self.ring_v, self.kv_loops = [], [], [], [], []
+        self.k_cache, self.v_cache, self.kv_loops = [], [], []
+        self.k0, self.v0, self.ring_k, self.ring_v = [], [], [], []
+
+    def set_caches(self, k_cache: list, v_cache: list) -> None:
+        """Hold these per-layer caches, and their parts as views: k0/v0 and (CLP) ring_k/ring_v."""
+        off = self.n_rings * self.ring_len
+        self.k_cache, self.v_cache = k_cache, v_cache
+        self.k0, self.v0 = [c[:, :, off:] for c in k_cache], [c[:, :, off:] for c in v_cache]
+        if off:
+            def rings(c):  # (B, Hkv, off, D) -> (B, R-1, Hkv, W+1, D)
+                return c[:, :, :off].unflatten(2, (self.n_rings, self.ring_len)).transpose(1, 2)
+
+            self.ring_k, self.ring_v = [rings(c) for c in k_cache], [rings(c) for c in v_cache]
 
     def nbytes(self) -> int:
-        tensors = self.k0 + self.v0 + self.ring_k + self.ring_v + [x for kv in self.kv_loops for p in kv for x in p]
+        tensors = self.k_cache + self.v_cache + [x for kv in self.kv_loops for p in kv for x in p]
         return sum(x.numel() * x.element_size() for x in tensors)
 
     def reorder(self, index: torch.Tensor) -> None:
@@ -696,7 +732,8 @@ class DecodeState:
     def select(self, index: torch.Tensor) -> DecodeState:
         """A new state holding rows `index` (with repeats) of this one, which is left as it was: e.g. one
         prefilled prompt fanned out to many candidate continuations."""
-        out = DecodeState(mode=self.mode, t=self.t, key_start=self.key_start, padded=self.padded)
+        out = DecodeState(mode=self.mode, t=self.t, key_start=self.key_start, padded=self.padded,
+                          n_rings=self.n_rings, ring_len=self.ring_len)
         out.ring_pos = None if self.ring_pos is None else self.ring_pos.clone()
         return self._take(out, index)
 
@@ -705,8 +742,9 @@ class DecodeState:
             return x.index_select(0, index)
 
         out.key_start, out.key_valid, out.key_bias = pick(self.key_start), pick(self.key_valid), pick(self.key_bias)
-        out.k0, out.v0 = [pick(x) for x in self.k0], [pick(x) for x in self.v0]
-        out.ring_k, out.ring_v = [pick(x) for x in self.ring_k], [pick(x) for x in self.ring_v]
+        out.set_caches([pick(x) for x in self.k_cache], [pick(x) for x in self.v_cache])
+        if self.step_bias is not None:
+            out.step_bias, out.fresh_column = pick(self.step_bias), pick(self.fresh_column)
         out.kv_loops = [[(pick(k), pick(v)) for k, v in per_layer] for per_layer in self.kv_loops]
         out.prev_h = pick(self.prev_h)  # ring_pos is per position, the same for every row
         return out
