@@ -156,9 +156,7 @@ class Gate(nn.Module):
     def forward(self, h: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         # h (B, S, C), q (B, H, S, D) -> g (B, H, S, 1)
         if self.mode == "hidden":
-            # in fp32: a bf16 matmul with H = 4 outputs takes a slow path on CPU (5x at 16 rows); in
-            # training under autocast h is fp32 already and autocast still runs this in bf16
-            logit = F.linear(h.float(), self.weight.float(), self.bias.float()).transpose(1, 2)  # (B, H, S)
+            logit = F.linear(h, self.weight, self.bias).transpose(1, 2)  # (B, H, S)
         else:
             logit = torch.einsum("bhsd,hd->bhs", q, self.weight.to(q.dtype)) + self.bias[:, None]
         return torch.sigmoid(logit.float())[..., None]
@@ -175,14 +173,32 @@ class Attention(nn.Module):
         self.gate = Gate(cfg) if cfg.loops > 1 else None
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, h, rope, attend):
+    def forward(self, h, rope, attend, qkv_gate=None):
+        """qkv_gate: optionally `qkv_gate_projection()`, made once by a decoder: the hidden-state gate's
+        logits then come out of the q/k/v matmul instead of costing a matmul and a dozen small ops."""
         B, S, _ = h.shape
         H, Hkv, D = self.n_heads, self.n_kv_heads, self.head_dim
-        qkv = self.qkv(h).view(B, S, H + 2 * Hkv, D).transpose(1, 2)  # (B, H + 2·Hkv, S, D)
+        if qkv_gate is None:
+            qkv, logit = self.qkv(h), None
+        else:
+            qkv, logit = F.linear(h, *qkv_gate).split([(H + 2 * Hkv) * D, H], dim=-1)  # logit (B, S, H)
+        qkv = qkv.view(B, S, H + 2 * Hkv, D).transpose(1, 2)  # (B, H + 2·Hkv, S, D)
         q, k = apply_rope(qkv[:, : H + Hkv], rope).split([H, Hkv], dim=1)  # one rotation for q and k
         v = qkv[:, H + Hkv :]  # (B, Hkv, S, D)
-        o = attend(q, k, v, lambda: self.gate(h, qkv[:, :H]))  # (B, H, S, D); the query gate reads q before RoPE
+
+        def gate():  # (B, H, S, 1); the query gate reads q before RoPE
+            if logit is None:
+                return self.gate(h, qkv[:, :H])
+            return torch.sigmoid(logit).transpose(1, 2)[..., None]
+
+        o = attend(q, k, v, gate)  # (B, H, S, D)
         return self.drop(self.proj(o.transpose(1, 2).reshape(B, S, H * D)))
+
+    def qkv_gate_projection(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) of the q/k/v projection with the hidden-state gate's rows appended."""
+        w, g = self.qkv.weight.detach(), self.gate.weight.detach()
+        bias = torch.cat([torch.zeros(w.shape[0], dtype=w.dtype, device=w.device), self.gate.bias.detach()])
+        return torch.cat([w, g]), bias
 
 
 class Block(nn.Module):
@@ -194,9 +210,9 @@ class Block(nn.Module):
         self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mlp = SwiGLU(cfg)
 
-    def forward(self, x, rope, attend):
+    def forward(self, x, rope, attend, qkv_gate=None):
         # attend(layer, q, k, v, gate) -> o: the loop (or the decoder) decides what the queries see
-        x = x + self.attn(self.attn_norm(x), rope, lambda q, k, v, g: attend(self.index, q, k, v, g))
+        x = x + self.attn(self.attn_norm(x), rope, lambda q, k, v, g: attend(self.index, q, k, v, g), qkv_gate)
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -360,6 +376,8 @@ class PatchCoder(nn.Module):
                     state.ring_k[i][:, r, :, keep % (W + 1)] = k[:, :, keep]  # ring_k, ring_v: views of the cache
                     state.ring_v[i][:, r, :, keep % (W + 1)] = v[:, :, keep]
             self._build_step_bias(state, dt)
+            if cfg.gate_mode == "hidden":
+                state.qkv_gate = [block.attn.qkv_gate_projection() for block in self.blocks]
         elif mode == "sequential" and R > 1:
             for r in range(R - 1):
                 per_layer = []
@@ -416,6 +434,7 @@ class PatchCoder(nn.Module):
             state.ring_pos[slot] = t
             state.step_bias.index_copy_(3, where[1:], state.fresh_column)
             bias = state.step_bias[..., :n_keys]  # (B, 1, g·(2R-1), n_keys)
+            rows = torch.tensor([*range(R), *range(1, R)], device=dev)  # the queries: global rows, then local
             local_rows = torch.tensor([0, *range(R, 2 * R - 1)], device=dev)
         else:  # without padding every cached key is visible: SDPA without a mask is faster
             bias = state.key_bias[:, None, None, :n_keys] if state.padded else None
@@ -427,13 +446,14 @@ class PatchCoder(nn.Module):
             vc.index_copy_(2, where, v)
             if R == 1:
                 return cached_attention(q, kc[:, :, :n_keys], vc[:, :, :n_keys], bias)
-            o = cached_attention(torch.cat([q, q[:, :, 1:]], dim=2), kc[:, :, :n_keys], vc[:, :, :n_keys], bias)
+            o = cached_attention(q.index_select(2, rows), kc[:, :, :n_keys], vc[:, :, :n_keys], bias)
             # o (B, H, 2R-1, D): global rows 0 … R-1, local rows R … 2R-2. Loop 0 is global-only: its
             # "local" row is its global one again, and lerp between two equal values returns that value.
             return mix(gate(), o[:, :, :R], o.index_select(2, local_rows))
 
-        for block in self.blocks:
-            x = block(x, rope, attend)
+        qkv_gate = state.qkv_gate or [None] * cfg.n_layers
+        for block, projection in zip(self.blocks, qkv_gate, strict=True):
+            x = block(x, rope, attend, projection)
         h = self.norm(x)  # (B, R, C): H_0[t] … H_{R-1}[t]
         state.prev_h = h
         state.t += 1
@@ -703,6 +723,7 @@ class DecodeState:
     ring_pos: torch.Tensor | None = None  # (W+1,) position held by each ring slot, -1 if empty
     step_bias: torch.Tensor | None = None  # CLP, R > 1: the step's attention mask (see _build_step_bias)
     fresh_column: torch.Tensor | None = None
+    qkv_gate: list | None = None  # CLP, R > 1, hidden-state gate: per layer Attention.qkv_gate_projection()
     kv_loops: list = None  # sequential: per loop r >= 1, per layer (K, V) of full length
     prev_h: torch.Tensor | None = None  # (B, R, C): H_r at the last decoded index
 
@@ -733,7 +754,7 @@ class DecodeState:
         """A new state holding rows `index` (with repeats) of this one, which is left as it was: e.g. one
         prefilled prompt fanned out to many candidate continuations."""
         out = DecodeState(mode=self.mode, t=self.t, key_start=self.key_start, padded=self.padded,
-                          n_rings=self.n_rings, ring_len=self.ring_len)
+                          n_rings=self.n_rings, ring_len=self.ring_len, qkv_gate=self.qkv_gate)
         out.ring_pos = None if self.ring_pos is None else self.ring_pos.clone()
         return self._take(out, index)
 
