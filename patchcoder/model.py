@@ -411,6 +411,10 @@ class PatchCoder(nn.Module):
         state.step_bias = _additive(allowed, dtype)[:, None].repeat(1, 1, groups, 1)  # (B, 1, g·S, P)
         # the column of a slot just written in ring r: visible to loop r's local rows only
         state.fresh_column = _additive(fresh, dtype)[:, None].repeat(1, 1, groups, 1)  # (B, 1, g·S, R-1)
+        # the step's query rows (loops 0 … R-1, then 1 … R-1), and the rows each loop's local output
+        # is read from (loop 0: its global row, so the mix leaves it global-only)
+        state.step_rows = (torch.tensor([*range(R), *range(1, R)], device=dev),
+                           torch.tensor([0, *range(R, 2 * R - 1)], device=dev))
 
     def _clp_step(self, state: DecodeState, token: torch.Tensor) -> torch.Tensor:
         """One token, all R loops at once: row r computes H_r[t] from H_{r-1}[t-1]. Returns logits (B, V).
@@ -434,8 +438,7 @@ class PatchCoder(nn.Module):
             state.ring_pos[slot] = t
             state.step_bias.index_copy_(3, where[1:], state.fresh_column)
             bias = state.step_bias[..., :n_keys]  # (B, 1, g·(2R-1), n_keys)
-            rows = torch.tensor([*range(R), *range(1, R)], device=dev)  # the queries: global rows, then local
-            local_rows = torch.tensor([0, *range(R, 2 * R - 1)], device=dev)
+            rows, local_rows = state.step_rows
         else:  # without padding every cached key is visible: SDPA without a mask is faster
             bias = state.key_bias[:, None, None, :n_keys] if state.padded else None
 
@@ -723,6 +726,7 @@ class DecodeState:
     ring_pos: torch.Tensor | None = None  # (W+1,) position held by each ring slot, -1 if empty
     step_bias: torch.Tensor | None = None  # CLP, R > 1: the step's attention mask (see _build_step_bias)
     fresh_column: torch.Tensor | None = None
+    step_rows: tuple | None = None
     qkv_gate: list | None = None  # CLP, R > 1, hidden-state gate: per layer Attention.qkv_gate_projection()
     kv_loops: list = None  # sequential: per loop r >= 1, per layer (K, V) of full length
     prev_h: torch.Tensor | None = None  # (B, R, C): H_r at the last decoded index
@@ -754,7 +758,8 @@ class DecodeState:
         """A new state holding rows `index` (with repeats) of this one, which is left as it was: e.g. one
         prefilled prompt fanned out to many candidate continuations."""
         out = DecodeState(mode=self.mode, t=self.t, key_start=self.key_start, padded=self.padded,
-                          n_rings=self.n_rings, ring_len=self.ring_len, qkv_gate=self.qkv_gate)
+                          n_rings=self.n_rings, ring_len=self.ring_len, qkv_gate=self.qkv_gate,
+                          step_rows=self.step_rows)
         out.ring_pos = None if self.ring_pos is None else self.ring_pos.clone()
         return self._take(out, index)
 
