@@ -11,6 +11,9 @@ Sections:
   train     tokens/s (forward+backward+AdamW, bf16 autocast) for R=1, R=2 and a plain 2L model, with
             achieved FLOP/s as a fraction of a bf16 matmul peak measured in the same run
   train-profile  one R=2 training step under torch.profiler: the operators that take the time
+  train-ceiling  the fraction of the bf16 peak a training step could reach here: the model's dense matmuls
+            alone (forward + backward at its shapes) and its attention calls alone (CPU SDPA vs an explicit
+            bf16 matmul-softmax-matmul path vs fp32 SDPA), timed separately
   local     local-window attention (blocked, T·W) vs SDPA with a dense band mask, T=1024…8192:
             forward+backward time and peak memory (each case in a fresh process, peak RSS growth)
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import statistics
 import subprocess
@@ -249,6 +253,75 @@ def bench_train_profile(args):
     print(f"| total | {total / 1e3:.0f} | |")
 
 
+def bench_train_ceiling(args):
+    B, T = args.train_batch, args.train_len
+    print(f"\n## training ceiling: R=2 default config, batch {B} × {T}, bf16, forward + backward, median of {args.repeats}")
+    cfg = PatchCoderConfig()
+    M, dt, d, hd = B * T, torch.bfloat16, cfg.d_model, cfg.head_dim
+    H, Hkv, R, L = cfg.n_heads, cfg.n_kv_heads, cfg.loops, cfg.n_layers
+
+    def median_s(fn):
+        fn()
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    peak = matmul_peak()
+    print(f"bf16 matmul peak (as in `train`): {peak / 1e9:.0f} GFLOP/s")
+    print("| matmul (K → N, M = B·T) | calls/step | GFLOP/s (x·Wᵀ, dY·W, dYᵀ·x) | ms/step |")
+    print("|---|---|---|---|")
+    dense_s = dense_f = 0.0
+    for name, k, n, calls in (("qkv", d, (H + 2 * Hkv) * hd, L * R), ("proj", H * hd, d, L * R),
+                              ("SwiGLU up", d, 2 * cfg.ffn_hidden, L * R), ("SwiGLU down", cfg.ffn_hidden, d, L * R),
+                              ("head", d, cfg.vocab_size, 1)):
+        x, w, dy = torch.randn(M, k, dtype=dt), torch.randn(n, k, dtype=dt), torch.randn(M, n, dtype=dt)
+        sec = median_s(lambda x=x, w=w, dy=dy: (x @ w.t(), dy @ w, dy.t() @ x))
+        flops = 3 * 2 * M * k * n
+        dense_s, dense_f = dense_s + sec * calls, dense_f + flops * calls
+        print(f"| {name} {k} → {n} | {calls} | {flops / sec / 1e9:.0f} | {1e3 * sec * calls:.0f} |")
+    print(f"| all dense matmuls | | {dense_f / dense_s / 1e9:.0f} ({dense_f / dense_s / peak:.0%} of peak) "
+          f"| {1e3 * dense_s:.0f} |")
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(B, h, T, hd, generator=g).to(dt).requires_grad_() for h in (H, Hkv, Hkv))
+    dout = torch.randn(B, H, T, hd, generator=g).to(dt)
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    band = causal & ~torch.ones(T, T, dtype=torch.bool).tril(-cfg.window - 1)
+
+    def explicit(q, k, v, allowed):  # bf16 matmuls (AMX), softmax, grouped heads folded into rows
+        s = (q.reshape(B, Hkv, -1, hd) @ k.transpose(-1, -2)).view(B, Hkv, H // Hkv, T, T) / math.sqrt(hd)
+        p = s.masked_fill(~allowed, float("-inf")).softmax(dim=-1).view(B, Hkv, -1, T)
+        return (p @ v).view(B, H, T, hd)
+
+    variants = {
+        "SDPA bf16 (model's path)": (
+            lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True),
+            lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=band.expand(B, H, T, T), enable_gqa=True)),
+        "explicit bf16 matmul + softmax": (lambda: explicit(q, k, v, causal), lambda: explicit(q, k, v, band)),
+        "SDPA fp32 (inputs cast)": (
+            lambda: F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True,
+                                                   enable_gqa=True).to(dt),
+            lambda: F.scaled_dot_product_attention(q.float(), k.float(), v.float(), enable_gqa=True,
+                                                   attn_mask=band.expand(B, H, T, T)).to(dt)),
+    }
+    attn_f = 3 * model_flops_per_token(cfg, T) * M - dense_f  # the model's attention FLOPs (causal half counted)
+    total_f = dense_f + attn_f
+    print("| attention (fwd + bwd) | causal ms | window ms | ms/step (2L causal + L window) | attention GFLOP/s "
+          "| step fraction of peak if only matmuls + attention ran |")
+    print("|---|---|---|---|---|---|")
+    for name, (glob, loc) in variants.items():
+        tg, tl = (median_s(lambda f=f: f().backward(dout)) for f in (glob, loc))
+        attn_s = tg * L * R + tl * L * (R - 1)
+        print(f"| {name} | {1e3 * tg:.0f} | {1e3 * tl:.0f} | {1e3 * attn_s:.0f} | {attn_f / attn_s / 1e9:.0f} "
+              f"| {total_f / (dense_s + attn_s) / peak:.1%} |", flush=True)
+    print(f"model FLOP/step {total_f / 1e12:.3f} T (dense matmuls {dense_f / 1e12:.3f} T, attention "
+          f"{attn_f / 1e12:.3f} T); with attention as fast as the dense matmuls and nothing else costing time: "
+          f"{dense_f / dense_s / peak:.0%} of peak")
+
+
 def attn_case(backend: str, T: int, dtype: str, threads: int) -> dict:
     """One local-attention case in this (fresh) process: time and peak RSS growth."""
     from patchcoder.kernels import attention
@@ -295,7 +368,7 @@ def bench_local(args):
             )
 
 
-SECTIONS = {"decode": bench_decode, "decode-profile": bench_decode_profile, "cache": bench_cache, "train": bench_train, "train-profile": bench_train_profile, "local": bench_local}
+SECTIONS = {"decode": bench_decode, "decode-profile": bench_decode_profile, "cache": bench_cache, "train": bench_train, "train-profile": bench_train_profile, "train-ceiling": bench_train_ceiling, "local": bench_local}
 
 
 def main():

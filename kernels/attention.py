@@ -169,18 +169,23 @@ def attention(
     raise ValueError(f"unknown attention backend {backend!r}; choose one of {BACKENDS}")
 
 
-def cached_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def cached_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
     """Decoding attention: a few queries against a cache, with an explicit additive key mask.
 
     q (B, H, S, D); k, v (B, Hkv, N, D); mask (B, 1, 1, N), the same for every query row, or
-    (B, 1, S, N), one row per query position (a block of known tokens). Either way it is the same for
-    every head, so the H/Hkv query heads of a group are folded into the query axis and the cache is
-    never copied.
+    (B, 1, S, N), one row per query position (a block of known tokens), or None when every query sees
+    every key. Either way it is the same for every head, so the g = H/Hkv query heads of a group are
+    folded into the query axis and the cache is never copied. A mask already repeated for the folded
+    rows, (B, 1, g·S, N) with row = head-in-group · S + position, is used as it is (built once by a caller
+    that reuses it for every layer).
     """
     B, H, S, D = q.shape
     Hkv = k.shape[1]
-    qg = q.reshape(B, Hkv, (H // Hkv) * S, D)  # (B, Hkv, g·S, D): row = head-in-group · S + position
-    if mask.shape[2] != 1:
-        mask = mask.repeat(1, 1, H // Hkv, 1)  # the positions' rows again for every head of a group
+    g = H // Hkv
+    qg = q.reshape(B, Hkv, g * S, D)  # (B, Hkv, g·S, D): row = head-in-group · S + position
+    if mask is not None and mask.shape[2] not in (1, g * S):
+        mask = mask.repeat(1, 1, g, 1)  # the positions' rows again for every head of a group
     out = F.scaled_dot_product_attention(qg, k, v, attn_mask=mask)
     return out.reshape(B, H, S, D)

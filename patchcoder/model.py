@@ -177,14 +177,32 @@ class Attention(nn.Module):
         self.gate = Gate(cfg) if cfg.loops > 1 else None
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, h, rope, attend):
+    def forward(self, h, rope, attend, qkv_gate=None):
+        """qkv_gate: optionally `qkv_gate_projection()`, made once by a decoder: the hidden-state gate's
+        logits then come out of the q/k/v matmul instead of costing a matmul and a dozen small ops."""
         B, S, _ = h.shape
         H, Hkv, D = self.n_heads, self.n_kv_heads, self.head_dim
-        qkv = self.qkv(h).view(B, S, H + 2 * Hkv, D).transpose(1, 2)  # (B, H + 2·Hkv, S, D)
+        if qkv_gate is None:
+            qkv, logit = self.qkv(h), None
+        else:
+            qkv, logit = F.linear(h, *qkv_gate).split([(H + 2 * Hkv) * D, H], dim=-1)  # logit (B, S, H)
+        qkv = qkv.view(B, S, H + 2 * Hkv, D).transpose(1, 2)  # (B, H + 2·Hkv, S, D)
         q, k = apply_rope(qkv[:, : H + Hkv], rope).split([H, Hkv], dim=1)  # one rotation for q and k
         v = qkv[:, H + Hkv :]  # (B, Hkv, S, D)
-        o = attend(q, k, v, lambda: self.gate(h, qkv[:, :H]))  # (B, H, S, D); the query gate reads q before RoPE
+
+        def gate():  # (B, H, S, 1); the query gate reads q before RoPE
+            if logit is None:
+                return self.gate(h, qkv[:, :H])
+            return torch.sigmoid(logit).transpose(1, 2)[..., None]
+
+        o = attend(q, k, v, gate)  # (B, H, S, D)
         return self.drop(self.proj(o.transpose(1, 2).reshape(B, S, H * D)))
+
+    def qkv_gate_projection(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) of the q/k/v projection with the hidden-state gate's rows appended."""
+        w, g = self.qkv.weight.detach(), self.gate.weight.detach()
+        bias = torch.cat([torch.zeros(w.shape[0], dtype=w.dtype, device=w.device), self.gate.bias.detach()])
+        return torch.cat([w, g]), bias
 
 
 class Block(nn.Module):
@@ -196,9 +214,9 @@ class Block(nn.Module):
         self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mlp = SwiGLU(cfg)
 
-    def forward(self, x, rope, attend):
+    def forward(self, x, rope, attend, qkv_gate=None):
         # attend(layer, q, k, v, gate) -> o: the loop (or the decoder) decides what the queries see
-        x = x + self.attn(self.attn_norm(x), rope, lambda q, k, v, g: attend(self.index, q, k, v, g))
+        x = x + self.attn(self.attn_norm(x), rope, lambda q, k, v, g: attend(self.index, q, k, v, g), qkv_gate)
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -356,24 +374,29 @@ class PatchCoder(nn.Module):
         state = DecodeState(mode=mode, t=T, key_start=key_start)
         state.key_valid = torch.arange(max_len, device=dev)[None] >= key_start[:, None]  # (B, max_len)
         state.key_bias = _additive(state.key_valid, dt)  # built once, not per layer
-        for k0, v0 in trace.kv_global:
-            kc, vc = (torch.zeros(B, Hkv, max_len, D, dtype=dt, device=dev) for _ in range(2))
-            kc[:, :, :T], vc[:, :, :T] = k0, v0
-            state.k0.append(kc)
-            state.v0.append(vc)
+        state.padded = bool(key_start.any())
         if mode == "clp" and R > 1:
+            state.n_rings, state.ring_len = R - 1, W + 1
+        off = state.n_rings * state.ring_len  # CLP: the rings of loops 1 … R-1 come first in each cache
+        caches = []
+        for k0, v0 in trace.kv_global:
+            kc, vc = (torch.zeros(B, Hkv, off + max_len, D, dtype=dt, device=dev) for _ in range(2))
+            kc[:, :, off : off + T], vc[:, :, off : off + T] = k0, v0
+            caches.append((kc, vc))
+        state.set_caches([kc for kc, _ in caches], [vc for _, vc in caches])
+        if off:
             # ring buffer of W+1 slots per loop r >= 1: position p lives in slot p mod (W+1)
             keep = torch.arange(max(0, T - W - 1), T, device=dev)
             state.ring_pos = torch.full((W + 1,), -1, dtype=torch.long, device=dev)
             state.ring_pos[keep % (W + 1)] = keep
             for i in range(L):
-                rk, rv = (torch.zeros(B, R - 1, Hkv, W + 1, D, dtype=dt, device=dev) for _ in range(2))
                 for r in range(R - 1):
                     k, v = trace.kv_local[r][i]
-                    rk[:, r, :, keep % (W + 1)] = k[:, :, keep]
-                    rv[:, r, :, keep % (W + 1)] = v[:, :, keep]
-                state.ring_k.append(rk)
-                state.ring_v.append(rv)
+                    state.ring_k[i][:, r, :, keep % (W + 1)] = k[:, :, keep]  # ring_k, ring_v: views of the cache
+                    state.ring_v[i][:, r, :, keep % (W + 1)] = v[:, :, keep]
+            self._build_step_bias(state, dt)
+            if cfg.gate_mode == "hidden":
+                state.qkv_gate = [block.attn.qkv_gate_projection() for block in self.blocks]
         elif mode == "sequential" and R > 1:
             for r in range(R - 1):
                 per_layer = []
@@ -387,43 +410,72 @@ class PatchCoder(nn.Module):
         state.prev_h = torch.stack([h[:, -1] for h in trace.hidden], dim=1)  # (B, R, C)
         return state, self.head(trace.hidden[-1][:, -1])
 
+    def _build_step_bias(self, state: DecodeState, dtype: torch.dtype) -> None:
+        """The additive mask of the CLP step's one attention call per layer (R > 1).
+
+        Its 2R-1 query rows are loops 0 … R-1 against loop 0's keys (global), then loops 1 … R-1
+        against their own ring (local); its keys are a layer's whole cache: the R-1 rings, then loop
+        0's positions. Folded like cached_attention's queries: row = head-in-group · (2R-1) + row."""
+        cfg = self.config
+        R, W, groups = cfg.loops, cfg.window, cfg.n_heads // cfg.n_kv_heads
+        B, max_len = state.key_valid.shape
+        off, S, dev = (R - 1) * (W + 1), 2 * R - 1, state.key_valid.device
+        allowed = torch.zeros(B, S, off + max_len, dtype=torch.bool, device=dev)
+        allowed[:, :R, off:] = state.key_valid[:, None]  # global rows: every real position (causality: the slice)
+        ring_ok = state.ring_pos[None] >= state.key_start[:, None]  # (B, W+1): filled, not padding
+        fresh = torch.zeros(B, S, R - 1, dtype=torch.bool, device=dev)
+        for r in range(1, R):
+            allowed[:, R - 1 + r, (r - 1) * (W + 1) : r * (W + 1)] = ring_ok
+            fresh[:, R - 1 + r, r - 1] = True
+        state.step_bias = _additive(allowed, dtype)[:, None].repeat(1, 1, groups, 1)  # (B, 1, g·S, P)
+        # the column of a slot just written in ring r: visible to loop r's local rows only
+        state.fresh_column = _additive(fresh, dtype)[:, None].repeat(1, 1, groups, 1)  # (B, 1, g·S, R-1)
+        # the step's query rows (loops 0 … R-1, then 1 … R-1), and the rows each loop's local output
+        # is read from (loop 0: its global row, so the mix leaves it global-only)
+        state.step_rows = (torch.tensor([*range(R), *range(1, R)], device=dev),
+                           torch.tensor([0, *range(R, 2 * R - 1)], device=dev))
+
     def _clp_step(self, state: DecodeState, token: torch.Tensor) -> torch.Tensor:
-        """One token, all R loops at once: row r computes H_r[t] from H_{r-1}[t-1]. Returns logits (B, V)."""
+        """One token, all R loops at once: row r computes H_r[t] from H_{r-1}[t-1]. Returns logits (B, V).
+
+        At this model's width a token costs mostly per-operator dispatch, so what is constant for the
+        token is built once (RoPE in the cache's dtype, cache indices, the mask), and each layer writes
+        its R new keys with one call and runs global and local attention of all rows as one call."""
         cfg = self.config
         R, W = cfg.loops, cfg.window
-        B, t = token.shape[0], state.t
-        rope = self.rope((t - state.key_start).clamp(min=0)[:, None])  # (B, 1, 1, D): same t for all rows
+        t = state.t
+        dt, dev = state.key_bias.dtype, token.device
+        rope = tuple(x.to(dt) for x in self.rope((t - state.key_start).clamp(min=0)[:, None]))  # (B, 1, 1, D)
         e = self.embed(token)[:, None]  # (B, 1, C)
         a, b = self.loop_scales[0], self.loop_scales[1]
         x = torch.cat([e, a * e + b * state.prev_h[:, : R - 1]], dim=1) if R > 1 else e  # (B, R, C)
-        global_mask = state.key_bias[:, None, None, : t + 1]  # (B, 1, 1, t+1)
+        # where row r's new key goes in a layer's cache: loop 0 at t (after the rings), loop r in its ring
+        off, slot = (R - 1) * (W + 1), t % (W + 1)
+        where = torch.tensor([off + t, *(r * (W + 1) + slot for r in range(R - 1))], device=dev)
+        n_keys = off + t + 1
         if R > 1:
-            slot = t % (W + 1)
             state.ring_pos[slot] = t
-            local_mask = _additive(state.ring_pos[None] >= state.key_start[:, None], state.key_bias.dtype)  # (B, W+1)
-            local_mask = local_mask[:, None].expand(B, R - 1, W + 1).reshape(B * (R - 1), 1, 1, W + 1)
+            state.step_bias.index_copy_(3, where[1:], state.fresh_column)
+            bias = state.step_bias[..., :n_keys]  # (B, 1, g·(2R-1), n_keys)
+            rows, local_rows = state.step_rows
+        else:  # without padding every cached key is visible: SDPA without a mask is faster
+            bias = state.key_bias[:, None, None, :n_keys] if state.padded else None
 
         def attend(i, q, k, v, gate):
             # q (B, H, R, D); k, v (B, Hkv, R, D): row 0 is loop 0, rows 1 … R-1 the later loops
-            state.k0[i][:, :, t] = k[:, :, 0]
-            state.v0[i][:, :, t] = v[:, :, 0]
-            o_global = cached_attention(q, state.k0[i][:, :, : t + 1], state.v0[i][:, :, : t + 1], global_mask)
+            kc, vc = state.k_cache[i], state.v_cache[i]  # (B, Hkv, off + max_len, D)
+            kc.index_copy_(2, where, k)
+            vc.index_copy_(2, where, v)
             if R == 1:
-                return o_global
-            rk, rv = state.ring_k[i], state.ring_v[i]  # (B, R-1, Hkv, W+1, D)
-            rk[:, :, :, slot] = k[:, :, 1:].transpose(1, 2)
-            rv[:, :, :, slot] = v[:, :, 1:].transpose(1, 2)
-            Hq, Hkv, D = q.shape[1], k.shape[1], q.shape[3]
-            q_loc = q[:, :, 1:].transpose(1, 2).reshape(B * (R - 1), Hq, 1, D)
-            o_local = cached_attention(q_loc, rk.view(B * (R - 1), Hkv, W + 1, D),
-                                       rv.view(B * (R - 1), Hkv, W + 1, D), local_mask)
-            o_local = o_local.view(B, R - 1, Hq, D).transpose(1, 2)  # (B, H, R-1, D)
-            g = gate()[:, :, 1:]  # (B, H, R-1, 1)
-            o_global[:, :, 1:] = mix(g, o_global[:, :, 1:], o_local)  # row 0 (loop 0) stays global-only
-            return o_global
+                return cached_attention(q, kc[:, :, :n_keys], vc[:, :, :n_keys], bias)
+            o = cached_attention(q.index_select(2, rows), kc[:, :, :n_keys], vc[:, :, :n_keys], bias)
+            # o (B, H, 2R-1, D): global rows 0 … R-1, local rows R … 2R-2. Loop 0 is global-only: its
+            # "local" row is its global one again, and lerp between two equal values returns that value.
+            return mix(gate(), o[:, :, :R], o.index_select(2, local_rows))
 
-        for block in self.blocks:
-            x = block(x, rope, attend)
+        qkv_gate = state.qkv_gate or [None] * cfg.n_layers
+        for block, projection in zip(self.blocks, qkv_gate, strict=True):
+            x = block(x, rope, attend, projection)
         h = self.norm(x)  # (B, R, C): H_0[t] … H_{R-1}[t]
         state.prev_h = h
         state.t += 1
@@ -716,19 +768,40 @@ class DecodeState:
     key_start: torch.Tensor  # (B,) first real index of each sequence
     key_valid: torch.Tensor | None = None  # (B, max_len)
     key_bias: torch.Tensor | None = None  # (B, max_len): 0 where valid, -inf where padding
-    k0: list = None
+    padded: bool = True  # some row has left padding, so attention needs masks (False: it needs none)
+    n_rings: int = 0  # CLP with R > 1: R-1 rings (loops 1 … R-1) of ring_len = W+1 slots
+    ring_len: int = 0
+    k_cache: list = None  # per layer (B, Hkv, n_rings·ring_len + max_len, D): the rings, then loop 0
+    v_cache: list = None
+    k0: list = None  # views of k_cache: per layer (B, Hkv, max_len, D), loop 0's keys
     v0: list = None
-    ring_k: list = None  # per layer (B, R-1, Hkv, W+1, D)
+    ring_k: list = None  # views of k_cache: per layer (B, R-1, Hkv, W+1, D)
     ring_v: list = None
     ring_pos: torch.Tensor | None = None  # (W+1,) position held by each ring slot, -1 if empty
+    step_bias: torch.Tensor | None = None  # CLP, R > 1: the step's attention mask (see _build_step_bias)
+    fresh_column: torch.Tensor | None = None
+    step_rows: tuple | None = None
+    qkv_gate: list | None = None  # CLP, R > 1, hidden-state gate: per layer Attention.qkv_gate_projection()
     kv_loops: list = None  # sequential: per loop r >= 1, per layer (K, V) of full length
     prev_h: torch.Tensor | None = None  # (B, R, C): H_r at the last decoded index
 
     def __post_init__(self):
-        self.k0, self.v0, self.ring_k, self.ring_v, self.kv_loops = [], [], [], [], []
+        self.k_cache, self.v_cache, self.kv_loops = [], [], []
+        self.k0, self.v0, self.ring_k, self.ring_v = [], [], [], []
+
+    def set_caches(self, k_cache: list, v_cache: list) -> None:
+        """Hold these per-layer caches, and their parts as views: k0/v0 and (CLP) ring_k/ring_v."""
+        off = self.n_rings * self.ring_len
+        self.k_cache, self.v_cache = k_cache, v_cache
+        self.k0, self.v0 = [c[:, :, off:] for c in k_cache], [c[:, :, off:] for c in v_cache]
+        if off:
+            def rings(c):  # (B, Hkv, off, D) -> (B, R-1, Hkv, W+1, D)
+                return c[:, :, :off].unflatten(2, (self.n_rings, self.ring_len)).transpose(1, 2)
+
+            self.ring_k, self.ring_v = [rings(c) for c in k_cache], [rings(c) for c in v_cache]
 
     def nbytes(self) -> int:
-        tensors = self.k0 + self.v0 + self.ring_k + self.ring_v + [x for kv in self.kv_loops for p in kv for x in p]
+        tensors = self.k_cache + self.v_cache + [x for kv in self.kv_loops for p in kv for x in p]
         return sum(x.numel() * x.element_size() for x in tensors)
 
     def reorder(self, index: torch.Tensor) -> None:
@@ -738,7 +811,9 @@ class DecodeState:
     def select(self, index: torch.Tensor) -> DecodeState:
         """A new state holding rows `index` (with repeats) of this one, which is left as it was: e.g. one
         prefilled prompt fanned out to many candidate continuations."""
-        out = DecodeState(mode=self.mode, t=self.t, key_start=self.key_start)
+        out = DecodeState(mode=self.mode, t=self.t, key_start=self.key_start, padded=self.padded,
+                          n_rings=self.n_rings, ring_len=self.ring_len, qkv_gate=self.qkv_gate,
+                          step_rows=self.step_rows)
         out.ring_pos = None if self.ring_pos is None else self.ring_pos.clone()
         return self._take(out, index)
 
@@ -747,8 +822,9 @@ class DecodeState:
             return x.index_select(0, index)
 
         out.key_start, out.key_valid, out.key_bias = pick(self.key_start), pick(self.key_valid), pick(self.key_bias)
-        out.k0, out.v0 = [pick(x) for x in self.k0], [pick(x) for x in self.v0]
-        out.ring_k, out.ring_v = [pick(x) for x in self.ring_k], [pick(x) for x in self.ring_v]
+        out.set_caches([pick(x) for x in self.k_cache], [pick(x) for x in self.v_cache])
+        if self.step_bias is not None:
+            out.step_bias, out.fresh_column = pick(self.step_bias), pick(self.fresh_column)
         out.kv_loops = [[(pick(k), pick(v)) for k, v in per_layer] for per_layer in self.kv_loops]
         out.prev_h = pick(self.prev_h)  # ring_pos is per position, the same for every row
         return out

@@ -262,3 +262,39 @@ def test_every_node_of_a_tree_gets_the_full_forwards_logits_of_its_path(loops, w
         assert (alone[0] - got[1]).abs().max() < 1e-5
     with pytest.raises(ValueError, match="earlier node"):
         m.tree_hidden(state, tokens, torch.zeros_like(tokens), rows)  # node 0 cannot follow itself
+
+
+@pytest.mark.parametrize("loops", [1, 2, 3])
+@pytest.mark.parametrize("pad", [0, 3])
+def test_cached_decoding_with_and_without_padding(loops, pad, tiny_model):
+    """Unpadded states attend without masks (R = 1) and padded ones with them: both equal the full forward."""
+    m = tiny_model(loops=loops, window=3)
+    seq = torch.randint(0, 61, (2, 14), generator=torch.Generator().manual_seed(pad))
+    idx = torch.cat([torch.zeros(2, pad, dtype=torch.long), seq], dim=1)
+    key_start = torch.tensor([pad, 0])  # row 1 keeps its first `pad` tokens as real ones
+    idx[1, :pad] = torch.randint(0, 61, (pad,))
+    with torch.no_grad():
+        got, state = decode_logits(m, idx, pad + 2, "clp", key_start)
+        assert state.padded == bool(pad)
+        want0 = m(seq[:1])[:, 1:]
+        want1 = m(idx[1:])[:, pad + 1 :]
+        assert (got[0] - want0[0]).abs().max() < 1e-4
+        assert (got[1] - want1[0]).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("loops", [1, 2, 3])
+def test_a_selected_state_keeps_decoding_like_the_rows_alone(loops, tiny_model):
+    """select/reorder rebuild the cache views (loop 0's keys and the rings share one tensor per layer)."""
+    m = tiny_model(loops=loops, window=2)
+    idx = torch.randint(0, 61, (3, 12), generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        want = m(idx)
+        state, _ = m._prefill(idx[:, :5], torch.zeros(3, dtype=torch.long), 12, "clp")
+        fan = state.select(torch.tensor([2, 0, 2]))
+        state.reorder(torch.tensor([1, 1]))
+        assert fan.nbytes() == m.cache_bytes(12, batch=3) and state.nbytes() == m.cache_bytes(12, batch=2)
+        for t in range(5, 12):
+            got_fan = m._clp_step(fan, idx[[2, 0, 2], t])
+            got = m._clp_step(state, idx[[1, 1], t])
+            assert (got_fan - want[[2, 0, 2], t]).abs().max() < 1e-4
+            assert (got - want[[1, 1], t]).abs().max() < 1e-4
