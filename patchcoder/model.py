@@ -602,12 +602,13 @@ class PatchCoder(nn.Module):
         # the prefix from the first position any of these rows uses: left padding common to all is skipped
         lo = int(key_start.min()) if N else 0
         prefix_ok = state.key_valid.index_select(0, rows)[:, None, lo:T].expand(N, M, T - lo)
-        global_mask = _additive(torch.cat([prefix_ok, ancestors], dim=2), dt)[:, None]
+        group = cfg.n_heads // cfg.n_kv_heads  # masks repeated for a group's heads once, not in every layer
+        global_mask = _additive(torch.cat([prefix_ok, ancestors], dim=2), dt)[:, None].repeat(1, 1, group, 1)
         if R > 1:
             ring = state.ring_pos  # (W+1,): the prefix position each slot holds (-1: none)
             ring_ok = (ring[None, None] >= pos[..., None] - W) & (ring[None, None] >= key_start[:, None, None])
             near = ancestors & (depth[:, None, :] >= depth[:, :, None] - W)
-            local_mask = _additive(torch.cat([ring_ok, near], dim=2), dt)[:, None]
+            local_mask = _additive(torch.cat([ring_ok, near], dim=2), dt)[:, None].repeat(1, 1, group, 1)
             from_parent = (parents + 1)[..., None].expand(N, M, cfg.d_model)  # index into [last, h]
 
         def prefix(cache: torch.Tensor) -> torch.Tensor:
