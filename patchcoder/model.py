@@ -364,12 +364,16 @@ class PatchCoder(nn.Module):
         return cfg.n_layers * 2 * cfg.n_kv_heads * cfg.head_dim * positions * size * batch
 
     def _prefill(self, idx: torch.Tensor, key_start: torch.Tensor, max_len: int, mode: str):
-        """Run the loops one after another over the prompt and keep what decoding needs."""
+        """Run the loops one after another over the prompt and keep what decoding needs. Prompts of
+        very different lengths are run in groups of similar length (`_length_groups`), each without
+        the left padding all its rows share, and their results placed back in the padded layout."""
         cfg = self.config
         B, T = idx.shape
         R, W, L = cfg.loops, cfg.window, cfg.n_layers
-        trace = self.run_loops(idx, _padding_or_none(key_start), capture=True)
-        k_any = trace.kv_global[0][0]
+        groups = [(rows, cut, self.run_loops(idx.index_select(0, rows)[:, cut:],
+                                             _padding_or_none(key_start.index_select(0, rows) - cut), capture=True))
+                  for rows, cut in self._length_groups(key_start, T)]
+        k_any = groups[0][2].kv_global[0][0]
         Hkv, D, dt, dev = k_any.shape[1], k_any.shape[3], k_any.dtype, k_any.device
         state = DecodeState(mode=mode, t=T, key_start=key_start)
         state.key_valid = torch.arange(max_len, device=dev)[None] >= key_start[:, None]  # (B, max_len)
@@ -378,22 +382,25 @@ class PatchCoder(nn.Module):
         if mode == "clp" and R > 1:
             state.n_rings, state.ring_len = R - 1, W + 1
         off = state.n_rings * state.ring_len  # CLP: the rings of loops 1 … R-1 come first in each cache
-        caches = []
-        for k0, v0 in trace.kv_global:
-            kc, vc = (torch.zeros(B, Hkv, off + max_len, D, dtype=dt, device=dev) for _ in range(2))
-            kc[:, :, off : off + T], vc[:, :, off : off + T] = k0, v0
-            caches.append((kc, vc))
+        caches = [tuple(torch.zeros(B, Hkv, off + max_len, D, dtype=dt, device=dev) for _ in range(2))
+                  for _ in range(L)]
+        for rows, cut, trace in groups:
+            for (kc, vc), (k0, v0) in zip(caches, trace.kv_global, strict=True):
+                kc[rows, :, off + cut : off + T], vc[rows, :, off + cut : off + T] = k0, v0
         state.set_caches([kc for kc, _ in caches], [vc for _, vc in caches])
         if off:
             # ring buffer of W+1 slots per loop r >= 1: position p lives in slot p mod (W+1)
             keep = torch.arange(max(0, T - W - 1), T, device=dev)
             state.ring_pos = torch.full((W + 1,), -1, dtype=torch.long, device=dev)
             state.ring_pos[keep % (W + 1)] = keep
-            for i in range(L):
-                for r in range(R - 1):
-                    k, v = trace.kv_local[r][i]
-                    state.ring_k[i][:, r, :, keep % (W + 1)] = k[:, :, keep]  # ring_k, ring_v: views of the cache
-                    state.ring_v[i][:, r, :, keep % (W + 1)] = v[:, :, keep]
+            for rows, cut, trace in groups:
+                mine = keep[keep >= cut]  # positions before `cut` are padding for every row of the group
+                for i in range(L):
+                    for r in range(R - 1):
+                        k, v = trace.kv_local[r][i]
+                        ring_k, ring_v = state.ring_k[i], state.ring_v[i]  # views of the cache
+                        ring_k[rows[:, None], r, :, mine % (W + 1)] = k[:, :, mine - cut].permute(0, 2, 1, 3)
+                        ring_v[rows[:, None], r, :, mine % (W + 1)] = v[:, :, mine - cut].permute(0, 2, 1, 3)
             self._build_step_bias(state, dt)
             if cfg.gate_mode == "hidden":
                 state.qkv_gate = [block.attn.qkv_gate_projection() for block in self.blocks]
@@ -401,14 +408,36 @@ class PatchCoder(nn.Module):
             for r in range(R - 1):
                 per_layer = []
                 for i in range(L):
-                    k, v = trace.kv_local[r][i]
                     kc, vc = (torch.zeros(B, Hkv, max_len, D, dtype=dt, device=dev) for _ in range(2))
-                    kc[:, :, :T], vc[:, :, :T] = k, v
+                    for rows, cut, trace in groups:
+                        k, v = trace.kv_local[r][i]
+                        kc[rows, :, cut:T], vc[rows, :, cut:T] = k, v
                     per_layer.append((kc, vc))
                 state.kv_loops.append(per_layer)
         # H_r[T-1] for every loop: the CLP rows of the next token read r = 0 … R-2
-        state.prev_h = torch.stack([h[:, -1] for h in trace.hidden], dim=1)  # (B, R, C)
-        return state, self.head(trace.hidden[-1][:, -1])
+        last = torch.zeros(B, R, cfg.d_model, dtype=groups[0][2].hidden[0].dtype, device=dev)
+        for rows, _, trace in groups:
+            last[rows] = torch.stack([h[:, -1] for h in trace.hidden], dim=1)  # (rows, R, C)
+        state.prev_h = last
+        return state, self.head(last[:, R - 1])
+
+    @staticmethod
+    def _length_groups(key_start: torch.Tensor, T: int, fill: float = 0.6) -> list[tuple[torch.Tensor, int]]:
+        """Rows (index tensor) and the padding they all share (`cut`) for each group of prompts of
+        similar length: longest first, a group stops at a prompt shorter than `fill` times its first,
+        so that padding is at most 1 - fill of any row's prefill (one group when lengths are alike)."""
+        lengths = (T - key_start).tolist()
+        groups: list[list[int]] = []
+        for b in sorted(range(len(lengths)), key=lambda b: -lengths[b]):
+            if groups and lengths[b] >= fill * lengths[groups[-1][0]]:
+                groups[-1].append(b)
+            else:
+                groups.append([b])
+        out = []
+        for rows in groups:
+            index = torch.tensor(sorted(rows), device=key_start.device)
+            out.append((index, T - max(lengths[b] for b in rows)))
+        return out
 
     def _build_step_bias(self, state: DecodeState, dtype: torch.dtype) -> None:
         """The additive mask of the CLP step's one attention call per layer (R > 1).

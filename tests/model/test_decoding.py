@@ -298,3 +298,28 @@ def test_a_selected_state_keeps_decoding_like_the_rows_alone(loops, tiny_model):
             got = m._clp_step(state, idx[[1, 1], t])
             assert (got_fan - want[[2, 0, 2], t]).abs().max() < 1e-4
             assert (got - want[[1, 1], t]).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("loops", [1, 2, 3])
+@pytest.mark.parametrize("window", [3, 40])
+def test_prompts_of_very_different_lengths_are_prefilled_in_groups_and_decode_alike(loops, window, tiny_model):
+    """Prompts of 2, 9 and 20 tokens are prefilled in three groups, each without its shared padding;
+    every row then decodes exactly as that prompt alone (both cached modes)."""
+    from patchcoder.model import PatchCoder
+
+    m = tiny_model(loops=loops, window=window, n_kv_heads=2)
+    g = torch.Generator().manual_seed(loops * 100 + window)
+    seqs = [torch.randint(0, 61, (n + 4,), generator=g) for n in (2, 9, 20)]
+    prompts = [s[:-4] for s in seqs]
+    assert len(PatchCoder._length_groups(torch.tensor([18, 11, 0]), 20)) == 3
+    modes = ("clp", "sequential") if loops == 1 or m.config.clp_shift else ("sequential",)
+    with torch.no_grad():
+        for mode in modes:
+            state, logits = m.start_decoding(prompts, 5, mode)
+            steps = [logits]
+            for k in range(4):
+                steps.append(m.decode_step(state, torch.stack([s[len(p) + k] for s, p in zip(seqs, prompts, strict=True)])))
+            for row, (s, p) in enumerate(zip(seqs, prompts, strict=True)):
+                want = m(s[None])[0, len(p) - 1:]
+                got = torch.stack([step[row] for step in steps])
+                assert (got - want).abs().max() < 1e-4, (mode, row)
