@@ -132,14 +132,16 @@ def entry() -> None:
     immediate exit once the output is flushed (they write files atomically and hold nothing else open).
     Long jobs (mine, train, …) exit normally, so their libraries' exit handlers run.
 
-    The QUICK_EXIT commands also make idle OpenMP threads sleep instead of spinning (unless the user
-    set OMP_WAIT_POLICY): on a machine where another program keeps a core busy, spinning threads made
-    `suggest` 2-5× slower (4.2-10.6 s against 2.1 s on a 300-line file with one core busy, measured;
-    docs/benchmarks.md). It must be set before torch is imported, which happens only inside `main`."""
+    The QUICK_EXIT commands also let idle OpenMP threads spin only briefly before they sleep (unless
+    the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT; GNU OpenMP, which torch uses on Linux). Measured
+    on `suggest` of a 300-line file on 2 cores (docs/benchmarks.md): idle, 1.77 s against 1.80 s with
+    the default spinning and 1.96 s with threads that never spin; with both cores kept busy by other
+    programs, 3.3-3.6 s against 3.6-14.6 s and 2.9-3.4 s. It must be set before torch is imported,
+    which happens only inside `main`."""
     argv = sys.argv[1:]
     quick = next((a for a in argv if not a.startswith("-")), None) in QUICK_EXIT
-    if quick:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if quick and "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     code = main(argv)
     if not quick:
         sys.exit(code)
