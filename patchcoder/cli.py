@@ -134,10 +134,10 @@ def entry() -> None:
 
     The QUICK_EXIT commands also let idle OpenMP threads spin only briefly before they sleep (unless
     the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT; GNU OpenMP, which torch uses on Linux). Measured
-    on `suggest` of a 300-line file on 2 cores (docs/benchmarks.md): idle, 1.77 s against 1.80 s with
-    the default spinning and 1.96 s with threads that never spin; with both cores kept busy by other
-    programs, 3.3-3.6 s against 3.6-14.6 s and 2.9-3.4 s. It must be set before torch is imported,
-    which happens only inside `main`."""
+    on `suggest` of a 300-line file on 2 cores (docs/benchmarks.md): idle, 1.81 s against 1.80 s for
+    threads that spin without end and 1.93 s for threads that never spin; with both cores kept busy by
+    other programs, 3.3-3.7 s against 3.6-14.6 s with the default spin count and 2.9-3.4 s never
+    spinning. It must be set before torch is imported, which happens only inside `main`."""
     argv = sys.argv[1:]
     quick = next((a for a in argv if not a.startswith("-")), None) in QUICK_EXIT
     if quick and "OMP_WAIT_POLICY" not in os.environ:
