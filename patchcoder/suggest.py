@@ -56,13 +56,18 @@ def _whole_file(path: str, repo, notes) -> Target | None:
     text = _read_text(file.read_bytes(), path, notes)
     if text is None:
         return None
-    shown = path
-    if repo is not None:
+    return Target(_shown(file, repo), file, text, None)
+
+
+def _shown(file: Path, repo) -> str:
+    """The path a diff names: relative to the repository, else to the current directory, else the
+    absolute path without its leading "/" (as `git diff --no-index` names it), never "a//tmp/…"."""
+    for base in ([Path(repo.workdir)] if repo is not None else []) + [Path.cwd()]:
         try:
-            shown = file.relative_to(Path(repo.workdir).resolve()).as_posix()
+            return file.relative_to(base.resolve()).as_posix()
         except ValueError:
             pass
-    return Target(shown, file, text, None)
+    return file.as_posix().lstrip("/")
 
 
 def _read_text(data: bytes, path: str, notes: list[str]) -> str | None:

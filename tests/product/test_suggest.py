@@ -93,6 +93,13 @@ def test_a_file_changed_after_the_suggestion_is_not_written(work, fixer):
 
 def test_plain_files_outside_a_repository(tmp_path, fixer):
     (tmp_path / "geometry.py").write_text(BUGGY)
+    # named by its absolute path, the file is shown relative to the current directory, where it applies
+    diff = _suggest(tmp_path, fixer, str(tmp_path / "geometry.py"))
+    assert diff.returncode == 1 and diff.stdout.startswith("--- a/geometry.py\n+++ b/geometry.py\n"), diff.stdout
+    subprocess.run(["git", "apply", "--check", "-"], input=diff.stdout, text=True, cwd=tmp_path, check=True,
+                   capture_output=True)
+    elsewhere = _suggest(tmp_path.parent, fixer, str(tmp_path / "geometry.py"))
+    assert elsewhere.stdout.startswith(f"--- a/{tmp_path.relative_to(tmp_path.parent)}/geometry.py"), elsewhere.stdout
     result = _suggest(tmp_path, fixer, "geometry.py", "--apply")
     assert result.returncode == 1, result.stderr
     assert (tmp_path / "geometry.py").read_text() == FIXED
