@@ -17,10 +17,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from model import interleaved_decode  # benchmarks/model.py, beside this script
 
 from patchcoder.model import PatchCoder, PatchCoderConfig
 
@@ -75,25 +75,11 @@ def main():
     for case in args.cases:
         ctx, batch = map(int, case.split("x"))
         prompt = torch.randint(0, cfg.vocab_size, (batch, ctx), generator=torch.Generator().manual_seed(ctx + batch))
-        runs = {}
-        with torch.no_grad():
-            for name, m in models.items():
-                max_len = ctx + args.steps * (args.repeats + 1) + 1
-                state, logits = m._prefill(prompt, torch.zeros(batch, dtype=torch.long), max_len, "clp")
-                runs[name] = [state, logits.argmax(-1), m._clp_step, []]
-            for rep in range(args.repeats + 1):  # interleaved; the first round is warm-up
-                for run in runs.values():
-                    state, token, step, times = run
-                    t0 = time.perf_counter()
-                    for _ in range(args.steps):
-                        token = step(state, token).argmax(-1)
-                    if rep:
-                        times.append((time.perf_counter() - t0) / args.steps)
-                    run[1] = token
-        ms = {name: 1e3 * statistics.median(run[3]) for name, run in runs.items()}
+        times = interleaved_decode(models, dict.fromkeys(models, "clp"), prompt, args.steps, args.repeats)
+        ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
 
-        def paired(a, b, runs=runs):
-            return statistics.median(x / y for x, y in zip(runs[a][3], runs[b][3], strict=True))
+        def paired(a, b, times=times):
+            return statistics.median(x / y for x, y in zip(times[a], times[b], strict=True))
 
         print(f"| {ctx} × {batch} | {ms['old R=1']:.2f} | {ms['old CLP']:.2f} | {ms['new R=1']:.2f} | {ms['new CLP']:.2f} "
               f"| {paired('old CLP', 'old R=1'):.3f} | {paired('new CLP', 'new R=1'):.3f} "

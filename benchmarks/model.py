@@ -50,6 +50,30 @@ def same_weights(config: PatchCoderConfig, loops: int, source: PatchCoder) -> Pa
 # ------------------------------------------------------------------------------------------------
 
 
+def interleaved_decode(models: dict, modes: dict, prompt: torch.Tensor, steps: int, repeats: int) -> dict:
+    """Seconds per generated token, one per round, of each model decoding greedily after `prompt` in its
+    cached mode (modes[name]: "clp" or "sequential"; prefill excluded). The models take turns, `steps`
+    tokens each per round, so a change of load hits them all alike; a first round warms up."""
+    start = torch.zeros(prompt.shape[0], dtype=torch.long)
+    max_len = prompt.shape[1] + steps * (repeats + 1) + 1
+    runs = {}
+    with torch.no_grad():
+        for name, m in models.items():
+            state, logits = m._prefill(prompt, start, max_len, modes[name])
+            step = m._sequential_step if modes[name] == "sequential" else m._clp_step
+            runs[name] = [state, logits.argmax(-1), step, []]
+        for rep in range(repeats + 1):
+            for run in runs.values():
+                state, token, step, times = run
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    token = step(state, token).argmax(-1)
+                if rep:
+                    times.append((time.perf_counter() - t0) / steps)
+                run[1] = token
+    return {name: run[3] for name, run in runs.items()}
+
+
 def bench_decode(args):
     print("\n## decode latency per token (prefill excluded), default config, greedy")
     cfg = PatchCoderConfig()
@@ -65,25 +89,9 @@ def bench_decode(args):
             for batch in (1, 8):
                 g = torch.Generator().manual_seed(ctx + batch)
                 prompt = torch.randint(0, cfg.vocab_size, (batch, ctx), generator=g)
-                start = torch.zeros(batch, dtype=torch.long)
-                runs = {}
-                with torch.no_grad():
-                    for name, m in models.items():
-                        mode = "sequential" if name == "seq" else "clp"
-                        max_len = ctx + args.decode_steps * (args.repeats + 1) + 1
-                        state, logits = m._prefill(prompt, start, max_len, mode)
-                        step = m._sequential_step if mode == "sequential" else m._clp_step
-                        runs[name] = [state, logits.argmax(-1), step, []]
-                    for rep in range(args.repeats + 1):  # interleaved; the first round is warm-up
-                        for _name, run in runs.items():
-                            state, token, step, times = run
-                            t0 = time.perf_counter()
-                            for _ in range(args.decode_steps):
-                                token = step(state, token).argmax(-1)
-                            if rep:
-                                times.append((time.perf_counter() - t0) / args.decode_steps)
-                            run[1] = token
-                ms = {name: median_ms(run[3]) for name, run in runs.items()}
+                modes = {name: "sequential" if name == "seq" else "clp" for name in models}
+                times = interleaved_decode(models, modes, prompt, args.decode_steps, args.repeats)
+                ms = {name: median_ms(t) for name, t in times.items()}
                 print(
                     f"| {dtype} | {ctx} | {batch} | {ms['r1']:.2f} | {ms['clp']:.2f} | {ms['seq']:.2f} "
                     f"| {ms['clp'] / ms['r1']:.2f} | {ms['seq'] / ms['r1']:.2f} |",

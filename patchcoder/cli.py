@@ -95,9 +95,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named in `argv`: its first word that is not an option (no global option takes a value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    command = next((a for a in argv if not a.startswith("-")), None)  # no global option takes a value
+    command = _command(argv)
     parser = build_parser(command if command in {name for name, _, _ in SUBCOMMANDS} else None)
     args = parser.parse_args(argv)
     if args.command is None:
@@ -139,7 +144,7 @@ def entry() -> None:
     other programs, 3.3-3.7 s against 3.6-14.6 s with the default spin count and 2.9-3.4 s never
     spinning. It must be set before torch is imported, which happens only inside `main`."""
     argv = sys.argv[1:]
-    quick = next((a for a in argv if not a.startswith("-")), None) in QUICK_EXIT
+    quick = _command(argv) in QUICK_EXIT
     if quick and "OMP_WAIT_POLICY" not in os.environ:
         os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     code = main(argv)
