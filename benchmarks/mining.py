@@ -68,7 +68,7 @@ def time_patchcoder(repo: str, since: str | None, jobs: int) -> tuple[float, flo
 def time_pydriller(repo: str, commits: list[str]) -> tuple[float, float]:
     from pydriller import Repository
 
-    from patchcoder.languages import language_of
+    from patchcoder.ground.languages import language_of
 
     wanted = set(commits)
     start, cpu = time.perf_counter(), _self_cpu() + _children_cpu()

@@ -157,7 +157,7 @@ def scoring(repairer, code: str, repeats: int) -> None:
     import torch
 
     from patchcoder.decoding import score_candidates
-    from patchcoder.languages import language_of
+    from patchcoder.ground.languages import language_of
 
     item = {"code": code, "path": "decoder.py", "language": language_of("decoder.py")}
     windows = repairer._windows(0, item)

@@ -17,8 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-from patchcoder.cli import fraction, iso_date, positive_int
-from patchcoder.errors import UsageError
+from patchcoder.ground.argtypes import fraction, iso_date, positive_int
+from patchcoder.ground.errors import UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

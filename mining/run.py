@@ -19,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from patchcoder.errors import PatchcoderError, UsageError
+from patchcoder.ground.errors import PatchcoderError, UsageError
 from patchcoder.mining import shards
 from patchcoder.mining.filters import (
     COMMIT_REASONS,
@@ -305,7 +305,7 @@ def mine(
     show_progress: bool = True,
 ) -> MineSummary:
     """Mine `paths` into parquet shards under `out`; see the module docstring for the guarantees."""
-    from patchcoder.console import stderr
+    from patchcoder.ground.console import stderr
 
     started, cpu_started = time.perf_counter(), time.process_time()
     config = config or FilterConfig()
@@ -548,7 +548,7 @@ def _progress(console, enabled: bool):
 
 
 def print_summary(summary: MineSummary, out: Path) -> None:
-    from patchcoder.console import count_table, stderr
+    from patchcoder.ground.console import count_table, stderr
 
     table = count_table(f"patchcoder mine → {out}")
     table.add_row("repositories mined", f"{summary.repos:,}")

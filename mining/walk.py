@@ -16,8 +16,9 @@ from datetime import datetime, timezone
 import pygit2
 from pygit2.enums import DiffFind, FileMode, RepositoryOpenFlag
 
-from patchcoder.errors import PatchcoderError
-from patchcoder.languages import language_of
+from patchcoder.ground.errors import PatchcoderError
+from patchcoder.ground.languages import language_of
+from patchcoder.ground.sstub import classify_sstub
 from patchcoder.mining.filters import (
     Deduplicator,
     DropCounter,
@@ -27,7 +28,6 @@ from patchcoder.mining.filters import (
     message_reason,
     path_reason,
 )
-from patchcoder.tokenizer.sstub import classify_sstub
 
 ZERO_SHA = "0" * 40
 _CHANGE = {"A": "A", "M": "M", "D": "D", "R": "R", "C": "A"}

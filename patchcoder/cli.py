@@ -13,7 +13,7 @@ import os
 import sys
 
 from patchcoder import __version__
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 
 # (name, module, one-line help). Modules are imported only when their subcommand is built,
 # and must not import heavy libraries (torch, datasets) at module level.
@@ -27,39 +27,6 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("hook", "patchcoder.hook", "install, remove or run the git pre-commit hook (warn or strict)"),
     ("eval", "patchcoder.training.eval_cli", "measure a checkpoint on held-out changes (exact match, applies, localisation)"),
 ]
-
-
-# Argument types shared by the subcommands: a bad value is a one-line usage error (exit 2).
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 1, got {value}")
-    return value
-
-
-def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
-    return value
-
-
-def iso_date(text: str) -> str:
-    from datetime import datetime
-
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an ISO date such as 2024-01-31, got {text!r}") from None
-    return text
 
 
 class _Parser(argparse.ArgumentParser):

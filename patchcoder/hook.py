@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from patchcoder.errors import PatchcoderError, UsageError
+from patchcoder.ground.errors import PatchcoderError, UsageError
 
 MARKER = "# patchcoder pre-commit hook"
 CHAINED = "pre-commit.before-patchcoder"
@@ -125,7 +125,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from patchcoder.console import stderr
+    from patchcoder.ground.console import stderr
 
     if args.action == "install":
         hook = install(args.mode, args.timeout, args.min_score, args.checkpoint)

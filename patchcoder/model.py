@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.kernels import attention, cached_attention
 
 CONFIG_NAME = "config.json"

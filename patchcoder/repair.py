@@ -18,7 +18,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 
 SHIPPED_MODEL = Path(__file__).parent / "assets" / "model"
 MODES = ("generate", "rank", "both")
@@ -120,8 +120,8 @@ class Repairer:
         single-statement rewrite of the window, and "no change", by teacher forcing; the best wins) or
         "both" (the generated script joins the ranked candidates); None: the model's own mode
         (its folder's decoding.json, else "generate")."""
-        from patchcoder.console import progress_bar
-        from patchcoder.languages import language_of
+        from patchcoder.ground.console import progress_bar
+        from patchcoder.ground.languages import language_of
         from patchcoder.tokenizer.edits import EditScript
 
         if beam < 1:
@@ -314,7 +314,8 @@ class Repairer:
         """(rewrite, new window text, head) for each rewrite that changes only lines the window may
         rewrite; head = the ids of its edit script's first operation and first line, found from the
         lines the rewrite leaves alone at either end (cheap: no lexing)."""
-        from patchcoder.tokenizer.edits import common_affixes, edit_script, split_lines
+        from patchcoder.ground.sstub import common_affixes
+        from patchcoder.tokenizer.edits import edit_script, split_lines
 
         if not rewrites:
             return []
@@ -549,7 +550,7 @@ def syntax_errors(code: str, language: str | None) -> int | None:
 
 
 def _sstub(code: str, script, language: str | None) -> str | None:
-    from patchcoder.tokenizer.sstub import classify_sstub
+    from patchcoder.ground.sstub import classify_sstub
 
     try:
         return classify_sstub(code, script.apply(code), language)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pygit2
 
-from patchcoder.errors import PatchcoderError, UsageError
-from patchcoder.languages import language_of
+from patchcoder.ground.errors import PatchcoderError, UsageError
+from patchcoder.ground.languages import language_of
 
 MAX_FILE_BYTES = 1_000_000
 

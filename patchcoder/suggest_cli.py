@@ -15,8 +15,8 @@ import argparse
 import json
 import sys
 
-from patchcoder.cli import positive_int
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.argtypes import positive_int
+from patchcoder.ground.errors import PatchcoderError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from patchcoder.console import stderr
+    from patchcoder.ground.console import stderr
     from patchcoder.repair import Repairer
     from patchcoder.suggest import apply_patches, dirty_files, suggest, targets
 

@@ -18,8 +18,8 @@ import os
 import sys
 from pathlib import Path
 
-from patchcoder.cli import fraction, positive_int
-from patchcoder.errors import UsageError
+from patchcoder.ground.argtypes import fraction, positive_int
+from patchcoder.ground.errors import UsageError
 
 
 def _megabytes(text: str) -> int:
@@ -97,7 +97,7 @@ def _train_vocab(args: argparse.Namespace) -> int:
     import itertools
     import time
 
-    from patchcoder.console import stderr
+    from patchcoder.ground.console import stderr
     from patchcoder.tokenizer.corpus import bpe_inputs, mined_texts, source_files
     from patchcoder.tokenizer.vocab import train
 
@@ -144,7 +144,7 @@ def _train_vocab(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    from patchcoder.languages import language_of
+    from patchcoder.ground.languages import language_of
     from patchcoder.tokenizer.vocab import CodeTokenizer
 
     path = Path(args.file)

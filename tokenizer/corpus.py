@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from patchcoder.languages import language_of
+from patchcoder.ground.languages import language_of
 
 EVALUATION_ONLY = frozenset({"flask", "requests"})
 MAX_FILE_BYTES = 1_000_000  # larger files are almost always generated or data

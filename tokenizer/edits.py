@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
+from patchcoder.ground.sstub import common_affixes
 from patchcoder.tokenizer import special as sp
 
 KINDS = ("INSERT", "DELETE", "REPLACE")
@@ -388,24 +389,14 @@ def _align(a: Sequence[str], b: Sequence[str], weights: Sequence[int]) -> list[t
     return pairs
 
 
-def common_affixes(a: Sequence, b: Sequence) -> tuple[int, int]:
-    """Lengths of the longest common prefix of a and b, and of their longest common suffix after it."""
-    prefix = 0
-    while prefix < len(a) and prefix < len(b) and a[prefix] == b[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < len(a) - prefix and suffix < len(b) - prefix and a[-1 - suffix] == b[-1 - suffix]:
-        suffix += 1
-    return prefix, suffix
-
 
 def edit_script(old: str, new: str, language: str | None = None, *, lexer=None) -> EditScript:
     """The script turning `old` into `new`; `script.apply(old) == new`.
 
     Lines are aligned to re-emit as few lexemes as possible; then operations separated only by a line
     or two that cost fewer tokens to re-emit than a separate operation are merged into one REPLACE."""
+    from patchcoder.ground.sstub import classify_sstub
     from patchcoder.tokenizer.lexer import shared_lexer
-    from patchcoder.tokenizer.sstub import classify_sstub
 
     a, b = split_lines(old), split_lines(new)
     prefix, suffix = common_affixes(a, b)

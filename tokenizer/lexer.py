@@ -18,7 +18,7 @@ import re
 import threading
 from collections import OrderedDict
 
-# language name (patchcoder.languages) -> (module, function returning the grammar pointer)
+# language name (patchcoder.ground.languages) -> (module, function returning the grammar pointer)
 GRAMMARS: dict[str, tuple[str, str]] = {
     "python": ("tree_sitter_python", "language"),
     "javascript": ("tree_sitter_javascript", "language"),

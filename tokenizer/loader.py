@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.tokenizer.shards import read_manifest
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.tokenizer.examples import Dropped, ExampleConfig, build_examples
 
 MANIFEST = "manifest.json"
@@ -238,7 +238,7 @@ def tokenize_dataset(
     if show_progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from patchcoder.console import stderr
+        from patchcoder.ground.console import stderr
 
         progress = Progress(TextColumn("tokenize"), BarColumn(), MofNCompleteColumn(), TextColumn("shards"),
                             TimeElapsedColumn(), console=stderr(), transient=True)
@@ -274,7 +274,7 @@ def tokenize_dataset(
 def print_summary(summary: TokenizeSummary, out: Path) -> None:
     from rich.table import Table
 
-    from patchcoder.console import stderr
+    from patchcoder.ground.console import stderr
 
     console = stderr()
     table = Table(title=f"token shards in {out}", show_header=False)

@@ -14,8 +14,8 @@ import argparse
 import json
 import sys
 
-from patchcoder.cli import positive_int
-from patchcoder.errors import UsageError
+from patchcoder.ground.argtypes import positive_int
+from patchcoder.ground.errors import UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -94,7 +94,7 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from patchcoder.console import stderr
+    from patchcoder.ground.console import stderr
     from patchcoder.training.loop import export_checkpoint, train
 
     if args.export:

@@ -13,7 +13,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 
 if sys.version_info >= (3, 11):
     import tomllib

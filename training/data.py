@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.tokenizer.loader import TokenShards
 
 

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from patchcoder.cli import positive_int
+from patchcoder.ground.argtypes import positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -63,8 +63,8 @@ def _rate(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from patchcoder.console import stderr
-    from patchcoder.errors import PatchcoderError
+    from patchcoder.ground.console import stderr
+    from patchcoder.ground.errors import PatchcoderError
     from patchcoder.training.evaluate import METRICS, calibrate, evaluate
 
     if args.save_min_score and args.calibrate is None:

@@ -23,7 +23,7 @@ import os
 import time
 from pathlib import Path
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 
 METRICS = ("exact_match", "applies", "well_formed", "localisation")
 
@@ -108,7 +108,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
     """Metrics of `checkpoint` on `data`; see the module docstring."""
     import torch
 
-    from patchcoder.console import progress_bar
+    from patchcoder.ground.console import progress_bar
     from patchcoder.repair import Repairer, Window
 
     options = {k: v for k, v in (("keep_heads", keep_heads), ("precision", precision)) if v is not None}

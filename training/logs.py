@@ -101,7 +101,7 @@ class _Progress:
     def __init__(self, total: int, completed: int, enabled: bool):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from patchcoder.console import stderr
+        from patchcoder.ground.console import stderr
 
         self._progress = Progress(
             TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),

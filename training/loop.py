@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.training.config import TrainConfig
 from patchcoder.training.data import MixtureBatches, validation_batches
 from patchcoder.training.logs import TrainingLog

@@ -20,10 +20,10 @@ import re
 import warnings
 from collections.abc import Callable, Iterable
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 
 # Mutation classes (the bug a rewrite introduces). `sstub` on a Rewrite names the class of its *fix* in the
-# tokenizer's taxonomy (patchcoder.tokenizer.sstub) where one matches, otherwise a name of our own.
+# tokenizer's taxonomy (patchcoder.ground.sstub) where one matches, otherwise a name of our own.
 KINDS = (
     "wrong_binary_operator",      # a + b → a - b
     "wrong_comparison_operator",  # a < b → a <= b, x in y → x not in y

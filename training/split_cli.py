@@ -12,8 +12,8 @@ import argparse
 import json
 import sys
 
-from patchcoder.cli import fraction
-from patchcoder.errors import UsageError
+from patchcoder.ground.argtypes import fraction
+from patchcoder.ground.errors import UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from patchcoder.console import stderr
+    from patchcoder.ground.console import stderr
     from patchcoder.training.split import split_by_repository
 
     if args.valid + args.test >= 1:

@@ -27,7 +27,7 @@ import sysconfig
 import time
 from pathlib import Path
 
-from patchcoder.errors import PatchcoderError, UsageError
+from patchcoder.ground.errors import PatchcoderError, UsageError
 from patchcoder.mining import shards
 
 FORMAT = "patchcoder-synth/1"
@@ -299,7 +299,7 @@ def _mined_texts(path: str) -> list[str | None]:
 
 def _language(name: str, languages: tuple[str, ...]) -> str | None:
     """The language of a file name when it is one we use; stubs and declaration files hold no code to break."""
-    from patchcoder.languages import language_of
+    from patchcoder.ground.languages import language_of
 
     if name.endswith((".pyi", ".d.ts")):
         return None
@@ -476,7 +476,7 @@ def synthesize(
     show_progress: bool = True,
 ) -> SynthSummary:
     """Write synthetic bug-fix pairs from `sources` (None: the standard library and site-packages) under `out`."""
-    from patchcoder.console import stderr
+    from patchcoder.ground.console import stderr
     from patchcoder.training.mutations import LANGUAGES, _kinds
 
     started = time.perf_counter()
@@ -593,7 +593,7 @@ def _progress(console, enabled: bool):
 
 
 def print_summary(summary: SynthSummary, out: Path) -> None:
-    from patchcoder.console import count_table, stderr
+    from patchcoder.ground.console import count_table, stderr
 
     table = count_table(f"patchcoder synth → {out}")
     table.add_row("files seen", f"{summary.files_seen:,}")

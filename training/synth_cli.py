@@ -20,14 +20,7 @@ import argparse
 import os
 from pathlib import Path
 
-from patchcoder.cli import positive_int
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+from patchcoder.ground.argtypes import integer, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="directories or files of source code, or folders of mined shards; 'stdlib' and "
                         "'site-packages' name the installed ones (default: both)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for shards/ and manifest.json")
-    p.add_argument("--seed", type=_integer, default=d.seed, metavar="N",
+    p.add_argument("--seed", type=integer, default=d.seed, metavar="N",
                    help="seed of the bug generator (default: %(default)s)")
     p.add_argument("--per-file", type=positive_int, default=d.per_file, metavar="N",
                    help="examples (one bug each) per file (default: %(default)s)")
@@ -68,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from patchcoder.errors import UsageError
+    from patchcoder.ground.errors import UsageError
     from patchcoder.training.synth import SynthConfig, main_json, print_summary, synthesize, user_sources
 
     kinds = None

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.model import CheckpointError, PatchCoder
 
 

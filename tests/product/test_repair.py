@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from patchcoder import Patch, Repairer
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 
 BUGGY = "def area(width, height):\n    return width + height\n"
 FIXED = "def area(width, height):\n    return width * height\n"

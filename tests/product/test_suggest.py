@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.repair import Repairer
 from patchcoder.suggest import apply_patches, suggest, targets
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from patchcoder.languages import language_of
+from patchcoder.ground.languages import language_of
 from patchcoder.tokenizer import edit_script
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])

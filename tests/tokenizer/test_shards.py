@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchcoder.cli import main
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.mining.shards import write_shard
 from patchcoder.tokenizer import EditScript, edit_script
 from patchcoder.tokenizer.examples import Dropped, ExampleConfig, build_example

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patchcoder.cli import main
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.tokenizer import CodeTokenizer
 from patchcoder.tokenizer import special as sp
 from patchcoder.tokenizer.vocab import DEFAULT_VOCAB

@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from patchcoder.errors import PatchcoderError, UsageError
+from patchcoder.ground.errors import PatchcoderError, UsageError
 from patchcoder.training.cli import add_arguments, build_config
 from patchcoder.training.config import load_config
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.tokenizer.loader import TokenShards
 from patchcoder.training.config import OptimConfig
 from patchcoder.training.data import MixtureBatches

@@ -123,7 +123,7 @@ def test_eval_modes_and_false_alarms(tokens, mined, tmp_path):
 def test_calibration_picks_the_lowest_threshold_that_keeps_false_alarms_under_the_rate():
     import pytest
 
-    from patchcoder.errors import PatchcoderError
+    from patchcoder.ground.errors import PatchcoderError
     from patchcoder.training.evaluate import calibrate
 
     report = {"examples": 10, "false_alarm_windows": 10,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchcoder.tokenizer.sstub import classify_sstub
+from patchcoder.ground.sstub import classify_sstub
 from patchcoder.training.mutations import (
     DRAW_WEIGHTS,
     KINDS,

@@ -9,7 +9,7 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from patchcoder.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.mining import mine
 from patchcoder.mining.shards import shard_files
 from patchcoder.training.split import split_by_repository

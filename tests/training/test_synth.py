@@ -17,7 +17,7 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from patchcoder.errors import UsageError
+from patchcoder.ground.errors import UsageError
 from patchcoder.mining.shards import SCHEMA, shard_files
 from patchcoder.training.mutations import KINDS, parses
 from patchcoder.training.synth import (

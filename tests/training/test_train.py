@@ -114,7 +114,7 @@ def _digest_of(folder) -> str:
 
 
 def test_a_finished_run_is_not_overwritten(reference, tokens):
-    from patchcoder.errors import PatchcoderError
+    from patchcoder.ground.errors import PatchcoderError
 
     out, _ = reference
     before = (out / "metrics.csv").read_text()

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import keyword
 import re
-
-from patchcoder.tokenizer.edits import common_affixes
+from collections.abc import Sequence
 
 CHANGE_BINARY_OPERATOR = "change_binary_operator"
 CHANGE_UNARY_OPERATOR = "change_unary_operator"
@@ -257,3 +256,14 @@ def classify_sstub(old: str, new: str, language: str | None = None) -> str | Non
             if len(args_b) < len(args_a) and _is_subsequence(args_b, args_a):
                 return FEWER_ARGUMENTS
     return OTHER
+
+
+def common_affixes(a: Sequence, b: Sequence) -> tuple[int, int]:
+    """Lengths of the longest common prefix of a and b, and of their longest common suffix after it."""
+    prefix = 0
+    while prefix < len(a) and prefix < len(b) and a[prefix] == b[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < len(a) - prefix and suffix < len(b) - prefix and a[-1 - suffix] == b[-1 - suffix]:
+        suffix += 1
+    return prefix, suffix

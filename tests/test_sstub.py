@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from patchcoder.ground.sstub import CLASSES
 from patchcoder.tokenizer import classify_sstub, edit_script
-from patchcoder.tokenizer.sstub import CLASSES
 
 PY = """import os
 
