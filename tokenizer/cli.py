@@ -45,7 +45,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="fraction of examples without their commit message (default: %(default)s)")
     p.add_argument("--max-message-tokens", type=positive_int, default=d.max_message_tokens, metavar="N",
                    help="cut messages to N tokens (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the message dropping (default: %(default)s)")
+    p.add_argument("--no-change", type=fraction, default=d.no_change, metavar="F",
+                   help="fraction of changed rows that also give a 'no change' example: a window of the new text, "
+                        "no message, the empty script as the answer (default: %(default)s)")
+    p.add_argument("--no-change-at-change", type=fraction, default=d.no_change_at_change, metavar="F",
+                   help="of the 'no change' windows, the fraction placed where the change was; the rest anywhere "
+                        "in the new text (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="seed of the message-dropping and no-change choices (default: %(default)s)")
     p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                    help="worker processes, one mined shard at a time each (default: %(default)s = cores)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
@@ -83,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     from patchcoder.tokenizer.shards import print_summary, tokenize_dataset
 
     config = ExampleConfig(max_tokens=args.max_tokens, drop_message=args.drop_message,
-                           max_message_tokens=args.max_message_tokens, seed=args.seed)
+                           max_message_tokens=args.max_message_tokens, seed=args.seed,
+                           no_change=args.no_change, no_change_at_change=args.no_change_at_change)
     summary = tokenize_dataset(args.data, args.out, vocab=args.vocab, config=config, jobs=args.jobs,
                                resume=args.resume, show_progress=not args.no_progress)
     print_summary(summary, Path(args.out))

@@ -5,6 +5,10 @@ window's first line) and followed by one end marker; it holds every changed line
 around them as the token budget allows (growing one line above, one below, in turn). The loss is on
 the answer: the script and `<|eos|>`. A change whose operations do not fit one window (256 lines, or
 the token budget) is split at operation boundaries into several examples, each with its own operations.
+
+"No change" examples (`ExampleConfig.no_change`) teach the model when to leave code alone: a window of
+the row's *new* text — where the change was (for a synthetic pair: the fixed code at the very place of the
+bug) or elsewhere in the file — with no message and the empty script as its answer (`<|eos|>` at once).
 """
 
 from __future__ import annotations
@@ -30,7 +34,13 @@ class ExampleConfig:
     max_path_tokens: int = 32
     """the path is cut to this many tokens (from the left: the file name matters most)"""
     seed: int = 0
-    """seed of the message-dropping choice (a hash of seed, commit and path, so it does not depend on order)"""
+    """seed of the message-dropping and no-change choices (a hash of seed, commit and path, so they do not
+    depend on order)"""
+    no_change: float = 0.0
+    """fraction of changed rows that also give a "no change" example: a window of the new text, no message,
+    the empty script as the answer"""
+    no_change_at_change: float = 0.5
+    """of those, the fraction whose window is where the change was (the rest: a window elsewhere in the file)"""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -44,6 +54,7 @@ class Example:
     window_lines: int
     sstub: str | None
     message_dropped: bool
+    no_change: bool = False  # a window of correct code whose answer is the empty script
 
 
 class Dropped(Exception):  # noqa: N818 - a reason, not an error
@@ -54,9 +65,15 @@ class Dropped(Exception):  # noqa: N818 - a reason, not an error
         self.reason = reason
 
 
+def _draw(config: ExampleConfig, commit: str, path: str, what: str = "") -> float:
+    """A number in [0, 1) fixed by (seed, commit, path, what): choices that do not depend on order."""
+    key = f"{config.seed}\0{commit}\0{path}" + (f"\0{what}" if what else "")
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2**64
+
+
 def _message_dropped(config: ExampleConfig, commit: str, path: str) -> bool:
-    digest = hashlib.blake2b(f"{config.seed}\0{commit}\0{path}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") / 2**64 < config.drop_message
+    return _draw(config, commit, path) < config.drop_message
 
 
 def prompt_ids(tokenizer, message_ids: list[int], path_ids: list[int], window: list[list[int]]) -> list[int]:
@@ -153,7 +170,37 @@ def build_examples(tokenizer, row: dict, config: ExampleConfig) -> tuple[list[Ex
         except Dropped as exc:
             dropped.append(exc.reason)
         shift += sum(len(split_lines(op.text)) - (op.end - op.start) for op in part.ops)
+    commit, path = row.get("commit") or "", row.get("path") or ""
+    if config.no_change and _draw(config, commit, path, "no_change") < config.no_change:
+        # where the change was, in new-text lines (the first op's new lines to the last op's), or elsewhere
+        first, last = ranges[0][1], max(ranges[-1][2], ranges[0][1])
+        if _draw(config, commit, path, "no_change_where") >= config.no_change_at_change:
+            # any line of the new text: all of it is the code after the change
+            n_new = len(split_lines(new))
+            if n_new:
+                first = last = int(_draw(config, commit, path, "no_change_line") * n_new)
+                new_ids = tokenizer.encode_lines(new, language, first - reach, last + reach)
+        try:
+            examples.append(_no_change_example(tokenizer, new_ids, first, last, path_ids, config))
+        except Dropped as exc:
+            dropped.append(f"no_change_{exc.reason}")
     return examples, dropped
+
+
+
+def _no_change_example(tokenizer, line_ids: list, first: int, last: int, path_ids: list[int],
+                       config: ExampleConfig) -> Example:
+    """A window of correct code around lines first..last-1 (grown to the budget), answered by `<|eos|>`."""
+    fixed = 1 + 1 + len(path_ids) + 1 + 1 + 1 + 1  # msg, file, code, end marker, edit, eos (no message)
+    used = fixed + sum(len(ids) + 1 for ids in line_ids[first:last])
+    if used > config.max_tokens or last - first > tokenizer.max_lines:
+        raise Dropped("too_long")
+    start, end, used = _grow(line_ids, first, last, used, config.max_tokens, tokenizer.max_lines)
+    ids = prompt_ids(tokenizer, [], path_ids, line_ids[start:end])
+    answer_start = len(ids)
+    ids.append(tokenizer.eos_id)
+    assert len(ids) == used, (len(ids), used)
+    return Example(ids, answer_start, start, end - start, None, True, no_change=True)
 
 
 def build_example(tokenizer, row: dict, config: ExampleConfig) -> Example:
@@ -171,7 +218,6 @@ def _window_example(tokenizer, script: EditScript, old_ids: list, new_ids: list,
     `old_ids` are the per-line ids of the whole old text (None outside what is needed); `new_ids` those of
     the text that `script` alone makes, indexed alike (for a part of a script, the whole new text's lines
     shifted by what the earlier parts inserted or deleted)."""
-    n_old = len(old_ids)
     first, last = script.ops[0].start, script.ops[-1].end
     if last - first > tokenizer.max_lines:  # one operation spanning more lines than a window shows
         raise Dropped("too_many_lines")
@@ -181,21 +227,7 @@ def _window_example(tokenizer, script: EditScript, old_ids: list, new_ids: list,
     used = fixed + sum(len(ids) + 1 for ids in old_ids[start:end])
     if used > config.max_tokens:
         raise Dropped("too_long")
-    # grow the window around the change, alternately above and below, within budget and line limit
-    grow_above = True
-    while end - start < tokenizer.max_lines:
-        above = used + len(old_ids[start - 1]) + 1 if start > 0 else None
-        below = used + len(old_ids[end]) + 1 if end < n_old else None
-        options = [x for x in ((above, True), (below, False)) if x[0] is not None and x[0] <= config.max_tokens]
-        if not options:
-            break
-        cost, is_above = options[0] if len(options) == 1 else (options[0] if grow_above else options[1])
-        used = cost
-        if is_above:
-            start -= 1
-        else:
-            end += 1
-        grow_above = not grow_above
+    start, end, used = _grow(old_ids, start, end, used, config.max_tokens, tokenizer.max_lines)
     if start != first:
         script_ids = script.shifted(-start).to_tokens(tokenizer, new_line_ids=new_ids[start:])
 
@@ -205,3 +237,24 @@ def _window_example(tokenizer, script: EditScript, old_ids: list, new_ids: list,
     ids.append(tokenizer.eos_id)
     assert len(ids) == used, (len(ids), used)
     return Example(ids, answer_start, start, end - start, script.sstub, message_dropped)
+
+
+def _grow(line_ids: list, start: int, end: int, used: int, max_tokens: int, max_lines: int) -> tuple[int, int, int]:
+    """Grow the window start..end-1 alternately above and below, one line at a time, while it stays within
+    `max_tokens` (each line costs its ids and its marker) and `max_lines`; returns (start, end, used)."""
+    n_lines = len(line_ids)
+    grow_above = True
+    while end - start < max_lines:
+        above = used + len(line_ids[start - 1]) + 1 if start > 0 else None
+        below = used + len(line_ids[end]) + 1 if end < n_lines else None
+        options = [x for x in ((above, True), (below, False)) if x[0] is not None and x[0] <= max_tokens]
+        if not options:
+            break
+        cost, is_above = options[0] if len(options) == 1 else (options[0] if grow_above else options[1])
+        used = cost
+        if is_above:
+            start -= 1
+        else:
+            end += 1
+        grow_above = not grow_above
+    return start, end, used

@@ -5,7 +5,7 @@ Layout of an output folder:
     shards/<unit>.ids.npy            all token ids of the unit's examples, concatenated (uint16 or uint32)
     shards/<unit>.mask.npy           1 where the token is part of the answer (script, <|eos|>), else 0 (uint8)
     shards/<unit>.offsets.npy        int64, example k is ids[offsets[k]:offsets[k+1]]
-    shards/<unit>.examples.parquet   per example: repo, commit, path, language, sstub, window, message dropped
+    shards/<unit>.examples.parquet   per example: repo, commit, path, language, sstub, window, message dropped, no change
 One unit is one input parquet file. Its files are written to temporary names and renamed; a unit counts
 as done only once the manifest (also renamed into place) lists it, so a killed run resumes cleanly.
 """
@@ -38,6 +38,7 @@ class TokenizeSummary:
     skipped_units: int = 0  # already done (resume)
     rows: int = 0
     examples: int = 0
+    no_change_examples: int = 0
     tokens: int = 0
     answer_tokens: int = 0
     messages_dropped: int = 0
@@ -47,7 +48,7 @@ class TokenizeSummary:
     seconds: float = 0.0
 
     def add(self, counts: dict) -> None:
-        for name in ("rows", "examples", "tokens", "answer_tokens", "messages_dropped"):
+        for name in ("rows", "examples", "no_change_examples", "tokens", "answer_tokens", "messages_dropped"):
             setattr(self, name, getattr(self, name) + counts[name])
         for name in ("dropped", "languages", "sstubs"):
             getattr(self, name).update(counts[name])
@@ -55,7 +56,7 @@ class TokenizeSummary:
     def as_dict(self) -> dict:
         return {
             "units": self.units, "skipped_units": self.skipped_units, "rows": self.rows,
-            "examples": self.examples, "tokens": self.tokens, "answer_tokens": self.answer_tokens,
+            "examples": self.examples, "no_change_examples": self.no_change_examples, "tokens": self.tokens, "answer_tokens": self.answer_tokens,
             "messages_dropped": self.messages_dropped, "dropped": dict(self.dropped),
             "languages": dict(self.languages), "sstubs": dict(self.sstubs), "seconds": round(self.seconds, 2),
         }
@@ -120,8 +121,8 @@ def tokenize_unit(shard: str, out_prefix: str, config: ExampleConfig) -> dict:
     all_masks: list[np.ndarray] = []
     offsets = [0]
     meta: dict[str, list] = {k: [] for k in ("repo", "commit", "path", "language", "sstub", "window_start",
-                                             "window_lines", "message_dropped")}
-    counts = {"rows": 0, "examples": 0, "tokens": 0, "answer_tokens": 0, "messages_dropped": 0,
+                                             "window_lines", "message_dropped", "no_change")}
+    counts = {"rows": 0, "examples": 0, "no_change_examples": 0, "tokens": 0, "answer_tokens": 0, "messages_dropped": 0,
               "dropped": Counter(), "languages": Counter(), "sstubs": Counter()}
     rows = (row for batch in parquet.iter_batches(batch_size=256, columns=COLUMNS) for row in batch.to_pylist())
     for row in rows:  # a few hundred rows in memory at a time, not the whole shard
@@ -143,9 +144,10 @@ def tokenize_unit(shard: str, out_prefix: str, config: ExampleConfig) -> dict:
             for key, value in (("repo", row["repo"]), ("commit", row["commit"]), ("path", row["path"]),
                                ("language", row["language"]), ("sstub", example.sstub),
                                ("window_start", example.window_start), ("window_lines", example.window_lines),
-                               ("message_dropped", example.message_dropped)):
+                               ("message_dropped", example.message_dropped), ("no_change", example.no_change)):
                 meta[key].append(value)
             counts["examples"] += 1
+            counts["no_change_examples"] += example.no_change
             counts["tokens"] += len(ids)
             counts["answer_tokens"] += len(ids) - example.answer_start
             counts["messages_dropped"] += example.message_dropped
@@ -281,6 +283,7 @@ def print_summary(summary: TokenizeSummary, out: Path) -> None:
     table.add_row("units written / already done", f"{summary.units} / {summary.skipped_units}")
     table.add_row("mined rows", str(summary.rows))
     table.add_row("examples", str(summary.examples))
+    table.add_row("of which no change", str(summary.no_change_examples))
     table.add_row("tokens (answer tokens)", f"{summary.tokens} ({summary.answer_tokens})")
     table.add_row("messages dropped", str(summary.messages_dropped))
     for reason, count in sorted(summary.dropped.items()):

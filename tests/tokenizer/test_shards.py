@@ -274,3 +274,74 @@ def test_one_operation_longer_than_a_window_is_dropped(tok):
     new = "".join(f"x{i}\n" for i in range(300))
     with pytest.raises(Dropped, match="too_many_lines"):
         build_example(tok, row(0, old, new), ExampleConfig(max_tokens=100_000))
+
+
+def _window_text(tok, example) -> tuple[str, list[int]]:
+    """The code a prompt shows (markers removed) and its marker numbers."""
+    s = tok.special
+    window = example.ids[example.ids.index(s["<|code|>"]) + 1:example.ids.index(s["<|edit|>"])]
+    markers = [tok.line_of_marker(i) for i in window if tok.line_of_marker(i) is not None]
+    return tok.decode([i for i in window if tok.line_of_marker(i) is None]), markers
+
+
+def test_no_change_examples_show_the_new_code_and_answer_eos(tok):
+    from patchcoder.tokenizer.examples import build_examples
+
+    config = ExampleConfig(drop_message=0.0, max_tokens=300, no_change=1.0, no_change_at_change=1.0)
+    old, new = module(5, 200, bug=True), module(5, 200)
+    examples, dropped = build_examples(tok, row(5, old, new), config)
+    assert not dropped and [e.no_change for e in examples] == [False, True]
+    change, keep = examples
+    # the answer is <|eos|> alone, there is no message, and the window is the new text's lines
+    assert keep.ids[keep.answer_start:] == [tok.eos_id] and keep.message_dropped and keep.sstub is None
+    assert keep.ids[1] == tok.special["<|file|>"] and len(keep.ids) <= 300
+    text, markers = _window_text(tok, keep)
+    assert markers == list(range(keep.window_lines + 1))
+    lines = new.splitlines(keepends=True)
+    assert text == "".join(lines[keep.window_start:keep.window_start + keep.window_lines])
+    # "at the change": the fixed line (the comparison) is inside the window, as in the buggy one
+    fixed = next(i for i, line in enumerate(lines) if "if total < 0" in line)
+    assert keep.window_start <= fixed < keep.window_start + keep.window_lines
+    assert change.window_start <= fixed < change.window_start + change.window_lines
+
+
+def test_no_change_rate_and_placement_are_deterministic(tok):
+    from patchcoder.tokenizer.examples import build_examples
+
+    config = ExampleConfig(drop_message=0.0, max_tokens=200, no_change=0.5, no_change_at_change=0.5, seed=7)
+    rows = [row(k, module(k, 150, bug=True), module(k, 150)) for k in range(40)]
+
+    def kept():
+        out = []
+        for r in rows:
+            examples, _ = build_examples(tok, r, config)
+            out.append([(e.window_start, e.window_lines) for e in examples if e.no_change])
+        return out
+
+    first = kept()
+    assert first == kept()
+    assert 8 < sum(map(len, first)) < 32  # about half of the rows
+    fixed = next(i for i, line in enumerate(module(0, 150).splitlines()) if "if total < 0" in line)
+    away = [w for ws in first for w in ws if not w[0] <= fixed < w[0] + w[1]]
+    assert away and len(away) < sum(map(len, first))  # some windows elsewhere, some at the change
+    none = ExampleConfig(drop_message=0.0, max_tokens=200)
+    assert all(not e.no_change for r in rows for e in build_examples(tok, r, none)[0])
+
+
+def test_tokenize_command_writes_no_change_examples(tok, mined, tmp_path, capsys):
+    out = tmp_path / "tokens"
+    code = main(["tokenize", "--data", str(mined), "--out", str(out), "--no-change", "1", "--jobs", "1",
+                 "--json", "--no-progress", "--max-tokens", "512"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["no_change_examples"] == 24 and summary["examples"] == 48
+    import pyarrow.parquet as pq
+
+    shards = TokenShards(out)
+
+    flags = [f for path in sorted((out / "shards").rglob("*.examples.parquet"))
+             for f in pq.read_table(path).column("no_change").to_pylist()]
+    assert sum(flags) == 24
+    # the loss of exactly those examples is on <|eos|> alone (a change's answer has more tokens)
+    answers = [int(shards[i][1].sum()) for i in range(len(shards))]
+    assert answers.count(1) == 24 and len(answers) == 48
