@@ -1,0 +1,263 @@
+"""Repair guided by the user's own tests (`patchcoder fix --test CMD`, `Repairer.fix`).
+
+1. Baseline: CMD runs on an untouched copy of the tree. It passes: nothing to fix. It fails: it runs a
+   second time, under coverage; passing then means the test is flaky, and nothing is tried.
+2. Localisation (patchcoder.localize): Ochiai over the tests, or the lines changed against HEAD, or the
+   given paths.
+3. Candidates: for each of the most suspicious lines, the model's single-statement rewrites of that line
+   (and, with beam > 1, its generated scripts), each with its log-probability under the model. They are
+   tried in the order of  log p_model(candidate) + weight · log Ochiai(line)  (see WEIGHT).
+4. Validation (patchcoder.search): in `jobs` scratch copies, never in the user's files, with a time-out
+   per run that kills the run's process group, within `max_tries` and `budget`.
+The user's tree is read, never written, unless `apply` is set and a fix was found; then the file is
+written only if it still holds the text the fix was made from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from patchcoder.ground.errors import PatchcoderError, UsageError
+from patchcoder.ground.languages import language_of
+from patchcoder.localize import Localisation, Suspect, all_lines, changed_lines, coverage_spectrum
+from patchcoder.scratch import CommandResult, ScratchTree
+from patchcoder.search import Candidate, SearchResult, search
+
+# How much a line's suspiciousness counts against the model's log-probability of a rewrite of it. Chosen
+# on the fix benchmark's injected bugs (benchmarks/fix.py, docs/benchmarks.md "Test-guided repair").
+WEIGHT = 1.0
+# Exit codes of `patchcoder fix`.
+NOTHING_TO_FIX, FIXED, ERROR, NOT_FOUND = 0, 1, 2, 3
+
+
+@dataclasses.dataclass
+class FixConfig:
+    test: str
+    """the test command, run by the shell in `directory`; it fails now and should pass once fixed"""
+    directory: str = "."
+    """where CMD runs (inside a git repository, the whole work tree is copied and CMD runs in this folder of it)"""
+    paths: tuple[str, ...] = ()
+    """look for the fault only in these files or folders (relative to `directory`)"""
+    include_tests: bool = False
+    """test files may be suspects too"""
+    timeout: float | None = None
+    """seconds per run of CMD (None: 3 × the first run's time + 5 s)"""
+    max_tries: int = 200
+    """candidates tried at most"""
+    budget: float | None = None
+    """seconds for the whole search (None: no limit)"""
+    jobs: int = 1
+    """scratch copies tried in parallel"""
+    all: bool = False
+    """keep going after the first fix, and list every plausible patch found within the limits"""
+    full: str | None = None
+    """a wider test command that a plausible patch must also pass"""
+    suspects: int = 20
+    """how many of the most suspicious lines get candidates"""
+    weight: float = WEIGHT
+    """weight of log Ochiai(line) in the order key"""
+    beam: int = 1
+    """with > 1, the model's beam-search scripts join the enumerated rewrites"""
+
+
+@dataclasses.dataclass
+class Fix:
+    path: str  # relative to the tree's root
+    file: Path  # the user's file
+    diff: str
+    score: float  # the model's mean log-probability per token (as `suggest` shows)
+    key: float  # the order key
+    line: int  # the suspicious line it rewrites (0-based)
+    order: int  # its position in the order (0 = first tried)
+    patch: object  # the repair.Patch
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "diff": self.diff, "score": self.score, "key": self.key, "line": self.line,
+                "try": self.order + 1, "sstub": getattr(self.patch, "sstub", None)}
+
+
+@dataclasses.dataclass
+class FixResult:
+    status: str  # "nothing_to_fix", "flaky", "fixed", "not_found"
+    message: str
+    fixes: list[Fix] = dataclasses.field(default_factory=list)
+    localisation: Localisation | None = None
+    candidates: int = 0
+    tries: int = 0
+    timeouts: int = 0
+    seconds: float = 0.0
+    baseline_seconds: float = 0.0
+    stopped: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return {"nothing_to_fix": NOTHING_TO_FIX, "fixed": FIXED, "flaky": ERROR, "not_found": NOT_FOUND}[self.status]
+
+    def as_dict(self) -> dict:
+        return {"status": self.status, "message": self.message, "fixes": [f.as_dict() for f in self.fixes],
+                "localisation": self.localisation.as_dict() if self.localisation else None,
+                "candidates": self.candidates, "tries": self.tries, "timeouts": self.timeouts,
+                "seconds": round(self.seconds, 2), "baseline_seconds": round(self.baseline_seconds, 2),
+                "stopped": self.stopped}
+
+
+@dataclasses.dataclass
+class Progress:
+    """Callbacks for a display: each is optional."""
+
+    stage: Callable[[str], None] | None = None  # "baseline", "localising", "ranking", "trying"
+    trying: Callable[[Candidate, int, int], None] | None = None  # candidate, tries so far, candidates
+
+
+def tree_of(directory: str | os.PathLike) -> tuple[Path, str]:
+    """The tree to copy (the git work tree holding `directory`, else `directory`) and where CMD runs in it."""
+    import pygit2
+
+    here = Path(directory).resolve()
+    if not here.is_dir():
+        raise UsageError(f"{directory}: not a directory")
+    found = pygit2.discover_repository(str(here))
+    if found is not None:
+        repo = pygit2.Repository(found)
+        if not repo.is_bare and repo.workdir:
+            root = Path(repo.workdir).resolve()
+            return root, here.relative_to(root).as_posix() or "."
+    return here, "."
+
+
+def fix(repairer, config: FixConfig, progress: Progress | None = None) -> FixResult:
+    """Find a patch that makes `config.test` pass; see the module docstring."""
+    progress = progress or Progress()
+    started = time.perf_counter()
+    root, subdir = tree_of(config.directory)
+    paths = [_under(root, subdir, p) for p in config.paths]
+    trees: list[ScratchTree] = []
+    try:
+        trees.append(ScratchTree(root))
+        _say(progress, "baseline")
+        first = trees[0].run(config.test, config.budget, subdir=subdir)
+        if first.passed:
+            return FixResult("nothing_to_fix", "the tests pass: nothing to fix", seconds=_since(started),
+                             baseline_seconds=first.seconds)
+        if first.timed_out:
+            raise PatchcoderError(f"the test command did not finish within the budget ({config.budget:g} s)")
+        timeout = config.timeout if config.timeout is not None else 3 * first.seconds + 5
+        _say(progress, "localising")
+        run, localisation = _localise(trees[0], config, root, subdir, paths, timeout)
+        if run.passed:
+            return FixResult("flaky", "the test command failed, then passed when run again: a flaky test, "
+                             "nothing was tried", localisation=localisation, seconds=_since(started),
+                             baseline_seconds=first.seconds)
+        _say(progress, "ranking")
+        candidates = rank_candidates(repairer, root, localisation.suspects[:config.suspects], config)
+        if not candidates:
+            return FixResult("not_found", "no candidate patch for the suspicious lines", localisation=localisation,
+                             seconds=_since(started), baseline_seconds=first.seconds)
+        for _ in range(config.jobs - 1):
+            trees.append(ScratchTree(root))
+        _say(progress, "trying")
+        on_start = None
+        if progress.trying is not None:
+            counter = {"n": 0}
+
+            def on_start(candidate: Candidate) -> None:
+                counter["n"] += 1
+                progress.trying(candidate, counter["n"], len(candidates))
+
+        budget = None if config.budget is None else max(0.0, config.budget - _since(started))
+        found: SearchResult = search(candidates, trees, config.test, timeout, subdir=subdir,
+                                     max_tries=config.max_tries, budget=budget, stop_first=not config.all,
+                                     full_command=config.full, on_start=on_start)
+    finally:
+        for tree in trees:
+            tree.remove()
+    fixes = [Fix(t.candidate.path, root / t.candidate.path, t.candidate.info.diff, t.candidate.info.score,
+                 t.candidate.score, t.candidate.line, t.order, t.candidate.info) for t in found.fixes]
+    result = FixResult("fixed" if fixes else "not_found", "", fixes, localisation, len(candidates), found.tries,
+                       found.timeouts, _since(started), first.seconds, found.stopped)
+    if fixes:
+        result.message = (f"{len(fixes)} plausible patch{'es' if len(fixes) > 1 else ''} "
+                          f"after {found.tries} tr{'ies' if found.tries != 1 else 'y'}")
+    else:
+        why = {"max_tries": f"the limit of {config.max_tries} tries", "budget": "the time budget",
+               "exhausted": "the last candidate"}.get(found.stopped, found.stopped)
+        result.message = f"no candidate made the tests pass ({found.tries} tried, stopped at {why})"
+    return result
+
+
+def _under(root: Path, subdir: str, path: str) -> str:
+    """A PATH argument (relative to where CMD runs) as a path relative to the tree's root."""
+    full = (root / subdir / path).resolve()
+    if not full.exists():
+        raise UsageError(f"{path}: no such file or directory")
+    try:
+        return full.relative_to(root).as_posix()
+    except ValueError:
+        raise UsageError(f"{path} is outside {root}") from None
+
+
+def _localise(tree: ScratchTree, config: FixConfig, root: Path, subdir: str, paths: list[str],
+              timeout: float) -> tuple[CommandResult, Localisation]:
+    """The second run (under coverage) and the suspects: coverage, else changed lines, else the paths."""
+    found, run = coverage_spectrum(tree, config.test, timeout, subdir, config.include_tests, paths)
+    if found is not None:
+        return run, found
+    changed = changed_lines(root, paths, config.include_tests)
+    if changed:
+        return run, Localisation("changed", changed, run=run)
+    if paths:
+        every = all_lines(root, paths, config.include_tests)
+        if every:
+            return run, Localisation("paths", every, run=run)
+    if run.passed:
+        return run, Localisation("none", [], run=run)
+    raise UsageError("could not tell where the fault is: the test command gave no coverage (does it run "
+                     "Python?), nothing changed against HEAD, and no PATH was given; name the files to search")
+
+
+def rank_candidates(repairer, root: Path, suspects: list[Suspect], config: FixConfig) -> list[Candidate]:
+    """Every candidate rewrite of the suspicious lines, best first by log p + weight · log suspicion."""
+    by_file: dict[str, list[Suspect]] = {}
+    for s in suspects:
+        if language_of(s.path) is not None:
+            by_file.setdefault(s.path, []).append(s)
+    items, owners = [], []
+    for path, mine in by_file.items():
+        try:
+            text = (root / path).read_bytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for s in mine:
+            items.append({"code": text, "path": path, "focus": (s.line, s.line)})
+            owners.append(s)
+    ranked = repairer.candidates(items, beam=config.beam) if items else []
+    best: dict[tuple[str, str], Candidate] = {}
+    for suspect, patches in zip(owners, ranked, strict=True):
+        for patch in patches:
+            key = patch.logp + config.weight * math.log(max(suspect.score, 1e-9))
+            text = patch.apply(patch.original)
+            old = best.get((suspect.path, text))
+            if old is None or key > old.score:
+                best[(suspect.path, text)] = Candidate(suspect.path, text, key, suspect.line, patch)
+    return sorted(best.values(), key=lambda c: (-c.score, c.path, c.line))
+
+
+def apply_fix(fix_: Fix) -> None:
+    """Write the fix into the user's file, if the file still holds the text it was made from."""
+    from patchcoder.suggest import Target, apply_patches
+
+    apply_patches([(Target(fix_.path, fix_.file, fix_.patch.original, None), fix_.patch)])
+
+
+def _say(progress: Progress, stage: str) -> None:
+    if progress.stage is not None:
+        progress.stage(stage)
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started

@@ -1,0 +1,205 @@
+"""Fault localisation for `patchcoder fix`: which lines of the project a failing test command points at.
+
+Spectrum-based (Ochiai): the test command runs once under coverage.py, in every Python process it starts
+(a `sitecustomize` put first on PYTHONPATH calls `coverage.process_startup`), and, when it is pytest, with
+one coverage context per test and each test's outcome recorded (a small plugin passed through
+PYTEST_ADDOPTS). For a line l executed by e_f failing and e_p passing tests, with F failing tests in all,
+
+    Ochiai(l) = e_f / sqrt(F · (e_f + e_p))
+
+(1 for a line that only failing tests run and all of them do; 0 for a line no failing test runs). A
+command that is Python but not pytest counts as one test, failing. Where no line can be scored (the
+command does not run Python, or coverage is not installed where it runs), the fallbacks are the lines
+changed against HEAD, then every line of the given paths; `Localisation.method` says which was used.
+Only the project's own files count: nothing under a virtual environment or site-packages, and test
+files only with `include_tests`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from patchcoder.ground.languages import language_of
+from patchcoder.scratch import CommandResult, ScratchTree, command_env
+
+ASSETS = Path(__file__).parent / "assets" / "coverage"
+PLUGIN = "patchcoder_test_contexts"
+METHODS = ("coverage", "changed", "paths", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class Suspect:
+    path: str  # relative to the tree's root, with "/"
+    line: int  # 0-based
+    score: float  # Ochiai, or 1.0 for the fallbacks
+    failing: int = 0  # failing tests that run the line
+    passing: int = 0
+
+
+@dataclasses.dataclass
+class Localisation:
+    method: str  # one of METHODS
+    suspects: list[Suspect]  # most suspicious first
+    failed: int = 0  # tests that failed (coverage), else 0
+    passed: int = 0
+    run: CommandResult | None = None  # the run under coverage
+
+    def as_dict(self) -> dict:
+        return {"method": self.method, "failed_tests": self.failed, "passed_tests": self.passed,
+                "suspects": [dataclasses.asdict(s) for s in self.suspects[:20]]}
+
+
+def ochiai(failing: int, passing: int, total_failing: int) -> float:
+    if failing == 0 or total_failing == 0:
+        return 0.0
+    return failing / math.sqrt(total_failing * (failing + passing))
+
+
+def is_test_file(path: str) -> bool:
+    parts = path.split("/")
+    name = parts[-1]
+    return (any(p in ("test", "tests", "testing") for p in parts[:-1]) or name.startswith("test_")
+            or name.endswith("_test.py") or name == "conftest.py")
+
+
+def is_project_file(path: str, include_tests: bool = False) -> bool:
+    """A source file of the project: not in a virtual environment or an installed package, not a test
+    (unless include_tests)."""
+    parts = path.split("/")
+    if any(p in ("site-packages", "dist-packages", "node_modules", ".tox", ".nox") for p in parts):
+        return False
+    if parts[0] in (".venv", "venv", "env", ".env") or path.startswith(".."):
+        return False
+    return include_tests or not is_test_file(path)
+
+
+def _within(path: str, paths: list[str]) -> bool:
+    return not paths or any(path == p or path.startswith(p.rstrip("/") + "/") for p in paths)
+
+
+def coverage_spectrum(tree: ScratchTree, command: str, timeout: float | None, subdir: str = ".",
+                      include_tests: bool = False, paths: list[str] | None = None,
+                      ) -> tuple[Localisation | None, CommandResult]:
+    """Run `command` in `tree` under coverage and score its lines (None when nothing was measured), with
+    the run's result."""
+    work = Path(tempfile.mkdtemp(prefix="patchcoder-cov-"))
+    try:
+        for name in ("sitecustomize.py", f"{PLUGIN}.py"):
+            shutil.copy(ASSETS / name, work / name)
+        rcfile = work / "coveragerc"
+        rcfile.write_text(f"[run]\nparallel = True\ndata_file = {work / 'data' / '.coverage'}\n"
+                          f"source = {tree.root}\n", encoding="utf-8")
+        (work / "data").mkdir()
+        env = command_env({
+            "COVERAGE_PROCESS_START": str(rcfile),
+            "PYTHONPATH": os.pathsep.join([str(work), *filter(None, [os.environ.get("PYTHONPATH")])]),
+            "PYTEST_ADDOPTS": f"-p {PLUGIN} " + os.environ.get("PYTEST_ADDOPTS", ""),
+            "PATCHCODER_FIX_OUTCOMES": str(work / "outcomes"),
+        })
+        run = tree.run(command, timeout, env, subdir)
+        outcomes: dict[str, str] = {}
+        for part in work.glob("outcomes.*"):
+            try:
+                outcomes.update(json.loads(part.read_text()))
+            except (OSError, ValueError):
+                continue
+        lines = _lines_by_context(work / "data", rcfile, tree.root)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if not lines:
+        return None, run
+    failing_tests = {t for t, o in outcomes.items() if o == "failed"}
+    if not failing_tests:  # not pytest (or no per-test outcome): the whole run is one failing test
+        lines = {path: {line: {""} for line in by_line} for path, by_line in lines.items()}
+        failing_tests, passing_tests = {""}, set()
+    else:
+        passing_tests = {t for t, o in outcomes.items() if o == "passed"}
+    suspects = []
+    for path, by_line in lines.items():
+        if not is_project_file(path, include_tests) or not _within(path, paths or []):
+            continue
+        for line, contexts in by_line.items():
+            e_f, e_p = len(contexts & failing_tests), len(contexts & passing_tests)
+            score = ochiai(e_f, e_p, len(failing_tests))
+            if score > 0:
+                suspects.append(Suspect(path, line, score, e_f, e_p))
+    if not suspects:
+        return None, run
+    suspects.sort(key=lambda s: (-s.score, -s.failing, s.path, s.line))
+    return Localisation("coverage", suspects, len(failing_tests - {""}), len(passing_tests), run), run
+
+
+def _lines_by_context(data_dir: Path, rcfile: Path, root: Path) -> dict[str, dict[int, set[str]]]:
+    """path (relative to root) -> 0-based line -> the coverage contexts that ran it."""
+    import coverage
+
+    if not any(data_dir.iterdir()):
+        return {}
+    cov = coverage.Coverage(data_file=str(data_dir / ".coverage"), config_file=str(rcfile))
+    cov.combine(data_paths=[str(data_dir)], keep=True)
+    data = cov.get_data()
+    root = root.resolve()
+    out: dict[str, dict[int, set[str]]] = {}
+    for measured in data.measured_files():
+        try:
+            relative = Path(measured).resolve().relative_to(root).as_posix()
+        except ValueError:
+            continue
+        by_line = data.contexts_by_lineno(measured)
+        if by_line:
+            out[relative] = {line - 1: set(contexts) for line, contexts in by_line.items() if line >= 1}
+    return out
+
+
+def changed_lines(root: str | os.PathLike, paths: list[str] | None = None,
+                  include_tests: bool = False) -> list[Suspect]:
+    """The lines of the working tree changed against HEAD (new and modified lines), in file order."""
+    import pygit2
+
+    try:
+        repo = pygit2.Repository(pygit2.discover_repository(str(root)) or str(root))
+    except (pygit2.GitError, KeyError, TypeError):
+        return []
+    if repo.is_bare or repo.head_is_unborn:
+        return []
+    workdir = Path(repo.workdir).resolve()
+    base = Path(root).resolve().relative_to(workdir).as_posix() if Path(root).resolve() != workdir else ""
+    suspects = []
+    for patch in repo.diff("HEAD"):  # HEAD against the working tree
+        path = patch.delta.new_file.path
+        if base:
+            if not path.startswith(base + "/"):
+                continue
+            path = path[len(base) + 1:]
+        if language_of(path) is None or not is_project_file(path, include_tests) or not _within(path, paths or []):
+            continue
+        for hunk in patch.hunks:
+            for line in hunk.lines:
+                if line.origin == "+" and line.new_lineno > 0:
+                    suspects.append(Suspect(path, line.new_lineno - 1, 1.0))
+    return suspects
+
+
+def all_lines(root: str | os.PathLike, paths: list[str], include_tests: bool = False) -> list[Suspect]:
+    """Every line of the source files under `paths` (relative to root), in file order."""
+    root = Path(root)
+    suspects = []
+    for given in paths:
+        target = root / given
+        files = [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file())
+        for file in files:
+            relative = file.relative_to(root).as_posix()
+            if language_of(relative) is None or not is_project_file(relative, include_tests):
+                continue
+            try:
+                n = len(file.read_text(encoding="utf-8").splitlines())
+            except (OSError, UnicodeDecodeError):
+                continue
+            suspects.extend(Suspect(relative, k, 1.0) for k in range(n))
+    return suspects
