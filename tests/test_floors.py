@@ -31,6 +31,7 @@ FLOORS: list[tuple[str, int]] = [
     ("patchcoder.decoding", 5),
     ("patchcoder.windows", 5),
     ("patchcoder.ranking", 5),
+    ("patchcoder.scratch", 5),
     ("patchcoder.localize", 5),
     ("patchcoder.search", 5),
     ("patchcoder.repair", 6),
