@@ -1,0 +1,161 @@
+"""Scratch trees, commands with time-outs, and coverage-based fault localisation, on real projects on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from patchcoder.localize import all_lines, changed_lines, coverage_spectrum, is_project_file, ochiai
+from patchcoder.scratch import ScratchTree, run_command
+
+PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+
+STATS = '''def mean(values):
+    total = 0
+    for x in values:
+        total -= x
+    return total / len(values)
+
+
+def biggest(values):
+    best = values[0]
+    for x in values:
+        if x > best:
+            best = x
+    return best
+'''
+
+TESTS = '''from pkg.stats import biggest, mean
+
+
+def test_mean():
+    assert mean([1, 2, 3]) == 2
+
+
+def test_mean_of_one():
+    assert mean([4]) == 4
+
+
+def test_biggest():
+    assert biggest([1, 5, 2]) == 5
+'''
+
+
+def make_project(root: Path) -> Path:
+    """A package with a planted bug (`total -= x`) and its pytest tests; a virtualenv-like folder and caches."""
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "stats.py").write_text(STATS)
+    (root / "tests").mkdir()
+    (root / "tests" / "test_stats.py").write_text(TESTS)
+    (root / "pkg" / "__pycache__").mkdir()
+    (root / "pkg" / "__pycache__" / "stats.cpython-311.pyc").write_bytes(b"stale")
+    (root / ".venv").mkdir()
+    (root / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    return root
+
+
+def digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        h.update(str(path.relative_to(root)).encode())
+        if path.is_file() and not path.is_symlink():
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def test_scratch_tree_copies_links_and_restores_without_touching_the_original(tmp_path):
+    root = make_project(tmp_path / "proj")
+    before = digest(root)
+    with ScratchTree(root) as tree:
+        assert tree.root != root and (tree.root / "pkg" / "stats.py").read_text() == STATS
+        assert not (tree.root / "pkg" / "__pycache__").exists()  # stale bytecode never comes along
+        assert (tree.root / ".venv").is_symlink() and (tree.root / ".venv").resolve() == (root / ".venv").resolve()
+        stamp = (tree.root / "pkg" / "stats.py").stat().st_mtime_ns
+        tree.write("pkg/stats.py", STATS.replace("total -= x", "total += x"))
+        assert (tree.root / "pkg" / "stats.py").stat().st_mtime_ns > stamp
+        assert "total += x" in (tree.root / "pkg" / "stats.py").read_text()
+        tree.restore()
+        assert (tree.root / "pkg" / "stats.py").read_text() == STATS
+        with pytest.raises(Exception, match="outside"):
+            tree.write("../escape.py", "x = 1\n")
+        holder = tree.root.parent
+    assert not holder.exists()
+    assert digest(root) == before
+
+
+def test_a_timed_out_command_and_everything_it_started_are_killed(tmp_path):
+    marker = f"patchcoder-test-{uuid.uuid4().hex}"
+    command = (f"{sys.executable} -c 'import time; time.sleep(60)' {marker} & "
+               f"{sys.executable} -c 'import time; time.sleep(60)' {marker}")
+    started = time.perf_counter()
+    result = run_command(command, tmp_path, timeout=1.0)
+    assert result.timed_out and not result.passed
+    assert time.perf_counter() - started < 15
+    time.sleep(0.2)
+    alive = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True)
+    assert alive.stdout.strip() == ""
+    ok = run_command("echo hello; exit 3", tmp_path, timeout=10)
+    assert ok.returncode == 3 and "hello" in ok.output
+
+
+def test_ochiai():
+    assert ochiai(2, 0, 2) == 1.0
+    assert ochiai(0, 5, 2) == 0.0
+    assert ochiai(1, 3, 2) == pytest.approx(1 / (2 ** 0.5 * 2))
+
+
+def test_coverage_ranks_the_planted_bug_first_with_per_test_contexts(tmp_path):
+    root = make_project(tmp_path / "proj")
+    with ScratchTree(root) as tree:
+        found, run = coverage_spectrum(tree, PYTEST, timeout=120)
+    assert run.returncode == 1
+    assert found is not None and found.method == "coverage"
+    assert (found.failed, found.passed) == (2, 1)
+    top = found.suspects[0]
+    assert (top.path, top.score, top.failing, top.passing) == ("pkg/stats.py", 1.0, 2, 0)
+    lines = {(s.path, s.line) for s in found.suspects}
+    assert ("pkg/stats.py", 3) in lines  # total -= x, run by both failing tests only
+    assert not any(s.path == "pkg/stats.py" and s.line >= 7 for s in found.suspects)  # biggest: only passing tests
+    assert not any(s.path.startswith("tests/") for s in found.suspects)  # test files only with include_tests
+
+
+def test_coverage_follows_subprocesses_and_a_plain_script(tmp_path):
+    root = make_project(tmp_path / "proj")
+    (root / "check.py").write_text("import subprocess, sys\n"
+                                   "sys.exit(subprocess.call([sys.executable, 'run_mean.py']))\n")
+    (root / "run_mean.py").write_text("from pkg.stats import mean\nassert mean([2]) == 2\n")
+    with ScratchTree(root) as tree:
+        found, run = coverage_spectrum(tree, f"{sys.executable} check.py", timeout=120)
+    assert run.returncode == 1 and found is not None
+    assert ("pkg/stats.py", 3) in {(s.path, s.line) for s in found.suspects}  # ran in the grandchild
+    assert all(s.score == 1.0 for s in found.suspects)  # one failing "test": every line it ran
+
+
+def test_a_command_that_runs_no_python_gives_no_spectrum_and_the_fallbacks_apply(tmp_path, new_repo):
+    root = make_project(tmp_path / "proj")
+    with ScratchTree(root) as tree:
+        found, run = coverage_spectrum(tree, "exit 1", timeout=30)
+    assert found is None and run.returncode == 1
+    every = all_lines(root, ["pkg"])
+    assert {s.path for s in every} == {"pkg/stats.py"} and len(every) == len(STATS.splitlines())
+    builder = new_repo("repo")
+    builder.commit("first", {"pkg/stats.py": STATS.replace("total -= x", "total += x").encode(), "README.md": b"x\n"})
+    work = Path(builder.path)
+    builder.repo.checkout_head(strategy=pygit2.enums.CheckoutStrategy.FORCE)
+    (work / "pkg" / "stats.py").write_text(STATS)
+    assert [(s.path, s.line) for s in changed_lines(work)] == [("pkg/stats.py", 3)]
+
+
+def test_project_files():
+    assert is_project_file("pkg/stats.py")
+    assert not is_project_file("tests/test_stats.py") and is_project_file("tests/test_stats.py", include_tests=True)
+    assert not is_project_file(".venv/lib/python3.11/site-packages/x.py")
+    assert not is_project_file("pkg/conftest.py")
