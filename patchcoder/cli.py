@@ -24,6 +24,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("split", "patchcoder.training.split_cli", "split mined pairs into train/valid/test by repository"),
     ("train", "patchcoder.training.cli", "train a looped patch model with Accelerate (presets tiny/default, resumable)"),
     ("suggest", "patchcoder.suggest_cli", "propose patches for your changes (or files) as diffs; --apply writes them"),
+    ("fix", "patchcoder.fix_cli", "find a fix that makes your failing tests pass (model-ordered, checked in scratch copies)"),
     ("hook", "patchcoder.hook", "install, remove or run the git pre-commit hook (warn or strict)"),
     ("eval", "patchcoder.training.eval_cli", "measure a checkpoint on held-out changes (exact match, applies, localisation)"),
 ]

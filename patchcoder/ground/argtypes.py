@@ -40,3 +40,16 @@ def iso_date(text: str) -> str:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an ISO date such as 2024-01-31, got {text!r}") from None
     return text
+
+
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds > 0 (rejects nan and inf)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
+    return value
