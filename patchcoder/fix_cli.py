@@ -53,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from patchcoder.fix import FixConfig, Progress, apply_fix, fix
+    from patchcoder.fix import FixConfig, apply_fix, fix
     from patchcoder.ground.console import stderr
     from patchcoder.repair import Repairer
 
