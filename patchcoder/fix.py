@@ -33,6 +33,7 @@ from patchcoder.search import Candidate, SearchResult, search
 WEIGHT = 1.0
 # Exit codes of `patchcoder fix`.
 NOTHING_TO_FIX, FIXED, ERROR, NOT_FOUND = 0, 1, 2, 3
+ORDERS = ("model", "enumeration", "random")
 
 
 @dataclasses.dataclass
@@ -63,6 +64,10 @@ class FixConfig:
     """weight of log Ochiai(line) in the order key"""
     beam: int = 1
     """with > 1, the model's beam-search scripts join the enumerated rewrites"""
+    order: str = "model"
+    """the order candidates are tried in: "model" (the key above), "enumeration" (most suspicious line first,
+    its rewrites as enumerated: the baseline of benchmarks/fix.py) or "random" (seeded by `seed`)"""
+    seed: int = 0
 
 
 @dataclasses.dataclass
@@ -235,16 +240,30 @@ def rank_candidates(repairer, root: Path, suspects: list[Suspect], config: FixCo
         for s in mine:
             items.append({"code": text, "path": path, "focus": (s.line, s.line)})
             owners.append(s)
+    if config.order not in ORDERS:
+        raise UsageError(f"order must be one of {', '.join(ORDERS)}, got {config.order!r}")
     ranked = repairer.candidates(items, beam=config.beam) if items else []
-    best: dict[tuple[str, str], Candidate] = {}
+    best: dict[tuple[str, str], tuple[Candidate, int]] = {}
+    position = 0  # enumeration order: suspects as localised, each line's rewrites as enumerated
     for suspect, patches in zip(owners, ranked, strict=True):
-        for patch in patches:
+        for patch in sorted(patches, key=lambda p: p.rank):
             key = patch.logp + config.weight * math.log(max(suspect.score, 1e-9))
             text = patch.apply(patch.original)
             old = best.get((suspect.path, text))
-            if old is None or key > old.score:
-                best[(suspect.path, text)] = Candidate(suspect.path, text, key, suspect.line, patch)
-    return sorted(best.values(), key=lambda c: (-c.score, c.path, c.line))
+            if old is None:
+                best[(suspect.path, text)] = (Candidate(suspect.path, text, key, suspect.line, patch), position)
+                position += 1
+            elif key > old[0].score:
+                best[(suspect.path, text)] = (Candidate(suspect.path, text, key, suspect.line, patch), old[1])
+    if config.order == "enumeration":
+        return [c for c, _ in sorted(best.values(), key=lambda x: x[1])]
+    if config.order == "random":
+        import random
+
+        out = [c for c, _ in sorted(best.values(), key=lambda x: x[1])]
+        random.Random(config.seed).shuffle(out)
+        return out
+    return [c for c, _ in sorted(best.values(), key=lambda x: (-x[0].score, x[1]))]
 
 
 def apply_fix(fix_: Fix) -> None:
