@@ -1,0 +1,171 @@
+"""`patchcoder fix --test CMD` end to end on real projects with a planted bug, and the API's `check` contract,
+with a real model that learned one fix (`area`: `width + height` -> `width * height`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from patchcoder.ground.errors import PatchcoderError
+from patchcoder.repair import Repairer
+
+BUGGY = "def area(width, height):\n    return width + height\n"
+FIXED = "def area(width, height):\n    return width * height\n"
+PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+TEST_AREA = "from geometry import area\n\n\ndef test_area():\n    assert area(2, 3) == 6\n"
+
+
+def project(root: Path, tests: str = TEST_AREA, code: str = BUGGY) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "geometry.py").write_text(code)
+    (root / "test_geometry.py").write_text(tests)
+    return root
+
+
+def digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and ".pytest_cache" not in path.parts:
+            h.update(str(path.relative_to(root)).encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+def _fix(cwd, fixer, *args, env=None, **kwargs):
+    return subprocess.run([sys.executable, "-m", "patchcoder", "fix", "--checkpoint", str(fixer), *args],
+                          cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}, **kwargs)
+
+
+def test_the_fix_is_found_shown_and_the_tree_left_alone(tmp_path, fixer):
+    root = project(tmp_path / "proj")
+    before = digest(root)
+    result = _fix(root, fixer, "--test", PYTEST)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("--- a/geometry.py\n+++ b/geometry.py\n")
+    assert "+    return width * height" in result.stdout
+    assert "fault localisation: coverage" in result.stderr
+    assert digest(root) == before  # shown, not written
+
+
+def test_json_jobs_and_apply(tmp_path, fixer):
+    root = project(tmp_path / "proj")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    result = _fix(root, fixer, "--test", PYTEST, "--json", "--jobs", "2", "--apply", env={"TMPDIR": str(scratch)})
+    assert result.returncode == 1, result.stderr
+    out = json.loads(result.stdout)
+    assert out["status"] == "fixed" and out["tries"] >= 1 and out["localisation"]["method"] == "coverage"
+    (found,) = out["fixes"]
+    assert found["path"] == "geometry.py" and found["sstub"] == "change_binary_operator"
+    assert (root / "geometry.py").read_text() == FIXED
+    assert list(scratch.iterdir()) == []  # every scratch copy removed
+    again = _fix(root, fixer, "--test", PYTEST, "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["status"] == "nothing_to_fix"
+
+
+def test_a_candidate_that_loops_forever_is_killed_and_the_search_goes_on(tmp_path, fixer):
+    tests = TEST_AREA + ("\n\ndef test_square():\n    while area(2, 2) == 0:  # `width - height` loops forever\n"
+                         "        pass\n")
+    root = project(tmp_path / "proj", tests)
+    result = _fix(root, fixer, "--test", PYTEST, "--json", "--all", "--timeout", "5", "--max-tries", "40")
+    assert result.returncode == 1, result.stderr
+    out = json.loads(result.stdout)
+    assert out["timeouts"] >= 1
+    assert any("width * height" in f["diff"] for f in out["fixes"])
+
+
+def test_a_flaky_test_is_reported_and_nothing_is_tried(tmp_path, fixer):
+    flag = tmp_path / "ran-once"
+    tests = ("import os, pathlib\n\n\ndef test_flaky():\n    flag = pathlib.Path(os.environ['FLAG'])\n"
+             "    if not flag.exists():\n        flag.touch()\n        assert False\n")
+    root = project(tmp_path / "proj", tests)
+    result = _fix(root, fixer, "--test", PYTEST, "--json", env={"FLAG": str(flag)})
+    assert result.returncode == 2, result.stderr
+    assert json.loads(result.stdout)["status"] == "flaky" and json.loads(result.stdout)["tries"] == 0
+    assert (root / "geometry.py").read_text() == BUGGY
+
+
+def test_a_test_command_that_is_not_python_falls_back_to_the_paths(tmp_path, fixer):
+    root = project(tmp_path / "proj")
+    (root / "check.sh").write_text("grep -q 'width \\* height' geometry.py\n")
+    result = _fix(root, fixer, "geometry.py", "--test", "sh check.sh", "--json")
+    assert result.returncode == 1, result.stderr
+    out = json.loads(result.stdout)
+    assert out["localisation"]["method"] == "paths" and "width * height" in out["fixes"][0]["diff"]
+    nothing = _fix(root, fixer, "--test", "sh check.sh")  # no coverage, no git, no PATH: said clearly
+    assert nothing.returncode == 2 and "name the files to search" in nothing.stderr
+
+
+def test_ctrl_c_leaves_the_tree_as_it_was_and_no_scratch_copy(tmp_path, fixer):
+    # every test run takes a while, so the search is still going when Ctrl-C comes
+    tests = TEST_AREA.replace("def test_area():\n", "def test_area():\n    import time\n    time.sleep(1.5)\n")
+    root = project(tmp_path / "proj", tests)
+    before = digest(root)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "patchcoder", "fix", "--checkpoint", str(fixer), "--test",
+                             PYTEST + "; exit 1", "--no-progress", "--max-tries", "50"],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(scratch)})
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(p.name.startswith("patchcoder-fix-") for p in scratch.iterdir()):
+        time.sleep(0.1)
+    time.sleep(4)  # baseline, localisation, then into the search
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "interrupted" in err
+    assert digest(root) == before
+    assert list(scratch.iterdir()) == []
+
+
+# ---- the Python API: per-item checks
+
+
+def test_check_gets_the_first_passing_candidate_and_counts_its_calls(fixer):
+    repairer = Repairer.load(fixer)
+    seen = []
+
+    def check(code: str) -> bool:
+        seen.append(code)
+        return "width * height" in code
+
+    (patch,) = repairer.repair([{"code": BUGGY, "path": "geometry.py", "check": check}], max_checks=20)
+    assert patch is not None and patch.checked and patch.checks == len(seen) <= 20
+    assert patch.apply(BUGGY) == FIXED and seen[-1] == FIXED
+    assert all(compile(code, "x", "exec") for code in seen)  # never called on a candidate that does not parse
+
+
+def test_check_limits_failures_and_exceptions(fixer):
+    repairer = Repairer.load(fixer)
+    calls = {"never": 0, "boom": 0}
+
+    def never(code: str) -> bool:
+        calls["never"] += 1
+        return False
+
+    def boom(code: str) -> bool:
+        calls["boom"] += 1
+        raise RuntimeError("the check itself fails")
+
+    patches = repairer.repair([{"code": BUGGY, "path": "geometry.py", "check": never},
+                               {"code": BUGGY, "path": "geometry.py", "check": boom},
+                               {"code": BUGGY, "path": "geometry.py"}], max_checks=3)
+    assert patches[0] is None and patches[1] is None and calls == {"never": 3, "boom": 3}
+    assert patches[2] is not None and not patches[2].checked  # an item without a check: as before
+    with pytest.raises(PatchcoderError):
+        repairer.repair([{"code": BUGGY, "check": "not callable"}])
+
+
+def test_repairer_fix_runs_the_whole_loop_from_python(tmp_path, fixer):
+    root = project(tmp_path / "proj")
+    result = Repairer.load(fixer).fix(root, test=PYTEST)
+    assert result.status == "fixed" and result.exit_code == 1
+    assert "width * height" in result.fixes[0].diff
+    assert (root / "geometry.py").read_text() == BUGGY
