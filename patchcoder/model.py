@@ -10,26 +10,15 @@ Transformer (PLT). Reads top to bottom like DESIGN.md §4; attention itself live
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from patchcoder.ground.errors import PatchcoderError
 from patchcoder.kernels import attention, cached_attention
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-
-
-class CheckpointError(PatchcoderError):
-    """A checkpoint directory that cannot be loaded (missing, truncated, or for another model)."""
-
 
 # ----------------------------------------------------------------------------------------------
 # Configuration
@@ -722,61 +711,20 @@ class PatchCoder(nn.Module):
             return out
         return [out[i, int(key_start[i]) :].cpu() for i in range(B)]
 
-    # -- checkpoints ---------------------------------------------------------------------------
+    # -- the model folder: patchcoder.checkpoint --------------------------------------------------
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """Write config.json and model.safetensors (no pickle)."""
-        from safetensors.torch import save_file
+        """Write config.json and model.safetensors (`checkpoint.save_model`)."""
+        from patchcoder.checkpoint import save_model
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        if self.config.tie_embeddings:
-            state.pop("head.weight")  # the same tensor as embed.weight
-        (directory / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
-        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        save_model(self, directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> PatchCoder:
-        """Load a checkpoint written by save_pretrained; every problem is one CheckpointError line."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        """Load a folder written by save_pretrained (`checkpoint.load_model`; problems are CheckpointError)."""
+        from patchcoder.checkpoint import load_model
 
-        directory = Path(directory)
-        config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-        for path in (config_path, weights_path):
-            if not path.is_file():
-                raise CheckpointError(f"{path}: missing; is {directory} a patchcoder checkpoint directory?")
-        try:
-            config = PatchCoderConfig.from_dict(json.loads(config_path.read_text()))
-        except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
-            raise CheckpointError(f"{config_path}: not a valid model config ({e})") from None
-        try:
-            state = load_file(str(weights_path), device=str(device))
-        except (SafetensorError, OSError, ValueError) as e:
-            raise CheckpointError(f"{weights_path}: unreadable or truncated safetensors file ({e})") from None
-        with torch.device("meta"):  # no random initialisation: every weight comes from the file
-            model = cls(config)
-        expected = {k: v for k, v in model.state_dict().items()}
-        if config.tie_embeddings:
-            expected.pop("head.weight")
-        missing = sorted(set(expected) - set(state))
-        extra = sorted(set(state) - set(expected))
-        if missing or extra:
-            raise CheckpointError(
-                f"{weights_path}: tensors do not match config.json (missing {missing[:3]}, unexpected {extra[:3]})"
-            )
-        for name, tensor in state.items():
-            if tensor.shape != expected[name].shape:
-                raise CheckpointError(
-                    f"{weights_path}: tensor {name} has shape {tuple(tensor.shape)}, "
-                    f"config.json implies {tuple(expected[name].shape)}"
-                )
-        model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=False, assign=True)
-        if config.tie_embeddings:
-            model.head.weight = model.embed.weight
-        model.reset_buffers()
-        return model
+        return load_model(directory, device)
 
     # -- diagnostics ---------------------------------------------------------------------------
 

@@ -16,17 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 
+from patchcoder.checkpoint import MODES, check_option
 from patchcoder.ground.errors import PatchcoderError
-
-SHIPPED_MODEL = Path(__file__).parent / "assets" / "model"
-MODES = ("generate", "rank", "both")
-PRECISIONS = ("auto", "bf16", "fp32")
-# A model folder may name the decoding mode that measured best for it, how many edit heads ranking
-# reads in full, and a calibrated threshold below which suggest and the hook stay quiet:
-# decoding.json {"mode": "rank", "keep_heads": 4, "min_score": -1.2}.
-DECODING_FILE = "decoding.json"
 
 
 @dataclasses.dataclass
@@ -69,9 +61,10 @@ class Repairer:
                  precision: str = "auto"):
         for key, value in (("mode", mode), ("min_score", min_score), ("keep_heads", keep_heads),
                            ("precision", precision)):
-            _check_option(key, value)
+            check_option(key, value)
         self.precision = precision  # auto: bf16 autocast where the hardware runs it natively
         self.model, self.tokenizer = model, tokenizer
+        # max_tokens: the prompt budget (the example length the model was trained with)
         self.max_tokens, self.max_new_tokens, self.mode = max_tokens, max_new_tokens, mode
         # `repair` returns every patch with its score; suggest and the hook hide those below min_score
         self.min_score = min_score
@@ -81,33 +74,14 @@ class Repairer:
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **options) -> Repairer:
-        """A checkpoint folder (model.safetensors, config.json, tokenizer.json); None = the shipped model."""
-        import json
+        """A checkpoint folder (model.safetensors, config.json, tokenizer.json); None = the shipped model.
+        The folder's decoding.json (patchcoder.checkpoint) gives the options not passed here."""
+        from patchcoder.checkpoint import load_checkpoint
 
-        from patchcoder.model import PatchCoder
-        from patchcoder.tokenizer.vocab import CodeTokenizer
-
-        directory = Path(path) if path is not None else SHIPPED_MODEL
-        if path is None and not (directory / "model.safetensors").exists():
-            raise PatchcoderError(f"the model shipped with patchcoder is missing from {directory} (an incomplete "
-                                  "install?); reinstall patchcoder or pass a checkpoint folder made by `patchcoder train`")
-        model = PatchCoder.from_pretrained(directory)
-        tokenizer_file = directory / "tokenizer.json"
-        tokenizer = CodeTokenizer.load(tokenizer_file) if tokenizer_file.exists() else CodeTokenizer.default()
-        if tokenizer.vocab_size != model.config.vocab_size:
-            raise PatchcoderError(f"{directory}: the model's vocabulary ({model.config.vocab_size}) is not the "
-                                  f"tokenizer's ({tokenizer.vocab_size})")
-        training = directory / "training.json"
-        if training.exists() and "max_tokens" not in options:
-            try:
-                options["max_tokens"] = int(json.loads(training.read_text())["config"]["data"]["seq_len"])
-            except (KeyError, ValueError, TypeError):
-                pass
-        decoding = directory / DECODING_FILE
-        if decoding.exists():
-            for key, value in _read_decoding(decoding).items():
-                options.setdefault(key, value)
-        return cls(model, tokenizer, **options)
+        checkpoint = load_checkpoint(path)
+        for key, value in checkpoint.decoding.items():
+            options.setdefault(key, value)
+        return cls(checkpoint.model, checkpoint.tokenizer, **options)
 
     def repair(self, items, batch_size: int = 16, beam: int = 1, show_progress: bool | None = None,
                mode: str | None = None) -> list[Patch | None]:
@@ -442,81 +416,6 @@ class Repairer:
         prompt = encode_prompt(tok, code, item.get("path") or "", item.get("intent"), item["language"], start, end,
                                line_ids=lines)
         return Window(index, prompt, start, end - start, (first, last) if item.get("focus") else None)
-
-
-def _read_decoding(path: Path) -> dict:
-    """The `mode`, `min_score`, `keep_heads` and `precision` a model folder's decoding.json sets (each may be absent)."""
-    import json
-
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise PatchcoderError(f"{path}: not readable JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise PatchcoderError(f"{path}: not a JSON object")
-    out = {}
-    for key in ("mode", "min_score", "keep_heads", "precision"):
-        if data.get(key) is not None:
-            try:
-                out[key] = _check_option(key, data[key])
-            except PatchcoderError as exc:
-                raise PatchcoderError(f"{path}: {exc}") from None
-    return out
-
-
-def _check_option(key: str, value):
-    """`value` if it is a valid decoding option `key` (None: unset, except for mode and precision),
-    else a PatchcoderError naming the option."""
-    import math
-
-    if key == "mode" and value not in MODES:
-        raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {value!r}")
-    if key == "precision" and value not in PRECISIONS:
-        raise PatchcoderError(f"precision must be one of {', '.join(PRECISIONS)}, got {value!r}")
-    if key == "keep_heads" and value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise PatchcoderError(f"keep_heads must be a positive integer, got {value!r}")
-    if key == "min_score" and value is not None:
-        try:
-            finite = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
-        except OverflowError:
-            finite = False
-        if not finite:
-            raise PatchcoderError(f"min_score must be a finite number, got {value!r}")
-        return float(value)
-    return value
-
-
-_NOT_GIVEN = object()
-
-
-def save_min_score(directory: str | os.PathLike, min_score: float | None, why: str, mode: str | None = None,
-                   keep_heads: int | None | object = _NOT_GIVEN) -> Path:
-    """Record a calibrated `min_score` (None: no threshold) in a model folder's decoding.json, keeping
-    its other keys; written atomically. `mode` and `keep_heads`, when given: the decoding mode and head
-    pruning it was measured with, which must be the folder's own (ranking fewer or more candidates
-    changes which one wins and its score, and the scores of different modes are not on one scale)."""
-    import json
-
-    path = Path(directory) / DECODING_FILE
-    data = {}
-    if path.exists():
-        _read_decoding(path)  # a clear error for a file that is not a decoding.json
-        data = json.loads(path.read_text())
-    own = data.get("mode", "generate")
-    if mode is not None and mode != own:
-        raise PatchcoderError(f"the threshold was measured in {mode} mode but {directory} decodes in {own} mode; "
-                              f"calibrate with --mode {own}")
-    own_heads = data.get("keep_heads")
-    if keep_heads is not _NOT_GIVEN and own == "rank" and keep_heads != own_heads:
-        raise PatchcoderError(f"the threshold was measured with keep_heads {keep_heads} but {directory} ranks with "
-                              f"keep_heads {own_heads}; calibrate " +
-                              (f"with --keep-heads {own_heads}" if own_heads else "without --keep-heads"))
-    data["min_score"] = min_score  # unrounded: it lies between two measured scores
-    data["min_score_from"] = why
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
 
 
 def _cpu_runs_bf16() -> bool:

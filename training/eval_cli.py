@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                        f"(without a threshold {c['exact_match_without']:.1%}), suggestions on "
                        f"{c['suggested']:.1%} of the buggy windows")
         if args.save_min_score:
-            from patchcoder.repair import save_min_score
+            from patchcoder.checkpoint import save_min_score
 
             written = save_min_score(args.checkpoint, c["min_score"], f"patchcoder eval --calibrate {args.calibrate} "
                                      f"on {args.data} ({report['examples']} examples, mode {report['mode']}, keep_heads "

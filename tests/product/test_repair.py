@@ -297,14 +297,18 @@ def test_a_tiled_text_gets_the_patch_of_its_best_window(fixer):
 
 
 def test_a_model_folder_names_its_decoding_mode(fixer, tmp_path):
+    import json
     import shutil
 
     folder = tmp_path / "model"
     shutil.copytree(fixer, folder)
-    assert Repairer.load(folder).mode == "generate"  # without decoding.json
+    # the export names the prompt budget (the fixer's seq_len) and no mode
+    assert json.loads((folder / "decoding.json").read_text()) == {"max_tokens": 128}
+    assert Repairer.load(folder).mode == "generate" and Repairer.load(folder).max_tokens == 128
     (folder / "decoding.json").write_text('{"mode": "rank"}')
     repairer = Repairer.load(folder)
     assert repairer.mode == "rank"
+    assert repairer.max_tokens == 128  # a folder whose decoding.json has no budget: training.json's seq_len
     assert Repairer.load(folder, mode="both").mode == "both"  # an explicit choice wins
     (ranked,) = repairer.repair([{"code": BUGGY, "path": "geometry.py"}])
     (explicit,) = repairer.repair([{"code": BUGGY, "path": "geometry.py"}], mode="rank")
@@ -320,7 +324,7 @@ def test_a_calibrated_min_score_in_decoding_json_hides_weaker_suggestions(fixer,
     import math
     import shutil
 
-    from patchcoder.repair import save_min_score
+    from patchcoder.checkpoint import save_min_score
     from patchcoder.suggest import Target, suggest
 
     folder = tmp_path / "model"
