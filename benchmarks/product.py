@@ -156,7 +156,7 @@ def phases(repairer, repeats: int) -> None:
 def scoring(repairer, code: str, repeats: int) -> None:
     import torch
 
-    from patchcoder.decoding import score_candidates
+    from patchcoder.decoding import autocast, score_candidates
     from patchcoder.ground.languages import language_of
 
     item = {"code": code, "path": "decoder.py", "language": language_of("decoder.py")}
@@ -168,7 +168,7 @@ def scoring(repairer, code: str, repeats: int) -> None:
     ways = {"tries": {}, "one row per candidate": {"share_prefixes": False}, "token by token": {"stepwise": True}}
     times: dict[str, list[float]] = {name: [] for name in ways}
     results = {}
-    with torch.no_grad(), repairer._autocast():  # the precision suggest decodes in
+    with torch.no_grad(), autocast(repairer.model, repairer.precision):  # the precision suggest decodes in
         for _ in range(repeats):
             for name, options in ways.items():
                 start = time.perf_counter()

@@ -143,22 +143,12 @@ class Repairer:
                        beam: int = 1) -> list:
         """One `Decoded` script (tokens in window coordinates) or None per window, decoded together;
         items[k] (with `code` and `language`) is the text windows[k] was cut from. Modes as in `repair`."""
+        from patchcoder.decoding import autocast
+
         if not windows:
             return []
-        with self._autocast():
+        with autocast(self.model, self.precision):
             return self._decode_windows(items, windows, mode, beam)
-
-    def _autocast(self):
-        """bf16 autocast where matrix units make it pay (CUDA, or a CPU whose oneDNN runs bf16 natively),
-        per `precision`; log-probabilities are always taken in fp32."""
-        import contextlib
-
-        import torch
-
-        device = self.model.embed.weight.device
-        use = self.precision == "bf16" or (self.precision == "auto" and (
-            device.type == "cuda" or (device.type == "cpu" and _cpu_runs_bf16())))
-        return torch.autocast(device.type, dtype=torch.bfloat16) if use else contextlib.nullcontext()
 
     def _decode_windows(self, items: list[dict], windows: list[Window], mode: str | None, beam: int) -> list:
         from patchcoder.decoding import constrained_beam, constrained_greedy
@@ -168,9 +158,11 @@ class Repairer:
         decoded: list = [None] * len(windows)
         if mode != "rank":
             if beam == 1:
-                decoded = constrained_greedy(self.model, self.tokenizer, prompts, lines, self.max_new_tokens)
+                decoded = constrained_greedy(self.model, self.tokenizer, prompts, lines,
+                                             max_new_tokens=self.max_new_tokens)
             else:  # the best hypothesis that does not break the parse; "no change" may be it
-                beams = constrained_beam(self.model, self.tokenizer, prompts, lines, beam, self.max_new_tokens)
+                beams = constrained_beam(self.model, self.tokenizer, prompts, lines, beam=beam,
+                                         max_new_tokens=self.max_new_tokens)
                 decoded = [self._first_that_parses(item, w, hyps)
                            for item, w, hyps in zip(items, windows, beams, strict=True)]
         if mode != "generate":
@@ -416,17 +408,6 @@ class Repairer:
         prompt = encode_prompt(tok, code, item.get("path") or "", item.get("intent"), item["language"], start, end,
                                line_ids=lines)
         return Window(index, prompt, start, end - start, (first, last) if item.get("focus") else None)
-
-
-def _cpu_runs_bf16() -> bool:
-    """Whether this CPU's oneDNN runs bf16 natively (AVX512-BF16 / AMX); elsewhere bf16 is emulated
-    and slower than fp32."""
-    import torch
-
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def syntax_errors(code: str, language: str | None) -> int | None:

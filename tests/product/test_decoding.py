@@ -1,10 +1,12 @@
-"""Constrained beam search: every hypothesis is well-formed, beam 1 is greedy, the learned fix wins."""
+"""Decoding (patchcoder.decoding): plain generation and sampling; constrained greedy and beam search
+(every hypothesis is well-formed, beam 1 is greedy, the learned fix wins); candidate scoring (cached
+scores equal teacher forcing: tests/product/test_repair.py)."""
 
 from __future__ import annotations
 
 import torch
 
-from patchcoder.decoding import constrained_beam, constrained_greedy
+from patchcoder.decoding import constrained_beam, constrained_greedy, generate
 from patchcoder.model import PatchCoder, PatchCoderConfig
 from patchcoder.repair import Repairer
 from patchcoder.tokenizer.edits import EditScript
@@ -14,6 +16,31 @@ from patchcoder.tokenizer.vocab import CodeTokenizer
 BUGGY = "def area(width, height):\n    return width + height\n"
 FIXED = "def area(width, height):\n    return width * height\n"
 TOK = CodeTokenizer.default()
+
+
+def _tiny(loops: int = 2) -> PatchCoder:
+    torch.manual_seed(0)
+    return PatchCoder(PatchCoderConfig(vocab_size=61, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, loops=loops,
+                                       window=4)).eval()
+
+
+def test_sampling_is_seeded_and_top_k_one_is_greedy():
+    m = _tiny()
+    prompt = torch.randint(0, 61, (2, 4))
+    one = generate(m, prompt, 10, temperature=1.0, top_p=0.9, generator=torch.Generator().manual_seed(3))
+    two = generate(m, prompt, 10, temperature=1.0, top_p=0.9, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(one, two)
+    assert torch.equal(generate(m, prompt, 10, temperature=0.7, top_k=1), generate(m, prompt, 10))
+
+
+def test_eos_stops_each_sequence():
+    m = _tiny()
+    prompt = torch.randint(0, 61, (1, 4))
+    greedy = generate(m, prompt, 10)
+    eos = int(greedy[0, 6])  # the third generated token
+    out = generate(m, prompt, 10, eos_token_id=eos)
+    first = (out[0, 4:] == eos).nonzero()[0, 0]
+    assert int(out[0, 4 + first]) == eos and out.shape[1] == 4 + first + 1
 
 
 def _prompts():
@@ -26,7 +53,7 @@ def test_beam_one_is_greedy_and_every_hypothesis_parses():
     model = PatchCoder(PatchCoderConfig(vocab_size=TOK.vocab_size, d_model=32, n_layers=1, n_heads=2, n_kv_heads=1,
                                         loops=2, window=8))
     prompts, lines = _prompts()
-    greedy = constrained_greedy(model, TOK, prompts, lines, 24)
+    greedy = constrained_greedy(model, TOK, prompts, lines, max_new_tokens=24)
     beam1 = constrained_beam(model, TOK, prompts, lines, beam=1, max_new_tokens=24)
     for g, (b,) in zip(greedy, beam1, strict=True):
         if g.finished:
