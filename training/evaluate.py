@@ -112,7 +112,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
     import torch
 
     from patchcoder.ground.console import progress_bar
-    from patchcoder.repair import Repairer, Window
+    from patchcoder.repair import Repairer
+    from patchcoder.windows import Window
 
     options = {k: v for k, v in (("keep_heads", keep_heads), ("precision", precision)) if v is not None}
     repairer = Repairer.load(checkpoint, max_new_tokens=max_new_tokens, **options)  # and the trained sequence length
@@ -247,9 +248,9 @@ def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int,
     """(scores, shown): of the batch's windows shown as they are after the real change (those that
     still fit a window), the scores of the changes the model would make, and how many were shown.
     records[k], when given, gets what was decoded for case k's fixed window under "fixed"."""
-    from patchcoder.repair import Window
     from patchcoder.tokenizer.edits import split_lines
     from patchcoder.tokenizer.examples import encode_prompt
+    from patchcoder.windows import Window
 
     tok = repairer.tokenizer
     items, windows = [], []
