@@ -43,6 +43,11 @@ def load_model_module(rev: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules["ab_model"] = module
     spec.loader.exec_module(module)
+    if not hasattr(module.PatchCoder, "prefill"):  # before the public prefill/step: the same calls, older names
+        def prefill(self, input_ids, max_new_tokens, *, mode="clp"):
+            return self.start_decoding(input_ids, max_new_tokens, mode)
+
+        module.PatchCoder.prefill, module.PatchCoder.step = prefill, module.PatchCoder.decode_step
     return module
 
 

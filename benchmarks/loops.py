@@ -61,14 +61,15 @@ def diagnostics(out: Path, valid: str | None, seq_len: int) -> dict | None:
         return None
     import torch
 
-    from patchcoder.model import PatchCoder
+    from patchcoder.checkpoint import load_model
     from patchcoder.tokenizer.loader import TokenShards
     from patchcoder.training.data import validation_batches
+    from patchcoder.training.diagnostics import loop_diagnostics
 
-    model = PatchCoder.from_pretrained(out / "final")
+    model = load_model(out / "final")
     ids, _ = validation_batches(TokenShards(valid), 8, seq_len, 1)[0]
     with torch.no_grad():
-        return {"rows": model.diagnostics(ids).rows()}
+        return {"rows": loop_diagnostics(model, ids).rows()}
 
 
 def main() -> None:

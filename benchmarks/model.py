@@ -54,14 +54,12 @@ def interleaved_decode(models: dict, modes: dict, prompt: torch.Tensor, steps: i
     """Seconds per generated token, one per round, of each model decoding greedily after `prompt` in its
     cached mode (modes[name]: "clp" or "sequential"; prefill excluded). The models take turns, `steps`
     tokens each per round, so a change of load hits them all alike; a first round warms up."""
-    start = torch.zeros(prompt.shape[0], dtype=torch.long)
-    max_len = prompt.shape[1] + steps * (repeats + 1) + 1
+    new_tokens = steps * (repeats + 1) + 1
     runs = {}
     with torch.no_grad():
         for name, m in models.items():
-            state, logits = m._prefill(prompt, start, max_len, modes[name])
-            step = m._sequential_step if modes[name] == "sequential" else m._clp_step
-            runs[name] = [state, logits.argmax(-1), step, []]
+            state, logits = m.prefill(prompt, new_tokens, mode=modes[name])
+            runs[name] = [state, logits.argmax(-1), m.step, []]
         for rep in range(repeats + 1):
             for run in runs.values():
                 state, token, step, times = run
@@ -113,22 +111,22 @@ def bench_decode_profile(args):
     print("|---|---|---|---|")
     for name, m in models.items():
         with torch.no_grad():
-            state, logits = m._prefill(prompt, torch.zeros(1, dtype=torch.long), 512 + 5 * steps + 8, "clp")
+            state, logits = m.prefill(prompt, 5 * steps + 8, mode="clp")
             token = logits.argmax(-1)
             for _ in range(5):
-                token = m._clp_step(state, token).argmax(-1)
+                token = m.step(state, token).argmax(-1)
             walls = []
             for _ in range(3):
                 t0 = time.perf_counter()
                 for _ in range(steps):
-                    token = m._clp_step(state, token).argmax(-1)
+                    token = m.step(state, token).argmax(-1)
                 walls.append((time.perf_counter() - t0) / steps)
             wall = statistics.median(walls)
             with profile():  # the profiler's own start-up
-                m._clp_step(state, token)
+                m.step(state, token)
             with profile() as prof:
                 for _ in range(steps):
-                    token = m._clp_step(state, token).argmax(-1)
+                    token = m.step(state, token).argmax(-1)
         events = prof.key_averages()
         op_us = sum(e.self_cpu_time_total for e in events) / steps
         n_ops = sum(e.count for e in events) / steps
@@ -143,11 +141,10 @@ def bench_cache(args):
     r1 = same_weights(cfg, 1, r2)
     T = 4096
     prompt = torch.randint(0, cfg.vocab_size, (1, T))
-    start = torch.zeros(1, dtype=torch.long)
     rows = []
     with torch.no_grad():
         for name, m, mode in (("R=1", r1, "clp"), ("R=2 PLT (CLP)", r2, "clp"), ("R=2 sequential", r2, "sequential")):
-            state, _ = m._prefill(prompt, start, T, mode)
+            state, _ = m.prefill(prompt, 0, mode=mode)
             rows.append((name, m.cache_bytes(T, mode=mode), state.nbytes()))
     base = rows[0][1]
     print("| model | cache_bytes(4096) | allocated by decoding | / R=1 |")

@@ -156,19 +156,22 @@ def phases(repairer, repeats: int) -> None:
 def scoring(repairer, code: str, repeats: int) -> None:
     import torch
 
-    from patchcoder.decoding import score_candidates
+    from patchcoder import ranking
+    from patchcoder.decoding import autocast, score_candidates
     from patchcoder.ground.languages import language_of
+    from patchcoder.windows import windows_for
 
-    item = {"code": code, "path": "decoder.py", "language": language_of("decoder.py")}
-    windows = repairer._windows(0, item)
-    rewrites = repairer._rewrites(item, windows)
+    source = ranking.Source(code, language_of("decoder.py"))
+    windows = windows_for(repairer.tokenizer, code, max_tokens=repairer.max_tokens, language=source.language,
+                          path="decoder.py")
+    found = ranking.rewrites(source, windows)
     prompts = [w.prompt for w in windows]
-    candidates = [repairer._candidates(item, w, rewrites) for w in windows]
+    candidates = [ranking.candidates(repairer.tokenizer, source, w, found) for w in windows]
     n = sum(map(len, candidates))
     ways = {"tries": {}, "one row per candidate": {"share_prefixes": False}, "token by token": {"stepwise": True}}
     times: dict[str, list[float]] = {name: [] for name in ways}
     results = {}
-    with torch.no_grad(), repairer._autocast():  # the precision suggest decodes in
+    with torch.no_grad(), autocast(repairer.model, repairer.precision):  # the precision suggest decodes in
         for _ in range(repeats):
             for name, options in ways.items():
                 start = time.perf_counter()

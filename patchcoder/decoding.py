@@ -1,19 +1,29 @@
-"""Decoding edit scripts: the model proposes, the edit grammar disposes.
+"""Decoding: what the model's cached decoder (`PatchCoder.prefill` / `step`) is driven by.
 
-At every step each sequence may only take a token its `EditGrammar` allows (markers in range, in
-order, non-overlapping; text closed by `<END>`), so every finished output parses and applies.
-Batched over prompts of different lengths with the model's KV-cached CLP decoder.
+    generate(model, ids, n)                   plain continuation: greedy, or temperature / top-k / top-p sampling
+    constrained_greedy / constrained_beam     edit scripts under the edit grammar: the model proposes, the
+                                              grammar disposes (markers in range, in order, non-overlapping;
+                                              text closed by `<END>`), so every finished output parses and applies
+    score_scripts / score_candidates          known candidate scripts scored by teacher forcing, each
+                                              prompt prefilled once and its candidates read as a trie
+    autocast(model, precision)                the precision decoding runs in (bf16 where the CPU runs it natively)
+
+Batched over prompts of different lengths (left padding, each sequence keeping its own positions).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 
 import numpy as np
 import torch
 
+from patchcoder.model import left_pad
 from patchcoder.tokenizer.grammar import EditGrammar
+
+GENERATION_MODES = ("clp", "sequential", "uncached")
 
 
 @dataclasses.dataclass
@@ -23,13 +33,113 @@ class Decoded:
     score: float  # mean log-probability per token (length-normalised)
 
 
+# ----------------------------------------------------------------------------------------------
+# Plain generation
+
+
+@torch.no_grad()
+def generate(model, input_ids, max_new_tokens: int, *, mode: str = "clp", attention_mask: torch.Tensor | None = None,
+             temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
+             eos_token_id: int | None = None, generator: torch.Generator | None = None):
+    """Continue each prompt by up to `max_new_tokens` tokens.
+
+    input_ids: a (B, T) tensor (left-padded when `attention_mask` is given, 1 = real token), or a
+    list of 1-D sequences of different lengths, which are left-padded here; each sequence keeps its
+    own positions. Returns the same kind: (B, T + n) tensor, or a list of prompt + new tokens.
+    mode: "clp" (all loops of a token in one batched pass), "sequential" (R passes per token) or
+    "uncached" (a full forward per token). Greedy unless temperature > 0; all modes agree greedily.
+    For bf16 decoding convert the model (`model.to(torch.bfloat16)`): under autocast, fp32 weights are
+    re-cast at every token, which is slower than fp32 decoding on CPU.
+    """
+    if mode not in GENERATION_MODES:
+        raise ValueError(f"mode must be one of {GENERATION_MODES}, got {mode!r}")
+    if mode != "uncached":
+        model.check_mode(mode)
+    device = model.embed.weight.device
+    as_list = not torch.is_tensor(input_ids)
+    idx, key_start = left_pad(input_ids, attention_mask, device)
+    B = idx.shape[0]
+    done = torch.zeros(B, dtype=torch.bool, device=device)
+    new = []
+    state = None
+    for _ in range(max_new_tokens):
+        if mode == "uncached":
+            seq = torch.cat([idx, *[n[:, None] for n in new]], dim=1)
+            padding = key_start if bool(key_start.any()) else None  # unpadded: the faster unmasked paths
+            logits = model.head(model.run_loops(seq, padding).hidden[-1][:, -1])
+        elif state is None:
+            state, logits = model.prefill(input_ids, max_new_tokens, mode=mode, attention_mask=attention_mask)
+        else:
+            logits = model.step(state, new[-1])
+        token = sample(logits.float(), temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+        if eos_token_id is not None:
+            token = torch.where(done, torch.full_like(token, eos_token_id), token)
+            done |= token == eos_token_id
+        new.append(token)
+        if eos_token_id is not None and bool(done.all()):
+            break
+    out = torch.cat([idx, *[n[:, None] for n in new]], dim=1)
+    if not as_list:
+        return out
+    return [out[i, int(key_start[i]) :].cpu() for i in range(B)]
+
+
+def sample(logits: torch.Tensor, *, temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
+           generator: torch.Generator | None = None) -> torch.Tensor:
+    """logits (B, V) -> token ids (B,): argmax, or temperature / top-k / top-p sampling."""
+    if not temperature:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    if top_k:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        drop = cum - sorted_logits.softmax(dim=-1) > top_p  # keep the smallest prefix reaching top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(1, order, sorted_logits)
+    probs = logits.softmax(dim=-1)
+    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Precision
+
+
+def autocast(model, precision: str = "auto"):
+    """bf16 autocast where matrix units make it pay (CUDA, or a CPU whose oneDNN runs bf16 natively),
+    per `precision` ("auto", "bf16" or "fp32"); log-probabilities are always taken in fp32."""
+    device = model.embed.weight.device
+    use = precision == "bf16" or (precision == "auto" and (
+        device.type == "cuda" or (device.type == "cpu" and cpu_runs_bf16())))
+    return torch.autocast(device.type, dtype=torch.bfloat16) if use else contextlib.nullcontext()
+
+
+def cpu_runs_bf16() -> bool:
+    """Whether this CPU's oneDNN runs bf16 natively (AVX512-BF16 / AMX); elsewhere bf16 is emulated
+    and slower than fp32."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+# ----------------------------------------------------------------------------------------------
+# Edit scripts under the edit grammar
+
+
+def _cached_mode(model) -> str:
+    """The cached decoding mode a model runs in: CLP, or sequential loops without the CLP shift."""
+    return "clp" if model.config.loops == 1 or model.config.clp_shift else "sequential"
+
+
 def _start(model, tokenizer, prompts: list[list[int]], n_lines: list[int], max_new_tokens: int, copies: int = 1):
     """Prefill `copies` rows per prompt, one grammar per row. -> (state, logits, grammars)"""
     if len(prompts) != len(n_lines):
         raise ValueError("one line count per prompt")
     model.eval()
-    mode = "clp" if model.config.loops == 1 or model.config.clp_shift else "sequential"
-    state, logits = model.start_decoding([p for p in prompts for _ in range(copies)], max_new_tokens, mode)
+    state, logits = model.prefill([p for p in prompts for _ in range(copies)], max_new_tokens, mode=_cached_mode(model))
     return state, logits, [EditGrammar(tokenizer, n) for n in n_lines for _ in range(copies)]
 
 
@@ -41,7 +151,7 @@ def _masks(grammars: list[EditGrammar], tokenizer, device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def constrained_greedy(model, tokenizer, prompts: list[list[int]], n_lines: list[int],
+def constrained_greedy(model, tokenizer, prompts: list[list[int]], n_lines: list[int], *,
                        max_new_tokens: int = 256) -> list[Decoded]:
     """Greedy edit scripts for `prompts` (each ends with `<|edit|>`) over windows of `n_lines` lines."""
     if not prompts:
@@ -68,12 +178,12 @@ def constrained_greedy(model, tokenizer, prompts: list[list[int]], n_lines: list
             state.reorder(keep)
             tokens = tokens.index_select(0, keep)
             active = [active[row] for row in still]
-        logits = model.decode_step(state, tokens)
+        logits = model.step(state, tokens)
     return [Decoded(out, g.done, lp / max(1, len(out))) for out, g, lp in zip(outputs, grammars, logprob, strict=True)]
 
 
 @torch.no_grad()
-def constrained_beam(model, tokenizer, prompts: list[list[int]], n_lines: list[int], beam: int = 4,
+def constrained_beam(model, tokenizer, prompts: list[list[int]], n_lines: list[int], *, beam: int = 4,
                      max_new_tokens: int = 256) -> list[list[Decoded]]:
     """The `beam` best edit scripts of each prompt under the edit grammar, best first by mean
     log-probability per token. An empty script (`<|eos|>` at once: "no change") competes like any other."""
@@ -120,7 +230,7 @@ def constrained_beam(model, tokenizer, prompts: list[list[int]], n_lines: list[i
         for i, g in enumerate(grammars):
             if g.done:
                 feed[i] = eos
-        logits = model.decode_step(state, feed)
+        logits = model.step(state, feed)
     results = []
     for b in range(B):
         best = sorted(finished[b], key=lambda d: d.score, reverse=True)[:K]
@@ -132,7 +242,7 @@ def constrained_beam(model, tokenizer, prompts: list[list[int]], n_lines: list[i
 
 
 @torch.no_grad()
-def score_scripts(model, prompts: list[list[int]], scripts: list[list[int]], batch_size: int = 32) -> list[float]:
+def score_scripts(model, prompts: list[list[int]], scripts: list[list[int]], *, batch_size: int = 32) -> list[float]:
     """Mean log-probability per token of each script (ending in `<|eos|>`) after its prompt, by teacher
     forcing: one forward pass per batch instead of one per token (candidate ranking)."""
     model.eval()
@@ -160,16 +270,16 @@ class CandidateScorer:
     one row per candidate), or token by token through the cached sequential decoder, `rows_per_pass`
     rows at a time, for a model without the CLP shift (or with `stepwise`); both kept for comparison."""
 
-    def __init__(self, model, prompts: list[list[int]], max_new_tokens: int, rows_per_pass: int = 64,
+    def __init__(self, model, prompts: list[list[int]], max_new_tokens: int, *, rows_per_pass: int = 64,
                  stepwise: bool = False, share_prefixes: bool = True, nodes_per_row: int = 256):
         model.eval()
         self.model, self.rows_per_pass, self.nodes_per_row = model, rows_per_pass, nodes_per_row
         self.share_prefixes = share_prefixes  # False: one row per candidate (kept for comparison)
         self.device = model.embed.weight.device
-        self.mode = "clp" if model.config.loops == 1 or model.config.clp_shift else "sequential"
+        self.mode = _cached_mode(model)
         self.stepwise = stepwise or self.mode != "clp"
         with torch.no_grad():
-            self.base, first_logits = model.start_decoding(prompts, max(1, max_new_tokens), self.mode)
+            self.base, first_logits = model.prefill(prompts, max(1, max_new_tokens), mode=self.mode)
         self.first_logp = torch.log_softmax(first_logits.float(), dim=-1)
         self.n_prompts = len(prompts)
 
@@ -186,7 +296,7 @@ class CandidateScorer:
         if self.mode == "clp":
             logits = self.model.block_logits(self.base, tokens, owners)[:, 0]
         else:
-            logits = self.model.decode_step(self.base.select(owners), tokens[:, 0])
+            logits = self.model.step(self.base.select(owners), tokens[:, 0])
         second = torch.log_softmax(logits.float(), dim=-1)
         row = {pair: k for k, pair in enumerate(firsts)}
         return [[float(self.first_logp[owner, a] + second[row[(owner, a)], b]) for a, b in hs]
@@ -334,7 +444,7 @@ def best_heads(head_scores: list[float], keep: int) -> list[int]:
     return sorted(range(len(head_scores)), key=head_scores.__getitem__, reverse=True)[:keep]
 
 
-def score_candidates(model, prompts: list[list[int]], candidates: list[list[list[int]]],
+def score_candidates(model, prompts: list[list[int]], candidates: list[list[list[int]]], *,
                      rows_per_pass: int = 64, stepwise: bool = False, keep_heads: int | None = None,
                      share_prefixes: bool = True, nodes_per_row: int = 256) -> list[list[float | None]]:
     """Like `score_scripts` for many candidate scripts per prompt, each prompt prefilled once
@@ -349,7 +459,8 @@ def score_candidates(model, prompts: list[list[int]], candidates: list[list[list
     if not any(candidates):
         return [[] for _ in candidates]
     scorer = CandidateScorer(model, prompts, max(len(t) for cands in candidates for t in cands),
-                             rows_per_pass, stepwise, share_prefixes, nodes_per_row)
+                             rows_per_pass=rows_per_pass, stepwise=stepwise, share_prefixes=share_prefixes,
+                             nodes_per_row=nodes_per_row)
     if keep_heads is None:
         return scorer.scores(candidates)
     heads = [sorted({tuple(c[:2]) for c in cands if len(c) > 1}) for cands in candidates]
@@ -375,6 +486,6 @@ def _stepwise(model, state, tokens: torch.Tensor, lengths: torch.Tensor) -> torc
             keep = still.nonzero().squeeze(1)
             state.reorder(keep)
             active = active[keep]
-        logp = torch.log_softmax(model.decode_step(state, tokens[active, step - 1]).float(), dim=-1)
+        logp = torch.log_softmax(model.step(state, tokens[active, step - 1]).float(), dim=-1)
         total[active] += logp.gather(1, tokens[active, step][:, None]).squeeze(1)
     return total

@@ -6,29 +6,32 @@ Transformer (PLT). Reads top to bottom like DESIGN.md §4; attention itself live
     loop r:   U  = a·E[t] + b·H_{r-1}[t-1]            the CLP shift (U[0] = a·E[0])
               Hr = norm(layers(U))                    G-SWA: g·attn(q, K0, V0) + (1-g)·attn_window(q, K, V)
     logits = head(H_{R-1})
+
+The model computes: the training forward (`forward`, `run_loops`) and cached decoding (`prefill`, then
+`step` once per token; `tree_hidden` / `block_logits` read known continuations in one pass per loop).
+Generation and scoring live in patchcoder.decoding, the model folder in patchcoder.checkpoint.
+
+Shape legend (comments and names):
+    B  batch rows              T  sequence length (positions)     S  query rows of one call
+    C  d_model                 V  vocabulary size                 D  head dimension
+    H  query heads             Hkv  key/value heads               g  H / Hkv, query heads per K/V head
+    L  physical layers         R  loops                           W  local window (keys t-W … t)
+    N  rows of a tree/block    M  nodes (tokens) per tree row     P  keys of a cache (rings + positions)
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from patchcoder.ground.errors import PatchcoderError
 from patchcoder.kernels import attention, cached_attention
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-
-
-class CheckpointError(PatchcoderError):
-    """A checkpoint directory that cannot be loaded (missing, truncated, or for another model)."""
+CACHED_MODES = ("clp", "sequential")  # decoding with caches: all loops of a token at once, or one after another
 
 
 # ----------------------------------------------------------------------------------------------
@@ -292,7 +295,7 @@ class PatchCoder(nn.Module):
         """input_ids (B, T) -> logits (B, T, V) from the last loop."""
         return self.head(self.run_loops(input_ids).hidden[-1])
 
-    def run_loops(self, idx: torch.Tensor, key_start: torch.Tensor | None = None, capture: bool = False):
+    def run_loops(self, idx: torch.Tensor, key_start: torch.Tensor | None = None, *, capture: bool = False):
         """All R loops over a whole sequence. key_start (B,) marks left padding (first real index)."""
         cfg, backend = self.config, self.attn_backend
         B, T = idx.shape
@@ -308,7 +311,7 @@ class PatchCoder(nn.Module):
 
         def attend_global(i, q, k, v, gate):
             kv0[i] = (k, v)
-            return attention(q, k, v, None, key_start, backend, masks)
+            return attention(q, k, v, window=None, key_start=key_start, backend=backend, masks=masks)
 
         x = self.drop(E)
         for block in self.blocks:
@@ -325,8 +328,10 @@ class PatchCoder(nn.Module):
             kv_r, gates_r = [None] * cfg.n_layers, [None] * cfg.n_layers
 
             def attend_gswa(i, q, k, v, gate, kv_r=kv_r, gates_r=gates_r):
-                o_global = attention(q, *kv0[i], None, key_start, backend, masks)  # loop 0's K/V, causal
-                o_local = attention(q, k, v, cfg.window, key_start, backend, masks)  # own K/V, t-W … t
+                k0, v0 = kv0[i]  # loop 0's K/V, causal
+                o_global = attention(q, k0, v0, window=None, key_start=key_start, backend=backend, masks=masks)
+                o_local = attention(q, k, v, window=cfg.window, key_start=key_start, backend=backend,
+                                    masks=masks)  # own K/V, t-W … t
                 g = gate()
                 if capture:
                     kv_r[i], gates_r[i] = (k, v), g
@@ -351,7 +356,7 @@ class PatchCoder(nn.Module):
 
     # -- cached decoding ---------------------------------------------------------------------
 
-    def cache_bytes(self, seq_len: int, batch: int = 1, dtype: torch.dtype | None = None,
+    def cache_bytes(self, seq_len: int, *, batch: int = 1, dtype: torch.dtype | None = None,
                     mode: str = "clp") -> int:
         """KV-cache size for `batch` sequences of `seq_len` positions.
 
@@ -363,7 +368,38 @@ class PatchCoder(nn.Module):
         size = torch.empty((), dtype=dtype).element_size()
         return cfg.n_layers * 2 * cfg.n_kv_heads * cfg.head_dim * positions * size * batch
 
-    def _prefill(self, idx: torch.Tensor, key_start: torch.Tensor, max_len: int, mode: str):
+    @torch.no_grad()
+    def prefill(self, input_ids, max_new_tokens: int, *, mode: str = "clp",
+                attention_mask: torch.Tensor | None = None) -> tuple[DecodeState, torch.Tensor]:
+        """Prefill for token-by-token decoding: (state, logits (B, V) for the first new token); then call
+        `step(state, tokens)` once per chosen token, at most `max_new_tokens - 1` times.
+
+        input_ids: a (B, T) tensor (left-padded when `attention_mask` is given, 1 = real token), or a
+        list of 1-D sequences of different lengths, which are left-padded here; each sequence keeps its
+        own positions. mode: "clp" (all loops of a token in one batched pass) or "sequential" (R passes
+        per token, each loop with a full cache; for comparison).
+        """
+        self.check_mode(mode)
+        idx, key_start = left_pad(input_ids, attention_mask, self.embed.weight.device)
+        return self._prefill_padded(idx, key_start, idx.shape[1] + max_new_tokens, mode)
+
+    def check_mode(self, mode: str) -> None:
+        """Raise ValueError unless this model can decode in cached mode `mode`."""
+        if mode not in CACHED_MODES:
+            raise ValueError(f"mode must be one of {CACHED_MODES}, got {mode!r}")
+        if mode == "clp" and self.config.loops > 1 and not self.config.clp_shift:
+            raise ValueError("mode='clp' needs clp_shift=True (without the shift, loops cannot run in parallel)")
+
+    @torch.no_grad()
+    def step(self, state: DecodeState, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed one token per sequence (B,) and get the next logits (B, V)."""
+        if state.t >= state.key_valid.shape[1]:
+            raise ValueError(f"the decoding state holds {state.key_valid.shape[1]} positions and is full; "
+                             "prefill with a larger max_new_tokens")
+        step = self._clp_step if state.mode == "clp" else self._sequential_step
+        return step(state, tokens)
+
+    def _prefill_padded(self, idx: torch.Tensor, key_start: torch.Tensor, max_len: int, mode: str):
         """Run the loops one after another over the prompt and keep what decoding needs. Prompts of
         very different lengths are run in groups of similar length (`_length_groups`), each without
         the left padding all its rows share, and their results placed back in the padded layout."""
@@ -549,34 +585,6 @@ class PatchCoder(nn.Module):
         return self.head(hs[-1][:, 0])
 
     @torch.no_grad()
-    def start_decoding(self, input_ids, max_new_tokens: int, mode: str = "clp",
-                       attention_mask: torch.Tensor | None = None):
-        """Prefill for token-by-token decoding (constrained decoding, custom samplers).
-
-        input_ids as in `generate`. Returns (state, logits (B, V) for the first new token); then call
-        `decode_step(state, tokens)` once per chosen token, at most `max_new_tokens - 1` times.
-        """
-        self._check_mode(mode, cached=True)
-        idx, key_start = _left_pad(input_ids, attention_mask, self.embed.weight.device)
-        return self._prefill(idx, key_start, idx.shape[1] + max_new_tokens, mode)
-
-    def _check_mode(self, mode: str, cached: bool) -> None:
-        modes = ("clp", "sequential") if cached else ("clp", "sequential", "uncached")
-        if mode not in modes:
-            raise ValueError(f"mode must be one of {modes}, got {mode!r}")
-        if mode == "clp" and self.config.loops > 1 and not self.config.clp_shift:
-            raise ValueError("mode='clp' needs clp_shift=True (without the shift, loops cannot run in parallel)")
-
-    @torch.no_grad()
-    def decode_step(self, state: DecodeState, tokens: torch.Tensor) -> torch.Tensor:
-        """Feed one token per sequence (B,) and get the next logits (B, V)."""
-        if state.t >= state.key_valid.shape[1]:
-            raise ValueError(f"the decoding state holds {state.key_valid.shape[1]} positions and is full; "
-                             "start_decoding with a larger max_new_tokens")
-        step = self._clp_step if state.mode == "clp" else self._sequential_step
-        return step(state, tokens)
-
-    @torch.no_grad()
     def block_logits(self, state: DecodeState, tokens: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (N, K, V) after each of `tokens` (N, K), fed after the prefix of a CLP decoding state
         in one pass per loop (teacher forcing), for scoring known continuations; the state is left as
@@ -671,121 +679,20 @@ class PatchCoder(nn.Module):
             h = self.norm(x)
         return h
 
-    @torch.no_grad()
-    def generate(
-        self,
-        input_ids,
-        max_new_tokens: int,
-        mode: str = "clp",
-        attention_mask: torch.Tensor | None = None,
-        temperature: float = 0.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        eos_token_id: int | None = None,
-        generator: torch.Generator | None = None,
-    ):
-        """Continue each prompt by up to `max_new_tokens` tokens.
-
-        input_ids: a (B, T) tensor (left-padded when `attention_mask` is given, 1 = real token), or a
-        list of 1-D sequences of different lengths, which are left-padded here; each sequence keeps its
-        own positions. Returns the same kind: (B, T + n) tensor, or a list of prompt + new tokens.
-        mode: "clp" (all loops of a token in one batched pass), "sequential" (R passes per token) or
-        "uncached" (a full forward per token). Greedy unless temperature > 0; all modes agree greedily.
-        For bf16 decoding convert the model (`model.to(torch.bfloat16)`): under autocast, fp32 weights are
-        re-cast at every token, which is slower than fp32 decoding on CPU.
-        """
-        self._check_mode(mode, cached=False)
-        device = self.embed.weight.device
-        as_list = not torch.is_tensor(input_ids)
-        idx, key_start = _left_pad(input_ids, attention_mask, device)
-        B = idx.shape[0]
-        done = torch.zeros(B, dtype=torch.bool, device=device)
-        new = []
-        state = None
-        for _ in range(max_new_tokens):
-            if mode == "uncached":
-                seq = torch.cat([idx, *[n[:, None] for n in new]], dim=1)
-                logits = self.head(self.run_loops(seq, _padding_or_none(key_start)).hidden[-1][:, -1])
-            elif state is None:
-                state, logits = self._prefill(idx, key_start, idx.shape[1] + max_new_tokens, mode)
-            else:
-                logits = self.decode_step(state, new[-1])
-            token = _sample(logits.float(), temperature, top_k, top_p, generator)
-            if eos_token_id is not None:
-                token = torch.where(done, torch.full_like(token, eos_token_id), token)
-                done |= token == eos_token_id
-            new.append(token)
-            if eos_token_id is not None and bool(done.all()):
-                break
-        out = torch.cat([idx, *[n[:, None] for n in new]], dim=1)
-        if not as_list:
-            return out
-        return [out[i, int(key_start[i]) :].cpu() for i in range(B)]
-
-    # -- checkpoints ---------------------------------------------------------------------------
+    # -- the model folder: patchcoder.checkpoint --------------------------------------------------
 
     def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """Write config.json and model.safetensors (no pickle)."""
-        from safetensors.torch import save_file
+        """Write config.json and model.safetensors (`checkpoint.save_model`)."""
+        from patchcoder.checkpoint import save_model
 
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        if self.config.tie_embeddings:
-            state.pop("head.weight")  # the same tensor as embed.weight
-        (directory / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
-        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        save_model(self, directory)
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | torch.device = "cpu") -> PatchCoder:
-        """Load a checkpoint written by save_pretrained; every problem is one CheckpointError line."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        """Load a folder written by save_pretrained (`checkpoint.load_model`; problems are CheckpointError)."""
+        from patchcoder.checkpoint import load_model
 
-        directory = Path(directory)
-        config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
-        for path in (config_path, weights_path):
-            if not path.is_file():
-                raise CheckpointError(f"{path}: missing; is {directory} a patchcoder checkpoint directory?")
-        try:
-            config = PatchCoderConfig.from_dict(json.loads(config_path.read_text()))
-        except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
-            raise CheckpointError(f"{config_path}: not a valid model config ({e})") from None
-        try:
-            state = load_file(str(weights_path), device=str(device))
-        except (SafetensorError, OSError, ValueError) as e:
-            raise CheckpointError(f"{weights_path}: unreadable or truncated safetensors file ({e})") from None
-        with torch.device("meta"):  # no random initialisation: every weight comes from the file
-            model = cls(config)
-        expected = {k: v for k, v in model.state_dict().items()}
-        if config.tie_embeddings:
-            expected.pop("head.weight")
-        missing = sorted(set(expected) - set(state))
-        extra = sorted(set(state) - set(expected))
-        if missing or extra:
-            raise CheckpointError(
-                f"{weights_path}: tensors do not match config.json (missing {missing[:3]}, unexpected {extra[:3]})"
-            )
-        for name, tensor in state.items():
-            if tensor.shape != expected[name].shape:
-                raise CheckpointError(
-                    f"{weights_path}: tensor {name} has shape {tuple(tensor.shape)}, "
-                    f"config.json implies {tuple(expected[name].shape)}"
-                )
-        model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=False, assign=True)
-        if config.tie_embeddings:
-            model.head.weight = model.embed.weight
-        model.reset_buffers()
-        return model
-
-    # -- diagnostics ---------------------------------------------------------------------------
-
-    @torch.no_grad()
-    def diagnostics(self, input_ids: torch.Tensor):
-        """Per-loop gain and cost on a batch (DESIGN.md §4): see patchcoder.diagnostics.LoopDiagnostics."""
-        from patchcoder.diagnostics import loop_diagnostics
-
-        return loop_diagnostics(self, input_ids)
+        return load_model(directory, device)
 
 
 @dataclass
@@ -870,7 +777,7 @@ def _padding_or_none(key_start: torch.Tensor) -> torch.Tensor | None:
     return key_start if bool(key_start.any()) else None
 
 
-def _left_pad(input_ids, attention_mask, device):
+def left_pad(input_ids, attention_mask: torch.Tensor | None, device) -> tuple[torch.Tensor, torch.Tensor]:
     """-> idx (B, T) left-padded with 0, key_start (B,) index of each sequence's first real token."""
     if torch.is_tensor(input_ids):
         idx = input_ids.to(device)
@@ -894,21 +801,3 @@ def _left_pad(input_ids, attention_mask, device):
         idx[i, T - len(s) :] = s
     key_start = torch.tensor([T - len(s) for s in seqs])
     return idx.to(device), key_start.to(device)
-
-
-def _sample(logits, temperature, top_k, top_p, generator):
-    """logits (B, V) -> token ids (B,): argmax, or temperature / top-k / top-p sampling."""
-    if not temperature:
-        return logits.argmax(dim=-1)
-    logits = logits / temperature
-    if top_k:
-        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        cum = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-        drop = cum - sorted_logits.softmax(dim=-1) > top_p  # keep the smallest prefix reaching top_p
-        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
-        logits = torch.full_like(logits, float("-inf")).scatter(1, order, sorted_logits)
-    probs = logits.softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]

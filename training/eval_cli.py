@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --calibrate, write that threshold into the checkpoint's decoding.json, where "
                         "suggest and the hook take their default --min-score from")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object on stdout")
+    p.add_argument("--examples", metavar="FILE",
+                   help="also write one JSON line per example to FILE: what the model decoded (tokens, score) "
+                        "and its metrics, to compare two runs example by example")
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
 
 
@@ -69,10 +72,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.save_min_score and args.calibrate is None:
         raise PatchcoderError("--save-min-score needs --calibrate RATE")
+    examples: list | None = [] if args.examples else None
     report = evaluate(args.checkpoint, args.data, limit=args.limit, batch_size=args.batch_size,
                       max_new_tokens=args.max_new_tokens, max_tokens=args.max_tokens, mode=args.mode,
                       beam=args.beam, false_alarms=args.false_alarms or args.calibrate is not None,
-                      show_progress=not args.no_progress, keep_heads=args.keep_heads, precision=args.precision)
+                      show_progress=not args.no_progress, keep_heads=args.keep_heads, precision=args.precision,
+                      examples=examples)
+    if examples is not None:
+        with open(args.examples, "w") as f:
+            f.writelines(json.dumps(e) + "\n" for e in examples)
     alarms = f", false alarms {report['false_alarm_rate']:.1%}" if "false_alarm_rate" in report else ""
     table = Table(title=f"patchcoder eval ({report['mode']}, beam {args.beam}): {report['examples']} examples, "
                         f"{report['seconds_per_example'] * 1000:,.0f} ms each{alarms}")
@@ -94,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                        f"(without a threshold {c['exact_match_without']:.1%}), suggestions on "
                        f"{c['suggested']:.1%} of the buggy windows")
         if args.save_min_score:
-            from patchcoder.repair import save_min_score
+            from patchcoder.checkpoint import save_min_score
 
             written = save_min_score(args.checkpoint, c["min_score"], f"patchcoder eval --calibrate {args.calibrate} "
                                      f"on {args.data} ({report['examples']} examples, mode {report['mode']}, keep_heads "

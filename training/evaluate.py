@@ -104,12 +104,16 @@ def score(case: _Case, ids: list[int], finished: bool, tokenizer) -> dict[str, i
 def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: int | None = None,
              batch_size: int = 16, max_new_tokens: int = 256, max_tokens: int | None = None,
              mode: str | None = None, beam: int = 1, false_alarms: bool = False,
-             show_progress: bool = False, keep_heads: int | None = None, precision: str | None = None) -> dict:
-    """Metrics of `checkpoint` on `data`; see the module docstring."""
+             show_progress: bool = False, keep_heads: int | None = None, precision: str | None = None,
+             examples: list | None = None) -> dict:
+    """Metrics of `checkpoint` on `data`; see the module docstring. `examples`, when given a list, receives
+    one dict per example: where it is, what the model decoded (tokens, finished, score) and its metrics
+    (and, with false alarms, what it decoded for the fixed window), to compare two runs example by example."""
     import torch
 
     from patchcoder.ground.console import progress_bar
-    from patchcoder.repair import Repairer, Window
+    from patchcoder.repair import Repairer
+    from patchcoder.windows import Window
 
     options = {k: v for k, v in (("keep_heads", keep_heads), ("precision", precision)) if v is not None}
     repairer = Repairer.load(checkpoint, max_new_tokens=max_new_tokens, **options)  # and the trained sequence length
@@ -145,8 +149,12 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
                     counter.update(scores)
                 if out is not None and out.finished and _changes(case.window, case.n_lines, out.ids, tokenizer):
                     bug_scores.append((out.score, scores["exact_match"]))
+                if examples is not None:
+                    examples.append({"path": case.path, "window_start": case.window_start, "n_lines": case.n_lines,
+                                     "language": case.language, "sstub": case.sstub, **_decoded(out), **scores})
             if false_alarms:
-                changed, shown = _false_alarms(repairer, batch, mode, beam)
+                fixed = examples[len(examples) - len(batch):] if examples is not None else None
+                changed, shown = _false_alarms(repairer, batch, mode, beam, fixed)
                 alarm_scores.extend(changed)
                 alarm_windows += shown
             advance(len(batch))
@@ -228,12 +236,21 @@ def _changes(window: str, n_lines: int, ids: list[int], tokenizer) -> bool:
         return False
 
 
-def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int) -> tuple[list[float], int]:
+def _decoded(out) -> dict:
+    """What the model decoded for one window, as a JSON-ready dict (None: no window)."""
+    if out is None:
+        return {"ids": None, "finished": False, "score": None}
+    return {"ids": list(out.ids), "finished": out.finished, "score": out.score}
+
+
+def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int,
+                  records: list[dict] | None = None) -> tuple[list[float], int]:
     """(scores, shown): of the batch's windows shown as they are after the real change (those that
-    still fit a window), the scores of the changes the model would make, and how many were shown."""
-    from patchcoder.repair import Window
+    still fit a window), the scores of the changes the model would make, and how many were shown.
+    records[k], when given, gets what was decoded for case k's fixed window under "fixed"."""
     from patchcoder.tokenizer.edits import split_lines
     from patchcoder.tokenizer.examples import encode_prompt
+    from patchcoder.windows import Window
 
     tok = repairer.tokenizer
     items, windows = [], []
@@ -248,6 +265,8 @@ def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int) -> tuple[l
     if not windows:
         return changed, 0
     for item, window, out in zip(items, windows, repairer.decode_windows(items, windows, mode, beam), strict=True):
+        if records is not None:
+            records[window.index]["fixed"] = _decoded(out)
         if out is None or not out.finished:
             continue
         text = "".join(split_lines(item["code"])[window.start:window.start + window.n_lines])

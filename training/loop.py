@@ -5,7 +5,8 @@
     every checkpoint_every steps, at the end and on SIGTERM/SIGINT: save_state + our state as JSON
 
 A run folder holds checkpoints/step-NNNNNN/ (the newest two), metrics.csv, tensorboard/, loss.png
-and, at the end, final/ (model.safetensors, config.json, the tokenizer file, training.json).
+and, at the end, final/: a model folder (patchcoder.checkpoint: weights, config.json, tokenizer.json,
+training.json, decoding.json with the prompt budget).
 Resuming from a run folder continues with the same data order and reproduces the losses.
 """
 
@@ -116,6 +117,7 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from patchcoder.checkpoint import load_model
     from patchcoder.model import PatchCoder, PatchCoderConfig
     from patchcoder.tokenizer.loader import TokenShards
     from patchcoder.tokenizer.vocab import CodeTokenizer
@@ -159,7 +161,7 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
         raise PatchcoderError(f"[model] settings: {exc}") from None
     model = PatchCoder(model_config)
     if config.run.init_from and checkpoint is None:
-        start = PatchCoder.from_pretrained(config.run.init_from)
+        start = load_model(config.run.init_from)
         if start.config != model_config:
             raise PatchcoderError(f"{config.run.init_from} has another model configuration than this run's")
         model.load_state_dict(start.state_dict())
@@ -284,37 +286,29 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
 def export_checkpoint(checkpoint: str | os.PathLike, directory: str | os.PathLike) -> Path:
     """Export a training checkpoint (checkpoints/step-N, or a run folder's newest) like a run's final/:
     to evaluate or ship an intermediate model, or to start a new stage with --init-from."""
-    from patchcoder.model import PatchCoder, PatchCoderConfig
+    from patchcoder.checkpoint import WEIGHTS_FILE, load_model
+    from patchcoder.model import PatchCoderConfig
     from patchcoder.tokenizer.vocab import CodeTokenizer
 
     checkpoint = Path(checkpoint)
     if (checkpoint / "checkpoints").exists():
         checkpoint = latest_checkpoint(checkpoint) or checkpoint
     state_file = checkpoint / STATE_NAME
-    if not state_file.exists() or not (checkpoint / "model.safetensors").exists():
-        raise PatchcoderError(f"{checkpoint} is not a training checkpoint (no {STATE_NAME} or model.safetensors)")
+    if not state_file.exists() or not (checkpoint / WEIGHTS_FILE).exists():
+        raise PatchcoderError(f"{checkpoint} is not a training checkpoint (no {STATE_NAME} or {WEIGHTS_FILE})")
     state = json.loads(state_file.read_text())
     config = TrainConfig.from_dict(state["config"], origin=str(state_file))
     tokenizer = CodeTokenizer.load(config.run.tokenizer) if config.run.tokenizer else CodeTokenizer.default()
     model_config = PatchCoderConfig.from_dict({**config.model, "vocab_size": tokenizer.vocab_size})
-    staging = Path(directory).with_name(Path(directory).name + ".weights")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    shutil.copyfile(checkpoint / "model.safetensors", staging / "model.safetensors")
-    (staging / "config.json").write_text(json.dumps(model_config.to_dict(), indent=2) + "\n")
-    model = PatchCoder.from_pretrained(staging)  # checks the tensors against the configuration
-    shutil.rmtree(staging)
+    model = load_model(checkpoint, config=model_config)  # checks the tensors against the configuration
     export(model, tokenizer, config, Path(directory), state["step"], state["tokens"])
     return Path(directory)
 
 
 def export(model, tokenizer, config: TrainConfig, directory: Path, steps: int, tokens: int) -> None:
-    """The deliverable: safetensors weights, config.json, the tokenizer file and how they were made."""
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save(tmp / "tokenizer.json")
-    (tmp / "training.json").write_text(json.dumps({"steps": steps, "tokens": tokens, "config": config.to_dict()},
-                                                  indent=1))
-    shutil.rmtree(directory, ignore_errors=True)
-    os.replace(tmp, directory)
+    """The deliverable: a model folder (patchcoder.checkpoint) with how it was made, and the prompt
+    budget the product windows with: the sequence length it was trained with."""
+    from patchcoder.checkpoint import save_checkpoint
+
+    save_checkpoint(directory, model, tokenizer, training={"steps": steps, "tokens": tokens, "config": config.to_dict()},
+                    max_tokens=config.data.seq_len)

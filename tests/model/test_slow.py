@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from patchcoder.decoding import generate
 from patchcoder.model import PatchCoder, PatchCoderConfig
 
 
@@ -26,7 +27,7 @@ def test_default_config_trains_in_bf16_and_decodes_consistently():
     assert losses[-1] < 0.5 * losses[0]
     model.eval()
     prompt = torch.randint(0, 8192, (2, 200))
-    outs = [model.generate(prompt, 8, mode=mode) for mode in ("clp", "sequential", "uncached")]
+    outs = [generate(model, prompt, 8, mode=mode) for mode in ("clp", "sequential", "uncached")]
     assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
 
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from patchcoder import Repairer
-from patchcoder.repair import SHIPPED_MODEL
+from patchcoder.checkpoint import SHIPPED_MODEL, read_decoding
 from patchcoder.tokenizer.vocab import CodeTokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,10 @@ def test_the_shipped_model_is_complete_small_and_loads():
     assert repairer.tokenizer.fingerprint == CodeTokenizer.default().fingerprint
     assert repairer.model.config.loops == 2 and repairer.max_tokens == 512
     card = (SHIPPED_MODEL / "MODEL_CARD.md").read_text()
-    steps = json.loads((SHIPPED_MODEL / "training.json").read_text())["steps"]
+    training = json.loads((SHIPPED_MODEL / "training.json").read_text())
+    steps = training["steps"]
+    # the prompt budget at the folder's top level is the sequence length it was trained with
+    assert read_decoding(SHIPPED_MODEL)["max_tokens"] == training["config"]["data"]["seq_len"] == 512
     assert f"{steps:,}" in card or str(steps) in card  # the card describes these weights
 
 

@@ -43,7 +43,7 @@ def test_constrained_decoding_only_emits_what_the_grammar_allows(mined):
     model = PatchCoder(PatchCoderConfig(vocab_size=TOKENIZER.vocab_size, d_model=32, n_layers=1, n_heads=2,
                                         n_kv_heads=1, loops=2, window=8))
     cases = build_cases(TOKENIZER, load_rows(mined["gamma"]), max_tokens=128, limit=6)
-    decoded = constrained_greedy(model, TOKENIZER, [c.prompt for c in cases], [c.n_lines for c in cases], 40)
+    decoded = constrained_greedy(model, TOKENIZER, [c.prompt for c in cases], [c.n_lines for c in cases], max_new_tokens=40)
     for case, out in zip(cases, decoded, strict=True):
         grammar = EditGrammar(TOKENIZER, case.n_lines)
         for token in out.ids:  # raises on any token the grammar forbids

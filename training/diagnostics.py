@@ -85,6 +85,7 @@ def effective_rank(h: torch.Tensor) -> float:
 
 @torch.no_grad()
 def loop_diagnostics(model, input_ids: torch.Tensor) -> LoopDiagnostics:
+    """The diagnostics of a PatchCoder `model` on a batch of held-out tokens `input_ids` (B, T)."""
     was_training = model.training
     model.eval()
     trace = model.run_loops(input_ids, capture=True)

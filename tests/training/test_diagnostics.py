@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from patchcoder.diagnostics import LoopDiagnostics, effective_rank
 from patchcoder.model import PatchCoder, PatchCoderConfig
+from patchcoder.training.diagnostics import LoopDiagnostics, effective_rank, loop_diagnostics
 
 
 def copy_task(batch, generator, period=6, length=36, vocab=32):
@@ -44,7 +44,7 @@ def test_training_learned_the_task(trained):
 
 def test_diagnostics_are_finite_and_non_trivial(trained, tmp_path):
     model, _, held_out = trained
-    d = model.diagnostics(held_out)
+    d = loop_diagnostics(model, held_out)
     assert isinstance(d, LoopDiagnostics)
     assert d.loops == [0, 1, 2]
     rows = d.rows()

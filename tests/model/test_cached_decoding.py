@@ -1,4 +1,7 @@
-"""Cached decoding reproduces the full forward (DESIGN.md §4): CLP rows, sequential loops, left padding."""
+"""Cached decoding reproduces the full forward (DESIGN.md §4): CLP rows, sequential loops, left padding.
+
+`prefill` + `step` (and `tree_hidden` / `block_logits`) against `forward`; generation through the three
+decoders (patchcoder.decoding.generate) gives the same greedy tokens."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from patchcoder.decoding import generate
 from patchcoder.model import PatchCoder, PatchCoderConfig
 
 MODES = ("clp", "sequential", "uncached")
@@ -15,12 +19,12 @@ MODES = ("clp", "sequential", "uncached")
 def decode_logits(model, idx, prompt_len, mode, key_start=None):
     """Logits at every index >= prompt_len - 1 from prefill + one cached step per token."""
     B, T = idx.shape
-    key_start = torch.zeros(B, dtype=torch.long) if key_start is None else key_start
-    state, logits = model._prefill(idx[:, :prompt_len], key_start, T, mode)
+    mask = None if key_start is None else (torch.arange(prompt_len)[None] >= key_start[:, None]).long()
+    state, logits = model.prefill(idx[:, :prompt_len], T - prompt_len, mode=mode, attention_mask=mask)
+    assert state.mode == mode
     out = [logits]
-    step = model._clp_step if mode == "clp" else model._sequential_step
     for t in range(prompt_len, T):
-        out.append(step(state, idx[:, t]))
+        out.append(model.step(state, idx[:, t]))
     return torch.stack(out, dim=1), state  # (B, T - prompt_len + 1, V)
 
 
@@ -63,7 +67,7 @@ def test_cached_decoding_matches_for_each_loop_count(loops, window, tiny_model):
 def test_three_generate_modes_give_the_same_greedy_tokens(loops, tiny_model):
     m = tiny_model(loops=loops, window=3)
     prompt = torch.randint(0, 61, (2, 7))
-    outs = [m.generate(prompt, 12, mode=mode) for mode in MODES]
+    outs = [generate(m, prompt, 12, mode=mode) for mode in MODES]
     assert outs[0].shape == (2, 19) and torch.equal(outs[0][:, :7], prompt)
     assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
 
@@ -73,9 +77,9 @@ def test_a_batch_of_different_lengths_decodes_like_each_sequence_alone(mode, tin
     m = tiny_model(loops=3, window=3)
     g = torch.Generator().manual_seed(1)
     prompts = [torch.randint(0, 61, (n,), generator=g) for n in (1, 6, 11)]
-    batch = m.generate(prompts, 9, mode=mode)
+    batch = generate(m, prompts, 9, mode=mode)
     for prompt, got in zip(prompts, batch, strict=True):
-        alone = m.generate(prompt[None], 9, mode=mode)[0]
+        alone = generate(m, prompt[None], 9, mode=mode)[0]
         assert torch.equal(got, alone)
         assert torch.equal(got[: len(prompt)], prompt)
 
@@ -99,40 +103,21 @@ def test_attention_mask_input_matches_list_input(tiny_model):
     a, b = [3, 4, 5], [7, 8, 9, 10, 11]
     ids = torch.tensor([[0, 0, *a], b])
     mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
-    out = m.generate(ids, 4, attention_mask=mask)
-    as_list = m.generate([a, b], 4)
+    out = generate(m, ids, 4, attention_mask=mask)
+    as_list = generate(m, [a, b], 4)
     assert torch.equal(out[0, 2:], as_list[0]) and torch.equal(out[1], as_list[1])
     with pytest.raises(ValueError, match="left padding"):
-        m.generate(ids, 2, attention_mask=torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]))
+        generate(m, ids, 2, attention_mask=torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]))
 
 
 def test_without_the_shift_sequential_matches_uncached_and_clp_is_refused(tiny_model):
     m = tiny_model(loops=2, clp_shift=False)
     prompt = torch.randint(0, 61, (2, 5))
-    assert torch.equal(m.generate(prompt, 8, mode="sequential"), m.generate(prompt, 8, mode="uncached"))
+    assert torch.equal(generate(m, prompt, 8, mode="sequential"), generate(m, prompt, 8, mode="uncached"))
     with torch.no_grad():
         got, _ = decode_logits(m, torch.randint(0, 61, (2, 12)), 3, "sequential")
     with pytest.raises(ValueError, match="clp_shift"):
-        m.generate(prompt, 2, mode="clp")
-
-
-def test_sampling_is_seeded_and_top_k_one_is_greedy(tiny_model):
-    m = tiny_model(loops=2)
-    prompt = torch.randint(0, 61, (2, 4))
-    one = m.generate(prompt, 10, temperature=1.0, top_p=0.9, generator=torch.Generator().manual_seed(3))
-    two = m.generate(prompt, 10, temperature=1.0, top_p=0.9, generator=torch.Generator().manual_seed(3))
-    assert torch.equal(one, two)
-    assert torch.equal(m.generate(prompt, 10, temperature=0.7, top_k=1), m.generate(prompt, 10))
-
-
-def test_eos_stops_each_sequence(tiny_model):
-    m = tiny_model(loops=2)
-    prompt = torch.randint(0, 61, (1, 4))
-    greedy = m.generate(prompt, 10)
-    eos = int(greedy[0, 6])  # the third generated token
-    out = m.generate(prompt, 10, eos_token_id=eos)
-    first = (out[0, 4:] == eos).nonzero()[0, 0]
-    assert int(out[0, 4 + first]) == eos and out.shape[1] == 4 + first + 1
+        generate(m, prompt, 2, mode="clp")
 
 
 def test_cache_bytes_follows_the_formula():
@@ -155,8 +140,8 @@ def test_bf16_autocast_decoding_runs_and_agrees_mostly(tiny_model):
     m = tiny_model(loops=2, window=3)
     prompt = torch.randint(0, 61, (2, 6))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        clp = m.generate(prompt, 8, mode="clp")
-        unc = m.generate(prompt, 8, mode="uncached")
+        clp = generate(m, prompt, 8, mode="clp")
+        unc = generate(m, prompt, 8, mode="uncached")
     assert clp.shape == unc.shape == (2, 14)
     assert (clp == unc).float().mean() > 0.7  # bf16 rounding may flip a near-tie, not the whole output
 
@@ -165,21 +150,21 @@ def test_bf16_autocast_decoding_runs_and_agrees_mostly(tiny_model):
 def test_step_by_step_api_matches_generate(mode, tiny_model):
     m = tiny_model(loops=2, window=3)
     prompts = [[5, 6, 7], [1, 2, 3, 4, 5, 6]]
-    state, logits = m.start_decoding(prompts, 6, mode=mode)
+    state, logits = m.prefill(prompts, 6, mode=mode)
     tokens = []
     for i in range(6):
         token = logits.argmax(-1)
         tokens.append(token)
         if i < 5:
-            logits = m.decode_step(state, token)
-    want = m.generate(prompts, 6, mode=mode)
+            logits = m.step(state, token)
+    want = generate(m, prompts, 6, mode=mode)
     for b, prompt in enumerate(prompts):
         assert torch.equal(torch.stack(tokens, 1)[b], want[b][len(prompt) :])
-    m.decode_step(state, token)  # the state holds prompt + 6 positions; the 7th does not fit
+    m.step(state, token)  # the state holds prompt + 6 positions; the 7th does not fit
     with pytest.raises(ValueError, match="full"):
-        m.decode_step(state, token)
+        m.step(state, token)
     with pytest.raises(ValueError, match="mode"):
-        m.start_decoding(prompts, 2, mode="uncached")
+        m.prefill(prompts, 2, mode="uncached")
 
 
 @settings(max_examples=25, deadline=None)
@@ -204,7 +189,7 @@ def test_a_block_of_known_tokens_gets_the_full_forwards_logits(loops, window, n_
             torch.randint(0, 61, (prompt_len + pad + block,), generator=g)]
     prompts = [s[: len(s) - block] for s in seqs]  # the second is longer: the first is left-padded
     with torch.no_grad():
-        state, _ = m.start_decoding(prompts, block + 1)
+        state, _ = m.prefill(prompts, block + 1)
         before = [x.clone() for x in state.k0 + state.ring_k] + [state.prev_h.clone()]
         blocks = torch.stack([s[-block:] for s in seqs])
         got = m.block_logits(state, blocks)
@@ -247,7 +232,7 @@ def test_every_node_of_a_tree_gets_the_full_forwards_logits_of_its_path(loops, w
     parents = torch.stack([torch.tensor([int(torch.randint(-1, j, (), generator=g)) for j in range(nodes)])
                            for _ in range(3)])
     with torch.no_grad():
-        state, _ = m.start_decoding(prompts, 13)
+        state, _ = m.prefill(prompts, 13)
         got = m.head(m.tree_hidden(state, tokens, parents, rows))
         for n in range(3):
             for j in range(nodes):
@@ -289,13 +274,13 @@ def test_a_selected_state_keeps_decoding_like_the_rows_alone(loops, tiny_model):
     idx = torch.randint(0, 61, (3, 12), generator=torch.Generator().manual_seed(7))
     with torch.no_grad():
         want = m(idx)
-        state, _ = m._prefill(idx[:, :5], torch.zeros(3, dtype=torch.long), 12, "clp")
+        state, _ = m.prefill(idx[:, :5], 7, mode="clp")
         fan = state.select(torch.tensor([2, 0, 2]))
         state.reorder(torch.tensor([1, 1]))
         assert fan.nbytes() == m.cache_bytes(12, batch=3) and state.nbytes() == m.cache_bytes(12, batch=2)
         for t in range(5, 12):
-            got_fan = m._clp_step(fan, idx[[2, 0, 2], t])
-            got = m._clp_step(state, idx[[1, 1], t])
+            got_fan = m.step(fan, idx[[2, 0, 2], t])
+            got = m.step(state, idx[[1, 1], t])
             assert (got_fan - want[[2, 0, 2], t]).abs().max() < 1e-4
             assert (got - want[[1, 1], t]).abs().max() < 1e-4
 
@@ -315,10 +300,10 @@ def test_prompts_of_very_different_lengths_are_prefilled_in_groups_and_decode_al
     modes = ("clp", "sequential") if loops == 1 or m.config.clp_shift else ("sequential",)
     with torch.no_grad():
         for mode in modes:
-            state, logits = m.start_decoding(prompts, 5, mode)
+            state, logits = m.prefill(prompts, 5, mode=mode)
             steps = [logits]
             for k in range(4):
-                steps.append(m.decode_step(state, torch.stack([s[len(p) + k] for s, p in zip(seqs, prompts, strict=True)])))
+                steps.append(m.step(state, torch.stack([s[len(p) + k] for s, p in zip(seqs, prompts, strict=True)])))
             for row, (s, p) in enumerate(zip(seqs, prompts, strict=True)):
                 want = m(s[None])[0, len(p) - 1:]
                 got = torch.stack([step[row] for step in steps])
