@@ -33,6 +33,10 @@ class Patch:
     script: object  # patchcoder.tokenizer.EditScript
     score: float  # mean log-probability per token of the script (higher is more confident)
     sstub: str | None = None
+    logp: float | None = None  # log-probability of the whole script (`candidates`: the search order)
+    rank: int = 0  # `candidates`: its position in the enumeration of the item's candidates
+    checked: bool = False  # `repair` with a `check`: the check returned True for this patch
+    checks: int = 0  # how many times the item's check was called
 
     @property
     def diff(self) -> str:
@@ -76,16 +80,22 @@ class Repairer:
         return cls(checkpoint.model, checkpoint.tokenizer, **options)
 
     def repair(self, items, batch_size: int = 16, beam: int = 1, show_progress: bool | None = None,
-               mode: str | None = None) -> list[Patch | None]:
+               mode: str | None = None, max_checks: int = 50) -> list[Patch | None]:
         """One Patch (or None: no change proposed) per item. An item is a str of code or a dict with
         `code` and optional `path`, `language`, `intent` (a commit-message-like hint) and `focus`
         (first, last) lines, 0-based and inclusive, to centre the window on (candidate ranking then
-        rewrites only those lines).
+        rewrites only those lines), and `check`.
 
         mode: "generate" (decode under the edit grammar, greedy or beam), "rank" (score every
         single-statement rewrite of the window, and "no change", by teacher forcing; the best wins) or
         "both" (the generated script joins the ranked candidates); None: the model's own mode
-        (its folder's decoding.json, else "generate")."""
+        (its folder's decoding.json, else "generate").
+
+        An item with `check`, a callable `check(patched_code) -> bool`, gets instead the first of its
+        `candidates` (in the model's order) for which the check returns True (`Patch.checked`,
+        `Patch.checks`: the calls it took), or None when none does within `max_checks` calls. The check
+        is never called on a candidate that does not parse, nor more than `max_checks` times per item;
+        an exception it raises counts as False."""
         from patchcoder.ground.console import progress_bar
         from patchcoder.ground.languages import language_of
         from patchcoder.tokenizer.edits import EditScript
@@ -97,9 +107,18 @@ class Repairer:
         if mode not in MODES:
             raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
         items = [{"code": item} if isinstance(item, str) else dict(item) for item in items]
+        checked = [index for index, item in enumerate(items) if item.get("check") is not None]
+        for index in checked:
+            if not callable(items[index]["check"]):
+                raise PatchcoderError(f"item {index}: 'check' must be a callable taking the patched code")
+        if checked and max_checks < 1:
+            raise PatchcoderError(f"max_checks must be at least 1, got {max_checks}")
         sources: list[Source] = []
         windows: list[Window] = []
         for index, item in enumerate(items):
+            if index in checked:
+                sources.append(None)  # decoded below, through `candidates`
+                continue
             if not isinstance(item.get("code"), str):
                 raise PatchcoderError(f"item {index} has no 'code' string")
             language = item.get("language") or (language_of(item["path"]) if item.get("path") else None)
@@ -133,7 +152,74 @@ class Repairer:
                         results[window.index] = Patch(items[window.index].get("path"), source.code, shifted,
                                                       out.score, _sstub(source.code, shifted, source.language))
                 advance(len(batch))
+        if checked:
+            found = self.candidates([items[index] for index in checked], beam=beam)
+            for index, mine in zip(checked, found, strict=True):
+                results[index] = _first_that_passes(mine, items[index]["check"], max_checks)
         return results
+
+    def candidates(self, items, *, beam: int = 1) -> list[list[Patch]]:
+        """Every candidate change of each item (items as in `repair`), in the model's order: the
+        single-statement rewrites of its windows' rewritable (focus) lines that parse, and with beam > 1
+        the scripts of beam search that add no syntax error, each once (the best-scoring window's),
+        best first by `Patch.logp`, the log-probability of the whole script; `Patch.rank` is a
+        candidate's place in the enumeration (windows in order, rewrites as enumerated)."""
+        from patchcoder.decoding import autocast, constrained_beam
+        from patchcoder.ground.languages import language_of
+        from patchcoder.ranking import rank
+        from patchcoder.tokenizer.edits import EditScript
+        from patchcoder.windows import windows_for
+
+        items = [{"code": item} if isinstance(item, str) else dict(item) for item in items]
+        sources: list[Source] = []
+        windows: list[Window] = []
+        for index, item in enumerate(items):
+            if not isinstance(item.get("code"), str):
+                raise PatchcoderError(f"item {index} has no 'code' string")
+            language = item.get("language") or (language_of(item["path"]) if item.get("path") else None)
+            sources.append(Source(item["code"], language))
+            windows.extend(windows_for(self.tokenizer, item["code"], max_tokens=self.max_tokens, language=language,
+                                       path=item.get("path"), intent=item.get("intent"), focus=item.get("focus"),
+                                       index=index))
+        mine = [sources[w.index] for w in windows]
+        with autocast(self.model, self.precision):
+            extra = None
+            if beam > 1:
+                beams = constrained_beam(self.model, self.tokenizer, [w.prompt for w in windows],
+                                         [w.n_lines for w in windows], beam=beam, max_new_tokens=self.max_new_tokens)
+                extra = [[h.ids for h in hyps if h.finished] for hyps in beams]
+            rankings = rank(self.model, self.tokenizer, mine, windows, keep_heads=None, extra=extra,
+                            max_new_tokens=max(self.max_tokens, self.max_new_tokens + 1))
+        best: list[dict[str, Patch]] = [{} for _ in items]  # per item: patched text -> its best patch
+        order = [0] * len(items)
+        for window, ranking in zip(windows, rankings, strict=True):
+            source = sources[window.index]
+            for ids, score in zip(ranking.candidates, ranking.scores, strict=True):
+                script = EditScript.from_tokens(ids, self.tokenizer, window.n_lines)
+                if not script.ops:
+                    continue  # "no change"
+                shifted = script.shifted(window.start)
+                patched = shifted.apply(source.code)
+                if patched == source.code or source.breaks_syntax(patched):
+                    continue
+                logp = score * len(ids)
+                known = best[window.index].get(patched)
+                if known is None:
+                    best[window.index][patched] = Patch(items[window.index].get("path"), source.code, shifted, score,
+                                                        _sstub(source.code, shifted, source.language), logp,
+                                                        order[window.index])
+                    order[window.index] += 1
+                elif logp > known.logp:
+                    known.script, known.score, known.logp = shifted, score, logp
+        return [sorted(found.values(), key=lambda p: (-p.logp, p.rank)) for found in best]
+
+    def fix(self, directory: str | os.PathLike, *, test: str, **options):
+        """`patchcoder fix` from Python: find a patch that makes the shell command `test` pass in the
+        tree at `directory` (options: the fields of `patchcoder.fix.FixConfig`); returns a `FixResult`.
+        The tree is never written (apply a fix with `patchcoder.fix.apply_fix`)."""
+        from patchcoder.fix import FixConfig, fix
+
+        return fix(self, FixConfig(test=test, directory=str(directory), **options))
 
     def decode_windows(self, items: list, windows: list[Window], mode: str | None = None, beam: int = 1) -> list:
         """One `decoding.Decoded` script (tokens in window coordinates) or None per window, decoded
@@ -168,6 +254,18 @@ class Repairer:
                                 keep_heads=self.keep_heads, extra=extra)
                 decoded = [ranking.best() for ranking in rankings]
         return decoded
+
+
+def _first_that_passes(patches: list[Patch], check, max_checks: int) -> Patch | None:
+    """The first patch whose patched code `check` accepts, within `max_checks` calls."""
+    for calls, patch in enumerate(patches[:max_checks], start=1):
+        try:
+            passed = bool(check(patch.apply(patch.original)))
+        except Exception:  # a check that raises is a failed check
+            passed = False
+        if passed:
+            return dataclasses.replace(patch, checked=True, checks=calls)
+    return None
 
 
 def _sstub(code: str, script, language: str | None) -> str | None:

@@ -20,9 +20,9 @@ from patchcoder.repair import Repairer
 BUGGY = "def area(width, height):\n    return width + height\n"
 FIXED = "def area(width, height):\n    return width * height\n"
 PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider"
-# TEMPORARY: removed once the ranking split (Repairer.candidates) is merged
-pytestmark = pytest.mark.skipif(not hasattr(Repairer, "candidates"), reason="Repairer.candidates not merged yet")
-TEST_AREA = "from geometry import area\n\n\ndef test_area():\n    assert area(2, 3) == 6\n"
+TEST_AREA = "from geometry import area\n\n\ndef test_area():\n    assert area(2, 3) == 6 and area(4, 5) == 20\n"
+# The fix (`+` -> `*`) is the fixer model's generated script; beam search makes it a candidate.
+BEAM = ("--beam", "2")
 
 
 def project(root: Path, tests: str = TEST_AREA, code: str = BUGGY) -> Path:
@@ -48,7 +48,7 @@ def _fix(cwd, fixer, *args, env=None, **kwargs):
 def test_the_fix_is_found_shown_and_the_tree_left_alone(tmp_path, fixer):
     root = project(tmp_path / "proj")
     before = digest(root)
-    result = _fix(root, fixer, "--test", PYTEST)
+    result = _fix(root, fixer, "--test", PYTEST, *BEAM)
     assert result.returncode == 1, result.stderr
     assert result.stdout.startswith("--- a/geometry.py\n+++ b/geometry.py\n")
     assert "+    return width * height" in result.stdout
@@ -60,7 +60,7 @@ def test_json_jobs_and_apply(tmp_path, fixer):
     root = project(tmp_path / "proj")
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    result = _fix(root, fixer, "--test", PYTEST, "--json", "--jobs", "2", "--apply", env={"TMPDIR": str(scratch)})
+    result = _fix(root, fixer, "--test", PYTEST, "--json", "--jobs", "2", "--apply", *BEAM, env={"TMPDIR": str(scratch)})
     assert result.returncode == 1, result.stderr
     out = json.loads(result.stdout)
     assert out["status"] == "fixed" and out["tries"] >= 1 and out["localisation"]["method"] == "coverage"
@@ -76,7 +76,7 @@ def test_a_candidate_that_loops_forever_is_killed_and_the_search_goes_on(tmp_pat
     tests = TEST_AREA + ("\n\ndef test_square():\n    while area(2, 2) == 0:  # `width - height` loops forever\n"
                          "        pass\n")
     root = project(tmp_path / "proj", tests)
-    result = _fix(root, fixer, "--test", PYTEST, "--json", "--all", "--timeout", "5", "--max-tries", "40")
+    result = _fix(root, fixer, "--test", PYTEST, "--json", "--all", "--timeout", "5", "--max-tries", "40", *BEAM)
     assert result.returncode == 1, result.stderr
     out = json.loads(result.stdout)
     assert out["timeouts"] >= 1
@@ -97,7 +97,7 @@ def test_a_flaky_test_is_reported_and_nothing_is_tried(tmp_path, fixer):
 def test_a_test_command_that_is_not_python_falls_back_to_the_paths(tmp_path, fixer):
     root = project(tmp_path / "proj")
     (root / "check.sh").write_text("grep -q 'width \\* height' geometry.py\n")
-    result = _fix(root, fixer, "geometry.py", "--test", "sh check.sh", "--json")
+    result = _fix(root, fixer, "geometry.py", "--test", "sh check.sh", "--json", *BEAM)
     assert result.returncode == 1, result.stderr
     out = json.loads(result.stdout)
     assert out["localisation"]["method"] == "paths" and "width * height" in out["fixes"][0]["diff"]
@@ -138,7 +138,7 @@ def test_check_gets_the_first_passing_candidate_and_counts_its_calls(fixer):
         seen.append(code)
         return "width * height" in code
 
-    (patch,) = repairer.repair([{"code": BUGGY, "path": "geometry.py", "check": check}], max_checks=20)
+    (patch,) = repairer.repair([{"code": BUGGY, "path": "geometry.py", "check": check}], max_checks=20, beam=2)
     assert patch is not None and patch.checked and patch.checks == len(seen) <= 20
     assert patch.apply(BUGGY) == FIXED and seen[-1] == FIXED
     assert all(compile(code, "x", "exec") for code in seen)  # never called on a candidate that does not parse
@@ -167,7 +167,7 @@ def test_check_limits_failures_and_exceptions(fixer):
 
 def test_repairer_fix_runs_the_whole_loop_from_python(tmp_path, fixer):
     root = project(tmp_path / "proj")
-    result = Repairer.load(fixer).fix(root, test=PYTEST)
+    result = Repairer.load(fixer).fix(root, test=PYTEST, beam=2)
     assert result.status == "fixed" and result.exit_code == 1
     assert "width * height" in result.fixes[0].diff
     assert (root / "geometry.py").read_text() == BUGGY
