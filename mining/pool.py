@@ -62,7 +62,7 @@ def make_pool(jobs: int, units: Sequence[Unit], *, initializer: Callable | None 
     `initializer(*initargs)` prepares each process that runs units (e.g. loads a vocabulary); `scratch` is
     a folder for the driver's answers; `died` the error when workers die (`{error}`: what happened).
     """
-    if jobs == 1 or len(units) <= 1:
+    if jobs <= 1 or len(units) <= 1:
         return InlinePool(initializer, initargs)
     return ProcessPool(jobs, initializer=initializer, initargs=initargs, scratch=scratch, died=died)
 
