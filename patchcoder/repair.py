@@ -18,6 +18,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from patchcoder.ground.atomic import atomic_write
 from patchcoder.ground.errors import PatchcoderError
 
 SHIPPED_MODEL = Path(__file__).parent / "assets" / "model"
@@ -513,9 +514,7 @@ def save_min_score(directory: str | os.PathLike, min_score: float | None, why: s
                               (f"with --keep-heads {own_heads}" if own_heads else "without --keep-heads"))
     data["min_score"] = min_score  # unrounded: it lies between two measured scores
     data["min_score_from"] = why
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=1) + "\n")
     return path
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from patchcoder.ground.atomic import TEMP_SUFFIX, atomic_directory, replace_directory, temp_directory
 from patchcoder.ground.errors import PatchcoderError
 from patchcoder.training.config import TrainConfig
 from patchcoder.training.data import MixtureBatches, validation_batches
@@ -101,7 +102,7 @@ class _StopFlag:
 
 def _checkpoints(out: Path) -> list[Path]:
     root = out / "checkpoints"
-    return sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp")) if root.exists() else []
+    return sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(TEMP_SUFFIX)) if root.exists() else []
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
@@ -190,7 +191,7 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
     def save(at_step: int) -> None:
         accelerator.wait_for_everyone()
         final = out / "checkpoints" / f"step-{at_step:06d}"
-        tmp = final.with_name(final.name + ".tmp")
+        tmp = temp_directory(final)  # every process writes its part of the state into it
         if main and tmp.exists():
             shutil.rmtree(tmp)
         accelerator.wait_for_everyone()
@@ -200,9 +201,7 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
             state = {"step": at_step, "tokens": tokens, "config": config.to_dict(),
                      "batches": [json.loads(s) for s in states]}
             (tmp / STATE_NAME).write_text(json.dumps(state, indent=1))
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            replace_directory(tmp, final)
             for old in _checkpoints(out)[:-2]:
                 shutil.rmtree(old, ignore_errors=True)
         accelerator.wait_for_everyone()
@@ -310,11 +309,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, directory: str | os.PathLik
 
 def export(model, tokenizer, config: TrainConfig, directory: Path, steps: int, tokens: int) -> None:
     """The deliverable: safetensors weights, config.json, the tokenizer file and how they were made."""
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save(tmp / "tokenizer.json")
-    (tmp / "training.json").write_text(json.dumps({"steps": steps, "tokens": tokens, "config": config.to_dict()},
-                                                  indent=1))
-    shutil.rmtree(directory, ignore_errors=True)
-    os.replace(tmp, directory)
+    with atomic_directory(directory) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save(tmp / "tokenizer.json")
+        (tmp / "training.json").write_text(json.dumps({"steps": steps, "tokens": tokens, "config": config.to_dict()},
+                                                      indent=1))
