@@ -174,9 +174,12 @@ class ProcessPool:
                     finished, _ = cf.wait(list(inflight), timeout=0.01, return_when=cf.FIRST_COMPLETED)
                     drain_queue()
                     for future in finished:
-                        unit = inflight.pop(future)
-                        results[unit.key] = future.result()
-                        barren_pools = 0
+                        if future.exception() is None:
+                            results[inflight.pop(future).key] = future.result()
+                            barren_pools = 0
+                    for future in finished:
+                        if future in inflight:
+                            future.result()  # raises: a dead worker (retried below) or the unit's own error
                     hand_over()
             except cf.process.BrokenProcessPool as exc:
                 barren_pools += 1
