@@ -5,7 +5,11 @@ A unit's work runs as `work(unit, channel)`, a picklable callable that writes th
 (rows never cross processes) and returns small counts; through the `Channel` it reports progress and
 asks the driver questions only the driver can answer (mine: which of its rows duplicate rows of earlier
 units, decided strictly in plan order). `make_pool` picks the in-process pool for one job or one unit,
-else local worker processes; a pool on other machines implements the same `Pool` protocol.
+else local worker processes.
+
+Room to grow: `ProcessPool.run` is the one place that starts and stops worker processes, so stopping them
+with the driver on SIGINT/SIGTERM belongs in its `finally`; units on other machines (e.g. Ray tasks) are
+another implementation of the `Pool` protocol, whose channel carries progress and answers its own way.
 """
 
 from __future__ import annotations
