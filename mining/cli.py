@@ -60,8 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from patchcoder.ground.console import print_summary
     from patchcoder.mining.filters import FilterConfig
-    from patchcoder.mining.run import mine, print_summary
+    from patchcoder.mining.run import mine
 
     if args.near_duplicates == 0:
         raise UsageError("--near-duplicates needs a similarity above 0")
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         since=args.since, until=args.until, jobs=args.jobs, resume=args.resume,
         commits_per_shard=args.commits_per_shard, show_progress=not args.no_progress,
     )
-    print_summary(summary, Path(args.out))
+    print_summary(f"patchcoder mine → {Path(args.out)}", summary.table_rows(), summary.notes)
     if args.json:
         json.dump(summary.as_dict(), sys.stdout, indent=1)
         sys.stdout.write("\n")

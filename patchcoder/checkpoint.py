@@ -24,10 +24,10 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from patchcoder.ground.atomic import atomic_directory, atomic_write
 from patchcoder.ground.errors import PatchcoderError
 
 if TYPE_CHECKING:  # loaded when a model is: reading decoding.json needs no torch
@@ -136,14 +136,11 @@ def save_checkpoint(directory: str | os.PathLike, model: PatchCoder, tokenizer, 
     prompt budget `max_tokens` in decoding.json), replacing `directory` once all of it is written."""
     decoding = {"max_tokens": check_option("max_tokens", max_tokens)}
     directory = Path(directory)
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_model(model, tmp)
-    tokenizer.save(tmp / TOKENIZER_FILE)
-    (tmp / TRAINING_FILE).write_text(json.dumps(training, indent=1))
-    (tmp / DECODING_FILE).write_text(json.dumps(decoding, indent=1) + "\n")
-    shutil.rmtree(directory, ignore_errors=True)
-    os.replace(tmp, directory)
+    with atomic_directory(directory) as tmp:
+        save_model(model, tmp)
+        tokenizer.save(tmp / TOKENIZER_FILE)
+        (tmp / TRAINING_FILE).write_text(json.dumps(training, indent=1))
+        (tmp / DECODING_FILE).write_text(json.dumps(decoding, indent=1) + "\n")
     return directory
 
 
@@ -261,7 +258,5 @@ def save_min_score(directory: str | os.PathLike, min_score: float | None, why: s
                               (f"with --keep-heads {own_heads}" if own_heads else "without --keep-heads"))
     data["min_score"] = min_score  # unrounded: it lies between two measured scores
     data["min_score_from"] = why
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=1) + "\n")
     return path

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from pathlib import Path
 
 import pygit2
 
+from patchcoder.ground.atomic import atomic_write
 from patchcoder.ground.errors import PatchcoderError, UsageError
 from patchcoder.ground.languages import language_of
 
@@ -165,16 +165,6 @@ def apply_patches(suggestions) -> list[str]:
     written = []
     for target, patch in suggestions:
         new = patch.apply(patch.original)
-        mode = target.file.stat().st_mode
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.file.name}.", suffix=".tmp", dir=target.file.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(new)
-            os.chmod(tmp, mode & 0o7777)
-            os.replace(tmp, target.file)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(target.file, new, mode=target.file.stat().st_mode & 0o7777)
         written.append(target.path)
     return written

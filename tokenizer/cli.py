@@ -86,15 +86,16 @@ def run(args: argparse.Namespace) -> int:
         return _encode(args)
     if not args.data or not args.out:
         raise UsageError("pass --data MINED_DIR and --out DIR (or an ACTION: train-vocab, encode)")
+    from patchcoder.ground.console import print_summary
     from patchcoder.tokenizer.examples import ExampleConfig
-    from patchcoder.tokenizer.shards import print_summary, tokenize_dataset
+    from patchcoder.tokenizer.shards import tokenize_dataset
 
     config = ExampleConfig(max_tokens=args.max_tokens, drop_message=args.drop_message,
                            max_message_tokens=args.max_message_tokens, seed=args.seed,
                            no_change=args.no_change, no_change_at_change=args.no_change_at_change)
     summary = tokenize_dataset(args.data, args.out, vocab=args.vocab, config=config, jobs=args.jobs,
                                resume=args.resume, show_progress=not args.no_progress)
-    print_summary(summary, Path(args.out))
+    print_summary(f"patchcoder tokenize → {Path(args.out)}", summary.table_rows())
     if args.json:
         json.dump(summary.as_dict(), sys.stdout, indent=1)
         sys.stdout.write("\n")

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from patchcoder.ground.errors import PatchcoderError
-from patchcoder.tokenizer.shards import read_manifest
+from patchcoder.ground.manifest import Manifest
+from patchcoder.tokenizer.shards import FORMAT, KIND
 
 
 class TokenShards:
@@ -32,7 +33,10 @@ class TokenShards:
 
     def __init__(self, directory: str | os.PathLike) -> None:
         self.directory = Path(directory)
-        self.manifest = read_manifest(self.directory)
+        self.manifest = Manifest.read(self.directory, FORMAT, KIND)
+        if self.manifest is None:
+            raise PatchcoderError(f"{directory} has no manifest.json; make token shards with "
+                                  f"`patchcoder tokenize --data ... --out {directory}`")
         self.pad_id: int = self.manifest["pad_id"]
         self.vocab_size: int = self.manifest["vocab_size"]
         self._ids: list[np.ndarray] = []

@@ -6,28 +6,31 @@ Layout of an output folder:
     shards/<unit>.mask.npy           1 where the token is part of the answer (script, <|eos|>), else 0 (uint8)
     shards/<unit>.offsets.npy        int64, example k is ids[offsets[k]:offsets[k+1]]
     shards/<unit>.examples.parquet   per example: repo, commit, path, language, sstub, window, message dropped, no change
-One unit is one input parquet file. Its files are written to temporary names and renamed; a unit counts
-as done only once the manifest (also renamed into place) lists it, so a killed run resumes cleanly.
+One unit is one input parquet file. Its files are written atomically (ground/atomic.py); a unit counts as
+done only once the manifest (ground/manifest.py) lists it, so a killed run resumes cleanly. The run goes
+through the miner's worker pool (mining/pool.py).
 """
 
 from __future__ import annotations
 
-import json
+import functools
 import os
-import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from patchcoder.ground.atomic import atomic_write
 from patchcoder.ground.errors import PatchcoderError
+from patchcoder.ground.manifest import Manifest
+from patchcoder.mining.plan import Unit
+from patchcoder.mining.pool import Channel, make_pool, progress_bar
 from patchcoder.tokenizer.examples import Dropped, ExampleConfig, build_examples
 
-MANIFEST = "manifest.json"
 FORMAT = "patchcoder-tokens/1"
+KIND = "token-shard"  # how errors name the manifest
 COLUMNS = ["repo", "commit", "path", "language", "message", "old", "new", "sstub"]
 ARRAYS = ("ids", "mask", "offsets")
 
@@ -61,40 +64,33 @@ class TokenizeSummary:
             "languages": dict(self.languages), "sstubs": dict(self.sstubs), "seconds": round(self.seconds, 2),
         }
 
+    def table_rows(self) -> list[tuple[str, int | str]]:
+        """The rows of the closing summary table."""
+        return [
+            ("units written / already done", f"{self.units:,} / {self.skipped_units:,}"),
+            ("mined rows", self.rows),
+            ("examples", self.examples),
+            ("of which no change", self.no_change_examples),
+            ("tokens (answer tokens)", f"{self.tokens:,} ({self.answer_tokens:,})"),
+            ("messages dropped", self.messages_dropped),
+            *((f"dropped: {reason}", count) for reason, count in sorted(self.dropped.items())),
+            *((f"language: {language}", count) for language, count in self.languages.most_common()),
+            *((f"sstub: {sstub}", count) for sstub, count in self.sstubs.most_common()),
+            ("seconds", f"{self.seconds:.1f}"),
+        ]
+
 
 def unit_name(shard: Path, data_dir: Path) -> str:
     relative = shard.relative_to(data_dir).with_suffix("")
     return "__".join(relative.parts)
 
 
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+def _save_array(path: Path, array: np.ndarray) -> None:
+    def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             np.save(f, array)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
-
-def _write_manifest(out: Path, manifest: dict) -> None:
-    tmp = out / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    os.replace(tmp, out / MANIFEST)
-
-
-def read_manifest(out: str | os.PathLike) -> dict:
-    path = Path(out) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise PatchcoderError(f"{out} has no {MANIFEST}; make token shards with `patchcoder tokenize --data ... --out {out}`") from None
-    if manifest.get("format") != FORMAT:
-        raise PatchcoderError(f"{path} is not a patchcoder token-shard manifest")
-    return manifest
+    atomic_write(path, write)
 
 
 # ---- the worker side
@@ -109,12 +105,13 @@ def _init_worker(vocab: str | None) -> None:
     _TOKENIZER = CodeTokenizer.load(vocab) if vocab else CodeTokenizer.default()
 
 
-def tokenize_unit(shard: str, out_prefix: str, config: ExampleConfig) -> dict:
-    """Turn one mined parquet file into one unit of token arrays; returns its counts."""
+def tokenize_unit(unit: Unit, channel: Channel, *, out: str, config: ExampleConfig) -> dict:
+    """Turn one mined parquet file (the unit's item) into the unit's token arrays; returns its counts."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     tok = _TOKENIZER
+    (shard,) = unit.items
     parquet = pq.ParquetFile(shard)
     dtype = np.uint16 if tok.vocab_size <= 2**16 else np.uint32
     all_ids: list[np.ndarray] = []
@@ -153,27 +150,19 @@ def tokenize_unit(shard: str, out_prefix: str, config: ExampleConfig) -> dict:
             counts["messages_dropped"] += example.message_dropped
             counts["languages"][row["language"] or "unknown"] += 1
             counts["sstubs"][example.sstub or "none"] += 1
-    prefix = Path(out_prefix)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
+    prefix = Path(out) / "shards" / unit.key
     arrays = {
         "ids": np.concatenate(all_ids) if all_ids else np.zeros(0, dtype=dtype),
         "mask": np.concatenate(all_masks) if all_masks else np.zeros(0, dtype=np.uint8),
         "offsets": np.asarray(offsets, dtype=np.int64),
     }
     for name, array in arrays.items():
-        _atomic_save(prefix.with_name(f"{prefix.name}.{name}.npy"), array)
-    meta_path = prefix.with_name(f"{prefix.name}.examples.parquet")
-    tmp = meta_path.with_name(f".{meta_path.name}.tmp")
-    pq.write_table(pa.table(meta), tmp)
-    os.replace(tmp, meta_path)
+        _save_array(prefix.with_name(f"{prefix.name}.{name}.npy"), array)
+    atomic_write(prefix.with_name(f"{prefix.name}.examples.parquet"), lambda tmp: pq.write_table(pa.table(meta), tmp))
     counts["dropped"] = dict(counts["dropped"])
     counts["languages"] = dict(counts["languages"])
     counts["sstubs"] = dict(counts["sstubs"])
     return counts
-
-
-def _run_unit(shard: str, out_prefix: str, config: ExampleConfig) -> dict:
-    return tokenize_unit(shard, out_prefix, config)
 
 
 # ---- the driver
@@ -211,86 +200,32 @@ def tokenize_dataset(
         "dtype": "uint16" if tok.vocab_size <= 2**16 else "uint32",
         "config": config.as_dict(),
     }
-    manifest = None
-    if (out / MANIFEST).exists():
-        if not resume:
-            raise PatchcoderError(f"{out} already holds token shards; pass --resume to continue, or choose a new --out")
-        manifest = read_manifest(out)
-        different = [k for k, v in expected.items() if manifest.get(k) != v]
-        if different:
-            raise PatchcoderError(f"cannot resume {out}: its {', '.join(different)} differ from this run's")
+    manifest = Manifest.open(out, FORMAT, KIND, resume=resume, same=expected)
     if manifest is None:
-        manifest = {**expected, "data": str(data_dir.resolve()), "units": {}}
-        out.mkdir(parents=True, exist_ok=True)
-        _write_manifest(out, manifest)
-    for stale in (out / "shards").glob(".*.tmp") if (out / "shards").exists() else ():
-        stale.unlink()
+        manifest = Manifest.create(out, {**expected, "data": str(data_dir.resolve())})
 
     summary = TokenizeSummary()
     todo = []
     for shard in shards:
         name = unit_name(shard, data_dir)
-        if name in manifest["units"]:
+        if name in manifest.units:
             summary.skipped_units += 1
-            summary.add(manifest["units"][name])
+            summary.add(manifest.units[name])
         else:
-            todo.append((name, shard))
+            todo.append(Unit(name, (str(shard),)))
+    pool = make_pool(jobs, todo, initializer=_init_worker, initargs=(vocab_path,),
+                     died="a tokenize worker process died ({error}); rerun with --resume "
+                          "(and --jobs 1 to find the shard that kills it)")
 
-    progress = None
-    if show_progress:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        from patchcoder.ground.console import stderr
-
-        progress = Progress(TextColumn("tokenize"), BarColumn(), MofNCompleteColumn(), TextColumn("shards"),
-                            TimeElapsedColumn(), console=stderr(), transient=True)
-        progress.start()
+    with progress_bar("shards", transient=True, enabled=show_progress) as progress:
         task = progress.add_task("tokenize", total=len(shards), completed=summary.skipped_units)
 
-    def finished(name: str, counts: dict) -> None:
-        manifest["units"][name] = counts
-        _write_manifest(out, manifest)
-        summary.units += 1
-        summary.add(counts)
-        if progress is not None:
+        def finished(unit: Unit, counts: dict) -> None:
+            manifest.record(unit.key, counts)
+            summary.units += 1
+            summary.add(counts)
             progress.advance(task)
 
-    try:
-        if jobs <= 1 or len(todo) <= 1:
-            _init_worker(vocab_path)
-            for name, shard in todo:
-                finished(name, tokenize_unit(str(shard), str(out / "shards" / name), config))
-        else:
-            with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(vocab_path,)) as pool:
-                futures = {pool.submit(_run_unit, str(shard), str(out / "shards" / name), config): name
-                           for name, shard in todo}
-                for future in as_completed(futures):
-                    finished(futures[future], future.result())
-    finally:
-        if progress is not None:
-            progress.stop()
+        pool.run(todo, functools.partial(tokenize_unit, out=str(out), config=config), finished)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def print_summary(summary: TokenizeSummary, out: Path) -> None:
-    from rich.table import Table
-
-    from patchcoder.ground.console import stderr
-
-    console = stderr()
-    table = Table(title=f"token shards in {out}", show_header=False)
-    table.add_row("units written / already done", f"{summary.units} / {summary.skipped_units}")
-    table.add_row("mined rows", str(summary.rows))
-    table.add_row("examples", str(summary.examples))
-    table.add_row("of which no change", str(summary.no_change_examples))
-    table.add_row("tokens (answer tokens)", f"{summary.tokens} ({summary.answer_tokens})")
-    table.add_row("messages dropped", str(summary.messages_dropped))
-    for reason, count in sorted(summary.dropped.items()):
-        table.add_row(f"dropped: {reason}", str(count))
-    for language, count in summary.languages.most_common():
-        table.add_row(f"language: {language}", str(count))
-    for sstub, count in summary.sstubs.most_common():
-        table.add_row(f"sstub: {sstub}", str(count))
-    table.add_row("seconds", f"{summary.seconds:.1f}")
-    console.print(table)

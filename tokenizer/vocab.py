@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
+from patchcoder.ground.atomic import atomic_write
 from patchcoder.ground.errors import PatchcoderError
 from patchcoder.tokenizer import special as sp
 from patchcoder.tokenizer.lexer import Lexer
@@ -151,11 +152,7 @@ class CodeTokenizer:
             "special_tokens": sp.special_names(self.max_lines),
             "hf_tokenizer": json.loads(self._hf.to_str()),
         }
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(document, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(document, ensure_ascii=False, separators=(",", ":")))
 
     def __reduce__(self):
         # picklable (e.g. for spawned worker processes): rebuilt from the serialised BPE

@@ -7,7 +7,10 @@ metrics.csv first, so the file reads as one uninterrupted run.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
+
+from patchcoder.ground.atomic import atomic_write
 
 FIELDS = ["step", "split", "loss", "lr", "grad_norm", "tokens", "tokens_per_s"]
 
@@ -22,10 +25,11 @@ class TrainingLog:
         self.csv_path = self.out / "metrics.csv"
         rows = self.read() if resume_step is not None and self.csv_path.exists() else []
         rows = [r for r in rows if int(r["step"]) <= (resume_step or 0)]
-        with open(self.csv_path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write(self.csv_path, text.getvalue())  # a resumed run's log is never lost halfway
         try:
             from torch.utils.tensorboard import SummaryWriter
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from patchcoder.ground.atomic import TEMP_SUFFIX, replace_directory, temp_directory
 from patchcoder.ground.errors import PatchcoderError
 from patchcoder.training.config import TrainConfig
 from patchcoder.training.data import MixtureBatches, validation_batches
@@ -102,7 +103,7 @@ class _StopFlag:
 
 def _checkpoints(out: Path) -> list[Path]:
     root = out / "checkpoints"
-    return sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp")) if root.exists() else []
+    return sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(TEMP_SUFFIX)) if root.exists() else []
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
@@ -192,7 +193,7 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
     def save(at_step: int) -> None:
         accelerator.wait_for_everyone()
         final = out / "checkpoints" / f"step-{at_step:06d}"
-        tmp = final.with_name(final.name + ".tmp")
+        tmp = temp_directory(final)  # every process writes its part of the state into it
         if main and tmp.exists():
             shutil.rmtree(tmp)
         accelerator.wait_for_everyone()
@@ -202,9 +203,7 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
             state = {"step": at_step, "tokens": tokens, "config": config.to_dict(),
                      "batches": [json.loads(s) for s in states]}
             (tmp / STATE_NAME).write_text(json.dumps(state, indent=1))
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            replace_directory(tmp, final)
             for old in _checkpoints(out)[:-2]:
                 shutil.rmtree(old, ignore_errors=True)
         accelerator.wait_for_everyone()

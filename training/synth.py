@@ -7,18 +7,17 @@ top-level package, so a split by repository keeps packages apart). A file's bugs
 by (seed, repo, path), so the rows are the same for any `--jobs`, and a resumed run ends with exactly the rows
 of an uninterrupted one.
 
-Layout of an output folder (as the miner's): manifest.json, and shards/<unit>.parquet written atomically.
+Layout of an output folder (as the miner's): manifest.json, and shards/<unit>.parquet written atomically;
+the run goes through the miner's plan and worker pool (mining/plan.py, mining/pool.py).
 """
 
 from __future__ import annotations
 
 import collections
-import concurrent.futures as cf
 import dataclasses
 import functools
 import hashlib
 import json
-import multiprocessing
 import os
 import random
 import re
@@ -28,7 +27,11 @@ import time
 from pathlib import Path
 
 from patchcoder.ground.errors import PatchcoderError, UsageError
+from patchcoder.ground.manifest import NAME as MANIFEST
+from patchcoder.ground.manifest import Manifest
 from patchcoder.mining import shards
+from patchcoder.mining.plan import Unit, cut
+from patchcoder.mining.pool import Channel, make_pool, progress_bar
 
 FORMAT = "patchcoder-synth/1"
 ZERO_SHA = "0" * 40
@@ -120,6 +123,27 @@ class SynthSummary:
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def table_rows(self) -> list[tuple[str, int | str]]:
+        """The rows of the closing summary table."""
+        rows: list[tuple[str, int | str]] = [
+            ("files seen", self.files_seen),
+            ("files used", self.files_used),
+            ("repositories (synth:…)", self.repos),
+            ("examples (rows)", self.examples),
+            ("shards", self.shards),
+        ]
+        rows += [(f"[dim]class: {kind}", count) for kind, count in self.kinds.items()]
+        rows += [(f"[dim]skipped file: {reason}", count) for reason, count in self.skipped.items()]
+        rate = self.examples_this_run / self.seconds if self.seconds else 0.0
+        rows.append(("time", f"{self.seconds:,.1f} s"))
+        rows.append(("throughput", f"{rate:,.1f} examples/s"))
+        if self.cpu_seconds:
+            rows.append(("work units' CPU time", f"{self.cpu_seconds:,.1f} s "
+                         f"({self.examples_this_run / self.cpu_seconds:,.0f} examples per CPU-second)"))
+        if self.resumed_units:
+            rows.append(("units resumed from an earlier run", self.resumed_units))
+        return rows
+
 
 # ---------------------------------------------------------------------------------------------
 # Sources and files
@@ -161,11 +185,10 @@ def _is_mined(path: str) -> bool:
     """A parquet file, or a folder of parquet shards (`patchcoder mine` or `patchcoder split` output)."""
     if os.path.isfile(path):
         return path.endswith(".parquet")
-    manifest = Path(path) / shards.MANIFEST
-    if manifest.exists():
+    if (Path(path) / MANIFEST).exists():
         try:
-            return json.loads(manifest.read_text()).get("format") == shards.FORMAT
-        except (OSError, ValueError):
+            return Manifest.read(path, shards.FORMAT, "mining") is not None
+        except (OSError, PatchcoderError):
             return False
     return any(Path(path).glob("*.parquet")) or any(Path(path).glob("shards/**/*.parquet"))
 
@@ -412,27 +435,14 @@ def file_examples(file: SourceFile, config: SynthConfig) -> tuple[list[tuple[str
 # Work units
 
 
-@dataclasses.dataclass(frozen=True)
-class Unit:
-    index: int
-    files: tuple[SourceFile, ...]
-
-    @property
-    def key(self) -> str:
-        return f"{self.index:05d}"
-
-    @property
-    def shard(self) -> str:
-        return f"shards/{self.index:05d}.parquet"
-
-
-def synth_unit(unit: Unit, config: SynthConfig, out: str) -> dict:
-    """Make one unit's rows and write its shard; returns its counts (rows never cross processes)."""
+def synth_unit(unit: Unit, channel: Channel, *, config: SynthConfig, out: str) -> dict:
+    """Make one unit's rows (its `items` are source files) and write its shard; returns its counts (rows
+    never cross processes)."""
     cpu_started = time.process_time()
     rows: list[dict] = []
     skipped: collections.Counter = collections.Counter()
     kinds: collections.Counter = collections.Counter()
-    for file in unit.files:
+    for file in unit.items:
         file_rows, reason = file_examples(file, config)
         if reason is not None:
             skipped[reason] += 1
@@ -442,8 +452,8 @@ def synth_unit(unit: Unit, config: SynthConfig, out: str) -> dict:
             kinds[kind] += 1
     if rows:
         shards.write_shard(Path(out) / unit.shard, rows)
-    return {"key": unit.key, "shard": unit.shard if rows else None, "rows": len(rows), "files": len(unit.files),
-            "files_used": len(unit.files) - sum(skipped.values()), "kinds": dict(kinds), "skipped": dict(skipped),
+    return {"shard": unit.shard if rows else None, "rows": len(rows), "files": len(unit.items),
+            "files_used": len(unit.items) - sum(skipped.values()), "kinds": dict(kinds), "skipped": dict(skipped),
             "cpu_seconds": round(time.process_time() - cpu_started, 3)}
 
 
@@ -456,16 +466,6 @@ def _request(sources, config: SynthConfig) -> dict:
             "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()}}
 
 
-def read_manifest(out: Path) -> dict | None:
-    path = out / shards.MANIFEST
-    if not path.exists():
-        return None
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise UsageError(f"{path} is not a patchcoder synth manifest; choose another --out")
-    return manifest
-
-
 def synthesize(
     sources: list[Source] | None,
     out: str | os.PathLike,
@@ -476,7 +476,6 @@ def synthesize(
     show_progress: bool = True,
 ) -> SynthSummary:
     """Write synthetic bug-fix pairs from `sources` (None: the standard library and site-packages) under `out`."""
-    from patchcoder.ground.console import stderr
     from patchcoder.training.mutations import LANGUAGES, _kinds
 
     started = time.perf_counter()
@@ -494,11 +493,8 @@ def synthesize(
     sources = sources if sources is not None else default_sources()
     request = _request(sources, config)
 
-    manifest = read_manifest(out) if out.exists() else None
-    if manifest is not None and not resume:
-        raise UsageError(f"{out} already holds a synth run; pass --resume to continue it, or choose another --out")
-    if manifest is not None and manifest["request"] != request:
-        raise UsageError(f"{out} holds a run with different options or sources; --resume needs the same ones")
+    manifest = Manifest.open(out, FORMAT, "synth", resume=resume, same={"request": request},
+                             what="options or sources")
     skipped: collections.Counter = collections.Counter()
     files = list_files(sources, config, skipped)
     digest = hashlib.sha1("\n".join(f"{f.repo}\0{f.path}" for f in files).encode()).hexdigest()
@@ -508,47 +504,28 @@ def synthesize(
     if manifest is None:
         if out.exists() and any(out.iterdir()):
             raise UsageError(f"{out} is not empty and holds no synth run; choose another --out")
-        manifest = {"format": FORMAT, "request": request, "files_digest": digest, "path_skips": dict(skipped),
-                    "units": {}, "complete": False}
-        out.mkdir(parents=True, exist_ok=True)
-        shards.write_manifest(out, manifest)
-    else:
-        shards.remove_stale_temp_files(out)
-    size = config.files_per_shard
-    units = [Unit(i // size, tuple(files[i:i + size])) for i in range(0, len(files), size)]
-    done = manifest["units"]
+        manifest = Manifest.create(out, {"format": FORMAT, "request": request, "files_digest": digest,
+                                         "path_skips": dict(skipped), "complete": False})
+    units = cut(files, config.files_per_shard)
+    done = manifest.units
     todo = [u for u in units if u.key not in done]
+    pool = make_pool(jobs, todo, died="a synth worker process died ({error}); rerun with --resume "
+                                      "(and --jobs 1 to find the file that kills it)")
 
-    progress = _progress(stderr(), show_progress)
-    with progress:
+    with progress_bar("files", rows="examples", enabled=show_progress) as progress:
         rows = sum(entry["rows"] for entry in done.values())
-        task = progress.add_task("synth", total=len(files), completed=len(files) - sum(len(u.files) for u in todo),
+        task = progress.add_task("synth", total=len(files), completed=len(files) - sum(len(u.items) for u in todo),
                                  rows=rows)
 
-        def commit(result: dict) -> None:
+        def commit(unit: Unit, result: dict) -> None:  # finished units are committed: --resume redoes only the rest
             nonlocal rows
-            done[result["key"]] = {k: v for k, v in result.items() if k != "key"}
-            shards.write_manifest(out, manifest)
+            manifest.record(unit.key, result)
             rows += result["rows"]
             progress.update(task, advance=result["files"], rows=rows)
 
-        if jobs == 1 or len(todo) <= 1:
-            for unit in todo:
-                commit(synth_unit(unit, config, str(out)))
-        else:
-            ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-            with cf.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
-                futures = [pool.submit(synth_unit, unit, config, str(out)) for unit in todo]
-                try:
-                    for future in cf.as_completed(futures):
-                        commit(future.result())
-                except cf.process.BrokenProcessPool as exc:
-                    # finished units are committed: --resume redoes only the rest
-                    raise PatchcoderError(f"a synth worker process died ({exc}); rerun with --resume "
-                                          "(and --jobs 1 to find the file that kills it)") from None
+        pool.run(todo, functools.partial(synth_unit, config=config, out=str(out)), commit)
 
-    manifest["complete"] = True
-    shards.write_manifest(out, manifest)
+    manifest.complete()
     summary = summarise(manifest)
     summary.seconds = time.perf_counter() - started
     summary.examples_this_run = sum(done[u.key]["rows"] for u in todo)
@@ -558,11 +535,11 @@ def synthesize(
     return summary
 
 
-def summarise(manifest: dict) -> SynthSummary:
+def summarise(manifest: Manifest) -> SynthSummary:
     kinds: collections.Counter = collections.Counter()
     skipped: collections.Counter = collections.Counter(manifest.get("path_skips", {}))
     summary = SynthSummary()
-    for entry in manifest["units"].values():
+    for entry in manifest.units.values():
         kinds.update(entry["kinds"])
         skipped.update(entry["skipped"])
         summary.files_seen += entry["files"]
@@ -573,47 +550,6 @@ def summarise(manifest: dict) -> SynthSummary:
     summary.kinds = dict(sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
     summary.skipped = dict(sorted(skipped.items()))
     return summary
-
-
-def _progress(console, enabled: bool):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
-        TextColumn("{task.fields[rows]:,} examples"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, disable=not enabled, transient=False,
-    )
-
-
-def print_summary(summary: SynthSummary, out: Path) -> None:
-    from patchcoder.ground.console import count_table, stderr
-
-    table = count_table(f"patchcoder synth → {out}")
-    table.add_row("files seen", f"{summary.files_seen:,}")
-    table.add_row("files used", f"{summary.files_used:,}")
-    table.add_row("repositories (synth:…)", f"{summary.repos:,}")
-    table.add_row("examples (rows)", f"{summary.examples:,}")
-    table.add_row("shards", f"{summary.shards:,}")
-    for kind, count in summary.kinds.items():
-        table.add_row(f"[dim]class: {kind}", f"{count:,}")
-    for reason, count in summary.skipped.items():
-        table.add_row(f"[dim]skipped file: {reason}", f"{count:,}")
-    rate = summary.examples_this_run / summary.seconds if summary.seconds else 0.0
-    table.add_row("time", f"{summary.seconds:,.1f} s")
-    table.add_row("throughput", f"{rate:,.1f} examples/s")
-    if summary.cpu_seconds:
-        table.add_row("work units' CPU time", f"{summary.cpu_seconds:,.1f} s "
-                      f"({summary.examples_this_run / summary.cpu_seconds:,.0f} examples per CPU-second)")
-    if summary.resumed_units:
-        table.add_row("units resumed from an earlier run", f"{summary.resumed_units:,}")
-    stderr().print(table)
 
 
 def main_json(summary: SynthSummary) -> None:

@@ -61,8 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from patchcoder.ground.console import print_summary
     from patchcoder.ground.errors import UsageError
-    from patchcoder.training.synth import SynthConfig, main_json, print_summary, synthesize, user_sources
+    from patchcoder.training.synth import SynthConfig, main_json, synthesize, user_sources
 
     kinds = None
     if args.kinds:
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     sources = user_sources(args.sources) if args.sources else None
     summary = synthesize(sources, args.out, config, jobs=args.jobs, resume=args.resume,
                          show_progress=not args.no_progress)
-    print_summary(summary, Path(args.out))
+    print_summary(f"patchcoder synth → {Path(args.out)}", summary.table_rows())
     if args.json:
         main_json(summary)
     return 0

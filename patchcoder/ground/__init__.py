@@ -2,5 +2,6 @@
 
 errors (one-line errors, exit code 2), languages (a file's language from its path), console (stderr
 output, progress bars), argtypes (command-line argument types), sstub (the single-statement fix-class
-taxonomy and its classifier).
+taxonomy and its classifier), atomic (atomic writes of files and folders), manifest (the record of a
+resumable sharded output).
 """

@@ -23,6 +23,16 @@ def count_table(title: str):
     return table
 
 
+def print_summary(title: str, rows, notes=()) -> None:
+    """Print a count table of (what, count) `rows` (an int count gets thousands separators), then `notes`."""
+    table = count_table(title)
+    for what, count in rows:
+        table.add_row(what, f"{count:,}" if isinstance(count, int) else count)
+    stderr().print(table)
+    for note in notes:
+        stderr().print(f"[yellow]note:[/yellow] {note}")
+
+
 class progress_bar:
     """`with progress_bar("label", total, enabled) as advance: advance(n)` — a rich bar on stderr."""
 

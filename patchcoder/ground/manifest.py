@@ -1,0 +1,99 @@
+"""The record of a resumable sharded output (mine, synth, tokenize): `manifest.json` in its folder.
+
+It names the output's format, holds what the run asked for, and lists the finished work units with
+their counts ("units"). A unit counts as done only once the manifest lists it, and the manifest is
+replaced atomically after each unit, so a killed run leaves nothing half-written that a later `--resume`
+would trust: the resumed run redoes exactly the units the manifest does not list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from patchcoder.ground.atomic import atomic_write, remove_temp_files
+from patchcoder.ground.errors import PatchcoderError, UsageError
+
+NAME = "manifest.json"
+
+
+class Manifest:
+    """`manifest.json` of the output folder `folder`; its fields read as `manifest["key"]`."""
+
+    def __init__(self, folder: str | os.PathLike, fields: dict):
+        self.folder = Path(folder)
+        self.fields = fields
+
+    @property
+    def path(self) -> Path:
+        return self.folder / NAME
+
+    @property
+    def units(self) -> dict[str, dict]:
+        """The finished units: key → counts."""
+        return self.fields["units"]
+
+    def __getitem__(self, key: str):
+        return self.fields[key]
+
+    def get(self, key: str, default=None):
+        return self.fields.get(key, default)
+
+    @classmethod
+    def read(cls, folder: str | os.PathLike, format: str, kind: str) -> Manifest | None:
+        """The manifest in `folder`, or None when it has none; one that is not `format` is an error."""
+        path = Path(folder) / NAME
+        if not path.exists():
+            return None
+        try:
+            fields = json.loads(path.read_bytes())
+        except ValueError:
+            fields = None
+        if not isinstance(fields, dict) or fields.get("format") != format:
+            raise PatchcoderError(f"{path} is not a patchcoder {kind} manifest")
+        return cls(folder, fields)
+
+    @classmethod
+    def open(cls, folder: str | os.PathLike, format: str, kind: str, *, resume: bool, same: dict,
+             what: str | None = None) -> Manifest | None:
+        """The manifest of the run already in `folder`, for a run that continues it (None when there is none).
+
+        Continuing needs `resume`, and the fields `same` must equal the earlier run's (`what` says what
+        they are to the user; default: their names). What the earlier run left half-written is removed.
+        """
+        try:
+            manifest = cls.read(folder, format, kind)
+        except PatchcoderError as exc:
+            raise UsageError(f"{exc}; choose another --out") from None
+        if manifest is None:
+            return None
+        if not resume:
+            raise UsageError(f"{folder} already holds a {kind} run; pass --resume to continue it, or choose another --out")
+        different = [key for key, value in same.items() if manifest.get(key) != value]
+        if different:
+            raise UsageError(f"{folder} holds a run with different {what or ', '.join(different)}; "
+                             "--resume needs the same ones")
+        remove_temp_files(folder)
+        return manifest
+
+    @classmethod
+    def create(cls, folder: str | os.PathLike, fields: dict) -> Manifest:
+        """Start the manifest of a new run in `folder` (made if missing), with no unit done."""
+        manifest = cls(folder, {**fields, "units": {}})
+        manifest.folder.mkdir(parents=True, exist_ok=True)
+        manifest.write()
+        return manifest
+
+    def write(self) -> None:
+        atomic_write(self.path, json.dumps(self.fields, indent=1, sort_keys=True))
+
+    def record(self, key: str, counts: dict) -> None:
+        """Unit `key` is finished (its output written): list it, with its counts."""
+        self.units[key] = counts
+        self.write()
+
+    def complete(self) -> None:
+        """Every unit is finished."""
+        self.fields["complete"] = True
+        self.write()

@@ -1,0 +1,91 @@
+"""mining/pool.py: in-process and worker-process pools run the same units to the same results; questions are
+answered by the driver, results come in plan order when asked, and a unit that kills its worker is retried once."""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from patchcoder.ground.errors import PatchcoderError
+from patchcoder.mining.plan import Unit, cut
+from patchcoder.mining.pool import InlinePool, ProcessPool, make_pool
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def importable_tests(monkeypatch):
+    """Worker processes unpickle this module's functions by name: they must find `tests.mining.test_pool`."""
+    monkeypatch.syspath_prepend(str(ROOT))
+
+
+def add_up(unit: Unit, channel, *, crash_on: str | None = None, log: str | None = None, once: bool = False) -> dict:
+    """A unit's work: report its items as progress, ask the driver for a factor, return the scaled sum.
+
+    Unit `crash_on` kills its worker process, once another unit has finished since it started (so that the
+    pool did some work; `once`: only the first time). Finished units leave a file in `log`.
+    """
+    if unit.key == crash_on and not (once and os.path.exists(os.path.join(log, "crashed"))):
+        seen = len(os.listdir(log))
+        while len(os.listdir(log)) == seen:
+            time.sleep(0.01)
+        Path(log, "crashed").touch()
+        os._exit(1)
+    for _ in unit.items:
+        channel.progress(1)
+    factor = channel.ask(unit.key, sum(unit.items))
+    if log is not None:
+        Path(log, f"{unit.key}.{os.getpid()}").touch()
+    return {"key": unit.key, "total": factor * sum(unit.items), "pid": os.getpid()}
+
+
+def _run(pool, units, **options):
+    got, progress, asked = [], [], []
+
+    def on_question(key, question):  # the driver answers in plan order, as the miner's verdicts do
+        asked.append(key)
+        pool.answer(key, 10 if question % 2 else 1)
+
+    pool.run(units, functools.partial(add_up, **options.pop("work", {})), lambda unit, r: got.append(r),
+             on_progress=progress.append, on_question=on_question, **options)
+    return got, sum(progress), asked
+
+
+def test_inline_and_processes_give_the_same_results(tmp_path):
+    units = cut(list(range(40)), 3, folder="repo")
+    assert [u.key for u in units[:2]] == ["repo/00000", "repo/00001"] and units[0].shard == "shards/repo/00000.parquet"
+    inline, inline_progress, _ = _run(make_pool(1, units), units)
+    pool = make_pool(2, units, scratch=tmp_path / "answers")
+    assert isinstance(pool, ProcessPool) and isinstance(make_pool(2, units[:1]), InlinePool)
+    ordered, progress, asked = _run(pool, units, in_plan_order=True)
+    strip = [{k: v for k, v in r.items() if k != "pid"} for r in inline]
+    assert [{k: v for k, v in r.items() if k != "pid"} for r in ordered] == strip  # in plan order
+    assert inline_progress == progress == 40 and sorted(asked) == [u.key for u in units]
+    assert {r["pid"] for r in ordered} != {os.getpid()} and {r["pid"] for r in inline} == {os.getpid()}
+    assert not (tmp_path / "answers").exists()  # the answers' folder is gone after the run
+
+    unordered, _, _ = _run(make_pool(2, units, scratch=tmp_path / "answers"), units)
+    assert sorted(({k: v for k, v in r.items() if k != "pid"} for r in unordered), key=lambda r: r["key"]) == strip
+
+
+def test_a_unit_that_kills_its_worker_is_retried_then_given_up(tmp_path):
+    units = cut(list(range(40)), 2)
+
+    def work(name: str, **options) -> dict:
+        (tmp_path / name).mkdir()
+        return {"crash_on": "00002", "log": str(tmp_path / name), **options}
+
+    got, _, _ = _run(make_pool(2, units, scratch=tmp_path / "a"), units, work=work("once", once=True),
+                     in_plan_order=True, on_crash=lambda unit: pytest.fail("a unit that crashed once is retried"))
+    assert [r["key"] for r in got] == [u.key for u in units]
+
+    got, _, _ = _run(make_pool(2, units, scratch=tmp_path / "b"), units, work=work("always"), in_plan_order=True,
+                     on_crash=lambda unit: {"key": unit.key, "total": None})
+    assert [r["key"] for r in got] == [u.key for u in units] and got[2]["total"] is None
+
+    with pytest.raises(PatchcoderError, match="^units die here \\("):
+        _run(make_pool(2, units, scratch=tmp_path / "c", died="units die here ({error})"), units, work=work("never"))
