@@ -113,7 +113,7 @@ def project_graph() -> dict[str, set[str]]:
             for name, path in mods.items()}
 
 
-@pytest.mark.xfail(strict=True, reason="until the floor-plan branches land (diagnostics, training.mutations)")
+@pytest.mark.xfail(strict=True, reason="until the rewrite engine leaves training (training.mutations)")
 def test_every_import_goes_down_the_floors():
     assert violations(project_graph()) == []
 
@@ -151,6 +151,4 @@ def test_importing_the_miner_loads_no_tokenizer_module_and_no_torch():
 
 @pytest.mark.parametrize("name", sorted({p.name for p in (ROOT / "tests").rglob("test_*.py")}))
 def test_no_two_test_files_share_a_name(name):
-    if name == "test_decoding.py":
-        pytest.xfail("until the product branch renames one of the two")
     assert len(list((ROOT / "tests").rglob(name))) == 1, name
