@@ -293,7 +293,7 @@ class Repairer:
     def _rewrites(self, item: dict, windows: list[Window]) -> list | None:
         """Every single-statement rewrite of the item's lines that `windows` may rewrite (None: the
         language has no rewrites)."""
-        from patchcoder.training.mutations import UnsupportedLanguage, enumerate_rewrites
+        from patchcoder.tokenizer.rewrites import UnsupportedLanguage, enumerate_rewrites
 
         spans = [self._rewritable(w) for w in windows]
         lines = (min(lo for lo, _ in spans), max(hi for _, hi in spans))
@@ -346,7 +346,7 @@ class Repairer:
     @staticmethod
     def _parsing(item: dict, options: list) -> list:
         """The options whose rewrite parses (one incremental parse each; the item's checker is kept)."""
-        from patchcoder.training.mutations import rewrite_checker
+        from patchcoder.tokenizer.rewrites import rewrite_checker
 
         if not options:
             return []

@@ -57,7 +57,7 @@ def test_candidate_ranking_picks_the_best_scoring_rewrite(fixer):
     from patchcoder.decoding import score_scripts
     from patchcoder.tokenizer.edits import edit_script
     from patchcoder.tokenizer.examples import encode_prompt
-    from patchcoder.training.mutations import enumerate_rewrites
+    from patchcoder.tokenizer.rewrites import enumerate_rewrites
 
     repairer = Repairer.load(fixer, precision="fp32")  # compared with fp32 teacher forcing
     tok = repairer.tokenizer
@@ -128,7 +128,7 @@ def test_cached_candidate_scores_equal_teacher_forcing(fixer):
     from patchcoder.decoding import score_candidates, score_scripts
     from patchcoder.tokenizer.edits import edit_script
     from patchcoder.tokenizer.examples import encode_prompt
-    from patchcoder.training.mutations import enumerate_rewrites
+    from patchcoder.tokenizer.rewrites import enumerate_rewrites
 
     repairer = Repairer.load(fixer)
     tok = repairer.tokenizer
@@ -206,7 +206,7 @@ def test_a_patch_that_adds_syntax_errors_is_never_suggested(fixer):
 
 def test_ranking_rewrites_only_the_focus_lines(fixer):
     from patchcoder.tokenizer.edits import EditScript
-    from patchcoder.training.mutations import enumerate_rewrites
+    from patchcoder.tokenizer.rewrites import enumerate_rewrites
 
     repairer = Repairer.load(fixer)
     tok = repairer.tokenizer
