@@ -8,8 +8,9 @@ attribute name) need the file's pools of names, so they are resolved after the w
 
 Most of what is alike across languages lives here as helpers the handlers call (operators, swapped operands,
 offsets, numbers, call arguments, members, statements); a language module holds its node names, its operator
-tables and the handlers whose rules differ. A wider set of candidates is another `Language` (other operator
-tables, more handlers) given to the same walker.
+tables and the handlers whose rules differ. A wider set of candidates for ranking is another `Language` (other
+operator tables, more handlers) given to the same walker, which leaves the synthetic bugs, drawn with these
+tables, as they are.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Language:
     functions: frozenset[str]                # open a scope of local variables
     in_body: Callable[[str], bool]           # which children of a function (by type) see its scope
     bind_parameters: Callable[[Walker, object, Scope], None]  # (walker, function node, its new scope)
-    no_scope: frozenset[str]                 # their children see no function scope (classes)
+    no_scope: frozenset[str]                 # their children see no function scope (classes; Python's lambda)
     read_parents: frozenset[str]             # their direct identifier children read a variable,
     read_field: Mapping[str, str | None]     # or only the child in this field
     block: str                               # a list of statements
