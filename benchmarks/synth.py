@@ -4,7 +4,7 @@
 
 On a sample of standard-library modules (the same files in every round, rounds interleaved so that machine
 noise hits every measurement alike), per round:
-- walk: parse + collect every site of every file (training.mutations, what `enumerate_rewrites` costs);
+- walk: parse + collect every site of every file (`rewrites.analyse`, what `enumerate_rewrites` costs);
 - inject: `inject_bugs(code, rng, per_file)` — the walk plus drawing and checking `per_file` bugs per file,
   each check an incremental tree-sitter reparse and a compile of the changed top-level statement;
 - whole-file check: the same bugs checked the simple way (fresh tree-sitter parse + compile of the whole
@@ -25,7 +25,7 @@ from pathlib import Path
 
 
 def main() -> None:
-    from patchcoder.training import mutations
+    from patchcoder.tokenizer import rewrites
     from patchcoder.training.synth import SourceFile, SynthConfig, file_examples
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -39,29 +39,29 @@ def main() -> None:
     candidates = sorted(p for p in stdlib.glob("*.py") if p.stat().st_size <= 200_000)
     paths = random.Random(args.seed).sample(candidates, min(args.files, len(candidates)))
     codes = [p.read_text(encoding="utf-8", errors="replace") for p in paths]
-    codes = [c for c in codes if mutations.parses(c)]
+    codes = [c for c in codes if rewrites.parses(c)]
     total_bytes = sum(len(c.encode()) for c in codes)
-    bugs = [mutations.inject_bugs(c, random.Random(i), args.per_file) for i, c in enumerate(codes)]
+    bugs = [rewrites.inject_bugs(c, random.Random(i), args.per_file) for i, c in enumerate(codes)]
     n_bugs = sum(len(b) for b in bugs)
     config = SynthConfig(seed=args.seed, per_file=args.per_file)
     files = [SourceFile("synth:bench", p.name, str(p)) for p in paths]
 
     def walk() -> None:
         for code in codes:
-            mutations._analyse(code, "python")
+            rewrites.analyse(code, "python")
 
     def inject() -> None:
         for i, code in enumerate(codes):
-            mutations.inject_bugs(code, random.Random(i), args.per_file)
+            rewrites.inject_bugs(code, random.Random(i), args.per_file)
 
     def whole_file_check() -> None:
         for found in bugs:
             for bug in found:
-                mutations.parses(bug.code)
+                rewrites.parses(bug.code)
 
     def incremental_check() -> None:
         for code, found in zip(codes, bugs, strict=True):  # includes the walk, subtracted below
-            checker = mutations._analyse(code, "python")[2]
+            checker = rewrites.analyse(code, "python").checker
             for bug in found:
                 checker.parses(bug)
 

@@ -54,7 +54,7 @@ class Source:
 
     def parses(self, rewrite) -> bool:
         """Whether the code with `rewrite` made still parses (one incremental parse; the checker is kept)."""
-        from patchcoder.training.mutations import rewrite_checker
+        from patchcoder.tokenizer.rewrites import rewrite_checker
 
         if self._checker is _UNSET:
             self._checker = rewrite_checker(self.code, self.language or "python")
@@ -64,7 +64,7 @@ class Source:
 class Option(NamedTuple):
     """A rewrite that changes only lines its window may rewrite."""
 
-    rewrite: object  # a rewrite of the rewrite engine (patchcoder.training.mutations.Rewrite)
+    rewrite: object  # a rewrite of the rewrite engine (patchcoder.tokenizer.rewrites.Rewrite)
     new_window: str  # the window's text with the rewrite made
     head: tuple[int, int]  # ids of its edit script's first operation and first line
 
@@ -124,7 +124,7 @@ def rank(model, tokenizer, sources: list[Source], windows: list[Window], *, max_
 def rewrites(source: Source, windows: list[Window]) -> list | None:
     """Every single-statement rewrite of the source's lines that `windows` may rewrite (None: the
     language has no rewrites)."""
-    from patchcoder.training.mutations import UnsupportedLanguage, enumerate_rewrites
+    from patchcoder.tokenizer.rewrites import UnsupportedLanguage, enumerate_rewrites
 
     spans = [w.rewritable for w in windows]
     lines = (min(lo for lo, _ in spans), max(hi for _, hi in spans))

@@ -113,7 +113,6 @@ def project_graph() -> dict[str, set[str]]:
             for name, path in mods.items()}
 
 
-@pytest.mark.xfail(strict=True, reason="until the rewrite engine leaves training (training.mutations)")
 def test_every_import_goes_down_the_floors():
     assert violations(project_graph()) == []
 

@@ -1,7 +1,7 @@
 """A `patchcoder synth` run: clean source files → injected single-statement bugs → (buggy → fixed) rows in the
 miner's parquet schema (mining/shards.py), so synthetic pairs flow through the tokenizer like mined commits.
 
-Each kept file yields up to `per_file` examples, each with one bug (training/mutations.py): `old` is the buggy
+Each kept file yields up to `per_file` examples, each with one bug (the rewrite engine, tokenizer/rewrites/): `old` is the buggy
 file, `new` the original, `sstub` the fix's class, `repo` a source name such as `synth:stdlib/json` (one per
 top-level package, so a split by repository keeps packages apart). A file's bugs come from a generator seeded
 by (seed, repo, path), so the rows are the same for any `--jobs`, and a resumed run ends with exactly the rows
@@ -70,7 +70,7 @@ class SynthConfig:
     max_bytes: int = 200_000
     """Skip files larger than this (whole files go into each row, twice)."""
     kinds: tuple[str, ...] | None = None
-    """Mutation classes to draw from (None: all of training.mutations.KINDS)."""
+    """Mutation classes to draw from (None: all of patchcoder.tokenizer.rewrites.KINDS)."""
     messages: str = "templated"
     """'templated' ("Fix wrong comparison operator") or 'empty' commit messages."""
     include_tests: bool = False
@@ -81,7 +81,7 @@ class SynthConfig:
     files_per_shard: int = 50
     """Files per work unit and shard."""
     languages: tuple[str, ...] = ("python",)
-    """Languages of the files to use (any of training.mutations.LANGUAGES)."""
+    """Languages of the files to use (any of patchcoder.tokenizer.rewrites.LANGUAGES)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -402,7 +402,7 @@ def example_row(file: SourceFile, original: str, rewrite, seed: int, messages: s
 def file_examples(file: SourceFile, config: SynthConfig) -> tuple[list[tuple[str, dict]], str | None]:
     """([(mutation class, row), ...], None) for a usable file, or ([], skip reason)."""
     from patchcoder.mining.filters import FilterConfig, content_reason
-    from patchcoder.training.mutations import inject_bugs, parses
+    from patchcoder.tokenizer.rewrites import inject_bugs, parses
 
     try:
         if file.row is not None:
@@ -476,12 +476,12 @@ def synthesize(
     show_progress: bool = True,
 ) -> SynthSummary:
     """Write synthetic bug-fix pairs from `sources` (None: the standard library and site-packages) under `out`."""
-    from patchcoder.training.mutations import LANGUAGES, _kinds
+    from patchcoder.tokenizer.rewrites import LANGUAGES, select_kinds
 
     started = time.perf_counter()
     config = config or SynthConfig()
     if config.kinds is not None:
-        _kinds(config.kinds)  # unknown names are a usage error before any work
+        select_kinds(config.kinds)  # unknown names are a usage error before any work
     unknown = set(config.languages) - set(LANGUAGES)
     if unknown or not config.languages:
         raise UsageError(f"no rewrite engine for {', '.join(sorted(unknown)) or 'no language'}; "

@@ -8,7 +8,7 @@ repository's name, so its synthetic bugs land in the same split as its real comm
 duplicates) and what cannot be used (too large, undecodable, unparsable). Writes (buggy → original) pairs in
 the miner's schema to zstd parquet shards under --out, with manifest.json recording what is done. Rows name
 their repository synth:stdlib/<package>, synth:site-packages/<package> or synth:<directory name>, so a split
-by repository keeps them apart. The classes are patchcoder.training.mutations.KINDS; every buggy file still
+by repository keeps them apart. The classes are patchcoder.tokenizer.rewrites.KINDS; every buggy file still
 parses (tree-sitter, and Python's compiler). Deterministic given --seed, for any --jobs.
 
 Load the result with:  datasets.load_dataset("parquet", data_files="OUT/shards/*.parquet")
@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-bytes", type=positive_int, default=d.max_bytes, metavar="N",
                    help="skip files larger than N bytes (default: %(default)s)")
     p.add_argument("--kinds", metavar="LIST",
-                   help="comma-separated mutation classes to use (default: all; see training/mutations.py)")
+                   help="comma-separated mutation classes to use (default: all; see tokenizer/rewrites/kinds.py)")
     p.add_argument("--messages", choices=("templated", "empty"), default=d.messages,
                    help="commit message of each pair (default: %(default)s, e.g. 'Fix wrong comparison operator')")
     p.add_argument("--languages", metavar="LIST", default=",".join(d.languages),

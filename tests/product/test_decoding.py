@@ -83,7 +83,7 @@ def test_cached_candidate_scores_equal_teacher_forcing(fixer):
     from patchcoder.decoding import score_candidates, score_scripts
     from patchcoder.tokenizer.edits import edit_script
     from patchcoder.tokenizer.examples import encode_prompt
-    from patchcoder.training.mutations import enumerate_rewrites
+    from patchcoder.tokenizer.rewrites import enumerate_rewrites
 
     repairer = Repairer.load(fixer)
     tok = repairer.tokenizer

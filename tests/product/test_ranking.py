@@ -22,7 +22,7 @@ def test_candidate_ranking_picks_the_best_scoring_rewrite(fixer):
     from patchcoder.decoding import score_scripts
     from patchcoder.tokenizer.edits import edit_script
     from patchcoder.tokenizer.examples import encode_prompt
-    from patchcoder.training.mutations import enumerate_rewrites
+    from patchcoder.tokenizer.rewrites import enumerate_rewrites
 
     repairer = Repairer.load(fixer, precision="fp32")  # compared with fp32 teacher forcing
     tok = repairer.tokenizer
@@ -87,7 +87,7 @@ def test_beam_reranking_prefers_a_result_that_parses(fixer):
 def test_ranking_rewrites_only_the_focus_lines(fixer):
     from patchcoder.ranking import candidates
     from patchcoder.tokenizer.edits import EditScript
-    from patchcoder.training.mutations import enumerate_rewrites
+    from patchcoder.tokenizer.rewrites import enumerate_rewrites
 
     repairer = Repairer.load(fixer)
     tok = repairer.tokenizer
@@ -151,7 +151,7 @@ def test_a_source_is_parsed_once_and_its_state_is_its_own(monkeypatch):
     """What ranking computes about a text (its error count, its rewrite checker) is computed once, on
     first use, and kept on its Source: not on the caller's item."""
     import patchcoder.ranking as ranking
-    import patchcoder.training.mutations as mutations
+    import patchcoder.tokenizer.rewrites as mutations
 
     calls = {"errors": 0, "checker": 0}
     real_errors, real_checker = ranking.syntax_errors, mutations.rewrite_checker

@@ -19,7 +19,7 @@ import pytest
 
 from patchcoder.ground.errors import UsageError
 from patchcoder.mining.shards import SCHEMA, shard_files
-from patchcoder.training.mutations import KINDS, parses
+from patchcoder.tokenizer.rewrites import KINDS, parses
 from patchcoder.training.synth import (
     PROJECT_ROOT,
     Source,
