@@ -53,16 +53,27 @@ def test_old_and_new_text_agree_with_pydriller(which, new_repo, build_history):
         if pygit2.Repository(path).is_shallow:
             pytest.skip("a shallow clone: PyDriller and the miner see different roots")
     drops = DropCounter()
-    ours = {(p.commit, p.path): (p.old, p.new) for p in walk(path, drops=drops, **KEEP_EVERYTHING)}
+    pairs = list(walk(path, drops=drops, **KEEP_EVERYTHING))
+    ours = {(p.commit, p.path): (p.old, p.new) for p in pairs}
+    old_paths = {(p.commit, p.path): p.old_path for p in pairs}
     theirs = _pydriller_rows(path)
     assert ours, "the miner found nothing to compare"
 
     both = ours.keys() & theirs.keys()
     mismatched = [key for key in both if ours[key] != theirs[key]]
+    # A borderline rename: libgit2's similarity and git's can fall on either side of the 50% threshold,
+    # so one side reports a rename (old text) and the other an added file (no old text) and a deleted one.
+    # The new text must still agree, and such pairs must stay rare (this project's history has one: a test
+    # file split in four).
+    renamed = {key for key in mismatched if ours[key][1] == theirs[key][1] and theirs[key][0] is None
+               and ours[key][0] is not None}
+    assert len(renamed) <= max(1, len(both) // 500), sorted(renamed)[:5]
+    mismatched = [key for key in mismatched if key not in renamed]
     assert not mismatched, f"old/new text differ for {mismatched[:5]}"
     only_ours = ours.keys() - theirs.keys()
     assert not only_ours, f"rows PyDriller does not report: {sorted(only_ours)[:5]}"
-    only_theirs = theirs.keys() - ours.keys()
+    deleted_as_renamed = {(key[0], old_paths[key]) for key in renamed}
+    only_theirs = theirs.keys() - ours.keys() - deleted_as_renamed
     assert len(only_theirs) == sum(drops[r] for r in FILE_DROPS), (sorted(only_theirs)[:10], drops.as_dict())
     if which == "fixture":
         assert len(both) == 75 and len(only_theirs) == 10
