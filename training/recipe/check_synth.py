@@ -3,7 +3,8 @@
     python training/recipe/check_synth.py /data/synth-train --held-out /data/mined-heldout /data/splits/valid \
         /data/splits/test /data/mined-realfix-src /data/synth-valid /data/synth-heldout --mirrors M1 M2 ...
 
-Reports (JSON on stdout): rows, distinct original files (the `new` text, by git blob id: exact duplicates
+Reads the shards its manifest records as done (a run may still be writing others). Reports (JSON on stdout):
+whether the run is complete, files used (the manifest's count), rows, distinct original files (the `new` text, by git blob id: exact duplicates
 counted once), rows and files per source (stdlib / pypi / mined repositories), the class mix (`sstub`) and the
 bug classes, and how many original files are byte-identical to a file of a held-out history: any version of a
 file that a held-out repository's mined history touched (old or new side), any original file of the held-out
@@ -62,12 +63,19 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     forbidden = held_out_blobs(args.held_out, args.mirrors)
+    manifest_path = Path(args.synth) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    if manifest is not None:  # only the units the manifest records as done (a run may still be writing)
+        units = manifest["units"].values()
+        shards = sorted(str(Path(args.synth) / u["shard"]) for u in units if u["shard"])
+    else:
+        shards = _shards(args.synth)
     rows = 0
     files: dict[str, tuple[str, str]] = {}
     rows_by_source: collections.Counter = collections.Counter()
     sstub: collections.Counter = collections.Counter()
     kinds: collections.Counter = collections.Counter()
-    for file in _shards(args.synth):
+    for file in shards:
         table = pq.read_table(file, columns=["repo", "path", "new_blob", "sstub", "message"])
         for repo, path, blob, cls, message in zip(*(table.column(c).to_pylist() for c in
                                                     ("repo", "path", "new_blob", "sstub", "message")), strict=True):
@@ -79,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     files_by_source = collections.Counter(source_of(repo) for repo, _ in files.values())
     leaked = sorted(f"{repo}:{path}" for b, (repo, path) in files.items() if b in forbidden)
     report = {
+        "complete": manifest.get("complete") if manifest else None,
+        "files_used": sum(u["files_used"] for u in units) if manifest else None,
         "rows": rows,
         "distinct_original_files": len(files),
         "rows_by_source": dict(rows_by_source.most_common()),
