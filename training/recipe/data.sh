@@ -115,12 +115,18 @@ step_synth() {
 }
 
 step_evalsynth() {
-  local jinja flask requests
+  local jinja flask requests httpie starlette wide="$DATA/src/valid-wide"
   jinja=$(checkout pallets/jinja); flask=$(checkout pallets/flask); requests=$(checkout psf/requests)
+  httpie=$(checkout httpie/cli); starlette=$(checkout encode/starlette)
   $PATCHCODER synth --per-package "$jinja/src" --evaluation-set --seed 1 --out "$DATA/synth-valid" \
     --jobs "$JOBS" --no-progress
   $PATCHCODER synth --per-package "$flask/src" "$requests/src" --evaluation-set --seed 1 \
     --out "$DATA/synth-heldout" --jobs "$JOBS" --no-progress
+  # a wider validation set for choosing the class mix: the packages of the three real-fix validation
+  # repositories (jinja2, httpie, starlette), 8 bugs per file
+  rm -rf "$wide" && mkdir -p "$wide" && cp -r "$jinja/src/jinja2" "$httpie/httpie" "$starlette/starlette" "$wide/"
+  $PATCHCODER synth --per-package "$wide" --evaluation-set --seed 1 --per-file 8 --out "$DATA/synth-valid-wide" \
+    --jobs "$JOBS" --no-progress
 }
 
 steps=("$@")
