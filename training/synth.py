@@ -36,8 +36,22 @@ from patchcoder.mining.pool import Channel, make_pool, progress_bar
 FORMAT = "patchcoder-synth/1"
 ZERO_SHA = "0" * 40
 
-# Never training data (DATA.md): reserved for evaluation on code the model has never seen.
-RESERVED = frozenset({"flask", "requests"})
+# Never training data (DATA.md): the repositories held out for evaluation on code the model has never seen,
+# each refused under its repository and import names anywhere on a path (a vendored copy included).
+HELD_OUT = {
+    "pallets/flask": ("flask",),            # held-out synthetic bugs and real commits
+    "psf/requests": ("requests",),          # held-out synthetic bugs and real commits
+    "pallets/jinja": ("jinja", "jinja2"),   # the validation split
+    "Textualize/rich": ("rich",),           # the test split
+    # mined only for the real-bug-fix evaluation sets (issue 13)
+    "tornadoweb/tornado": ("tornado",),
+    "scrapy/scrapy": ("scrapy",),
+    "networkx/networkx": ("networkx",),
+    "httpie/cli": ("httpie",),
+    "encode/starlette": ("starlette",),
+    "aio-libs/aiohttp": ("aiohttp",),
+}
+RESERVED = frozenset(name for names in HELD_OUT.values() for name in names)
 # Benchmark collections and evaluation harnesses, by a path component (DATA.md).
 _BENCHMARK = re.compile(
     r"^(human_?eval|mbpp|swe_?bench\w*|defects4j|bugs_?in_?py|quix_?bugs|codexglue|bigcodebench|evalplus|ds_?1000|"
@@ -76,8 +90,8 @@ class SynthConfig:
     include_tests: bool = False
     """Also use test suites (test/, tests/, test_*.py), excluded by default."""
     evaluation_set: bool = False
-    """Make an evaluation set: the projects reserved for evaluation (flask, requests) are allowed, and only
-    they are never training data; benchmark collections stay excluded."""
+    """Make an evaluation set: the projects held out for evaluation (HELD_OUT: flask, requests, jinja, rich, ...)
+    are allowed, and only they are never training data; benchmark collections stay excluded."""
     files_per_shard: int = 50
     """Files per work unit and shard."""
     languages: tuple[str, ...] = ("python",)
@@ -164,8 +178,10 @@ def default_sources() -> list[Source]:
     return sources
 
 
-def user_sources(paths: list[str]) -> list[Source]:
-    """Named files or directories, one repository each (synth:<name>); a missing path is a usage error.
+def user_sources(paths: list[str], per_package: bool = False) -> list[Source]:
+    """Named files or directories, one repository each (synth:<name>), or with `per_package` one per top-level
+    package or module of each directory (synth:<name>/<package>, as for site-packages: a directory that packages
+    were installed into with `pip install --target`); a missing path is a usage error.
     The names `stdlib` and `site-packages` (when no such path exists here) mean the installed ones."""
     sources = []
     for raw in paths:
@@ -176,8 +192,10 @@ def user_sources(paths: list[str]) -> list[Source]:
             raise UsageError(f"{raw} does not exist (expected a directory or file of source code)")
         path = os.path.abspath(raw)
         label = os.path.basename(path.rstrip(os.sep)) or "root"
-        sources.append(Source(os.path.splitext(label)[0] if os.path.isfile(path) else label, path,
-                              mined=_is_mined(path)))
+        mined = _is_mined(path)
+        directory = os.path.isdir(path)
+        sources.append(Source(label if directory else os.path.splitext(label)[0], path,
+                              per_package=per_package and directory and not mined, mined=mined))
     return sources
 
 

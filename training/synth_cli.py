@@ -4,10 +4,11 @@ Reads Python files (JavaScript/TypeScript with --languages) from each SOURCE, a 
 (default: the installed standard library and site-packages), or the latest `new` text of each file of
 mined parquet shards (a `patchcoder mine` or `patchcoder split` folder; those rows keep the mined
 repository's name, so its synthetic bugs land in the same split as its real commits). Skips what must not feed training
-(pallets/flask and psf/requests, benchmark collections, test suites, vendored copies, patchcoder itself,
-duplicates) and what cannot be used (too large, undecodable, unparsable). Writes (buggy → original) pairs in
+(the repositories held out for evaluation: flask, requests, jinja, rich, tornado, scrapy, networkx, httpie,
+starlette, aiohttp; benchmark collections, test suites, vendored copies, patchcoder itself, duplicates) and what cannot be used (too large, undecodable, unparsable). Writes (buggy → original) pairs in
 the miner's schema to zstd parquet shards under --out, with manifest.json recording what is done. Rows name
-their repository synth:stdlib/<package>, synth:site-packages/<package> or synth:<directory name>, so a split
+their repository synth:stdlib/<package>, synth:site-packages/<package> or synth:<directory name>
+(synth:<directory name>/<package> with --per-package), so a split
 by repository keeps them apart. The classes are patchcoder.tokenizer.rewrites.KINDS; every buggy file still
 parses (tree-sitter, and Python's compiler). Deterministic given --seed, for any --jobs.
 
@@ -48,8 +49,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")
     p.add_argument("--include-tests", action="store_true", help="also use test suites (test/, tests/, test_*.py)")
     p.add_argument("--evaluation-set", action="store_true",
-                   help="make held-out evaluation data: allow the projects reserved for evaluation (flask, "
-                        "requests), which are refused otherwise; never train on the result")
+                   help="make held-out evaluation data: allow the projects held out for evaluation (flask, "
+                        "requests, jinja, rich, tornado, scrapy, networkx, httpie, starlette, aiohttp), which are "
+                        "refused otherwise; never train on the result")
+    p.add_argument("--per-package", action="store_true",
+                   help="name a repository per top-level package or module of each directory SOURCE "
+                        "(synth:<directory name>/<package>, as for site-packages), e.g. for a folder filled by "
+                        "`pip install --target`; default: one repository per directory")
     p.add_argument("--files-per-shard", type=positive_int, default=d.files_per_shard, metavar="N",
                    help="files per work unit and shard (default: %(default)s)")
     p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
@@ -75,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                          evaluation_set=args.evaluation_set,
                          files_per_shard=args.files_per_shard,
                          languages=tuple(x.strip().lower() for x in args.languages.split(",") if x.strip()))
-    sources = user_sources(args.sources) if args.sources else None
+    sources = user_sources(args.sources, per_package=args.per_package) if args.sources else None
     summary = synthesize(sources, args.out, config, jobs=args.jobs, resume=args.resume,
                          show_progress=not args.no_progress)
     print_summary(f"patchcoder synth → {Path(args.out)}", summary.table_rows())

@@ -1,5 +1,5 @@
 """`patchcoder synth`: the command line end to end on real files, rows in the miner's schema, exclusions
-(flask, requests, tests, benchmarks, the project), --jobs invariance, resume, and one-line errors."""
+(every held-out repository, tests, benchmarks, the project), --per-package naming, --jobs invariance, resume, and one-line errors."""
 
 from __future__ import annotations
 
@@ -167,6 +167,67 @@ def test_exclusion_rules():
     assert exclusion_reason(("patchcoder", "model.py")) == "project"
     assert exclusion_reason(("flask_cors", "core.py")) is None  # another project, not pallets/flask
     assert exclusion_reason(("pkg", "requests_util.py")) is None
+
+
+def test_every_held_out_repository_is_refused_anywhere_on_the_path():
+    """flask and requests (held out), jinja (validation), rich (test) and the repositories mined for the
+    real-bug-fix evaluation sets never feed training: as a package, a vendored copy, a source root or a mined
+    repository's name; --evaluation-set allows them (benchmarks stay out)."""
+    from patchcoder.training.synth import HELD_OUT, RESERVED
+
+    assert {"pallets/flask", "psf/requests", "pallets/jinja", "Textualize/rich"} <= set(HELD_OUT)
+    names = {"flask", "requests", "jinja", "jinja2", "rich", "tornado", "scrapy", "networkx", "httpie", "starlette",
+             "aiohttp"}
+    assert names <= RESERVED
+    for name in sorted(names):
+        assert exclusion_reason((name, "core.py")) == "reserved_for_eval", name
+        assert exclusion_reason(("pip", "_vendor", name, "api.py")) == "reserved_for_eval", name
+        assert exclusion_reason((f"{name}.py",)) == "reserved_for_eval", name
+        assert exclusion_reason(("x.py",), root_parts=("data", "pypi", name)) == "reserved_for_eval", name
+        assert exclusion_reason((name, "core.py"), evaluation_set=True) is None, name
+    for repo in HELD_OUT:  # a mined repository's name is its root (synth over mined shards)
+        assert exclusion_reason(("src", "m.py"), root_parts=tuple(repo.split("/"))) == "reserved_for_eval", repo
+    for repo in ("pallets/click", "pallets/werkzeug", "psf/black", "Textualize/textual"):
+        assert exclusion_reason(("src", "m.py"), root_parts=tuple(repo.split("/"))) is None, repo
+    assert exclusion_reason(("sphinx", "jinja2glue.py")) is None and exclusion_reason(("richtext.py",)) is None
+
+
+def test_mined_held_out_repositories_are_refused(new_repo, tmp_path):
+    from patchcoder.mining.run import mine
+    from patchcoder.training.synth import user_sources
+
+    repos = []
+    for name, module in (("pallets/jinja", "textwrap.py"), ("Textualize/rich", "shlex.py"),
+                         ("httpie/cli", "heapq.py"), ("pallets/click", "bisect.py")):
+        repo = new_repo(name.replace("/", "_"))
+        repo.commit("Add a module", {"m.py": (STDLIB / module).read_bytes()})
+        repos.append(f"{name}={repo.path}")
+    mined = tmp_path / "mined"
+    mine(repos, mined, jobs=1, show_progress=False)
+    summary = synthesize(user_sources([str(mined)]), tmp_path / "out", SynthConfig(seed=0, per_file=1), jobs=1,
+                         show_progress=False)
+    assert summary.skipped == {"reserved_for_eval": 3} and {r["repo"] for r in _rows(tmp_path / "out")} == {"pallets/click"}
+
+
+def test_per_package_names_a_repository_per_top_level_package(tmp_path):
+    """A folder filled by `pip install --target`: one repository per package or module, as site-packages."""
+    site = tmp_path / "pypi"
+    (site / "alpha").mkdir(parents=True)
+    shutil.copy(STDLIB / "textwrap.py", site / "alpha" / "wrap.py")
+    shutil.copy(STDLIB / "bisect.py", site / "beta.py")
+    (site / "alpha-1.0.dist-info").mkdir()
+    (site / "rich").mkdir()
+    shutil.copy(STDLIB / "shlex.py", site / "rich" / "text.py")  # held out, whatever the folder
+    result = _cli("synth", str(site), "--per-package", "--out", str(tmp_path / "out"), "--per-file", "1", "--jobs", "1",
+                  "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["skipped"] == {"reserved_for_eval": 1}
+    assert {(r["repo"], r["path"]) for r in _rows(tmp_path / "out")} == {("synth:pypi/alpha", "alpha/wrap.py"),
+                                                                         ("synth:pypi/beta", "beta.py")}
+    result = _cli("synth", str(site), "--out", str(tmp_path / "out2"), "--per-file", "1", "--jobs", "1",
+                  "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert {r["repo"] for r in _rows(tmp_path / "out2")} == {"synth:pypi"}
 
 
 def test_cli_errors_are_one_line(tmp_path):

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Rebuilds the training and evaluation data of issue 13 (items 1 and 4) from fetched mirrors and PyPI.
+# Nothing here downloads a repository: the mirrors are bare git directories brought onto the machine
+# beforehand (the search tool's `fetch github:OWNER/NAME`), at the commits listed in README.md beside this
+# file. Every output lives under $DATA, outside the repository; never commit any of it.
+#
+#   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh            # everything
+#   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh realfix    # one step
+#
+# Steps (in order): mine split heldout realfix packages synth evalsynth. Mirror paths come from
+# variables: MIRROR_<owner>_<name> (non-alphanumerics as _), default $MIRRORS/<owner>+<name>/repo.
+# Not done here: tokenizing (waits for the "no change" examples) and training.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+MIRRORS=${MIRRORS:-/work/.mirror}
+DATA=${DATA:-/work/data}
+PATCHCODER=${PATCHCODER:-patchcoder}
+PYTHON=${PYTHON:-python}
+PIP=${PIP:-pip}
+JOBS=${JOBS:-2}
+NICE=${NICE:-nice -n 5}
+
+TRAIN_REPOS=(PyCQA/flake8 benoitc/gunicorn cookiecutter/cookiecutter dateutil/dateutil encode/httpx
+             marshmallow-code/marshmallow more-itertools/more-itertools pallets/click pallets/itsdangerous
+             pallets/werkzeug psf/black pypa/packaging pytest-dev/pytest python-attrs/attrs)
+VALID_REPOS=(pallets/jinja)          # the validation split of the mined data
+TEST_REPOS=(Textualize/rich)         # the test split
+HELDOUT_REPOS=(pallets/flask psf/requests)  # held-out synthetic bugs and real commits
+REALFIX_REPOS=(tornadoweb/tornado scrapy/scrapy networkx/networkx httpie/cli encode/starlette aio-libs/aiohttp)
+REALFIX_VALID=pallets/jinja,httpie/cli,encode/starlette  # real fixes for choosing things; the rest: test
+
+mirror() {  # owner/name -> its bare git directory
+  local var="MIRROR_$(echo "$1" | tr -c 'A-Za-z0-9\n' '_')"
+  local path=${!var:-$MIRRORS/${1/\//+}/repo}
+  [ -d "$path" ] || { echo "no mirror for $1 at $path (fetch it, or set $var)" >&2; exit 1; }
+  echo "$path"
+}
+
+named() {  # NAME=PATH arguments for `patchcoder mine`
+  local r
+  for r in "$@"; do echo "$r=$(mirror "$r")"; done
+}
+
+checkout() {  # owner/name -> $DATA/src/<owner>+<name>: the HEAD tree of its mirror (no history)
+  local dir="$DATA/src/${1/\//+}"
+  rm -rf "$dir" && mkdir -p "$dir"
+  git --git-dir="$(mirror "$1")" archive HEAD | tar -x -C "$dir"
+  echo "$dir"
+}
+
+# 1. Real commits of the 16 model-card repositories. --all-commits: these histories are mostly merges of
+#    pull requests, so the first-parent walk alone sees half of the commits (58,560 seen with it, as before).
+step_mine() {
+  $NICE $PATCHCODER mine $(named "${TRAIN_REPOS[@]}" "${VALID_REPOS[@]}" "${TEST_REPOS[@]}") \
+    --all-commits --out "$DATA/mined-train" --jobs "$JOBS" --no-progress
+}
+
+# 2. By repository; jinja lands in valid and rich in test with seed 0 (pinned as well, so it cannot move).
+step_split() {
+  $PATCHCODER split "$DATA/mined-train" --out "$DATA/splits" --valid 0.04 --test 0.04 --seed 0 \
+    --valid-repos "$(IFS=,; echo "${VALID_REPOS[*]}")" --test-repos "$(IFS=,; echo "${TEST_REPOS[*]}")"
+}
+
+# 3. Held-out histories: flask + requests (real held-out commits), and the repositories mined only for the
+#    real-bug-fix evaluation sets.
+step_heldout() {
+  $NICE $PATCHCODER mine $(named "${HELDOUT_REPOS[@]}") --all-commits --out "$DATA/mined-heldout" \
+    --jobs "$JOBS" --no-progress
+  $NICE $PATCHCODER mine $(named "${REALFIX_REPOS[@]}") --all-commits --out "$DATA/mined-realfix-src" \
+    --jobs "$JOBS" --no-progress
+}
+
+# 4. Real single-statement bug fixes from every held-out history (training/recipe/realfixes.py).
+step_realfix() {
+  $NICE $PYTHON "$HERE/realfixes.py" "$DATA/mined-heldout" "$DATA/splits/valid" "$DATA/splits/test" \
+    "$DATA/mined-realfix-src" --train "$DATA/splits/train" --valid-repos "$REALFIX_VALID" \
+    --out-valid "$DATA/realfix-valid" --out-test "$DATA/realfix-test" --seed 0
+}
+
+# 5. PyPI packages for synthetic data, pinned in packages.txt (licences and file counts: packages.tsv).
+#    One by one, each into its own folder (a failure stops nothing), then merged into one folder whose
+#    top-level packages `synth --per-package` names synth:pypi/<package>. The three top-level test suites
+#    some wheels ship beside their package are removed (synth skips tests/ and test_*.py by itself).
+step_packages() {
+  local stage="$DATA/pkgs/stage" pypi="$DATA/pkgs/pypi" spec name failed=0
+  mkdir -p "$stage" "$DATA/pkgs/logs"
+  while read -r spec; do
+    [ -n "$spec" ] || continue
+    name=${spec%%==*}
+    [ -f "$stage/$name/.ok" ] && continue
+    rm -rf "${stage:?}/$name"
+    if timeout 1200 $NICE $PIP install --quiet --disable-pip-version-check --no-deps --no-compile \
+        --target "$stage/$name" "$spec" > "$DATA/pkgs/logs/$name.log" 2>&1; then
+      touch "$stage/$name/.ok"
+    else
+      echo "FAILED: $spec (see $DATA/pkgs/logs/$name.log)" >&2; failed=$((failed + 1))
+    fi
+  done < "$HERE/packages.txt"
+  rm -rf "$pypi" && mkdir -p "$pypi"
+  while read -r spec; do
+    name=${spec%%==*}
+    [ -f "$stage/$name/.ok" ] && cp -a --no-clobber "$stage/$name/." "$pypi/"
+  done < "$HERE/packages.txt"
+  rm -rf "$pypi/.ok" "$pypi/tests" "$pypi/heat_integrationtests" "$pypi/yapftests"
+  echo "packages: $failed failed; $(find "$pypi" -name '*.py' | wc -l) .py files in $pypi" >&2
+}
+
+# 6. Synthetic pairs: the standard library, the packages and the training split's mined files, exact
+#    duplicates skipped; 12 bugs per file. Then the evaluation sets (seed 1): jinja (validation) and
+#    flask + requests (held out) from their src/ trees at the mirrors' HEAD.
+step_synth() {
+  $NICE $PATCHCODER synth stdlib "$DATA/pkgs/pypi" "$DATA/splits/train" --per-package --seed 0 --per-file 12 \
+    --jobs "$JOBS" --out "$DATA/synth-train" --no-progress --resume
+}
+
+step_evalsynth() {
+  local jinja flask requests httpie starlette wide="$DATA/src/valid-wide"
+  jinja=$(checkout pallets/jinja); flask=$(checkout pallets/flask); requests=$(checkout psf/requests)
+  httpie=$(checkout httpie/cli); starlette=$(checkout encode/starlette)
+  $PATCHCODER synth --per-package "$jinja/src" --evaluation-set --seed 1 --out "$DATA/synth-valid" \
+    --jobs "$JOBS" --no-progress
+  $PATCHCODER synth --per-package "$flask/src" "$requests/src" --evaluation-set --seed 1 \
+    --out "$DATA/synth-heldout" --jobs "$JOBS" --no-progress
+  # a wider validation set for choosing the class mix: the packages of the three real-fix validation
+  # repositories (jinja2, httpie, starlette), 8 bugs per file
+  rm -rf "$wide" && mkdir -p "$wide" && cp -r "$jinja/src/jinja2" "$httpie/httpie" "$starlette/starlette" "$wide/"
+  $PATCHCODER synth --per-package "$wide" --evaluation-set --seed 1 --per-file 8 --out "$DATA/synth-valid-wide" \
+    --jobs "$JOBS" --no-progress
+}
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth)
+for s in "${steps[@]}"; do
+  echo "== $s" >&2
+  "step_$s"
+done
