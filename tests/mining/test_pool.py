@@ -72,6 +72,7 @@ def test_inline_and_processes_give_the_same_results(tmp_path):
     assert sorted(({k: v for k, v in r.items() if k != "pid"} for r in unordered), key=lambda r: r["key"]) == strip
 
 
+@pytest.mark.slow  # hung once in the merged suite under load (ProcessPool.run waiting): see the session-5 note
 def test_a_unit_that_kills_its_worker_is_retried_then_given_up(tmp_path):
     units = cut(list(range(40)), 2)
 
