@@ -97,9 +97,7 @@ class Repairer:
         is never called on a candidate that does not parse, nor more than `max_checks` times per item;
         an exception it raises counts as False."""
         from patchcoder.ground.console import progress_bar
-        from patchcoder.ground.languages import language_of
         from patchcoder.tokenizer.edits import EditScript
-        from patchcoder.windows import windows_for
 
         if beam < 1:
             raise PatchcoderError(f"beam must be at least 1, got {beam}")
@@ -119,13 +117,9 @@ class Repairer:
             if index in checked:
                 sources.append(None)  # decoded below, through `candidates`
                 continue
-            if not isinstance(item.get("code"), str):
-                raise PatchcoderError(f"item {index} has no 'code' string")
-            language = item.get("language") or (language_of(item["path"]) if item.get("path") else None)
-            sources.append(Source(item["code"], language))
-            windows.extend(windows_for(self.tokenizer, item["code"], max_tokens=self.max_tokens, language=language,
-                                       path=item.get("path"), intent=item.get("intent"), focus=item.get("focus"),
-                                       index=index))
+            source, mine = self._windowed(index, item)
+            sources.append(source)
+            windows.extend(mine)
         results: list[Patch | None] = [None] * len(items)
         show = len(items) >= 64 if show_progress is None else show_progress
         # Similar lengths share a batch: prompts are left-padded to the longest, and attention pays for padding.
@@ -165,22 +159,16 @@ class Repairer:
         best first by `Patch.logp`, the log-probability of the whole script; `Patch.rank` is a
         candidate's place in the enumeration (windows in order, rewrites as enumerated)."""
         from patchcoder.decoding import autocast, constrained_beam
-        from patchcoder.ground.languages import language_of
         from patchcoder.ranking import rank
         from patchcoder.tokenizer.edits import EditScript
-        from patchcoder.windows import windows_for
 
         items = [{"code": item} if isinstance(item, str) else dict(item) for item in items]
         sources: list[Source] = []
         windows: list[Window] = []
         for index, item in enumerate(items):
-            if not isinstance(item.get("code"), str):
-                raise PatchcoderError(f"item {index} has no 'code' string")
-            language = item.get("language") or (language_of(item["path"]) if item.get("path") else None)
-            sources.append(Source(item["code"], language))
-            windows.extend(windows_for(self.tokenizer, item["code"], max_tokens=self.max_tokens, language=language,
-                                       path=item.get("path"), intent=item.get("intent"), focus=item.get("focus"),
-                                       index=index))
+            source, found = self._windowed(index, item)
+            sources.append(source)
+            windows.extend(found)
         mine = [sources[w.index] for w in windows]
         with autocast(self.model, self.precision):
             extra = None
@@ -212,6 +200,18 @@ class Repairer:
                 elif logp > known.logp:
                     known.script, known.score, known.logp = shifted, score, logp
         return [sorted(found.values(), key=lambda p: (-p.logp, p.rank)) for found in best]
+
+    def _windowed(self, index: int, item: dict) -> tuple[Source, list[Window]]:
+        """Item `index` as a Source (its language from `language`, else its path) and its windows."""
+        from patchcoder.ground.languages import language_of
+        from patchcoder.windows import windows_for
+
+        if not isinstance(item.get("code"), str):
+            raise PatchcoderError(f"item {index} has no 'code' string")
+        language = item.get("language") or (language_of(item["path"]) if item.get("path") else None)
+        windows = windows_for(self.tokenizer, item["code"], max_tokens=self.max_tokens, language=language,
+                              path=item.get("path"), intent=item.get("intent"), focus=item.get("focus"), index=index)
+        return Source(item["code"], language), windows
 
     def fix(self, directory: str | os.PathLike, *, test: str, **options):
         """`patchcoder fix` from Python: find a patch that makes the shell command `test` pass in the
