@@ -108,34 +108,22 @@ class ScratchTree:
             raise PatchcoderError(f"{root} is not a directory")
         self._holder = Path(tempfile.mkdtemp(prefix="patchcoder-fix-", dir=parent))
         self.root = self._holder / self.source.name
+        self._linked: list[Path] = []  # virtualenvs and node_modules met while copying: linked afterwards
         try:
             shutil.copytree(self.source, self.root, symlinks=True, ignore=self._ignore)
-            self._link_skipped()
+            for folder in self._linked:
+                (self.root / folder.relative_to(self.source)).symlink_to(folder, target_is_directory=True)
         except BaseException:
             self.remove()
             raise
         self._saved: dict[Path, bytes] = {}
 
     def _ignore(self, directory: str, names: list[str]) -> set[str]:
+        """Not copied: SKIP; virtual environments and node_modules are recorded, to be linked, not copied."""
         here = Path(directory)
-        return {n for n in names if n in SKIP or n in LINKED or _is_virtualenv(here / n)}
-
-    def _link_skipped(self) -> None:
-        """Virtual environments and node_modules: a symbolic link to the user's, not a copy."""
-        for directory, names, _ in os.walk(self.source):
-            here = Path(directory)
-            keep = []
-            for name in names:
-                if name in SKIP:
-                    continue
-                if name in LINKED or _is_virtualenv(here / name):
-                    target = self.root / (here / name).relative_to(self.source)
-                    if not target.exists():
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        target.symlink_to(here / name, target_is_directory=True)
-                    continue
-                keep.append(name)
-            names[:] = keep
+        linked = {n for n in names if n not in SKIP and (n in LINKED or _is_virtualenv(here / n))}
+        self._linked.extend(here / n for n in sorted(linked))
+        return linked | {n for n in names if n in SKIP}
 
     def write(self, relative: str, text: str) -> None:
         """Put `text` at `relative` (the original is kept for `restore`), with a new modification time."""
