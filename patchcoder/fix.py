@@ -65,6 +65,8 @@ class FixConfig:
     """weight of log Ochiai(line) in the order key"""
     beam: int = 1
     """with > 1, the model's beam-search scripts join the enumerated rewrites"""
+    wide: bool = True
+    """candidates from the rewrite engine's wider set (False: only the classes of the synthetic bugs)"""
     order: str = "model"
     """the order candidates are tried in: "model" (the key above), "enumeration" (most suspicious line first,
     its rewrites as enumerated: the baseline of benchmarks/fix.py) or "random" (seeded by `seed`)"""
@@ -243,7 +245,7 @@ def rank_candidates(repairer, root: Path, suspects: list[Suspect], config: FixCo
             owners.append(s)
     if config.order not in ORDERS:
         raise UsageError(f"order must be one of {', '.join(ORDERS)}, got {config.order!r}")
-    ranked = repairer.candidates(items, beam=config.beam) if items else []
+    ranked = repairer.candidates(items, beam=config.beam, wide=config.wide) if items else []
     best: dict[tuple[str, str], tuple[Candidate, int]] = {}
     position = 0  # enumeration order: suspects as localised, each line's rewrites as enumerated
     for suspect, patches in zip(owners, ranked, strict=True):

@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="how many of the most suspicious lines get candidates (default: %(default)s)")
     p.add_argument("--beam", type=positive_int, default=d.beam, metavar="N",
                    help="with N > 1, the model's beam-search scripts join the enumerated rewrites (default: 1)")
+    p.add_argument("--narrow", action="store_true",
+                   help="only the rewrite classes of the synthetic bugs, not the wider candidate set (fewer, "
+                        "faster to try, fewer fixes within reach)")
     p.add_argument("--apply", action="store_true", help="write the fix into your file")
     p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     p.add_argument("--checkpoint", metavar="DIR", help="a model folder (default: the model shipped with patchcoder)")
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     config = FixConfig(test=args.test, directory=args.directory, paths=tuple(args.paths),
                        include_tests=args.include_tests, timeout=args.timeout, max_tries=args.max_tries,
                        budget=args.budget, jobs=args.jobs, all=args.all, full=args.full, suspects=args.suspects,
-                       beam=args.beam)
+                       beam=args.beam, wide=not args.narrow)
     repairer = Repairer.load(args.checkpoint)
     console = stderr()
     show = not args.no_progress and console.is_terminal

@@ -26,10 +26,13 @@ _UNSET = object()
 @dataclasses.dataclass(eq=False)
 class Source:
     """One text whose windows are ranked, and what is computed about it once, when first needed: its
-    tree-sitter error count and the checker that tells whether a rewrite of it parses."""
+    tree-sitter error count and the checker that tells whether a rewrite of it parses. `wide`: its
+    candidates are the rewrite engine's wider set (for a search that a test decides), not the rewrite
+    classes of the synthetic bugs that suggest's threshold is calibrated on."""
 
     code: str
     language: str | None
+    wide: bool = False
     _errors: object = dataclasses.field(default=_UNSET, repr=False)
     _checker: object = dataclasses.field(default=_UNSET, repr=False)
 
@@ -130,7 +133,8 @@ def rewrites(source: Source, windows: list[Window]) -> list | None:
     lines = (min(lo for lo, _ in spans), max(hi for _, hi in spans))
     try:
         # unchecked: `parsing` checks that a rewrite parses only for the candidates it keeps
-        return enumerate_rewrites(source.code, source.language or "python", lines=lines, check=False)
+        return enumerate_rewrites(source.code, source.language or "python", lines=lines, check=False,
+                                  wide=source.wide)
     except UnsupportedLanguage:
         return None
 

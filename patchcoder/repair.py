@@ -152,9 +152,11 @@ class Repairer:
                 results[index] = _first_that_passes(mine, items[index]["check"], max_checks)
         return results
 
-    def candidates(self, items, *, beam: int = 1) -> list[list[Patch]]:
+    def candidates(self, items, *, beam: int = 1, wide: bool = True) -> list[list[Patch]]:
         """Every candidate change of each item (items as in `repair`), in the model's order: the
-        single-statement rewrites of its windows' rewritable (focus) lines that parse, and with beam > 1
+        single-statement rewrites of its windows' rewritable (focus) lines that parse (with `wide`, the
+        rewrite engine's wider set: every operator of a group into every other, other names of the same
+        arity, returned values, missing statements; else the classes of the synthetic bugs), and with beam > 1
         the scripts of beam search that add no syntax error, each once (the best-scoring window's),
         best first by `Patch.logp`, the log-probability of the whole script; `Patch.rank` is a
         candidate's place in the enumeration (windows in order, rewrites as enumerated)."""
@@ -166,7 +168,7 @@ class Repairer:
         sources: list[Source] = []
         windows: list[Window] = []
         for index, item in enumerate(items):
-            source, found = self._windowed(index, item)
+            source, found = self._windowed(index, item, wide=wide)
             sources.append(source)
             windows.extend(found)
         mine = [sources[w.index] for w in windows]
@@ -201,8 +203,9 @@ class Repairer:
                     known.script, known.score, known.logp = shifted, score, logp
         return [sorted(found.values(), key=lambda p: (-p.logp, p.rank)) for found in best]
 
-    def _windowed(self, index: int, item: dict) -> tuple[Source, list[Window]]:
-        """Item `index` as a Source (its language from `language`, else its path) and its windows."""
+    def _windowed(self, index: int, item: dict, *, wide: bool = False) -> tuple[Source, list[Window]]:
+        """Item `index` as a Source (its language from `language`, else its path; `wide` as in
+        `candidates`) and its windows."""
         from patchcoder.ground.languages import language_of
         from patchcoder.windows import windows_for
 
@@ -211,7 +214,7 @@ class Repairer:
         language = item.get("language") or (language_of(item["path"]) if item.get("path") else None)
         windows = windows_for(self.tokenizer, item["code"], max_tokens=self.max_tokens, language=language,
                               path=item.get("path"), intent=item.get("intent"), focus=item.get("focus"), index=index)
-        return Source(item["code"], language), windows
+        return Source(item["code"], language, wide=wide), windows
 
     def fix(self, directory: str | os.PathLike, *, test: str, **options):
         """`patchcoder fix` from Python: find a patch that makes the shell command `test` pass in the

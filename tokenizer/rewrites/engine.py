@@ -9,14 +9,17 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from patchcoder.tokenizer.rewrites.check import Checker, parser_for
-from patchcoder.tokenizer.rewrites.javascript import JAVASCRIPT
+from patchcoder.tokenizer.rewrites.javascript import JAVASCRIPT, JAVASCRIPT_WIDE
 from patchcoder.tokenizer.rewrites.kinds import DRAW_WEIGHTS, KINDS, select_kinds
-from patchcoder.tokenizer.rewrites.python import PYTHON
+from patchcoder.tokenizer.rewrites.python import PYTHON, PYTHON_WIDE
 from patchcoder.tokenizer.rewrites.rewrite import Rewrite, Site, line_starts
 from patchcoder.tokenizer.rewrites.walker import Walker
 
 # check.LANGUAGES -> the walker's tables (TypeScript and TSX extend JavaScript's grammar)
 TABLES = {"python": PYTHON, "javascript": JAVASCRIPT, "typescript": JAVASCRIPT, "tsx": JAVASCRIPT}
+# the wider candidate set (`wide=True`): what a test decides among; the synthetic bugs keep TABLES
+WIDE_TABLES = {"python": PYTHON_WIDE, "javascript": JAVASCRIPT_WIDE, "typescript": JAVASCRIPT_WIDE,
+               "tsx": JAVASCRIPT_WIDE}
 
 
 class Analysis(NamedTuple):
@@ -27,26 +30,30 @@ class Analysis(NamedTuple):
     checker: Checker
 
 
-def analyse(code: str, language: str = "python", *, sites: bool = True) -> Analysis | None:
+def analyse(code: str, language: str = "python", *, sites: bool = True, wide: bool = False) -> Analysis | None:
     """The analysis of `code`, or None when it does not parse cleanly; sites=False skips collecting the
-    rewrite sites (the costly part) and gives an empty list. UnsupportedLanguage for a language without rules."""
+    rewrite sites (the costly part) and gives an empty list; wide=True collects the wider candidate set
+    (WIDE_TABLES). UnsupportedLanguage for a language without rules."""
     source = code.encode()
     parser = parser_for(language)
     tree = parser.parse(source)
     if tree.root_node.has_error:
         return None
-    found = Walker(source, TABLES[language]).collect(tree.root_node) if sites else []
+    found = Walker(source, (WIDE_TABLES if wide else TABLES)[language]).collect(tree.root_node) if sites else []
     return Analysis(source, found, Checker(source, tree, parser, language))
 
 
 def enumerate_rewrites(code: str, language: str = "python", *, lines: tuple[int, int] | None = None,
-                       kinds: Iterable[str] | None = None, check: bool = False) -> list[Rewrite]:
+                       kinds: Iterable[str] | None = None, check: bool = False, wide: bool = False) -> list[Rewrite]:
     """Every single-statement rewrite of `code`, in source order.
 
     `lines` keeps only rewrites touching the 0-based line range [first, last); `kinds` keeps only those
-    classes; `check` keeps only rewrites whose result parses (one parse each, so it costs).
+    classes; `check` keeps only rewrites whose result parses (one parse each, so it costs); `wide` gives
+    the wider candidate set (every operator of a group into every other, names called with the same
+    arity or read on the same object, returned values replaced or negated, missing statements) instead
+    of the rewrites the synthetic bugs are drawn from.
     """
-    analysis = analyse(code, language)
+    analysis = analyse(code, language, wide=wide)
     if analysis is None:
         return []
     source, sites, checker = analysis

@@ -4,8 +4,10 @@ operator, `!`, `??`, parenthesised conditions, arrays and objects)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from patchcoder.tokenizer.rewrites.names import JAVASCRIPT_CONFUSABLE
-from patchcoder.tokenizer.rewrites.walker import Language, Scope, Walker
+from patchcoder.tokenizer.rewrites.walker import Language, Scope, Walker, every_other, widened
 
 BINARY = {
     "+": ("-",), "-": ("+",), "*": ("/", "+"), "/": ("*",), "%": ("/",), "**": ("*",), "<<": (">>",),
@@ -218,3 +220,19 @@ JAVASCRIPT = Language(
     booleans={"true": "false", "false": "true"},
     confusable=JAVASCRIPT_CONFUSABLE,
 )
+
+
+# -- the wider candidate set (repair guided by tests) ------------------------------------------
+
+WIDE_OPERATORS = {
+    "wrong_binary_operator": every_other(("+", "-", "*", "/", "%", "**"), ("&", "|", "^", "<<", ">>", ">>>")),
+    "wrong_comparison_operator": every_other(("<", "<=", ">", ">=", "==", "!=", "===", "!==")),
+    "wrong_boolean_operator": every_other(("&&", "||", "??")),
+    "wrong_assignment_operator": every_other(("=", "+=", "-=", "*=", "/=", "%=", "**="),
+                                             ("=", "&=", "|=", "^=", "<<=", ">>=", ">>>="), ("=", "||=", "&&=", "??=")),
+}
+
+JAVASCRIPT_WIDE = widened(
+    dataclasses.replace(JAVASCRIPT, negation="!", statement_end=";", loops=frozenset({
+        "for_statement", "for_in_statement", "while_statement", "do_statement"})),
+    WIDE_OPERATORS, {"return_statement": Walker.returned})

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from patchcoder.tokenizer.rewrites.names import PYTHON_CONFUSABLE
-from patchcoder.tokenizer.rewrites.walker import Language, Scope, Walker
+from patchcoder.tokenizer.rewrites.walker import Language, Scope, Walker, every_other, widened
 
 BINARY = {
     "+": ("-",), "-": ("+",), "*": ("/", "+"), "/": ("//", "*"), "//": ("/", "%"), "%": ("//",),
@@ -98,7 +100,8 @@ def _comparison(w: Walker, node, scope) -> None:
         symbol = " ".join(w.text(op).split())
         # `is` ↔ `is not`, `in` ↔ `not in` add or drop a negation: a unary-operator fix in the taxonomy
         sstub = "change_unary_operator" if symbol in ("is", "is not", "in", "not in") else None
-        w.add("wrong_comparison_operator", op.start_byte, op.end_byte, COMPARISON.get(symbol, ()), sstub)
+        w.add("wrong_comparison_operator", op.start_byte, op.end_byte,
+              w.language.operators["wrong_comparison_operator"].get(symbol, ()), sstub)
     if len(operators) == 1 and len(operands) == 2:
         symbol = " ".join(w.text(operators[0]).split())
         if symbol in NONCOMMUTATIVE:
@@ -299,3 +302,25 @@ PYTHON = Language(
     booleans={"true": "False", "false": "True"},
     confusable=PYTHON_CONFUSABLE,
 )
+
+
+# -- the wider candidate set (repair guided by tests) ------------------------------------------
+
+WIDE_OPERATORS = {
+    "wrong_binary_operator": every_other(("+", "-", "*", "/", "//", "%", "**", "@"), ("&", "|", "^", "<<", ">>")),
+    "wrong_comparison_operator": every_other(("<", "<=", ">", ">=", "==", "!=", "is", "is not", "in", "not in")),
+    "wrong_boolean_operator": BOOLEAN,
+    "wrong_assignment_operator": every_other(("=", "+=", "-=", "*=", "/=", "//=", "%=", "**=", "@="),
+                                             ("=", "&=", "|=", "^=", "<<=", ">>=")),
+}
+
+
+def _call_wide(w: Walker, node, scope) -> None:
+    _call(w, node, scope)
+    function = node.child_by_field_name("function")
+    if function is not None and function.type == "identifier" and w.text(function) == "len":
+        w.offset(node)  # len(x) → len(x) ± 1 wherever it is
+
+
+PYTHON_WIDE = widened(dataclasses.replace(PYTHON, loops=frozenset({"for_statement", "while_statement"})),
+                      WIDE_OPERATORS, {"return_statement": Walker.returned, "call": _call_wide})

@@ -10,7 +10,9 @@ Most of what is alike across languages lives here as helpers the handlers call (
 offsets, numbers, call arguments, members, statements); a language module holds its node names, its operator
 tables and the handlers whose rules differ. A wider set of candidates for ranking is another `Language` (other
 operator tables, more handlers) given to the same walker, which leaves the synthetic bugs, drawn with these
-tables, as they are.
+tables, as they are: `widened` makes that Language (every operator of a group into every other, names
+of the same arity or read on the same object, returned values, missing statements), used for the
+candidates that a test decides among (patchcoder fix, `Repairer.candidates`).
 """
 
 from __future__ import annotations
@@ -57,6 +59,32 @@ class Language:
     operators: Mapping[str, Mapping[str, tuple[str, ...]]]  # class -> operator -> its replacements
     booleans: Mapping[str, str]              # boolean literal node type -> the other literal's text
     confusable: Mapping[str, tuple[str, ...]]  # names.py: name -> names confused with it
+    # The wider candidate set (`widened`): False for the synthetic bugs and for `suggest`'s ranking.
+    wide: bool = False
+    negation: str = "not "                   # prefix that negates a (primary) expression
+    loops: frozenset[str] = frozenset()      # loop statements: `break` and `continue` may go in their blocks
+    statement_end: str = ""                  # after an inserted jump statement (JavaScript: ";")
+
+
+def every_other(*groups: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """operator -> every other operator of its group (the wider tables: any slip within a group)."""
+    table: dict[str, tuple[str, ...]] = {}
+    for group in groups:
+        for op in group:
+            table[op] = tuple(dict.fromkeys(table.get(op, ()) + tuple(o for o in group if o != op)))
+    return table
+
+
+def widened(language: Language, operators: Mapping[str, Mapping[str, tuple[str, ...]]],
+            handlers: Mapping[str, Handler]) -> Language:
+    """`language` with the wider candidate set: each operator's alternatives in `operators` after its own
+    (the narrow ones come first, so the enumeration order starts as before), more handlers, `wide` set."""
+    tables = {}
+    for kind, narrow in language.operators.items():
+        wide = operators.get(kind, {})
+        tables[kind] = {op: tuple(dict.fromkeys(narrow.get(op, ()) + wide.get(op, ())))
+                        for op in {**narrow, **wide}}
+    return dataclasses.replace(language, operators=tables, handlers={**language.handlers, **handlers}, wide=True)
 
 
 class Scope:
@@ -81,7 +109,9 @@ class Walker:
         self.callees: dict[str, None] = {}       # names called as f(...), defined as functions, or imported
         self.methods: dict[str, None] = {}       # names called as obj.f(...)
         self.attributes: dict[bytes, dict[str, None]] = {}  # object text -> attribute names read on it
-        self.name_sites: list[tuple[str, object, bytes | None]] = []  # (kind, name node, object text)
+        # (kind, name node, object text of an attribute read, (object text, arity) of a call)
+        self.name_sites: list[tuple[str, object, bytes | None, tuple | None]] = []
+        self.called: dict[tuple[bytes | None, int], dict[str, None]] = {}  # (object text, arity) -> names called
         self.bindings: set[int] = set()          # start bytes of identifiers that bind a name
 
     def text(self, node) -> str:
@@ -219,25 +249,33 @@ class Walker:
     def call(self, node):
         """The callee of call `node` into the pools of names, and a name site; the call's argument list, or
         None when it has none to rewrite (none of the language's type, or a comment among the arguments)."""
-        self._callee(node.child_by_field_name("function"))
         arguments = node.child_by_field_name("arguments")
+        arity = len([c for c in arguments.named_children if c.type != "comment"]) if arguments is not None else 0
+        self._callee(node.child_by_field_name("function"), arity)
         if arguments is None or arguments.type != self.language.arguments:
             return None
         if any(c.type == "comment" for c in arguments.named_children):
             return None
         return arguments
 
-    def _callee(self, function) -> None:
+    def _callee(self, function, arity: int) -> None:
         if function is None:
             return
         if function.type == "identifier":
+            name, obj = function, None
             self.callees.setdefault(self.text(function), None)
-            self.name_sites.append(("wrong_function_name", function, None))
+            kind = "wrong_function_name"
         elif function.type == self.language.member:
-            name = self._member_name(function)
-            if name is not None:
-                self.methods.setdefault(self.text(name), None)
-                self.name_sites.append(("wrong_attribute_name", name, None))
+            name, target = self._member_name(function), function.child_by_field_name("object")
+            if name is None:
+                return
+            obj = None if target is None else self.source[target.start_byte:target.end_byte]
+            self.methods.setdefault(self.text(name), None)
+            kind = "wrong_attribute_name"
+        else:
+            return
+        self.called.setdefault((obj, arity), {}).setdefault(self.text(name), None)
+        self.name_sites.append((kind, name, None, (obj, arity)))
 
     def arguments(self, arguments, positional: list, *, swappable: bool, extra: Scope | None,
                   not_extra: Iterable[str] = ()) -> None:
@@ -290,13 +328,14 @@ class Walker:
             return
         key = self.source[obj.start_byte:obj.end_byte]
         self.attributes.setdefault(key, {}).setdefault(self.text(name), None)
-        self.name_sites.append(("wrong_attribute_name", name, key))
+        self.name_sites.append(("wrong_attribute_name", name, key, None))
 
     def _resolve_names(self) -> None:
-        memo: dict[tuple[str, bytes | None, str], list[str]] = {}  # a name recurs: `self.x` a hundred times
-        for kind, node, obj in self.name_sites:
+        memo: dict[tuple, list[str]] = {}  # a name recurs: `self.x` a hundred times
+        wide = self.language.wide
+        for kind, node, obj, call in self.name_sites:
             name = self.text(node)
-            key = (kind, obj, name)
+            key = (kind, obj, name, call if wide else None)
             alternatives = memo.get(key)
             if alternatives is None:
                 if kind == "wrong_function_name":
@@ -308,7 +347,10 @@ class Walker:
                 alternatives = similar_names(name, pool, self.language.confusable)
                 if obj is not None:  # an attribute read: other attributes read on the same object, same last word
                     last = words(name)[-1:]
-                    alternatives += [n for n in pool if n != name and n not in alternatives and words(n)[-1:] == last]
+                    alternatives += [n for n in pool if n != name and n not in alternatives
+                                     and (wide or words(n)[-1:] == last)]
+                if wide and call is not None:  # a call: the other names called on the same object, same arity
+                    alternatives += [n for n in self.called.get(call, ()) if n != name and n not in alternatives]
                 memo[key] = alternatives
             self.add(kind, node.start_byte, node.end_byte, alternatives)
 
@@ -334,9 +376,11 @@ class Walker:
             return  # statements are deleted and copied inside functions only
         lang = self.language
         statements = [c for c in block.named_children if c.type != "comment"]
+        lines = [self._line_of(s) for s in statements]
+        if lang.wide and statements:
+            self._missing(block, statements, lines)
         if len(statements) < 2:
             return
-        lines = [self._line_of(s) for s in statements]
         for i, (statement, span) in enumerate(zip(statements, lines, strict=True)):
             if span is None or statement.type not in lang.simple_statements or self._is_docstring(statement):
                 continue
@@ -356,3 +400,42 @@ class Walker:
                 self.add("extra_statement", span[1], span[1], [line])
             if i > 0 and lines[i - 1] is not None:
                 self.add("extra_statement", lines[i - 1][0], lines[i - 1][0], [line])
+
+    def _missing(self, block, statements: list, lines: list) -> None:
+        """Wide: a statement missing from `block`, inserted before each of its statements and after the last:
+        a copy of one of the block's one-line simple statements, `return`, and in a loop `break`/`continue`."""
+        lang = self.language
+        copies = []
+        for statement, span in zip(statements, lines, strict=True):
+            if span is None or statement.type not in lang.simple_statements or self._is_docstring(statement):
+                continue
+            text = self.source[span[0]:span[1]]
+            if text.count(b"\n") == 1 and text.endswith(b"\n"):
+                copies.append(text.decode().strip())
+        jumps = ["return"]
+        parent = block.parent
+        while parent is not None and parent.type not in lang.functions:
+            if parent.type in lang.loops:
+                jumps += ["break", "continue"]
+                break
+            parent = parent.parent
+        inserted = copies + [jump + lang.statement_end for jump in jumps]
+        for i, span in enumerate(lines):
+            if span is None:
+                continue
+            line = self.source[span[0]:span[1]].decode()
+            indent = line[:len(line) - len(line.lstrip(" \t"))]
+            self.add("extra_statement", span[0], span[0], [indent + text + "\n" for text in inserted])
+            if i == len(lines) - 1 and line.endswith("\n"):
+                self.add("extra_statement", span[1], span[1], [indent + text + "\n" for text in inserted])
+
+    def returned(self, node, scope) -> None:
+        """Handler (wide) of a return statement: the value replaced by another local variable, or negated."""
+        value = next((c for c in node.named_children if c.type != "comment"), None)
+        if value is None or "\n" in self.text(value):
+            return
+        text = self.text(value)
+        names = [name for name in scope.names if name != text] if scope is not None else []
+        self.add("variable_misuse", value.start_byte, value.end_byte, names)
+        negated = text if value.type in self.language.primary else "(" + text + ")"
+        self.add("added_not", value.start_byte, value.end_byte, [self.language.negation + negated])
