@@ -21,7 +21,9 @@ import dataclasses
 import json
 import math
 import os
+import shlex
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -99,6 +101,7 @@ def coverage_spectrum(tree: ScratchTree, command: str, timeout: float | None, su
         env = command_env({
             "COVERAGE_PROCESS_START": str(rcfile),
             "PYTHONPATH": os.pathsep.join([str(work), *filter(None, [os.environ.get("PYTHONPATH")])]),
+            "PATH": os.pathsep.join([str(_shims(work)), os.environ.get("PATH", os.defpath)]),
             "PYTEST_ADDOPTS": f"-p {PLUGIN} " + os.environ.get("PYTEST_ADDOPTS", ""),
             "PATCHCODER_FIX_OUTCOMES": str(work / "outcomes"),
         })
@@ -133,6 +136,27 @@ def coverage_spectrum(tree: ScratchTree, command: str, timeout: float | None, su
         return None, run
     suspects.sort(key=lambda s: (-s.score, -s.failing, s.path, s.line))
     return Localisation("coverage", suspects, len(failing_tests - {""}), len(passing_tests), run), run
+
+
+# Interpreters and runners a test command names. Each found on PATH gets a shim of the same name, first on
+# PATH, that puts our folder back in front of PYTHONPATH: a command such as `PYTHONPATH=src python -m pytest`
+# replaces the PYTHONPATH we set, and would run without coverage (and without the outcomes plugin).
+SHIMMED = ("python", "python3", f"python3.{sys.version_info.minor}", "pytest", "py.test", "coverage")
+
+
+def _shims(work: Path) -> Path:
+    """A folder of shims (see SHIMMED) that run the real program with `work` first on PYTHONPATH."""
+    folder = work / "bin"
+    folder.mkdir()
+    for name in SHIMMED:
+        real = shutil.which(name)
+        if real is None:
+            continue
+        shim = folder / name
+        shim.write_text(f'#!/bin/sh\nPYTHONPATH={shlex.quote(str(work))}${{PYTHONPATH:+:$PYTHONPATH}}\n'
+                        f'export PYTHONPATH\nexec {shlex.quote(real)} "$@"\n', encoding="utf-8")
+        shim.chmod(0o755)
+    return folder
 
 
 def _lines_by_context(data_dir: Path, rcfile: Path, root: Path) -> dict[str, dict[int, set[str]]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import time
@@ -137,6 +138,19 @@ def test_coverage_follows_subprocesses_and_a_plain_script(tmp_path):
     assert run.returncode == 1 and found is not None
     assert ("pkg/stats.py", 3) in {(s.path, s.line) for s in found.suspects}  # ran in the grandchild
     assert all(s.score == 1.0 for s in found.suspects)  # one failing "test": every line it ran
+
+
+def test_coverage_survives_a_command_that_sets_its_own_pythonpath(tmp_path, monkeypatch):
+    # `PYTHONPATH=src python -m pytest` replaces the PYTHONPATH that starts coverage: shims on PATH put it back
+    root = make_project(tmp_path / "proj")
+    python = Path(sys.executable)
+    monkeypatch.setenv("PATH", f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    with ScratchTree(root) as tree:
+        found, run = coverage_spectrum(tree, f"PYTHONPATH=elsewhere {python.name} -m pytest -q -p no:cacheprovider",
+                                       timeout=120)
+    assert run.returncode == 1
+    assert found is not None and (found.failed, found.passed) == (2, 1)
+    assert ("pkg/stats.py", 3) in {(s.path, s.line) for s in found.suspects if s.score == 1.0}
 
 
 def test_a_command_that_runs_no_python_gives_no_spectrum_and_the_fallbacks_apply(tmp_path, new_repo):
