@@ -103,6 +103,8 @@ def main() -> None:
                 if run.passed:
                     continue  # flaky
                 kept += 1
+                print(f"bug {kept} (row {looked}): {row['path']} {row['sstub']}, {localisation.method}, "
+                      f"baseline {baseline.seconds:.1f} s", file=sys.stderr, flush=True)
                 suspicion = {(s.path, s.line): s.score for s in localisation.suspects}
                 outcomes: dict[tuple[str, str], tuple[bool, float]] = {}
 
