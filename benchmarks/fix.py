@@ -67,7 +67,11 @@ def main() -> None:
                         help="run the random order on the first N kept bugs only (it tries the most candidates)")
     parser.add_argument("--max-tries", type=int, default=200)
     parser.add_argument("--out", help="append one JSON line per (bug, order) here")
+    parser.add_argument("--shard", default="0/1", metavar="I/N",
+                        help="run only the kept bugs whose number is I modulo N (N processes side by side; "
+                             "merge their --out files); every process still counts the bugs the same way")
     args = parser.parse_args()
+    shard, shards = (int(x) for x in args.shard.split("/"))
 
     from patchcoder.fix import FixConfig, _localise, rank_candidates
     from patchcoder.repair import Repairer
@@ -94,6 +98,9 @@ def main() -> None:
                 baseline = scratch.run(args.test, 120)
                 if baseline.passed:
                     continue
+                kept += 1
+                if kept % shards != shard:
+                    continue  # another process's bug
                 timeout = 3 * baseline.seconds + 5
                 config = FixConfig(test=args.test, directory=str(tree), max_tries=args.max_tries, weight=0.0,
                                    order="enumeration")
@@ -101,8 +108,8 @@ def main() -> None:
                 run, localisation = _localise(scratch, config, tree, ".", [], timeout)
                 localise_s = time.perf_counter() - started
                 if run.passed:
-                    continue  # flaky
-                kept += 1
+                    print(f"bug {kept} (row {looked}): flaky, left out", file=sys.stderr, flush=True)
+                    continue
                 print(f"bug {kept} (row {looked}): {row['path']} {row['sstub']}, {localisation.method}, "
                       f"baseline {baseline.seconds:.1f} s", file=sys.stderr, flush=True)
                 suspicion = {(s.path, s.line): s.score for s in localisation.suspects}
