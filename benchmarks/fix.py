@@ -52,7 +52,27 @@ def inject(project: Path, source: str, seed: int, per_file: int, out: Path) -> l
     return rows
 
 
+def report(records: list[dict]) -> None:
+    """The table: per candidate set, order and weight, over the bugs it ran on."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["candidates_set"], r["order"], r["weight"]), []).append(r)
+    print(f"{'candidates':<10} {'order':<12} {'weight':>6} {'bugs':>5} {'fixed':>7} {'identical':>9} "
+          f"{'in reach':>8} {'median tries':>12} {'median s':>9}")
+    for (name, order, weight), mine in groups.items():
+        fixed = [r for r in mine if r["fixed"]]
+        n = max(1, len(mine))
+        tries = statistics.median(r["tries"] for r in fixed) if fixed else float("nan")
+        secs = statistics.median(r["seconds"] for r in fixed) if fixed else float("nan")
+        print(f"{name:<10} {order:<12} {'' if weight is None else f'{weight:g}':>6} {len(mine):>5} "
+              f"{len(fixed) / n:>7.0%} {sum(r['identical'] for r in mine) / n:>9.0%} "
+              f"{sum(r['within_reach'] for r in mine) / n:>8.0%} {tries:>12g} {secs:>9.1f}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--report"]:  # the table of JSON lines files written with --out
+        report([json.loads(line) for name in sys.argv[2:] for line in Path(name).read_text().splitlines() if line])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("project")
     parser.add_argument("--test", required=True)
@@ -164,16 +184,7 @@ def main() -> None:
                                 f.write(json.dumps(record) + "\n")
                         print(json.dumps(record), file=sys.stderr, flush=True)
         print(f"{kept} bugs that make a test fail (of {looked} injected rows looked at); max {args.max_tries} tries")
-        print(f"{'candidates':<10} {'order':<12} {'weight':>6} {'bugs':>5} {'fixed':>7} {'identical':>9} "
-              f"{'in reach':>8} {'median tries':>12} {'median s':>9}")
-        for (name, order, weight), records in results.items():
-            fixed = [r for r in records if r["fixed"]]
-            n = max(1, len(records))
-            tries = statistics.median(r["tries"] for r in fixed) if fixed else float("nan")
-            secs = statistics.median(r["seconds"] for r in fixed) if fixed else float("nan")
-            print(f"{name:<10} {order:<12} {'' if weight is None else f'{weight:g}':>6} {len(records):>5} "
-                  f"{len(fixed) / n:>7.0%} {sum(r['identical'] for r in records) / n:>9.0%} "
-                  f"{sum(r['within_reach'] for r in records) / n:>8.0%} {tries:>12g} {secs:>9.1f}")
+        report([r for records in results.values() for r in records])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
