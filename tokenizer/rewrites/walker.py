@@ -113,6 +113,7 @@ class Walker:
         self.name_sites: list[tuple[str, object, bytes | None, tuple | None]] = []
         self.called: dict[tuple[bytes | None, int], dict[str, None]] = {}  # (object text, arity) -> names called
         self.bindings: set[int] = set()          # start bytes of identifiers that bind a name
+        self._function_copies: dict[int, list[str]] = {}  # wide: a function's start byte -> its one-line statements
 
     def text(self, node) -> str:
         return self.source[node.start_byte:node.end_byte].decode()
@@ -232,6 +233,8 @@ class Walker:
         if value == 0 and not negated and not right_operand:
             options.append("-1")
         self.add("wrong_number", node.start_byte, node.end_byte, options)
+        if negated and self.language.wide:  # -1 → 0, -2 → -1 and -3: the whole signed literal ± 1
+            self.add("wrong_number", parent.start_byte, parent.end_byte, [str(1 - value), str(-1 - value)])
         return value
 
     def boolean(self, node, scope) -> None:
@@ -403,22 +406,16 @@ class Walker:
 
     def _missing(self, block, statements: list, lines: list) -> None:
         """Wide: a statement missing from `block`, inserted before each of its statements and after the last:
-        a copy of one of the block's one-line simple statements, `return`, and in a loop `break`/`continue`."""
+        a copy of one of the enclosing function's one-line simple statements, `return`, and in a loop
+        `break`/`continue`."""
         lang = self.language
-        copies = []
-        for statement, span in zip(statements, lines, strict=True):
-            if span is None or statement.type not in lang.simple_statements or self._is_docstring(statement):
-                continue
-            text = self.source[span[0]:span[1]]
-            if text.count(b"\n") == 1 and text.endswith(b"\n"):
-                copies.append(text.decode().strip())
         jumps = ["return"]
-        parent = block.parent
-        while parent is not None and parent.type not in lang.functions:
-            if parent.type in lang.loops:
+        function = block.parent
+        while function is not None and function.type not in lang.functions:
+            if function.type in lang.loops and len(jumps) == 1:
                 jumps += ["break", "continue"]
-                break
-            parent = parent.parent
+            function = function.parent
+        copies = self._copies(function) if function is not None else []
         inserted = copies + [jump + lang.statement_end for jump in jumps]
         for i, span in enumerate(lines):
             if span is None:
@@ -428,6 +425,26 @@ class Walker:
             self.add("extra_statement", span[0], span[0], [indent + text + "\n" for text in inserted])
             if i == len(lines) - 1 and line.endswith("\n"):
                 self.add("extra_statement", span[1], span[1], [indent + text + "\n" for text in inserted])
+
+    def _copies(self, function) -> list[str]:
+        """The one-line simple statements of `function` (not of functions inside it), stripped, each once."""
+        key = function.start_byte
+        if key not in self._function_copies:
+            lang, found, stack = self.language, {}, list(reversed(function.named_children))
+            while stack:
+                node = stack.pop()
+                if node.type in lang.functions or node.type in lang.no_scope or node.type in lang.skip:
+                    continue
+                if node.type in lang.simple_statements and not self._is_docstring(node):
+                    span = self._line_of(node)
+                    if span is not None:
+                        text = self.source[span[0]:span[1]]
+                        if text.count(b"\n") == 1 and text.endswith(b"\n"):
+                            found.setdefault(text.decode().strip(), None)
+                    continue
+                stack.extend(reversed(node.named_children))
+            self._function_copies[key] = list(found)
+        return self._function_copies[key]
 
     def returned(self, node, scope) -> None:
         """Handler (wide) of a return statement: the value replaced by another local variable, or negated."""
