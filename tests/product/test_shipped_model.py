@@ -24,12 +24,12 @@ def test_the_shipped_model_is_complete_small_and_loads():
     assert (SHIPPED_MODEL / "model.safetensors").stat().st_size <= 32 * 2**20
     repairer = Repairer.load()  # None: the shipped model
     assert repairer.tokenizer.fingerprint == CodeTokenizer.default().fingerprint
-    assert repairer.model.config.loops == 2 and repairer.max_tokens == 512
+    assert repairer.model.config.loops == 2 and repairer.max_tokens == 256
     card = (SHIPPED_MODEL / "MODEL_CARD.md").read_text()
     training = json.loads((SHIPPED_MODEL / "training.json").read_text())
     steps = training["steps"]
     # the prompt budget at the folder's top level is the sequence length it was trained with
-    assert read_decoding(SHIPPED_MODEL)["max_tokens"] == training["config"]["data"]["seq_len"] == 512
+    assert read_decoding(SHIPPED_MODEL)["max_tokens"] == training["config"]["data"]["seq_len"] == 256
     assert f"{steps:,}" in card or str(steps) in card  # the card describes these weights
 
 
