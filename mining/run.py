@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -28,8 +27,6 @@ from patchcoder.mining.filters import (
 from patchcoder.mining.plan import Unit, discover_repositories, plan_units, resolve_heads
 from patchcoder.mining.pool import Channel, Pool, make_pool, progress_bar
 from patchcoder.mining.walk import mine_commits, open_repository
-
-VERDICTS = ".verdicts"  # the driver's answers to its workers, while a run lasts
 
 
 @dataclasses.dataclass
@@ -194,8 +191,6 @@ def mine(
         heads = resolve_heads(repos, branch, repo_drops)
         manifest = Manifest.create(out, {"format": shards.FORMAT, "request": request, "heads": heads,
                                          "repo_drops": repo_drops.as_dict(), "complete": False})
-    else:
-        shutil.rmtree(out / VERDICTS, ignore_errors=True)  # answers nobody will read
 
     plan_drops = DropCounter()
     units = plan_units(repos, manifest["heads"], first_parent, since, until, commits_per_shard, plan_drops)
@@ -206,7 +201,7 @@ def mine(
     done_commits = total_commits - sum(len(u.items) for u in todo)
 
     verdicts = _Verdicts(dedup, [u.key for u in todo])
-    pool = make_pool(jobs, todo, scratch=out / VERDICTS,
+    pool = make_pool(jobs, todo,
                      died="mining worker processes die before finishing any work ({error}); try --jobs 1")
     worker_cpu = 0.0
     rows_written = sum(e["rows"] for e in done.values())
