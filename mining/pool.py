@@ -60,12 +60,17 @@ class Pool(Protocol):
 
 
 def make_pool(jobs: int, units: Sequence[Unit], *, initializer: Callable | None = None, initargs: tuple = (),
-              died: str = "a worker process died ({error})") -> Pool:
-    """The pool for `units`: this process for one job or at most one unit, else `jobs` worker processes.
+              died: str = "a worker process died ({error})", ray: str | None = None) -> Pool:
+    """The pool for `units`: this process for one job or at most one unit, else `jobs` worker processes;
+    with `ray` (an address as `ray.init` takes it, "" for its default), Ray tasks (raypool.py).
 
     `initializer(*initargs)` prepares each process that runs units (e.g. loads a vocabulary); `died` is
     the error when workers die (`{error}`: what happened).
     """
+    if ray is not None:
+        from patchcoder.mining.raypool import RayPool
+
+        return RayPool(ray or None, initializer=initializer, initargs=initargs, died=died)
     if jobs <= 1 or len(units) <= 1:
         return InlinePool(initializer, initargs)
     return ProcessPool(jobs, initializer=initializer, initargs=initargs, died=died)
@@ -384,6 +389,14 @@ class _WorkerChannel:
         self.flush()
         self.conn.send(("ask", key, question))
         return self.conn.recv()  # EOFError when the driver is gone: the worker ends
+
+
+def add_ray_option(p) -> None:
+    """`--ray [ADDRESS]` for a command whose units run on this pool (mine, synth, tokenize)."""
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run the work units as Ray tasks (pip install 'patchcoder[ray]'): on the cluster at ADDRESS "
+                        "('auto': the cluster this machine belongs to), or without ADDRESS on a local Ray; --out must "
+                        "be a folder every node sees")
 
 
 # ---------------------------------------------------------------------------------------------

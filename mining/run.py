@@ -176,8 +176,11 @@ def mine(
     resume: bool = False,
     commits_per_shard: int = 500,
     show_progress: bool = True,
+    ray: str | None = None,
 ) -> MineSummary:
-    """Mine `paths` into parquet shards under `out`; see the module docstring for the guarantees."""
+    """Mine `paths` into parquet shards under `out`; see the module docstring for the guarantees.
+
+    `ray`: run the units as Ray tasks on the cluster at that address ("" for `ray.init`'s default), pool.py."""
     started, cpu_started = time.perf_counter(), time.process_time()
     config = config or FilterConfig()
     jobs = max(1, jobs or os.cpu_count() or 1)
@@ -201,7 +204,7 @@ def mine(
     done_commits = total_commits - sum(len(u.items) for u in todo)
 
     verdicts = _Verdicts(dedup, [u.key for u in todo])
-    pool = make_pool(jobs, todo,
+    pool = make_pool(jobs, todo, ray=ray,
                      died="mining worker processes die before finishing any work ({error}); try --jobs 1")
     worker_cpu = 0.0
     rows_written = sum(e["rows"] for e in done.values())
