@@ -107,6 +107,39 @@ class InlinePool:
         return self._answers.pop(key)
 
 
+class Results:
+    """The results of a run's units on their way to `on_result`: handed over in plan order when asked (each
+    waits for the units before it), else as they come. Both pools keep theirs here."""
+
+    def __init__(self, units: Sequence[Unit], on_result: Callable[[Unit, Any], None], in_plan_order: bool):
+        self.units, self.on_result, self.in_plan_order = list(units), on_result, in_plan_order
+        self.by_key = {u.key: u for u in self.units}
+        self.held: dict[str, Any] = {}
+        self.delivered = 0  # in plan order, also the position of the next unit to hand over
+
+    def __setitem__(self, key: str, result: Any) -> None:
+        self.held[key] = result
+
+    def __len__(self) -> int:
+        """How many results wait to be handed over."""
+        return len(self.held)
+
+    @property
+    def done(self) -> bool:
+        return self.delivered == len(self.units)
+
+    def hand_over(self) -> None:
+        if self.in_plan_order:
+            while not self.done and self.units[self.delivered].key in self.held:
+                unit = self.units[self.delivered]
+                self.on_result(unit, self.held.pop(unit.key))
+                self.delivered += 1
+        else:
+            for key in list(self.held):
+                self.on_result(self.by_key[key], self.held.pop(key))
+                self.delivered += 1
+
+
 class ProcessPool:
     """Runs units in `jobs` local worker processes (forkserver), handed out in plan order.
 
@@ -145,30 +178,13 @@ class ProcessPool:
             # The forkserver imports the work's module once (when it starts, with this process's first pool),
             # and every worker forked from it has it: a replaced worker starts in milliseconds, not seconds.
             ctx.set_forkserver_preload([getattr(work, "func", work).__module__])
-        order = [u.key for u in units]
-        by_key = {u.key: u for u in units}
-        position = {key: i for i, key in enumerate(order)}
-        results: dict[str, Any] = {}
+        position = {u.key: i for i, u in enumerate(units)}
+        results = Results(units, on_result, in_plan_order)
         crashes: collections.Counter = collections.Counter()
         waiting = collections.deque(units)
         workers: list[_Worker] = []
-        next_result = 0  # in plan order: the position of the next unit to hand over
-        delivered = 0
         idle_deaths = 0  # workers that died before taking a unit, in a row
         window = self.jobs * 3  # bounds how many units are worked on ahead of the one to hand over next
-
-        def hand_over() -> None:
-            nonlocal next_result, delivered
-            if in_plan_order:
-                while next_result < len(order) and order[next_result] in results:
-                    key = order[next_result]
-                    on_result(by_key[key], results.pop(key))
-                    next_result += 1
-                    delivered += 1
-            else:
-                for key in list(results):
-                    on_result(by_key[key], results.pop(key))
-                    delivered += 1
 
         def receive(worker: _Worker, message) -> None:
             nonlocal idle_deaths
@@ -212,7 +228,7 @@ class ProcessPool:
         finished = False
         with stop_on_sigterm():
             try:
-                while delivered < len(order):
+                while not results.done:
                     busy = sum(w.unit is not None for w in workers)
                     while len(workers) < min(self.jobs, busy + len(waiting)):
                         workers.append(_Worker(ctx, work, self.initializer, self.initargs))
@@ -231,7 +247,7 @@ class ProcessPool:
                                 worker.dead = True
                             if worker.dead or not worker.process.is_alive():
                                 bury(worker)
-                    hand_over()
+                    results.hand_over()
                 finished = True
             finally:
                 with ignoring_sigint():  # a second Ctrl-C must not leave workers behind

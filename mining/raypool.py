@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from patchcoder.ground.errors import PatchcoderError
-from patchcoder.mining.pool import stop_on_sigterm
+from patchcoder.mining.pool import Results, stop_on_sigterm
 
 
 def _ray():
@@ -51,11 +51,12 @@ class RayPool:
         ray = _ray()
         if not ray.is_initialized():
             try:
-                ray.init(address=self.address, log_to_driver=False, configure_logging=False,
-                         include_dashboard=False, **self.init_options)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
+                local = {"include_dashboard": False} if self.address is None else {}  # a new Ray: no web UI
+                ray.init(address=self.address, log_to_driver=False, **local, **self.init_options)
+            except Exception as exc:  # no cluster there, or a local one that cannot start: nothing to run on
                 where = f"at {self.address}" if self.address else "on this machine"
-                raise PatchcoderError(f"cannot reach a Ray cluster {where}: {str(exc).splitlines()[0]}") from None
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise PatchcoderError(f"cannot reach a Ray cluster {where}: {first}") from None
         return ray
 
     def answer(self, key: str, answer: Any) -> None:
@@ -64,37 +65,23 @@ class RayPool:
     def run(self, units, work, on_result, *, on_progress=None, on_question=None, on_crash=None,
             in_plan_order=False) -> None:
         ray = self.connect()
-        order = [u.key for u in units]
-        by_key = {u.key: u for u in units}
-        results: dict[str, Any] = {}
+        results = Results(units, on_result, in_plan_order)
         waiting = collections.deque(units)
-        next_result = delivered = 0
         capacity = max(1, int(ray.cluster_resources().get("CPU", 1)))
         window = capacity * 3
         task = ray.remote(num_cpus=1, max_retries=1, retry_exceptions=False)(_run_unit)
         self._mailbox = ray.remote(num_cpus=0)(_Mailbox).remote()
         running: dict = {}  # ObjectRef → unit
 
-        def hand_over() -> None:
-            nonlocal next_result, delivered
-            if in_plan_order:
-                while next_result < len(order) and order[next_result] in results:
-                    key = order[next_result]
-                    on_result(by_key[key], results.pop(key))
-                    next_result += 1
-                    delivered += 1
-            else:
-                for key in list(results):
-                    on_result(by_key[key], results.pop(key))
-                    delivered += 1
-
         with stop_on_sigterm():
             try:
-                while delivered < len(order):
+                while not results.done:
                     while waiting and len(running) < capacity and (not running or len(running) + len(results) < window):
                         unit = waiting.popleft()
                         running[task.remote(work, unit, self._mailbox, self.initializer, self.initargs)] = unit
-                    finished, _ = ray.wait(list(running), num_returns=len(running), timeout=0.05)
+                    finished = []
+                    if running:
+                        finished, _ = ray.wait(list(running), num_returns=len(running), timeout=0.05)
                     progress, questions = ray.get(self._mailbox.collect.remote())
                     if progress and on_progress is not None:
                         on_progress(progress)
@@ -110,7 +97,7 @@ class RayPool:
                             if on_crash is None:
                                 raise PatchcoderError(self.died.format(error=type(exc).__name__)) from None
                             results[unit.key] = on_crash(unit)
-                    hand_over()
+                    results.hand_over()
             finally:
                 for ref in running:
                     ray.cancel(ref, force=True)

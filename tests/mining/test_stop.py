@@ -90,7 +90,7 @@ def test_a_stopped_run_leaves_no_worker_behind_and_resumes(long_history, tmp_pat
             os.kill(proc.pid, signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
         _, stderr = proc.communicate(timeout=60)
         assert proc.returncode == code, stderr
-        assert time.monotonic() - stopped < 15
+        assert time.monotonic() - stopped < 60  # seconds on a loaded 2-core machine; it hung for > 10 minutes
         if how != "kill-9":
             word = "interrupted" if how == "ctrl-c" else "terminated"
             assert stderr.splitlines() == [f"patchcoder mine: {word}; what is finished is kept: "
