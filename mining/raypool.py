@@ -45,6 +45,7 @@ class RayPool:
         self.address, self.initializer, self.initargs, self.died = address, initializer, initargs, died
         self.init_options = init_options or {}
         self._mailbox = None
+        self.connect()  # before any work: no Ray, or no cluster there, is one line at once
 
     def connect(self):
         """Ray, connected to the cluster (once per process); a cluster that cannot be reached is one line."""
@@ -98,6 +99,9 @@ class RayPool:
                                 raise PatchcoderError(self.died.format(error=type(exc).__name__)) from None
                             results[unit.key] = on_crash(unit)
                     results.hand_over()
+            except ray.exceptions.RayError as exc:  # the cluster itself failed (not a unit): one line, as in a local run
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise PatchcoderError(f"the Ray cluster failed: {type(exc).__name__}: {first}") from None
             finally:
                 for ref in running:
                     ray.cancel(ref, force=True)

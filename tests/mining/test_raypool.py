@@ -46,7 +46,7 @@ def test_ray_without_ray_installed_is_one_line(new_repo, tmp_path):
     code = ("import sys; sys.modules['ray'] = None; from patchcoder.cli import main; "
             f"sys.exit(main(['mine', {repo.path!r}, '--out', {str(tmp_path / 'out')!r}, '--ray', '--jobs', '1']))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == ["patchcoder mine: error: --ray needs Ray, which is not installed: "
                                           "pip install 'patchcoder[ray]'"]
 
@@ -55,7 +55,8 @@ def test_ray_without_ray_installed_is_one_line(new_repo, tmp_path):
 def local_ray():
     ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'patchcoder[ray]'")
     ray.init(**RAY_SMALL, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})  # the tasks unpickle this test's functions
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},  # the tasks unpickle this test's functions
+             _system_config={"worker_register_timeout_seconds": 600})  # worker start-up on a busy 2-core machine
     yield ray
     ray.shutdown()
 
