@@ -23,6 +23,7 @@ from patchcoder.ground.errors import UsageError
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from patchcoder.mining.filters import FilterConfig
+    from patchcoder.mining.pool import add_ray_option
 
     d = FilterConfig()
     p.add_argument("repos", nargs="+", metavar="REPO_OR_DIR",
@@ -39,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "default: every recognised programming language")
     p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                    help="worker processes, parallel over repositories and commit ranges (default: %(default)s = cores)")
+    add_ray_option(p)
     p.add_argument("--resume", action="store_true",
                    help="continue a killed or interrupted run in --out; the result equals an uninterrupted run")
     p.add_argument("--commits-per-shard", type=positive_int, default=500, metavar="N",
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     summary = mine(
         args.repos, args.out, config=config, branch=args.branch, first_parent=not args.all_commits,
         since=args.since, until=args.until, jobs=args.jobs, resume=args.resume,
-        commits_per_shard=args.commits_per_shard, show_progress=not args.no_progress,
+        commits_per_shard=args.commits_per_shard, show_progress=not args.no_progress, ray=args.ray,
     )
     print_summary(f"patchcoder mine → {Path(args.out)}", summary.table_rows(), summary.notes)
     if args.json:

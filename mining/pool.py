@@ -7,26 +7,26 @@ asks the driver questions only the driver can answer (mine: which of its rows du
 units, decided strictly in plan order). `make_pool` picks the in-process pool for one job or one unit,
 else local worker processes.
 
-Room to grow: `ProcessPool.run` is the one place that starts and stops worker processes, so stopping them
-with the driver on SIGINT/SIGTERM belongs in its `finally`; units on other machines (e.g. Ray tasks) are
-another implementation of the `Pool` protocol, whose channel carries progress and answers its own way.
+Stopping: Ctrl-C (SIGINT) and SIGTERM stop a run at once with its workers, and a worker never outlives
+its driver (ProcessPool); the output stays resumable because only the driver commits a unit. Units on
+other machines (Ray tasks, raypool.py) are another implementation of the `Pool` protocol.
 """
 
 from __future__ import annotations
 
 import collections
-import concurrent.futures as cf
-import json
+import contextlib
 import multiprocessing
+import multiprocessing.connection as mpc
 import os
-import shutil
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
-from patchcoder.ground.atomic import atomic_write
-from patchcoder.ground.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError, Terminated
 from patchcoder.mining.plan import Unit
 
 
@@ -60,15 +60,20 @@ class Pool(Protocol):
 
 
 def make_pool(jobs: int, units: Sequence[Unit], *, initializer: Callable | None = None, initargs: tuple = (),
-              scratch: str | os.PathLike | None = None, died: str = "a worker process died ({error})") -> Pool:
-    """The pool for `units`: this process for one job or at most one unit, else `jobs` worker processes.
+              died: str = "a worker process died ({error})", ray: str | None = None) -> Pool:
+    """The pool for `units`: this process for one job or at most one unit, else `jobs` worker processes;
+    with `ray` (an address as `ray.init` takes it, "" for its default), Ray tasks (raypool.py).
 
-    `initializer(*initargs)` prepares each process that runs units (e.g. loads a vocabulary); `scratch` is
-    a folder for the driver's answers; `died` the error when workers die (`{error}`: what happened).
+    `initializer(*initargs)` prepares each process that runs units (e.g. loads a vocabulary); `died` is
+    the error when workers die (`{error}`: what happened).
     """
+    if ray is not None:
+        from patchcoder.mining.raypool import RayPool
+
+        return RayPool(ray or None, initializer=initializer, initargs=initargs, died=died)
     if jobs <= 1 or len(units) <= 1:
         return InlinePool(initializer, initargs)
-    return ProcessPool(jobs, initializer=initializer, initargs=initargs, scratch=scratch, died=died)
+    return ProcessPool(jobs, initializer=initializer, initargs=initargs, died=died)
 
 
 class InlinePool:
@@ -84,10 +89,11 @@ class InlinePool:
     def run(self, units, work, on_result, *, on_progress=None, on_question=None, on_crash=None,
             in_plan_order=False) -> None:
         self._on_progress, self._on_question = on_progress, on_question
-        if self.initializer is not None:
-            self.initializer(*self.initargs)
-        for unit in units:
-            on_result(unit, work(unit, self))
+        with stop_on_sigterm():
+            if self.initializer is not None:
+                self.initializer(*self.initargs)
+            for unit in units:
+                on_result(unit, work(unit, self))
 
     def answer(self, key: str, answer: Any) -> None:
         self._answers[key] = answer
@@ -101,134 +107,288 @@ class InlinePool:
         return self._answers.pop(key)
 
 
-class ProcessPool:
-    """Runs units in `jobs` local worker processes (forkserver), submitted in plan order.
+class Results:
+    """The results of a run's units on their way to `on_result`: handed over in plan order when asked (each
+    waits for the units before it), else as they come. Both pools keep theirs here."""
 
-    Workers send progress and questions through one queue; an answer comes back as a small file in
-    `scratch`, so a worker needs nothing but that folder. A worker that dies (e.g. a crash inside libgit2
-    on a damaged pack) breaks the pool: with `on_crash`, the pool is rebuilt and its units retried once,
-    and pools that break twice in a row before finishing any unit end the run. Units are submitted in
-    plan order and picked up first-in first-out, so the lowest undecided unit is always being worked on
-    by a worker that is not waiting: questions decided in plan order cannot deadlock.
+    def __init__(self, units: Sequence[Unit], on_result: Callable[[Unit, Any], None], in_plan_order: bool):
+        self.units, self.on_result, self.in_plan_order = list(units), on_result, in_plan_order
+        self.by_key = {u.key: u for u in self.units}
+        self.held: dict[str, Any] = {}
+        self.delivered = 0  # in plan order, also the position of the next unit to hand over
+
+    def __setitem__(self, key: str, result: Any) -> None:
+        self.held[key] = result
+
+    def __len__(self) -> int:
+        """How many results wait to be handed over."""
+        return len(self.held)
+
+    @property
+    def done(self) -> bool:
+        return self.delivered == len(self.units)
+
+    def hand_over(self) -> None:
+        if self.in_plan_order:
+            while not self.done and self.units[self.delivered].key in self.held:
+                unit = self.units[self.delivered]
+                self.on_result(unit, self.held.pop(unit.key))
+                self.delivered += 1
+        else:
+            for key in list(self.held):
+                self.on_result(self.by_key[key], self.held.pop(key))
+                self.delivered += 1
+
+
+class ProcessPool:
+    """Runs units in `jobs` local worker processes (forkserver), handed out in plan order.
+
+    Each worker has a pipe of its own to the driver: it receives units and answers, and sends progress,
+    questions and results. Nothing is shared between workers (no queue, no lock), so a worker that dies
+    (a crash inside libgit2 on a damaged pack, the OOM killer) takes nothing with it but its unit: with
+    `on_crash` the unit is retried once in a fresh worker and its second death is `on_crash(unit)`;
+    workers that die twice in a row before taking a unit end the run. (A queue shared by all workers, as
+    before, could be left locked forever by a worker killed while writing to it: the run hung.) Units are
+    handed out in plan order, so the lowest undecided unit is always being worked on by a worker that is
+    not waiting: questions decided in plan order cannot deadlock.
+
+    Stopping: workers ignore SIGINT (a terminal's Ctrl-C reaches the whole process group) and die with the
+    driver (the kernel kills them when their parent dies, on Linux; elsewhere they watch it; an idle
+    worker also leaves when its pipe closes). When the driver stops — Ctrl-C, SIGTERM (`Terminated`), an
+    error — it kills its workers at once: only the driver commits a unit, so `--resume` redoes exactly the
+    units that were cut short.
     """
 
     inline = False
 
     def __init__(self, jobs: int, *, initializer: Callable | None = None, initargs: tuple = (),
-                 scratch: str | os.PathLike | None = None, died: str = "a worker process died ({error})"):
+                 died: str = "a worker process died ({error})"):
         self.jobs, self.initializer, self.initargs, self.died = jobs, initializer, initargs, died
-        self.scratch = Path(scratch) if scratch is not None else None
+        self._asking: dict[str, _Worker] = {}  # units whose worker waits for an answer
 
     def answer(self, key: str, answer: Any) -> None:
-        atomic_write(_answer_path(str(self.scratch), key), json.dumps(answer))
+        worker = self._asking.pop(key, None)
+        if worker is not None:  # else the unit's worker died: its retry asks again
+            worker.send(answer)
 
     def run(self, units, work, on_result, *, on_progress=None, on_question=None, on_crash=None,
             in_plan_order=False) -> None:
         ctx = multiprocessing.get_context("spawn" if os.name != "posix" else "forkserver")
-        queue = ctx.Queue()
-        order = [u.key for u in units]
-        by_key = {u.key: u for u in units}
-        position = {key: i for i, key in enumerate(order)}
-        results: dict[str, Any] = {}
+        if ctx.get_start_method() == "forkserver":
+            # The forkserver imports the work's module once (when it starts, with this process's first pool),
+            # and every worker forked from it has it: a replaced worker starts in milliseconds, not seconds.
+            ctx.set_forkserver_preload([getattr(work, "func", work).__module__])
+        position = {u.key: i for i, u in enumerate(units)}
+        results = Results(units, on_result, in_plan_order)
         crashes: collections.Counter = collections.Counter()
         waiting = collections.deque(units)
-        next_result = 0  # in plan order: the position of the next unit to hand over
-        delivered = 0
-        barren_pools = 0  # pools that broke before finishing a single unit, in a row
+        workers: list[_Worker] = []
+        idle_deaths = 0  # workers that died before taking a unit, in a row
         window = self.jobs * 3  # bounds how many units are worked on ahead of the one to hand over next
-        if self.scratch is not None:
-            self.scratch.mkdir(parents=True, exist_ok=True)
 
-        def drain_queue() -> None:
-            while True:
-                try:
-                    message = queue.get_nowait()
-                except Exception:
-                    return
-                if message[0] == "progress":
-                    if on_progress is not None:
-                        on_progress(message[1])
-                else:
-                    _, key, question = message
-                    on_question(key, question)
+        def receive(worker: _Worker, message) -> None:
+            nonlocal idle_deaths
+            kind = message[0]
+            if kind == "progress":
+                if on_progress is not None:
+                    on_progress(message[1])
+            elif kind == "ask":
+                self._asking[message[1]] = worker
+                on_question(message[1], message[2])
+            elif kind == "done":
+                results[worker.unit.key] = message[1]
+                worker.unit = None
+                idle_deaths = 0
+            elif kind == "failed":  # the unit's own error: the run stops with it, as it would in one process
+                raise message[1]
+            else:  # "broken": the initializer failed; every worker would fail the same way
+                raise PatchcoderError(self.died.format(error=message[1]))
 
-        def hand_over() -> None:
-            nonlocal next_result, delivered
-            if in_plan_order:
-                while next_result < len(order) and order[next_result] in results:
-                    key = order[next_result]
-                    on_result(by_key[key], results.pop(key))
-                    next_result += 1
-                    delivered += 1
+        def bury(worker: _Worker) -> None:
+            """`worker` is dead: retry its unit once, or give it to `on_crash`."""
+            nonlocal waiting, idle_deaths
+            workers.remove(worker)
+            worker.stop()
+            error = f"exit code {worker.process.exitcode}"
+            unit = worker.unit
+            if unit is None:
+                idle_deaths += 1
+                if idle_deaths >= 2:
+                    raise PatchcoderError(self.died.format(error=error))
+                return
+            self._asking.pop(unit.key, None)
+            if on_crash is None:
+                raise PatchcoderError(self.died.format(error=error))
+            crashes[unit.key] += 1
+            if crashes[unit.key] >= 2:
+                results[unit.key] = on_crash(unit)
             else:
-                for key in list(results):
-                    on_result(by_key[key], results.pop(key))
-                    delivered += 1
+                waiting = collections.deque(sorted([*waiting, unit], key=lambda u: position[u.key]))
 
-        while delivered < len(order):
-            pool = cf.ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_start_worker,
-                                          initargs=(queue, os.getpid(), self.scratch and str(self.scratch),
-                                                    self.initializer, self.initargs))
-            inflight: dict[cf.Future, Unit] = {}
+        finished = False
+        with stop_on_sigterm():
             try:
-                while delivered < len(order):
-                    while waiting and (not inflight or len(inflight) + len(results) < window):
-                        unit = waiting.popleft()
-                        inflight[pool.submit(_work, work, unit)] = unit
-                    finished, _ = cf.wait(list(inflight), timeout=0.01, return_when=cf.FIRST_COMPLETED)
-                    drain_queue()
-                    for future in finished:
-                        if future.exception() is None:
-                            results[inflight.pop(future).key] = future.result()
-                            barren_pools = 0
-                    for future in finished:
-                        if future in inflight:
-                            future.result()  # raises: a dead worker (retried below) or the unit's own error
-                    hand_over()
-            except cf.process.BrokenProcessPool as exc:
-                barren_pools += 1
-                if on_crash is None or barren_pools >= 2:
-                    raise PatchcoderError(self.died.format(error=exc)) from None
-                for unit in inflight.values():
-                    crashes[unit.key] += 1
-                    if crashes[unit.key] >= 2:
-                        results[unit.key] = on_crash(unit)
-                    else:
-                        waiting.append(unit)
-                waiting = collections.deque(sorted(waiting, key=lambda u: position[u.key]))
+                while not results.done:
+                    busy = sum(w.unit is not None for w in workers)
+                    while len(workers) < min(self.jobs, busy + len(waiting)):
+                        workers.append(_Worker(ctx, work, self.initializer, self.initargs))
+                    for worker in workers:
+                        if worker.unit is None and waiting and (not busy or busy + len(results) < window):
+                            worker.unit = waiting.popleft()
+                            worker.send(worker.unit)
+                            busy += 1
+                    ready = set(mpc.wait([w.conn for w in workers] + [w.process.sentinel for w in workers]))
+                    for worker in list(workers):
+                        if worker.conn in ready or worker.process.sentinel in ready:
+                            try:
+                                while worker.conn.poll():
+                                    receive(worker, worker.conn.recv())
+                            except (EOFError, OSError):
+                                worker.dead = True
+                            if worker.dead or not worker.process.is_alive():
+                                bury(worker)
+                    results.hand_over()
+                finished = True
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)
-                drain_queue()
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+                with ignoring_sigint():  # a second Ctrl-C must not leave workers behind
+                    for worker in workers:
+                        worker.stop(wait=finished)
+                    self._asking.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Stopping: signals in the driver, parent death in the workers
+
+
+@contextlib.contextmanager
+def stop_on_sigterm():
+    """While the run lasts, SIGTERM raises `Terminated` in the driver (as Ctrl-C raises KeyboardInterrupt),
+    so that it stops its workers and says so in one line (exit code 143, cli.py)."""
+    def terminate(signum, frame):
+        raise Terminated()
+
+    with _handler(signal.SIGTERM, terminate):
+        yield
+
+
+@contextlib.contextmanager
+def ignoring_sigint():
+    with _handler(signal.SIGINT, signal.SIG_IGN):
+        yield
+
+
+@contextlib.contextmanager
+def _handler(signum: int, handler):
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
+
+
+class _Worker:
+    """The driver's end of one worker process: the process, its pipe, and the unit it works on."""
+
+    def __init__(self, ctx, work, initializer, initargs):
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, work, initializer, initargs), daemon=True)
+        self.process.start()
+        child.close()  # the worker's end lives in the worker only: it reads EOF when the driver is gone
+        self.unit: Unit | None = None
+        self.dead = False
+
+    def send(self, message) -> None:
+        try:
+            self.conn.send(message)
+        except OSError:  # the worker died: its pipe and sentinel say so to the driver's loop
+            self.dead = True
+
+    def stop(self, *, wait: bool = False) -> None:
+        """End the worker: at once, or with `wait` once it has seen its pipe close (it is idle)."""
+        self.conn.close()
+        if wait:
+            self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
 
 
 # ---------------------------------------------------------------------------------------------
 # Inside a worker process
 
-_channel: _WorkerChannel | None = None
+
+def _worker_main(conn, work, initializer, initargs) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides what Ctrl-C stops
+    _die_with_parent()
+    channel = _WorkerChannel(conn)
+    try:
+        if initializer is not None:
+            initializer(*initargs)
+    except Exception as exc:
+        conn.send(("broken", f"{type(exc).__name__}: {exc}"))
+        return
+    while True:
+        try:
+            unit = conn.recv()
+        except (EOFError, OSError):
+            return  # the driver finished, or is gone
+        try:
+            result = work(unit, channel)
+            channel.flush()
+            message = ("done", result)
+        except Exception as exc:
+            message = ("failed", _portable(exc))
+        try:
+            conn.send(message)
+        except OSError:
+            return
 
 
-def _start_worker(queue, parent_pid: int, scratch: str | None, initializer, initargs) -> None:
-    global _channel
-    _channel = _WorkerChannel(queue, parent_pid, scratch)
-    if initializer is not None:
-        initializer(*initargs)
+def _portable(exc: Exception) -> Exception:
+    """`exc` as it can travel to the driver: pickled if it can be, with the worker's traceback as a note."""
+    import pickle
+    import traceback
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+    if hasattr(exc, "add_note"):
+        exc.add_note("in a worker process:\n" + "".join(traceback.format_exception(exc)))
+    return exc
 
 
-def _work(work, unit: Unit):
-    result = work(unit, _channel)
-    _channel.flush()
-    return result
+def _die_with_parent() -> None:
+    """Make sure this worker does not outlive the driver, even mid-unit.
 
+    The worker's parent is the forkserver, which exits when the driver dies (kill -9 included). On Linux
+    the kernel then kills the worker (PR_SET_PDEATHSIG); elsewhere a thread watches for the new parent.
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
 
-def _answer_path(scratch: str, key: str) -> Path:
-    return Path(scratch) / f"{key.replace('/', '.')}.json"
+        PR_SET_PDEATHSIG = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # the parent died before the request: nobody will send the signal
+                os._exit(1)
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="patchcoder-parent-watch", daemon=True).start()
 
 
 class _WorkerChannel:
-    def __init__(self, queue, parent_pid: int, scratch: str | None):
-        self.queue, self.parent_pid, self.scratch = queue, parent_pid, scratch
+    def __init__(self, conn):
+        self.conn = conn
         self.unreported = 0
 
     def progress(self, n: int) -> None:
@@ -238,30 +398,21 @@ class _WorkerChannel:
 
     def flush(self) -> None:
         if self.unreported:
-            self.queue.put(("progress", self.unreported))
+            self.conn.send(("progress", self.unreported))
             self.unreported = 0
 
     def ask(self, key: str, question: Any) -> Any:
         self.flush()
-        self.queue.put(("ask", key, question))
-        path = _answer_path(self.scratch, key)
-        while not path.exists():
-            if not _alive(self.parent_pid):
-                raise SystemExit(1)  # the run was killed: nobody will ever answer
-            time.sleep(0.002)
-        answer = json.loads(path.read_text())
-        path.unlink()
-        return answer
+        self.conn.send(("ask", key, question))
+        return self.conn.recv()  # EOFError when the driver is gone: the worker ends
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+def add_ray_option(p) -> None:
+    """`--ray [ADDRESS]` for a command whose units run on this pool (mine, synth, tokenize)."""
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run the work units as Ray tasks (pip install 'patchcoder[ray]'): on the cluster at ADDRESS "
+                        "('auto': the cluster this machine belongs to), or without ADDRESS on a local Ray; --out must "
+                        "be a folder every node sees")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -28,8 +27,6 @@ from patchcoder.mining.filters import (
 from patchcoder.mining.plan import Unit, discover_repositories, plan_units, resolve_heads
 from patchcoder.mining.pool import Channel, Pool, make_pool, progress_bar
 from patchcoder.mining.walk import mine_commits, open_repository
-
-VERDICTS = ".verdicts"  # the driver's answers to its workers, while a run lasts
 
 
 @dataclasses.dataclass
@@ -179,8 +176,11 @@ def mine(
     resume: bool = False,
     commits_per_shard: int = 500,
     show_progress: bool = True,
+    ray: str | None = None,
 ) -> MineSummary:
-    """Mine `paths` into parquet shards under `out`; see the module docstring for the guarantees."""
+    """Mine `paths` into parquet shards under `out`; see the module docstring for the guarantees.
+
+    `ray`: run the units as Ray tasks on the cluster at that address ("" for `ray.init`'s default), pool.py."""
     started, cpu_started = time.perf_counter(), time.process_time()
     config = config or FilterConfig()
     jobs = max(1, jobs or os.cpu_count() or 1)
@@ -194,8 +194,6 @@ def mine(
         heads = resolve_heads(repos, branch, repo_drops)
         manifest = Manifest.create(out, {"format": shards.FORMAT, "request": request, "heads": heads,
                                          "repo_drops": repo_drops.as_dict(), "complete": False})
-    else:
-        shutil.rmtree(out / VERDICTS, ignore_errors=True)  # answers nobody will read
 
     plan_drops = DropCounter()
     units = plan_units(repos, manifest["heads"], first_parent, since, until, commits_per_shard, plan_drops)
@@ -206,7 +204,7 @@ def mine(
     done_commits = total_commits - sum(len(u.items) for u in todo)
 
     verdicts = _Verdicts(dedup, [u.key for u in todo])
-    pool = make_pool(jobs, todo, scratch=out / VERDICTS,
+    pool = make_pool(jobs, todo, ray=ray,
                      died="mining worker processes die before finishing any work ({error}); try --jobs 1")
     worker_cpu = 0.0
     rows_written = sum(e["rows"] for e in done.values())

@@ -2,7 +2,8 @@
 
 Each subcommand lives with its part in a module exposing `add_arguments(parser)` and
 `run(args) -> int`; this file only wires them together and turns errors into exit codes.
-Exit codes: 0 success (or nothing to report), 1 findings (e.g. suggestions shown), 2 usage or internal error.
+Exit codes: 0 success (or nothing to report), 1 findings (e.g. suggestions shown), 2 usage or internal error,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sys
 
 from patchcoder import __version__
-from patchcoder.ground.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError, Terminated
 
 # (name, module, one-line help). Modules are imported only when their subcommand is built,
 # and must not import heavy libraries (torch, datasets) at module level.
@@ -43,7 +44,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="patchcoder",
         description="patchcoder learns how code changes from git history and proposes patches.",
-        epilog="Exit codes: 0 success, 1 findings (e.g. suggestions shown), 2 usage or internal error.",
+        epilog="Exit codes: 0 success, 1 findings (e.g. suggestions shown), 2 usage or internal error, "
+               "130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
     )
     parser.add_argument("--version", action="version", version=f"patchcoder {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -81,9 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     except PatchcoderError as exc:
         print(f"patchcoder {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"patchcoder {args.command}: interrupted", file=sys.stderr)
-        return 2
+    except (KeyboardInterrupt, Terminated) as exc:  # Ctrl-C or SIGTERM: 128 + the signal's number, as a shell says
+        sigint = isinstance(exc, KeyboardInterrupt)
+        resume = "; what is finished is kept: rerun with --resume to continue" if hasattr(args, "resume") else ""
+        print(f"patchcoder {args.command}: {'interrupted' if sigint else 'terminated'}{resume}", file=sys.stderr)
+        return 130 if sigint else 143
     except Exception as exc:  # an internal error still gets one line; the trace is opt-in
         if os.environ.get("PATCHCODER_DEBUG"):
             raise

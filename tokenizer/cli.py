@@ -33,6 +33,7 @@ def _megabytes(text: str) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from patchcoder.mining.pool import add_ray_option
     from patchcoder.tokenizer.examples import ExampleConfig
 
     d = ExampleConfig()
@@ -55,6 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="seed of the message-dropping and no-change choices (default: %(default)s)")
     p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                    help="worker processes, one mined shard at a time each (default: %(default)s = cores)")
+    add_ray_option(p)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                            max_message_tokens=args.max_message_tokens, seed=args.seed,
                            no_change=args.no_change, no_change_at_change=args.no_change_at_change)
     summary = tokenize_dataset(args.data, args.out, vocab=args.vocab, config=config, jobs=args.jobs,
-                               resume=args.resume, show_progress=not args.no_progress)
+                               resume=args.resume, show_progress=not args.no_progress, ray=args.ray)
     print_summary(f"patchcoder tokenize → {Path(args.out)}", summary.table_rows())
     if args.json:
         json.dump(summary.as_dict(), sys.stdout, indent=1)

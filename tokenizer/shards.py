@@ -177,6 +177,7 @@ def tokenize_dataset(
     jobs: int = 1,
     resume: bool = False,
     show_progress: bool = False,
+    ray: str | None = None,
 ) -> TokenizeSummary:
     """Tokenize every mined shard under `data_dir` into token shards under `out`."""
     from patchcoder.mining.shards import shard_files
@@ -213,7 +214,7 @@ def tokenize_dataset(
             summary.add(manifest.units[name])
         else:
             todo.append(Unit(name, (str(shard),)))
-    pool = make_pool(jobs, todo, initializer=_init_worker, initargs=(vocab_path,),
+    pool = make_pool(jobs, todo, initializer=_init_worker, initargs=(vocab_path,), ray=ray,
                      died="a tokenize worker process died ({error}); rerun with --resume "
                           "(and --jobs 1 to find the shard that kills it)")
 

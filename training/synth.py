@@ -492,6 +492,7 @@ def synthesize(
     jobs: int | None = None,
     resume: bool = False,
     show_progress: bool = True,
+    ray: str | None = None,
 ) -> SynthSummary:
     """Write synthetic bug-fix pairs from `sources` (None: the standard library and site-packages) under `out`."""
     from patchcoder.tokenizer.rewrites import LANGUAGES, select_kinds
@@ -527,7 +528,7 @@ def synthesize(
     units = cut(files, config.files_per_shard)
     done = manifest.units
     todo = [u for u in units if u.key not in done]
-    pool = make_pool(jobs, todo, died="a synth worker process died ({error}); rerun with --resume "
+    pool = make_pool(jobs, todo, ray=ray, died="a synth worker process died ({error}); rerun with --resume "
                                       "(and --jobs 1 to find the file that kills it)")
 
     with progress_bar("files", rows="examples", enabled=show_progress) as progress:

@@ -25,6 +25,7 @@ from patchcoder.ground.argtypes import integer, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from patchcoder.mining.pool import add_ray_option
     from patchcoder.training.synth import SynthConfig
 
     d = SynthConfig()
@@ -60,6 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="files per work unit and shard (default: %(default)s)")
     p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                    help="worker processes (default: %(default)s = cores)")
+    add_ray_option(p)
     p.add_argument("--resume", action="store_true",
                    help="continue a killed or interrupted run in --out; the result equals an uninterrupted run")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                          languages=tuple(x.strip().lower() for x in args.languages.split(",") if x.strip()))
     sources = user_sources(args.sources, per_package=args.per_package) if args.sources else None
     summary = synthesize(sources, args.out, config, jobs=args.jobs, resume=args.resume,
-                         show_progress=not args.no_progress)
+                         show_progress=not args.no_progress, ray=args.ray)
     print_summary(f"patchcoder synth → {Path(args.out)}", summary.table_rows())
     if args.json:
         main_json(summary)

@@ -7,3 +7,10 @@ class PatchcoderError(Exception):
 
 class UsageError(PatchcoderError):
     """A command line that cannot be run as given."""
+
+
+class Terminated(BaseException):
+    """SIGTERM asked a run to stop (raised by the sharded runners' handler, mining/pool.py).
+
+    A BaseException, as KeyboardInterrupt is for SIGINT, so that no `except Exception` swallows it; the
+    CLI reports it in one line with exit code 143 (128 + SIGTERM)."""

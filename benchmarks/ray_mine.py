@@ -1,0 +1,92 @@
+"""Mining on Ray against local worker processes: `patchcoder mine --ray ADDRESS` vs `--jobs 2`, in one run.
+
+    python benchmarks/ray_mine.py REPO_OR_DIR... [--repeats 5] [--commits-per-shard 500] [--workers 2]
+
+Starts a one-node Ray cluster of `--workers` CPUs on this machine (`ray start --head`, small object store; not
+timed, as a cluster is up before a run), then runs, interleaved round by round so that machine noise hits both
+alike: `patchcoder mine --jobs N` and `patchcoder mine --ray ADDRESS`, each a fresh subprocess into a fresh
+output folder. Prints each run, the medians, their ratio, and Ray's overhead per unit,
+(median Ray - median local) / units. Checks that both wrote the same shards. Stops the cluster at the end.
+Needs `pip install 'patchcoder[ray]'`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def _mine(repos: list[str], extra: list[str], commits_per_shard: int) -> tuple[float, dict, str]:
+    out = tempfile.mkdtemp(prefix="bench-ray-")
+    shutil.rmtree(out)
+    args = [sys.executable, "-m", "patchcoder", "mine", *repos, "--out", out, "--no-progress", "--json",
+            "--commits-per-shard", str(commits_per_shard), *extra]
+    start = time.perf_counter()
+    result = subprocess.run(args, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {result.stderr.strip()}")
+    return seconds, json.loads(result.stdout), out
+
+
+def _same_shards(a: str, b: str) -> bool:
+    def files(root):
+        return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs
+                      if f.endswith(".parquet"))
+
+    return files(a) == files(b) and all(filecmp.cmp(os.path.join(a, f), os.path.join(b, f), shallow=False)
+                                        for f in files(a))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("repos", nargs="+")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--commits-per-shard", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
+    if ray_cli is None:
+        raise SystemExit("needs Ray: pip install 'patchcoder[ray]'")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"127.0.0.1:{port}"
+    subprocess.run([ray_cli, "start", "--head", "--port", str(port), "--num-cpus", str(args.workers),
+                    "--object-store-memory", str(200 * 2**20), "--include-dashboard", "false",
+                    "--disable-usage-stats"], check=True, capture_output=True)
+    local_times, ray_times, units = [], [], None
+    try:
+        for round_ in range(args.repeats):
+            local, summary, local_out = _mine(args.repos, ["--jobs", str(args.workers)], args.commits_per_shard)
+            on_ray, ray_summary, ray_out = _mine(args.repos, ["--ray", address], args.commits_per_shard)
+            same = _same_shards(local_out, ray_out)
+            with open(os.path.join(local_out, "manifest.json")) as f:
+                units = len(json.load(f)["units"])
+            shutil.rmtree(local_out)
+            shutil.rmtree(ray_out)
+            if not same or summary["rows"] != ray_summary["rows"]:
+                raise SystemExit("the Ray run wrote other shards than the local run")
+            local_times.append(local)
+            ray_times.append(on_ray)
+            print(f"round {round_ + 1}: local --jobs {args.workers} {local:.2f} s, Ray {on_ray:.2f} s "
+                  f"({summary['commits_seen']:,} commits, {summary['rows']:,} rows, {units} units)", flush=True)
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True)
+    local, on_ray = statistics.median(local_times), statistics.median(ray_times)
+    print(f"median of {args.repeats}: local {local:.2f} s, Ray {on_ray:.2f} s, Ray / local = {on_ray / local:.2f}; "
+          f"Ray's overhead per unit {(on_ray - local) / units * 1000:.0f} ms ({units} units)")
+
+
+if __name__ == "__main__":
+    main()

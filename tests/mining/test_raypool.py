@@ -1,0 +1,182 @@
+"""mining/raypool.py: mine, synth and tokenize with `--ray` write the bytes of a local run; a worker killed mid-task
+is retried; a killed driver resumes; without Ray (or without a cluster) `--ray` is one line.
+
+The fast cases run on a small local Ray (`ray.init`, 2 CPUs); the real cluster (`ray start --head` and a second
+`ray start --address` node) is marked slow. Without Ray installed (`pip install 'patchcoder[ray]'`) only the
+error case runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import pytest
+
+from patchcoder.mining.plan import cut
+from patchcoder.mining.run import mine
+
+ROOT = Path(__file__).resolve().parents[2]
+RAY_SMALL = {"num_cpus": 2, "object_store_memory": 200 * 2**20}  # a shared 2-core machine
+
+
+def _history(b, n: int = 60):
+    for i in range(n):
+        path = f"pkg/mod{i % 5}.py"
+        b.commit(f"Change {path} to {(i // 5) % 6}", {path: f"VALUE = {(i // 5) % 6}\n\n\ndef get():\n    return VALUE\n".encode()})
+    return b
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    """Every file of an output except its manifest (which records timings), by relative path."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+
+
+def test_ray_without_ray_installed_is_one_line(new_repo, tmp_path):
+    repo = _history(new_repo("r"), 3)
+    code = ("import sys; sys.modules['ray'] = None; from patchcoder.cli import main; "
+            f"sys.exit(main(['mine', {repo.path!r}, '--out', {str(tmp_path / 'out')!r}, '--ray', '--jobs', '1']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == ["patchcoder mine: error: --ray needs Ray, which is not installed: "
+                                          "pip install 'patchcoder[ray]'"]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'patchcoder[ray]'")
+    ray.init(**RAY_SMALL, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},  # the tasks unpickle this test's functions
+             _system_config={"worker_register_timeout_seconds": 600})  # worker start-up on a busy 2-core machine
+    yield ray
+    ray.shutdown()
+
+
+def test_mine_synth_and_tokenize_on_ray_write_the_bytes_of_a_local_run(local_ray, new_repo, tmp_path):
+    from patchcoder.tokenizer.shards import tokenize_dataset
+    from patchcoder.training.synth import Source, SynthConfig, synthesize
+
+    repos = [_history(new_repo("a")).path, _history(new_repo("b"), 20).path]
+    local = mine(repos, tmp_path / "mine-local", jobs=2, commits_per_shard=7, show_progress=False)
+    on_ray = mine(repos, tmp_path / "mine-ray", commits_per_shard=7, show_progress=False, ray="")
+    assert local.rows == on_ray.rows > 0 and local.drops == on_ray.drops and local.drops["exact_duplicate"] > 0
+    assert _files(tmp_path / "mine-ray") == _files(tmp_path / "mine-local")
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("bisect.py", "colorsys.py", "textwrap.py"):
+        shutil.copy(Path(sysconfig.get_paths()["stdlib"]) / name, src / name)
+    config = SynthConfig(seed=5, per_file=2, files_per_shard=1, max_bytes=50_000)
+    synthesize([Source("src", str(src))], tmp_path / "synth-local", config, jobs=2, show_progress=False)
+    synthesize([Source("src", str(src))], tmp_path / "synth-ray", config, show_progress=False, ray="")
+    assert _files(tmp_path / "synth-ray") == _files(tmp_path / "synth-local") != {}
+
+    tokenize_dataset(tmp_path / "mine-local", tmp_path / "tok-local", jobs=2)
+    tokenize_dataset(tmp_path / "mine-local", tmp_path / "tok-ray", ray="")
+    assert _files(tmp_path / "tok-ray") == _files(tmp_path / "tok-local") != {}
+
+
+def test_a_worker_killed_mid_task_is_retried_and_nothing_is_lost_or_doubled(local_ray, tmp_path):
+    from patchcoder.mining.raypool import RayPool
+    from tests.mining.test_pool import add_up
+
+    units = cut(list(range(20)), 2)
+
+    def run(log: str, on_crash, once: bool):
+        (tmp_path / log).mkdir()
+        pool = RayPool()
+        got, asked = [], []
+
+        def on_question(key, question):
+            asked.append(key)
+            pool.answer(key, 10 if question % 2 else 1)
+
+        pool.run(units, functools.partial(add_up, crash_on="00002,00005", log=str(tmp_path / log), once=once),
+                 lambda unit, r: got.append(r), on_question=on_question, on_crash=on_crash, in_plan_order=True)
+        return got
+
+    got = run("once", lambda unit: pytest.fail("a unit whose worker died once is retried"), once=True)
+    assert [r["key"] for r in got] == [u.key for u in units]
+    assert [r["total"] for r in got] == [(10 if sum(u.items) % 2 else 1) * sum(u.items) for u in units]
+    got = run("always", lambda unit: {"key": unit.key, "total": None}, once=False)
+    assert [r["key"] for r in got] == [u.key for u in units] and got[2]["total"] is None and got[5]["total"] is None
+
+
+# ---------------------------------------------------------------------------------------------
+# A real cluster: a head node and a second node on this machine
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'patchcoder[ray]'")
+    ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    small = ["--num-cpus", "1", "--object-store-memory", str(100 * 2**20), "--disable-usage-stats"]
+    try:
+        subprocess.run([ray_cli, "start", "--head", "--port", str(port), "--include-dashboard", "false", *small],
+                       check=True, capture_output=True, env=env, timeout=300)
+        subprocess.run([ray_cli, "start", "--address", address, *small], check=True, capture_output=True, env=env,
+                       timeout=300)
+        yield address
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=300)
+
+
+def _mine_cli(*args, **kwargs):
+    return [sys.executable, "-m", "patchcoder", "mine", *args]
+
+
+@pytest.mark.slow
+def test_a_killed_driver_resumes_on_a_real_cluster(cluster, new_repo, tmp_path):
+    b = new_repo("long")
+    for i in range(600):
+        b.commit(f"Edit step {i}", {f"m{i % 7}.py": f"STEP = {i}\nNAME = 'm{i % 7}'\n".encode()})
+    reference = tmp_path / "reference"
+    mine([b.path], reference, jobs=1, commits_per_shard=20, show_progress=False)
+
+    out = tmp_path / "out"
+    args = [b.path, "--out", str(out), "--commits-per-shard", "20", "--no-progress", "--ray", cluster]
+    proc = subprocess.Popen(_mine_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    manifest = out / "manifest.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if len(json.loads(manifest.read_text())["units"]) >= 2:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not json.loads(manifest.read_text())["complete"], "the run ended before the driver was killed"
+    resumed = subprocess.run(_mine_cli(*args, "--resume"), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _files(out) == _files(reference)
+
+
+@pytest.mark.slow
+def test_an_unreachable_cluster_is_one_line(new_repo, tmp_path):
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'patchcoder[ray]'")
+    repo = _history(new_repo("r"), 3)
+    result = subprocess.run(_mine_cli(repo.path, "--out", str(tmp_path / "out"), "--ray", f"127.0.0.1:{_free_port()}"),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and "cannot reach a Ray cluster at 127.0.0.1:" in result.stderr
