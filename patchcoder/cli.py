@@ -105,7 +105,8 @@ QUICK_EXIT = {"suggest", "hook"}
 
 
 def entry() -> None:
-    """The console script and `python -m patchcoder`: `main`, then, for the commands in QUICK_EXIT, an
+    """The console script and `python -m patchcoder` (through `patchcoder.__main__.main`, which first takes
+    the current directory out of sys.path): `main`, then, for the commands in QUICK_EXIT, an
     immediate exit once the output is flushed (they write files atomically and hold nothing else open).
     Long jobs (mine, train, …) exit normally, so their libraries' exit handlers run.
 

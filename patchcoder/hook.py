@@ -1,10 +1,14 @@
 """Manage and run the git pre-commit hook: `patchcoder hook install|uninstall|run`.
 
-install writes .git/hooks/pre-commit (or core.hooksPath); an existing hook that is not ours is kept
-and chained (renamed to pre-commit.before-patchcoder and run first), and put back by uninstall.
-run checks the staged changes within a time budget: warn mode prints suggestions and lets the commit
-through; strict mode blocks it when a suggestion scores at least --min-score. The hook never blocks
-a commit because of its own failure or time-out: it says so and exits 0.
+install writes the pre-commit hook where git runs it (`git rev-parse --git-path hooks`: core.hooksPath
+expanded as git does, the main repository's hooks folder from a linked worktree); an existing hook
+that is not ours is kept and chained (renamed to pre-commit.before-patchcoder and run first), and put
+back by uninstall. run checks the content being committed within a time budget: warn mode prints
+suggestions and lets the commit through; strict mode blocks it when a suggestion scores at least
+--min-score. The hook never blocks a commit because of its own failure or time-out (a missing
+interpreter, a patchcoder that does not load, a crash): it says so in one line and the commit goes
+ahead — in strict mode too, since it cannot tell its failure from a bug. Its processes never import
+code from the repository they check (see START).
 """
 
 from __future__ import annotations
@@ -24,16 +28,39 @@ MARKER = "# patchcoder pre-commit hook"
 CHAINED = "pre-commit.before-patchcoder"
 
 
-def hooks_dir(cwd: str | os.PathLike = ".") -> Path:
-    from patchcoder.suggest import find_repository
+# How the hook starts Python: `python -c START ARGS…` runs `patchcoder ARGS…`. Not `-m patchcoder`, which
+# puts the current directory — the checked repository — first on sys.path and, on Python 3.10, imports
+# runpy from there before any code of ours runs. `-c` imports nothing before START, and START drops the
+# "" it puts first on sys.path before importing patchcoder, whose __main__ then drops the rest.
+_DROP_CWD = 'import sys\nif sys.path[:1] == [""]:\n    del sys.path[0]\n'
+START = _DROP_CWD + "from patchcoder.__main__ import main\nmain()\n"
+# The installed hook's: everything `hook run` needs is imported first, so that a patchcoder that does
+# not load (a broken install, a broken package on PYTHONPATH) gives one line and lets the commit through.
+HOOK_START = _DROP_CWD + """try:
+    from patchcoder.__main__ import isolate_import_path, main
+    isolate_import_path()
+    import patchcoder.cli, patchcoder.hook
+except Exception as exc:
+    reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    sys.stderr.write(f"patchcoder hook: no check (patchcoder does not load: {reason}); the commit goes ahead\\n")
+    sys.exit(0)
+main()
+"""
 
-    repo = find_repository(cwd)
-    if repo is None:
+
+def hooks_dir(cwd: str | os.PathLike = ".") -> Path:
+    """The folder git runs hooks from, as `git rev-parse --git-path hooks` names it: core.hooksPath with
+    `~` expanded and a relative path taken from the work tree's root; in a linked worktree, the main
+    repository's hooks folder (git never runs `.git/worktrees/NAME/hooks`)."""
+    try:
+        found = subprocess.run(["git", "rev-parse", "--is-inside-work-tree", "--git-path", "hooks"], cwd=cwd,
+                               capture_output=True, text=True)
+    except FileNotFoundError:
+        raise PatchcoderError("git is not installed (or not on PATH); the hook needs it") from None
+    inside, _, path = found.stdout.partition("\n")
+    if found.returncode != 0 or inside != "true":
         raise UsageError("not inside a git work tree")
-    custom = repo.config["core.hooksPath"] if "core.hooksPath" in repo.config else None
-    if custom:
-        return (Path(repo.workdir) / custom).resolve()
-    return Path(repo.path) / "hooks"
+    return (Path(cwd) / path.rstrip("\n")).resolve()  # git names it relative to cwd
 
 
 def install(mode: str, timeout: float, min_score: float | None, checkpoint: str | None, cwd=".") -> Path:
@@ -44,17 +71,27 @@ def install(mode: str, timeout: float, min_score: float | None, checkpoint: str 
         if (hooks / CHAINED).exists():
             raise PatchcoderError(f"{hook} exists and {hooks / CHAINED} too; move one of them away first")
         hook.rename(hooks / CHAINED)
-    args = ["-m", "patchcoder", "hook", "run", "--mode", mode, "--timeout", str(timeout)]
+    args = ["hook", "run", "--mode", mode, "--timeout", str(timeout)]
     if min_score is not None:
         args += ["--min-score", str(min_score)]
     if checkpoint:
         args += ["--checkpoint", str(Path(checkpoint).resolve())]
-    command = " ".join(shlex.quote(a) for a in [sys.executable, *args])
+    command = " ".join(shlex.quote(a) for a in ["-c", HOOK_START, *args])
+    # Only exit 1 of `hook run` (strict mode found something) blocks; the hook's own failures never do.
     hook.write_text(f"""#!/bin/sh
 {MARKER} (`patchcoder hook uninstall` removes it)
 chained="$(dirname "$0")/{CHAINED}"
 if [ -x "$chained" ]; then "$chained" "$@" || exit $?; fi
-exec {command}
+python={shlex.quote(sys.executable)}
+if [ ! -x "$python" ]; then
+    echo "patchcoder hook: no check ($python is gone; install the hook again); the commit goes ahead" >&2
+    exit 0
+fi
+"$python" {command}
+status=$?
+if [ "$status" -eq 0 ] || [ "$status" -eq 1 ]; then exit "$status"; fi
+echo "patchcoder hook: no check (it stopped with exit status $status); the commit goes ahead" >&2
+exit 0
 """)
     hook.chmod(hook.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return hook
@@ -74,7 +111,7 @@ def uninstall(cwd=".") -> bool:
 def check(mode: str, timeout: float, min_score: float | None, checkpoint: str | None) -> int:
     """The hook itself: 1 blocks the commit (strict mode, a suggestion at or above min_score), else 0."""
     say = _say
-    cmd = [sys.executable, "-m", "patchcoder", "suggest", "--staged", "--json"]
+    cmd = [sys.executable, "-c", START, "suggest", "--staged", "--json"]
     if min_score is not None:  # the hook's threshold replaces the model's, also when it is lower
         cmd += [f"--min-score={min_score}"]
     if checkpoint:
@@ -86,14 +123,14 @@ def check(mode: str, timeout: float, min_score: float | None, checkpoint: str | 
         return 0
     if result.returncode == 0:
         return 0
+    reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"
     if result.returncode != 1:
-        reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"
         say(f"patchcoder hook: no check ({reason}); the commit goes ahead")
         return 0
     try:
         suggestions = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        say("patchcoder hook: no check (unreadable output); the commit goes ahead")
+    except json.JSONDecodeError:  # e.g. a traceback: Python exits 1 on an uncaught exception
+        say(f"patchcoder hook: no check (unreadable output: {reason}); the commit goes ahead")
         return 0
     blocking = [s for s in suggestions if min_score is None or s["score"] >= min_score]
     for s in suggestions:

@@ -91,13 +91,10 @@ def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list
         if rev:
             raise UsageError(f"{rev!r} names no commit in {repo.workdir}") from None
         base = None  # no commit yet: everything is new
+    tree = base if base is not None else repo[repo.TreeBuilder().write()]
     if staged:
-        diff = repo.index.diff_to_tree(base, context_lines=0) if base is not None else None
-        if diff is None:
-            empty = repo.TreeBuilder().write()
-            diff = repo.index.diff_to_tree(repo[empty], context_lines=0)
+        diff = tree.diff_to_index(staged_index(repo), context_lines=0)
     else:
-        tree = base if base is not None else repo[repo.TreeBuilder().write()]
         diff = tree.diff_to_workdir(context_lines=0, flags=pygit2.enums.DiffOption.INCLUDE_UNTRACKED
                                     | pygit2.enums.DiffOption.RECURSE_UNTRACKED_DIRS)
     found = []
@@ -125,6 +122,17 @@ def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list
         focus = (max(0, min(a for a, _ in touched)), max(0, max(b for _, b in touched))) if touched else None
         found.append(Target(path, Path(repo.workdir) / path, text, focus))
     return found
+
+
+def staged_index(repo: pygit2.Repository) -> pygit2.Index:
+    """The index being committed. While git runs a hook it is named by $GIT_INDEX_FILE: `git commit -a`
+    and `git commit FILE` stage into a temporary index, and .git/index is not what gets committed."""
+    path = os.environ.get("GIT_INDEX_FILE")
+    if not path:
+        return repo.index
+    if not os.path.isfile(path):  # pygit2 would read an empty index: every file deleted, none checked
+        raise PatchcoderError(f"GIT_INDEX_FILE names {path}, which is not a file")
+    return pygit2.Index(path)
 
 
 def suggest(repairer, found: list[Target], intent: str | None = None, min_score: float | None = None,

@@ -1,11 +1,14 @@
 """The pre-commit hook with real `git commit`s: strict blocks a planted bug, warn lets it through, a
-clean commit passes, and the hook's own failure never blocks."""
+clean commit passes, and the hook's own failure never blocks. It checks what is being committed
+(`commit -a`, `commit FILE`), installs where git runs hooks (linked worktrees, core.hooksPath), and no
+process of ours imports code from the repository it checks."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,14 +16,19 @@ BUGGY = "def area(width, height):\n    return width + height\n"
 FIRST = "def area(width, height):\n    return 0\n"
 
 
-def _git(cwd, *args, check=True):
+def _git(cwd, *args, check=True, env=None):
     env = {**os.environ, "GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "A",
-           "GIT_COMMITTER_EMAIL": "a@x", "HOME": str(cwd)}
+           "GIT_COMMITTER_EMAIL": "a@x", "HOME": str(cwd), **(env or {})}
     return subprocess.run(["git", *args], cwd=cwd, check=check, capture_output=True, text=True, env=env)
 
 
-def _hook(cwd, *args):
-    return subprocess.run([sys.executable, "-m", "patchcoder", "hook", *args], cwd=cwd, capture_output=True, text=True)
+def _hook(cwd, *args, python=sys.executable, env=None):
+    return subprocess.run([str(python), "-m", "patchcoder", "hook", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+def _commits(repo) -> int:
+    return int(_git(repo, "rev-list", "--count", "HEAD").stdout)
 
 
 @pytest.fixture
@@ -86,7 +94,6 @@ def test_install_chains_an_existing_hook_and_uninstall_puts_it_back(repo, fixer)
 
 
 def test_pre_commit_framework_manifest():
-    from pathlib import Path
 
     import yaml
 
@@ -112,3 +119,133 @@ def test_the_models_threshold_hides_a_weak_suggestion_and_the_hooks_own_replaces
     _hook(repo, "install", "--mode", "strict", "--checkpoint", str(model))
     quiet = _git(repo, "commit", "-m", "Compute the area", check=False)
     assert quiet.returncode == 0 and "patchcoder suggests" not in quiet.stderr
+
+
+# Modules our processes import (the standard library's and our dependencies'), each planted in the checked
+# repository as a file that leaves a mark when imported.
+SHADOWS = ["json", "re", "argparse", "shlex", "subprocess", "types", "runpy", "rich", "torch", "numpy", "pygit2",
+           "yaml", "safetensors", "tokenizers", "tree_sitter"]
+
+
+def test_no_process_imports_code_from_the_checked_repository(repo, fixer, tmp_path_factory):
+    """Both hook processes, `patchcoder hook run` (pre-commit's entry) and `python -m patchcoder` import nothing
+    from the repository, nor from the folder they run in."""
+    marks = tmp_path_factory.mktemp("marks")
+    (repo / "pkg").mkdir()
+    for folder in (repo, repo / "pkg"):
+        for name in SHADOWS:
+            (folder / f"{name}.py").write_text(f"open({str(marks / name)!r}, 'w').close()\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "Modules named like libraries")
+    installed = _hook(repo, "install", "--mode", "strict", "--checkpoint", str(fixer))
+    (repo / "geometry.py").write_text(BUGGY)
+    _git(repo, "add", "geometry.py")
+    committed = _git(repo, "commit", "-m", "Compute the area", check=False)
+    console_script = Path(sys.executable).with_name("patchcoder")
+    framework = subprocess.run([str(console_script), "hook", "run", "--mode", "strict", "--checkpoint", str(fixer)],
+                               cwd=repo, capture_output=True, text=True)
+    suggested = subprocess.run([sys.executable, "-m", "patchcoder", "suggest", "--checkpoint", str(fixer),
+                                "../geometry.py"], cwd=repo / "pkg", capture_output=True, text=True)
+    assert sorted(p.name for p in marks.iterdir()) == []
+    assert installed.returncode == 0, installed.stderr
+    assert committed.returncode != 0 and "blocked" in committed.stderr  # the check did run
+    assert framework.returncode == 1 and "blocked" in framework.stderr, framework.stderr
+    assert suggested.returncode == 1 and "width * height" in suggested.stdout, suggested.stderr
+
+
+@pytest.mark.parametrize("mode", ["warn", "strict"])
+def test_a_patchcoder_that_does_not_load_lets_the_commit_through_with_one_line(repo, tmp_path_factory, mode):
+    """Also in strict mode: the hook cannot tell a bug from its own failure, and never blocks for the latter."""
+    broken = tmp_path_factory.mktemp("broken")
+    (broken / "patchcoder").mkdir()
+    (broken / "patchcoder" / "__init__.py").write_text("raise ImportError('a broken install')\n")
+    assert _hook(repo, "install", "--mode", mode).returncode == 0
+    (repo / "geometry.py").write_text(BUGGY)
+    _git(repo, "add", "geometry.py")
+    committed = _git(repo, "commit", "-m", "Compute the area", check=False, env={"PYTHONPATH": str(broken)})
+    assert committed.returncode == 0, committed.stderr
+    assert _commits(repo) == 2
+    note = committed.stderr.strip()
+    assert "\n" not in note and "no check" in note and "a broken install" in note
+
+
+def test_a_hook_whose_python_was_moved_lets_the_commit_through_with_one_line(repo, tmp_path_factory):
+    import site
+    import venv
+
+    envs = tmp_path_factory.mktemp("envs")
+    venv.create(envs / "venv", with_pip=False, symlinks=True)
+    python = envs / "venv" / "bin" / "python"
+    packages = next((envs / "venv" / "lib").glob("python*/site-packages"))
+    (packages / "patchcoder-under-test.pth").write_text(  # this interpreter's packages, patchcoder included
+        "".join(f"import site; site.addsitedir({d!r})\n" for d in site.getsitepackages()))
+    assert _hook(repo, "install", "--mode", "strict", "--checkpoint", str(envs / "no-model"), python=python).returncode == 0
+    (repo / "geometry.py").write_text(BUGGY)
+    _git(repo, "add", "geometry.py")
+    ran = _git(repo, "commit", "-m", "Compute the area", check=False)
+    assert ran.returncode == 0 and "no check" in ran.stderr  # the hook ran, with the virtual environment's python
+    (envs / "venv").rename(envs / "moved")
+    (repo / "geometry.py").write_text(BUGGY + "\n")
+    _git(repo, "add", "geometry.py")
+    moved = _git(repo, "commit", "-m", "Add a line", check=False)
+    assert moved.returncode == 0, moved.stderr
+    assert _commits(repo) == 3
+    note = moved.stderr.strip()
+    assert "\n" not in note and "no check" in note and str(python) in note
+
+
+@pytest.mark.parametrize("way", ["add then commit", "commit -a", "commit FILE"])
+def test_strict_mode_blocks_what_is_committed_however_it_is_staged(repo, fixer, way):
+    """git commit -a and git commit FILE stage into a temporary index, named by $GIT_INDEX_FILE."""
+    _hook(repo, "install", "--mode", "strict", "--checkpoint", str(fixer))
+    (repo / "geometry.py").write_text(BUGGY)
+    if way == "add then commit":
+        _git(repo, "add", "geometry.py")
+    command = {"add then commit": ["commit"], "commit -a": ["commit", "-a"], "commit FILE": ["commit", "geometry.py"]}
+    blocked = _git(repo, *command[way], "-m", "Compute the area", check=False)
+    assert blocked.returncode != 0 and "+    return width * height" in blocked.stderr
+    assert _commits(repo) == 1
+
+
+def test_strict_mode_ignores_a_staged_file_left_out_of_the_commit(repo, fixer):
+    _hook(repo, "install", "--mode", "strict", "--checkpoint", str(fixer))
+    (repo / "geometry.py").write_text(BUGGY)
+    (repo / "notes.txt").write_text("not code\n")
+    _git(repo, "add", "geometry.py", "notes.txt")
+    committed = _git(repo, "commit", "-m", "Add notes", "notes.txt", check=False)
+    assert committed.returncode == 0, committed.stderr
+    assert _git(repo, "show", "--name-only", "--format=", "HEAD").stdout.split() == ["notes.txt"]
+
+
+def test_install_in_a_linked_worktree_goes_where_git_runs_hooks(repo, tmp_path_factory):
+    """git runs the main repository's hooks folder for every worktree (`git rev-parse --git-path hooks`).
+    A missing model folder makes the hook say "no check": proof that git ran it."""
+    linked = tmp_path_factory.mktemp("linked") / "worktree"
+    _git(repo, "worktree", "add", "-q", str(linked))
+    installed = _hook(linked, "install", "--mode", "strict", "--checkpoint", str(linked / "no-model"))
+    assert installed.returncode == 0, installed.stderr
+    assert (repo / ".git" / "hooks" / "pre-commit").exists()
+    (linked / "geometry.py").write_text(BUGGY)
+    _git(linked, "add", "geometry.py")
+    committed = _git(linked, "commit", "-m", "Compute the area", check=False)
+    assert committed.returncode == 0 and "no check" in committed.stderr
+    assert _hook(linked, "uninstall").returncode == 0
+    assert not (repo / ".git" / "hooks" / "pre-commit").exists()
+
+
+def test_core_hooks_path_is_resolved_as_git_does(repo, tmp_path_factory):
+    """`~/hooks` is expanded (never a literal `./~/hooks`); a relative path is relative to the work tree's root."""
+    home = tmp_path_factory.mktemp("home")
+    _git(repo, "config", "core.hooksPath", "~/hooks")
+    installed = _hook(repo, "install", "--checkpoint", str(home / "no-model"), env={"HOME": str(home)})
+    assert installed.returncode == 0, installed.stderr
+    assert (home / "hooks" / "pre-commit").exists() and not (repo / "~").exists()
+    (repo / "geometry.py").write_text(BUGGY)
+    _git(repo, "add", "geometry.py")
+    committed = _git(repo, "commit", "-m", "Compute the area", check=False, env={"HOME": str(home)})
+    assert committed.returncode == 0 and "no check" in committed.stderr  # git ran it
+
+    _git(repo, "config", "core.hooksPath", "githooks")
+    (repo / "sub").mkdir()
+    assert _hook(repo / "sub", "install").returncode == 0
+    assert (repo / "githooks" / "pre-commit").exists() and not (repo / "sub" / "githooks").exists()
