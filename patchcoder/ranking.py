@@ -30,6 +30,7 @@ class Source:
 
     code: str
     language: str | None
+    layout: object = None  # patchcoder.layout.Layout: how the item's own text differs from `code` (None: it does not)
     _errors: object = dataclasses.field(default=_UNSET, repr=False)
     _checker: object = dataclasses.field(default=_UNSET, repr=False)
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from patchcoder.suggest import apply_patches, suggest, targets
 BUGGY = "def area(width, height):\n    return width + height\n"
 FIXED = "def area(width, height):\n    return width * height\n"
 FIRST = "def area(width, height):\n    return 0\n"
+PLANTED = Path(__file__).resolve().parents[2] / "examples" / "planted_bug.py"  # README's main job
 
 
 def _git(cwd, *args):
@@ -122,3 +124,25 @@ def test_a_subcommand_imports_only_its_own_modules():
             "a = 'patchcoder.mining.run' in sys.modules; build_parser(); print(a, 'patchcoder.mining.run' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_line_endings_and_tabs_do_not_change_what_the_model_sees(tmp_path):
+    """The shipped model fixes the planted bug alike (same fix, same score) in LF, CRLF and tab-indented
+    files; the diff and the written file keep the file's line endings and tabs."""
+    lf = PLANTED.read_text()
+    bug, fix = "if not os.path.exists(path):", "if os.path.exists(path):"
+    layouts = {"lf": lf, "crlf": lf.replace("\n", "\r\n"), "tabs": lf.replace("    ", "\t")}
+    patches = Repairer.load().repair([{"code": code, "path": "planted_bug.py"} for code in layouts.values()])
+    assert len({round(p.score, 6) for p in patches}) == 1
+    _git(tmp_path, "init", "-q")
+    for (name, code), patch in zip(layouts.items(), patches, strict=True):
+        assert patch.apply(code) == code.replace(bug, fix), name
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "planted_bug.py").write_bytes(code.encode())
+        subprocess.run(["git", "apply", "--check", f"--directory={name}", "-"], input=patch.diff.encode(),
+                       cwd=tmp_path, check=True, capture_output=True)
+    crlf = tmp_path / "crlf" / "planted_bug.py"
+    applied = subprocess.run([sys.executable, "-m", "patchcoder", "suggest", str(crlf), "--apply", "--allow-dirty"],
+                             cwd=tmp_path, capture_output=True, text=True)
+    assert applied.returncode == 1, applied.stderr
+    assert crlf.read_bytes() == layouts["crlf"].replace(bug, fix).encode()
