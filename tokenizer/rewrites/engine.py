@@ -40,13 +40,16 @@ def analyse(code: str, language: str = "python", *, sites: bool = True) -> Analy
 
 
 def enumerate_rewrites(code: str, language: str = "python", *, lines: tuple[int, int] | None = None,
-                       kinds: Iterable[str] | None = None, check: bool = False) -> list[Rewrite]:
+                       kinds: Iterable[str] | None = None, check: bool = False,
+                       analysis: Analysis | None | bool = False) -> list[Rewrite]:
     """Every single-statement rewrite of `code`, in source order.
 
     `lines` keeps only rewrites touching the 0-based line range [first, last); `kinds` keeps only those
-    classes; `check` keeps only rewrites whose result parses (one parse each, so it costs).
+    classes; `check` keeps only rewrites whose result parses (one parse each, so it costs). `analysis`:
+    `analyse(code, language)` made earlier, when several calls look at one text (the costly part).
     """
-    analysis = analyse(code, language)
+    if analysis is False:
+        analysis = analyse(code, language)
     if analysis is None:
         return []
     source, sites, checker = analysis
