@@ -44,7 +44,7 @@ class Layout:
         if self._tabs and indent:
             indent = self._indents.get(indent) or _tabbed(indent)
         if body.endswith("\n"):
-            body = body[:-1] + self._ending(op, k)
+            body = body[:-2 if body.endswith("\r\n") else -1] + self._ending(op, k)
         return indent + body
 
     def _ending(self, op, k: int) -> str:

@@ -121,7 +121,8 @@ class Repairer:
             sources.append(source)
             windows.extend(mine)
         results: list[Patch | None] = [None] * len(items)
-        show = len(items) >= 64 if show_progress is None else show_progress
+        # a progress bar on stderr for long work (many items, or a long text's many windows), unless told
+        show = (len(items) >= 64 or len(windows) >= 64) if show_progress is None else show_progress
         # Similar lengths share a batch: prompts are left-padded to the longest, and attention pays for padding.
         by_length = sorted(windows, key=lambda w: len(w.prompt))
         with progress_bar("repairing", len(windows), show) as advance:
