@@ -158,17 +158,22 @@ def test_apply_finds_the_repository_from_the_file_not_the_current_directory(work
     top = tmp_path_factory.mktemp("superproject")
     _git(top, "init", "-q")
     _git(top, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(work), "sub")
+    _git(top, "commit", "-qm", "a submodule")
     (top / "sub" / "geometry.py").write_text(BUGGY)
     inside = _suggest(top, fixer, "--apply", "sub/geometry.py")
     assert inside.returncode == 2 and "unstaged changes" in inside.stderr, inside.stderr
     assert (top / "sub" / "geometry.py").read_text() == BUGGY
+    _git(top / "sub", "commit", "-qam", "the bug")  # the superproject now sees its submodule changed
     changes = _suggest(top, fixer)  # the superproject's changes: the submodule is named, not misread
     assert changes.returncode == 0 and "sub: skipped, a submodule: run patchcoder suggest inside it" in changes.stderr
 
 
 def test_writes_stay_inside_the_repository_and_keep_symbolic_links(work, fixer, tmp_path_factory):
-    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # another repository, where the file is committed (clean)
+    _git(elsewhere, "init", "-q")
     (elsewhere / "geometry.py").write_text(BUGGY)
+    _git(elsewhere, "add", ".")
+    _git(elsewhere, "commit", "-qm", "elsewhere")
     (work / "link.py").symlink_to(elsewhere / "geometry.py")
     _git(work, "add", "link.py")
     _git(work, "commit", "-qm", "a link out of the repository")
