@@ -93,9 +93,11 @@ def _whole_file(path: str, cwd, notes) -> Target | None:
 
 def _not_too_long(found: list[Target], max_lines: int | None, notes: list[str]) -> list[Target]:
     """The targets whose model reads at most `max_lines` lines (the whole file, or its changed lines)."""
+    from patchcoder.tokenizer.edits import split_lines
+
     kept = []
     for t in found:
-        first, last = t.focus if t.focus is not None else (0, t.text.count("\n"))
+        first, last = t.focus if t.focus is not None else (0, len(split_lines(t.text)) - 1)
         if max_lines is not None and last - first + 1 > max_lines:
             what = "changed lines" if t.focus is not None else "lines"
             notes.append(f"{t.path}: skipped, {last - first + 1:,} {what} to read, more than --max-lines {max_lines:,}")
