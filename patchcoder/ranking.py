@@ -32,9 +32,11 @@ class Source:
 
     code: str
     language: str | None
+    layout: object = None  # patchcoder.layout.Layout: how the item's own text differs from `code` (None: it does not)
     wide: bool = False
     _errors: object = dataclasses.field(default=_UNSET, repr=False)
     _checker: object = dataclasses.field(default=_UNSET, repr=False)
+    _analysis: object = dataclasses.field(default=_UNSET, repr=False)
 
     @classmethod
     def of(cls, item) -> Source:
@@ -127,14 +129,17 @@ def rank(model, tokenizer, sources: list[Source], windows: list[Window], *, max_
 def rewrites(source: Source, windows: list[Window]) -> list | None:
     """Every single-statement rewrite of the source's lines that `windows` may rewrite (None: the
     language has no rewrites)."""
-    from patchcoder.tokenizer.rewrites import UnsupportedLanguage, enumerate_rewrites
+    from patchcoder.tokenizer.rewrites import UnsupportedLanguage, analyse, enumerate_rewrites
 
     spans = [w.rewritable for w in windows]
     lines = (min(lo for lo, _ in spans), max(hi for _, hi in spans))
+    language = source.language or "python"
     try:
+        if source._analysis is _UNSET:  # parsed and walked once, however many batches its windows fall in
+            source._analysis = analyse(source.code, language, wide=source.wide)
         # unchecked: `parsing` checks that a rewrite parses only for the candidates it keeps
-        return enumerate_rewrites(source.code, source.language or "python", lines=lines, check=False,
-                                  wide=source.wide)
+        return enumerate_rewrites(source.code, language, lines=lines, check=False, wide=source.wide,
+                                  analysis=source._analysis)
     except UnsupportedLanguage:
         return None
 

@@ -121,7 +121,8 @@ class Repairer:
             sources.append(source)
             windows.extend(mine)
         results: list[Patch | None] = [None] * len(items)
-        show = len(items) >= 64 if show_progress is None else show_progress
+        # a progress bar on stderr for long work (many items, or a long text's many windows), unless told
+        show = (len(items) >= 64 or len(windows) >= 64) if show_progress is None else show_progress
         # Similar lengths share a batch: prompts are left-padded to the longest, and attention pays for padding.
         by_length = sorted(windows, key=lambda w: len(w.prompt))
         with progress_bar("repairing", len(windows), show) as advance:
@@ -146,6 +147,7 @@ class Repairer:
                         results[window.index] = Patch(items[window.index].get("path"), source.code, shifted,
                                                       out.score, _sstub(source.code, shifted, source.language))
                 advance(len(batch))
+        results = [_in_own_layout(patch, sources[index]) for index, patch in enumerate(results)]
         if checked:
             found = self.candidates([items[index] for index in checked], beam=beam)
             for index, mine in zip(checked, found, strict=True):
@@ -201,20 +203,24 @@ class Repairer:
                     order[window.index] += 1
                 elif logp > known.logp:
                     known.script, known.score, known.logp = shifted, score, logp
-        return [sorted(found.values(), key=lambda p: (-p.logp, p.rank)) for found in best]
+        return [[_in_own_layout(p, source) for p in sorted(found.values(), key=lambda p: (-p.logp, p.rank))]
+                for found, source in zip(best, sources, strict=True)]
 
     def _windowed(self, index: int, item: dict, *, wide: bool = False) -> tuple[Source, list[Window]]:
         """Item `index` as a Source (its language from `language`, else its path; `wide` as in
-        `candidates`) and its windows."""
+        `candidates`) and its windows: the model reads the code with "\\n" line endings and space
+        indentation (patchcoder.layout)."""
         from patchcoder.ground.languages import language_of
+        from patchcoder.layout import normalise
         from patchcoder.windows import windows_for
 
         if not isinstance(item.get("code"), str):
             raise PatchcoderError(f"item {index} has no 'code' string")
         language = item.get("language") or (language_of(item["path"]) if item.get("path") else None)
-        windows = windows_for(self.tokenizer, item["code"], max_tokens=self.max_tokens, language=language,
+        code, layout = normalise(item["code"])
+        windows = windows_for(self.tokenizer, code, max_tokens=self.max_tokens, language=language,
                               path=item.get("path"), intent=item.get("intent"), focus=item.get("focus"), index=index)
-        return Source(item["code"], language, wide=wide), windows
+        return Source(code, language, layout, wide=wide), windows
 
     def fix(self, directory: str | os.PathLike, *, test: str, **options):
         """`patchcoder fix` from Python: find a patch that makes the shell command `test` pass in the
@@ -269,6 +275,13 @@ def _first_that_passes(patches: list[Patch], check, max_checks: int) -> Patch | 
         if passed:
             return dataclasses.replace(patch, checked=True, checks=calls)
     return None
+
+
+def _in_own_layout(patch: Patch | None, source: Source | None) -> Patch | None:
+    """`patch` (made on the text the model read) on the item's own text, in its line endings and indentation."""
+    if patch is None or source is None or source.layout is None:
+        return patch
+    return dataclasses.replace(patch, original=source.layout.original, script=source.layout.restore(patch.script))
 
 
 def _sstub(code: str, script, language: str | None) -> str | None:

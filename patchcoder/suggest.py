@@ -1,9 +1,16 @@
 """Suggestions for a working tree: which files and lines to look at, and applying a patch safely.
 
 `targets(...)` finds what to repair — the files changed against HEAD (or REV), or the staged ones, each
-focused on its changed lines; or explicit paths, whole. `suggest(...)` runs a Repairer on them.
+focused on its changed lines; or explicit paths, whole, each in the repository it is in (found from the
+file, so a submodule's file is its submodule's). `suggest(...)` runs a Repairer on them.
 `apply_patches(...)` writes patches only after checking that every file still holds exactly the text
-the suggestion was computed from, each file atomically; on any refusal nothing is written.
+the suggestion was computed from (a staged suggestion: that the index still does, and that the lines it
+changes are the same in the work tree), each file atomically; on any refusal nothing is written.
+Writes stay inside the work tree the file was named in and go to the file itself: a symbolic link is
+written through to its target only when that target is inside the same work tree (else refused), and
+is never replaced; the file keeps its mode, owner and hard links (`atomic_write(keep_file=True)`).
+Symbolic links and submodules among the changes are skipped with a note (their change is a link or a
+commit, not code).
 """
 
 from __future__ import annotations
@@ -19,14 +26,18 @@ from patchcoder.ground.errors import PatchcoderError, UsageError
 from patchcoder.ground.languages import language_of
 
 MAX_FILE_BYTES = 1_000_000
+MAX_LINES = 5_000  # lines read by the model per file (a whole file, or the span of its changes): ~1 minute here
 
 
 @dataclasses.dataclass
 class Target:
-    path: str  # as shown in diffs: relative to the repository root (or as given outside one)
-    file: Path  # where it is on disk
+    path: str  # as shown in diffs: relative to the root of the file's repository (or as given outside one)
+    file: Path  # where it is on disk (for a named file: symbolic links resolved)
     text: str
     focus: tuple[int, int] | None  # first and last changed line (0-based), None for a whole file
+    repo: pygit2.Repository | None = None  # the repository the file is in, found from the file; None outside one
+    root: Path | None = None  # the work tree the file was named in: writes never leave it (None: no repository)
+    staged: bool = False  # `text` is the index's content of the file, not the work tree's
 
 
 def find_repository(start: str | os.PathLike = ".") -> pygit2.Repository | None:
@@ -38,25 +49,61 @@ def find_repository(start: str | os.PathLike = ".") -> pygit2.Repository | None:
 
 
 def targets(paths: list[str], *, staged: bool = False, rev: str | None = None, cwd: str | os.PathLike = ".",
-            notes: list[str] | None = None) -> tuple[list[Target], pygit2.Repository | None]:
-    """What to repair, and the repository it is in (None outside one). Skipped files go to `notes`."""
+            notes: list[str] | None = None, max_lines: int | None = MAX_LINES) -> tuple[list[Target], pygit2.Repository | None]:
+    """What to repair, and the repository of `cwd` (None outside one); each target knows its own. Skipped
+    files go to `notes`: among them those with more than `max_lines` lines to read (None: no limit)."""
     notes = notes if notes is not None else []
-    repo = find_repository(cwd)
     if paths:
-        return [t for p in paths if (t := _whole_file(p, repo, notes))], repo
-    if repo is None:
+        found = [t for p in paths if (t := _whole_file(p, cwd, notes))]
+        return _not_too_long(found, max_lines, notes), find_repository(cwd)
+    repo = _work_tree(cwd)
+    return _not_too_long(_changed(repo, staged, rev, notes), max_lines, notes), repo
+
+
+def _work_tree(cwd) -> pygit2.Repository:
+    """The repository whose work tree holds `cwd`; a one-line error outside one, or in a bare one."""
+    found = pygit2.discover_repository(str(cwd))
+    if found is None:
         raise UsageError("not inside a git repository: name the files to look at")
-    return _changed(repo, staged, rev, notes), repo
+    repo = pygit2.Repository(found)
+    if repo.is_bare:
+        raise UsageError(f"{repo.path.rstrip('/')} is a bare repository: it has no work tree, so no changes to "
+                         "look at; run this in a clone or worktree of it, or name the files to look at")
+    return repo
 
 
-def _whole_file(path: str, repo, notes) -> Target | None:
-    file = Path(path).resolve()
+def _whole_file(path: str, cwd, notes) -> Target | None:
+    given = Path(os.path.abspath(os.path.join(cwd, path)))  # symbolic links not resolved yet
+    if given.is_dir():
+        raise UsageError(f"{path} is a directory: name the files in it to look at (or, inside a repository, "
+                         "name none to look at your changes)")
+    if not given.exists():
+        raise UsageError(f"{path}: no such file" + (" (a broken symbolic link)" if given.is_symlink() else ""))
+    file = given.resolve()
     if not file.is_file():
-        raise UsageError(f"{path}: no such file")
+        raise UsageError(f"{path} is not a regular file")
+    named_in = find_repository(given.parent)
     text = _read_text(file.read_bytes(), path, notes)
     if text is None:
         return None
-    return Target(_shown(file, repo), file, text, None)
+    repo = find_repository(file.parent)  # the file's own repository: a submodule's for a file in it
+    return Target(_shown(file, repo), file, text, None, repo,
+                  Path(named_in.workdir).resolve() if named_in is not None else None)
+
+
+def _not_too_long(found: list[Target], max_lines: int | None, notes: list[str]) -> list[Target]:
+    """The targets whose model reads at most `max_lines` lines (the whole file, or its changed lines)."""
+    from patchcoder.tokenizer.edits import split_lines
+
+    kept = []
+    for t in found:
+        first, last = t.focus if t.focus is not None else (0, len(split_lines(t.text)) - 1)
+        if max_lines is not None and last - first + 1 > max_lines:
+            what = "changed lines" if t.focus is not None else "lines"
+            notes.append(f"{t.path}: skipped, {last - first + 1:,} {what} to read, more than --max-lines {max_lines:,}")
+            continue
+        kept.append(t)
+    return kept
 
 
 def _shown(file: Path, repo) -> str:
@@ -98,12 +145,23 @@ def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list
         diff = tree.diff_to_workdir(context_lines=0, flags=pygit2.enums.DiffOption.INCLUDE_UNTRACKED
                                     | pygit2.enums.DiffOption.RECURSE_UNTRACKED_DIRS)
     found = []
+    modes = pygit2.enums.FileMode
+    root = Path(repo.workdir).resolve()
     for patch in diff:
         delta = patch.delta
         side = delta.new_file  # both diffs run from the base tree (old) to the index or work tree (new)
         path = side.path
         if delta.status_char() == "D":
             continue  # deleted: nothing left to repair
+        if side.mode == modes.COMMIT:
+            notes.append(f"{path}: skipped, a submodule: run patchcoder suggest inside it to look at its changes")
+            continue
+        if side.mode == modes.TREE:  # an untracked folder git does not enter: another repository
+            notes.append(f"{path}: skipped, a repository of its own: run patchcoder suggest inside it")
+            continue
+        if side.mode == modes.LINK or (not staged and (root / path).is_symlink()):
+            notes.append(f"{path}: skipped, a symbolic link (its change is where it points, not code)")
+            continue
         if language_of(path) is None:
             notes.append(f"{path}: skipped, not a recognised programming language")
             continue
@@ -111,7 +169,7 @@ def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list
             data = repo[side.id].data
         else:
             try:
-                data = (Path(repo.workdir) / path).read_bytes()
+                data = (root / path).read_bytes()
             except OSError:
                 continue
         text = _read_text(data, path, notes)
@@ -120,7 +178,7 @@ def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list
         lines = [(h.new_start, h.new_lines) for h in patch.hunks]
         touched = [(start - 1, start - 1 + max(count, 1) - 1) for start, count in lines]
         focus = (max(0, min(a for a, _ in touched)), max(0, max(b for _, b in touched))) if touched else None
-        found.append(Target(path, Path(repo.workdir) / path, text, focus))
+        found.append(Target(path, root / path, text, focus, repo, root, staged))
     return found
 
 
@@ -136,43 +194,118 @@ def staged_index(repo: pygit2.Repository) -> pygit2.Index:
 
 
 def suggest(repairer, found: list[Target], intent: str | None = None, min_score: float | None = None,
-            batch_size: int = 16, beam: int = 1, mode: str | None = None):
+            batch_size: int = 16, beam: int = 1, mode: str | None = None, notes: list[str] | None = None,
+            show_progress: bool | None = None):
     """(target, patch) for every target that gets a patch scoring at least `min_score` (None: the
-    model's calibrated threshold, `repairer.min_score`; -inf shows every patch)."""
+    model's calibrated threshold, `repairer.min_score`; -inf shows every patch). A target that gets none
+    because ranking has no rewrites for its language gets a note in `notes`."""
+    from patchcoder.tokenizer.rewrites import LANGUAGES
+
     if min_score is None:
         min_score = repairer.min_score
     items = [{"code": t.text, "path": t.path, "intent": intent, "focus": t.focus} for t in found]
-    patches = repairer.repair(items, batch_size=batch_size, beam=beam, **({"mode": mode} if mode else {}))
+    patches = repairer.repair(items, batch_size=batch_size, beam=beam, show_progress=show_progress,
+                              **({"mode": mode} if mode else {}))
+    if (mode or repairer.mode) == "rank" and notes is not None:
+        for t, p in zip(found, patches, strict=True):
+            language = language_of(t.path)
+            if p is None and language is not None and language not in LANGUAGES:
+                notes.append(f"{t.path}: rank mode has no candidate rewrites for {language} (only for "
+                             f"{', '.join(LANGUAGES)}); --mode generate lets the model write a fix")
     return [(t, p) for t, p in zip(found, patches, strict=True)
             if p is not None and (min_score is None or p.score >= min_score)]
 
 
-def dirty_files(repo: pygit2.Repository | None, found: list[Target]) -> list[str]:
-    """Targets whose working-tree file differs from the index (unstaged changes)."""
-    if repo is None:
-        return []
+def dirty_files(found: list[Target]) -> list[str]:
+    """Targets whose working-tree file differs from the index (unstaged changes), each in its own repository."""
     flags = pygit2.enums.FileStatus
     unstaged = flags.WT_MODIFIED | flags.WT_NEW | flags.WT_TYPECHANGE | flags.WT_RENAMED
     out = []
     for t in found:
+        if t.repo is None:
+            continue
         try:
-            status = repo.status_file(t.path)
-        except (KeyError, pygit2.GitError):
+            status = t.repo.status_file(t.file.resolve().relative_to(Path(t.repo.workdir).resolve()).as_posix())
+        except (KeyError, ValueError, pygit2.GitError):
             continue
         if status & unstaged:
             out.append(t.path)
     return out
 
 
-def apply_patches(suggestions) -> list[str]:
-    """Write every patch, or none: first check that each file still holds the suggestion's text."""
-    for target, patch in suggestions:
-        current = target.file.read_bytes().decode("utf-8", "surrogateescape")
-        if current != patch.original:
-            raise PatchcoderError(f"{target.path} changed since the suggestion was made; nothing was written")
+def apply_patches(suggestions, notes: list[str] | None = None) -> list[str]:
+    """Write every patch, or none: first check, for every file, that it is inside the work tree it was named
+    in and still holds the suggestion's text. A file keeps its mode, owner and hard links; how one was
+    written, when not atomically, goes to `notes`."""
+    planned = [(target, file, _new_text(target, file, patch))
+               for target, patch in suggestions for file in [_file_to_write(target)]]
     written = []
-    for target, patch in suggestions:
-        new = patch.apply(patch.original)
-        atomic_write(target.file, new, mode=target.file.stat().st_mode & 0o7777)
+    for target, file, data in planned:
+        note = atomic_write(file, data, keep_file=True)
+        if note and notes is not None:
+            notes.append(f"{target.path}: {note}")
         written.append(target.path)
     return written
+
+
+def _file_to_write(target: Target) -> Path:
+    """The file a patch goes to: the target's own (a symbolic link's target), inside the work tree it was named in."""
+    file = target.file.resolve()
+    if target.root is not None and not file.is_relative_to(target.root):
+        raise PatchcoderError(f"{file} is outside the repository at {target.root} (reached through a symbolic "
+                              "link); nothing was written")
+    if not file.is_file():
+        raise PatchcoderError(f"{target.path} is no longer a regular file; nothing was written")
+    return file
+
+
+def _new_text(target: Target, file: Path, patch) -> bytes:
+    """The file's new content, after checking that it still holds what the suggestion was made from."""
+    changed = f"{target.path} changed since the suggestion was made; nothing was written"
+    current = file.read_bytes().decode("utf-8", "surrogateescape")
+    if not target.staged or current == patch.original:
+        if current != patch.original:
+            raise PatchcoderError(changed)
+        return patch.apply(patch.original).encode("utf-8", "surrogateescape")
+    # The suggestion was made on the staged content: the index must still hold it; the work tree may differ
+    # from it by git's line-ending filter (core.autocrlf) or by unstaged changes (a partially staged file).
+    if _staged_text(target) != patch.original:
+        raise PatchcoderError(f"{target.path}: the staged content changed since the suggestion was made; "
+                              "nothing was written")
+    moved = _carried(patch, current)
+    if moved is None:
+        raise PatchcoderError(f"{target.path}: the lines the suggestion changes (made on the staged content) differ "
+                              "in the work tree; nothing was written")
+    return moved.encode("utf-8", "surrogateescape")
+
+
+def _staged_text(target: Target) -> str | None:
+    index = target.repo.index
+    index.read()
+    try:
+        return target.repo[index[target.path].id].data.decode("utf-8", "surrogateescape")
+    except KeyError:
+        return None
+
+
+def _carried(patch, text: str) -> str | None:
+    """The patch's change made on `text`, another version of the text it was computed from: each operation
+    moves to where its lines, and a line of context on each side, are in `text` (compared without their line
+    endings, which git's filters may change), and its new lines take `text`'s line endings. None when some
+    operation's lines are not found unchanged."""
+    import difflib
+
+    from patchcoder.layout import Layout
+    from patchcoder.tokenizer.edits import EditOp, EditScript, split_lines
+
+    old, new = split_lines(patch.original), split_lines(text)
+    key = [line.rstrip("\r\n") for line in old], [line.rstrip("\r\n") for line in new]
+    blocks = difflib.SequenceMatcher(None, *key, autojunk=False).get_matching_blocks()
+    ops = []
+    for op in patch.script.ops:
+        lo, hi = max(0, op.start - 1), min(len(old), op.end + 1)
+        block = next((b for b in blocks if b.a <= lo and hi <= b.a + b.size), None)
+        if block is None or (op.end == len(old)) != (op.end + block.b - block.a == len(new)):
+            return None
+        ops.append(EditOp(op.kind, op.start + block.b - block.a, op.end + block.b - block.a, op.text))
+    return Layout(text, tuple(new)).restore(EditScript(tuple(ops))).apply(text)

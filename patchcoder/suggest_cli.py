@@ -15,8 +15,11 @@ import argparse
 import json
 import sys
 
+from rich.markup import escape
+
 from patchcoder.ground.argtypes import positive_int
 from patchcoder.ground.errors import PatchcoderError
+from patchcoder.suggest import MAX_LINES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,6 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="only suggestions whose score (mean log-probability per token) is at least S (default: "
                         "the threshold calibrated for the model, in its decoding.json; -inf shows every suggestion)")
     p.add_argument("--checkpoint", metavar="DIR", help="a model folder (default: the model shipped with patchcoder)")
+    p.add_argument("--max-lines", type=positive_int, default=MAX_LINES, metavar="N",
+                   help="skip (with a note) a file with more than N lines for the model to read: the whole file, or "
+                        f"the span of its changes (default: {MAX_LINES:,}; about a minute of work here)")
+    p.add_argument("--progress", action="store_true",
+                   help="show a progress bar on stderr also when it is not a terminal (in one, it shows for long work)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,13 +54,16 @@ def run(args: argparse.Namespace) -> int:
     if args.staged and args.paths:
         raise PatchcoderError("--staged looks at the index; it cannot be combined with paths")
     notes: list[str] = []
-    found, repo = targets(args.paths, staged=args.staged, rev=args.rev, notes=notes)
-    for note in notes:
-        stderr().print(f"[dim]note: {note}")
+    found, _ = targets(args.paths, staged=args.staged, rev=args.rev, notes=notes, max_lines=args.max_lines)
+    _say(notes)
     suggestions = []
     if found:
         repairer = Repairer.load(args.checkpoint)
-        suggestions = suggest(repairer, found, args.intent, args.min_score, beam=args.beam, mode=args.mode)
+        # a progress bar on stderr: asked for, or in a terminal when the work is long
+        progress = True if args.progress else None if stderr().is_terminal else False
+        suggestions = suggest(repairer, found, args.intent, args.min_score, beam=args.beam, mode=args.mode,
+                              notes=notes, show_progress=progress)
+        _say(notes)
     if not suggestions:
         if args.json:
             sys.stdout.write("[]\n")  # always a JSON list
@@ -69,13 +80,23 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write("".join(p.diff for _, p in suggestions))
     if args.apply:
-        dirty = [] if args.allow_dirty else dirty_files(repo, [t for t, _ in suggestions])
+        dirty = [] if args.allow_dirty else dirty_files([t for t, _ in suggestions])
         if dirty:
             raise PatchcoderError(f"{', '.join(dirty)} has unstaged changes; stage or stash them, or pass "
                                   "--allow-dirty (nothing was written)")
-        written = apply_patches(suggestions)
-        stderr().print(f"applied {len(written)} patch{'es' if len(written) != 1 else ''}: {', '.join(written)}")
+        written = apply_patches(suggestions, notes)
+        _say(notes)
+        stderr().print(escape(f"applied {len(written)} patch{'es' if len(written) != 1 else ''}: {', '.join(written)}"))
     return 1
+
+
+def _say(notes: list[str]) -> None:
+    """Print the notes (file names taken literally, not as rich markup), and forget them."""
+    from patchcoder.ground.console import stderr
+
+    for note in notes:
+        stderr().print(f"[dim]note: {escape(note)}")
+    notes.clear()
 
 
 def _show(suggestions) -> None:
@@ -85,5 +106,5 @@ def _show(suggestions) -> None:
     console = Console()
     for target, patch in suggestions:
         what = f" ({patch.sstub.replace('_', ' ')})" if patch.sstub else ""
-        console.rule(f"[bold]{target.path}[/bold]  score {patch.score:.3f}{what}")
+        console.rule(f"[bold]{escape(target.path)}[/bold]  score {patch.score:.3f}{what}")
         console.print(Syntax(patch.diff, "diff", theme="ansi_dark", background_color="default"))

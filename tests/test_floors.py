@@ -30,6 +30,7 @@ FLOORS: list[tuple[str, int]] = [
     ("patchcoder.checkpoint", 4),
     ("patchcoder.decoding", 5),
     ("patchcoder.windows", 5),
+    ("patchcoder.layout", 5),
     ("patchcoder.ranking", 5),
     ("patchcoder.scratch", 5),
     ("patchcoder.localize", 5),

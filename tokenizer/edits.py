@@ -133,7 +133,9 @@ class EditScript:
                 groups[-1].append(item)
             else:
                 groups.append([item])
-        out = [f"--- a/{path}\n", f"+++ b/{path}\n"]
+        # as git writes them: a name with a space ends with a tab, so that the header reads unambiguously
+        tab = "\t" if " " in path else ""
+        out = [f"--- {quote_path('a/' + path)}{tab}\n", f"+++ {quote_path('b/' + path)}{tab}\n"]
         for group in groups:
             first, first_new = group[0][0], group[0][1]
             old_start = max(0, first.start - context)
@@ -317,6 +319,28 @@ class EditScript:
             if op.text and not op.text.endswith("\n") and op.end != n_lines:
                 raise EditScriptError(f"{op.kind} at <L{op.start}>: text must end with a newline unless it ends the window")
         return script
+
+
+# git's C-style quoting of a path in a diff header (git's quote.c with core.quotePath on, its default)
+_QUOTED = {"\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r",
+           '"': '\\"', "\\": "\\\\"}
+
+
+def quote_path(name: str) -> str:
+    """`name` as git writes it in a diff header: as it is, or, when it holds a control character, a quote, a
+    backslash or a non-ASCII character, in double quotes with C escapes (other bytes as octal `\\ooo` of
+    their UTF-8), which `git apply` reads back."""
+    if not any(c in _QUOTED or ord(c) < 0x20 or ord(c) >= 0x7F for c in name):
+        return name
+    out = []
+    for c in name:
+        if c in _QUOTED:
+            out.append(_QUOTED[c])
+        elif ord(c) < 0x20 or ord(c) >= 0x7F:
+            out.extend(f"\\{byte:03o}" for byte in c.encode("utf-8", "surrogateescape"))
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
 
 
 def _diff_line(tag: str, line: str, is_last: bool) -> list[str]:

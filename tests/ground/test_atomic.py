@@ -74,3 +74,47 @@ def test_atomic_directory_swaps_a_folder_in_whole(tmp_path):
         (tmp / "weights").write_text("v3")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["final"]
     assert [p.name for p in final.iterdir()] == ["weights"] and (final / "weights").read_text() == "v3"
+
+
+def test_a_kept_file_keeps_its_mode_and_a_hard_linked_one_its_inode(tmp_path):
+    """keep_file (a user's file under `suggest --apply`): mode kept; with other hard links, written in place."""
+    path, link = tmp_path / "mod.py", tmp_path / "link.py"
+    path.write_text("old\n")
+    os.chmod(path, 0o751)
+    assert atomic_write(path, "new\n", keep_file=True) is None  # one link: replaced atomically
+    assert path.read_text() == "new\n" and _mode(path) == 0o751
+    os.link(path, link)
+    inode = os.stat(path).st_ino
+    note = atomic_write(path, "newer\n", keep_file=True)
+    assert note and "2 hard links" in note
+    assert link.read_text() == "newer\n" and os.stat(path).st_ino == os.stat(link).st_ino == inode
+    assert _mode(path) == 0o751 and not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to make files of another owner")
+def test_a_kept_file_keeps_its_owner():
+    """Root gives the new file the old one's owner; a user who cannot (here root acting as nobody) writes in place."""
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="atomic-owner-")
+    try:
+        os.chmod(folder, 0o777)
+        path = os.path.join(folder, "mod.py")
+        with open(path, "w") as f:
+            f.write("old\n")
+        os.chown(path, 4321, 4322)
+        assert atomic_write(path, "new\n", keep_file=True) is None
+        assert (os.stat(path).st_uid, os.stat(path).st_gid) == (4321, 4322)
+        os.chmod(path, 0o666)
+        inode = os.stat(path).st_ino
+        os.seteuid(65534)  # nobody: may write the file, may not give a new file to uid 4321
+        try:
+            note = atomic_write(path, "newer\n", keep_file=True)
+        finally:
+            os.seteuid(0)
+        assert note and "owner" in note
+        assert open(path).read() == "newer\n" and os.stat(path).st_ino == inode and os.stat(path).st_uid == 4321
+        assert [n for n in os.listdir(folder) if n.endswith(".tmp")] == []
+    finally:
+        shutil.rmtree(folder)

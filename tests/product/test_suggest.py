@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from patchcoder.suggest import apply_patches, suggest, targets
 BUGGY = "def area(width, height):\n    return width + height\n"
 FIXED = "def area(width, height):\n    return width * height\n"
 FIRST = "def area(width, height):\n    return 0\n"
+PLANTED = Path(__file__).resolve().parents[2] / "examples" / "planted_bug.py"  # README's main job
 
 
 def _git(cwd, *args):
@@ -122,3 +124,130 @@ def test_a_subcommand_imports_only_its_own_modules():
             "a = 'patchcoder.mining.run' in sys.modules; build_parser(); print(a, 'patchcoder.mining.run' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_line_endings_and_tabs_do_not_change_what_the_model_sees(tmp_path):
+    """The shipped model fixes the planted bug alike (same fix, same score) in LF, CRLF and tab-indented
+    files; the diff and the written file keep the file's line endings and tabs."""
+    lf = PLANTED.read_text()
+    bug, fix = "if not os.path.exists(path):", "if os.path.exists(path):"
+    layouts = {"lf": lf, "crlf": lf.replace("\n", "\r\n"), "tabs": lf.replace("    ", "\t")}
+    patches = Repairer.load().repair([{"code": code, "path": "planted_bug.py"} for code in layouts.values()])
+    assert len({round(p.score, 6) for p in patches}) == 1
+    _git(tmp_path, "init", "-q")
+    for (name, code), patch in zip(layouts.items(), patches, strict=True):
+        assert patch.apply(code) == code.replace(bug, fix), name
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "planted_bug.py").write_bytes(code.encode())
+        subprocess.run(["git", "apply", "--check", f"--directory={name}", "-"], input=patch.diff.encode(),
+                       cwd=tmp_path, check=True, capture_output=True)
+    crlf = tmp_path / "crlf" / "planted_bug.py"
+    applied = subprocess.run([sys.executable, "-m", "patchcoder", "suggest", str(crlf), "--apply", "--allow-dirty"],
+                             cwd=tmp_path, capture_output=True, text=True)
+    assert applied.returncode == 1, applied.stderr
+    assert crlf.read_bytes() == layouts["crlf"].replace(bug, fix).encode()
+
+
+def test_apply_finds_the_repository_from_the_file_not_the_current_directory(work, fixer, tmp_path_factory):
+    """Named from outside its repository, or from a superproject for a submodule's file, a file with unstaged
+    changes is still refused, and its diff names it as its own repository does."""
+    outside = _suggest(work.parent, fixer, "--apply", str(work / "geometry.py"))
+    assert outside.returncode == 2 and "unstaged changes" in outside.stderr, outside.stderr
+    assert (work / "geometry.py").read_text() == BUGGY
+    assert _suggest(work.parent, fixer, str(work / "geometry.py")).stdout.startswith("--- a/geometry.py\n")
+    top = tmp_path_factory.mktemp("superproject")
+    _git(top, "init", "-q")
+    _git(top, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(work), "sub")
+    _git(top, "commit", "-qm", "a submodule")
+    (top / "sub" / "geometry.py").write_text(BUGGY)
+    inside = _suggest(top, fixer, "--apply", "sub/geometry.py")
+    assert inside.returncode == 2 and "unstaged changes" in inside.stderr, inside.stderr
+    assert (top / "sub" / "geometry.py").read_text() == BUGGY
+    _git(top / "sub", "commit", "-qam", "the bug")  # the superproject now sees its submodule changed
+    changes = _suggest(top, fixer)  # the superproject's changes: the submodule is named, not misread
+    assert changes.returncode == 0 and "sub: skipped, a submodule: run patchcoder suggest inside it" in changes.stderr
+
+
+def test_writes_stay_inside_the_repository_and_keep_symbolic_links(work, fixer, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # another repository, where the file is committed (clean)
+    _git(elsewhere, "init", "-q")
+    (elsewhere / "geometry.py").write_text(BUGGY)
+    _git(elsewhere, "add", ".")
+    _git(elsewhere, "commit", "-qm", "elsewhere")
+    (work / "link.py").symlink_to(elsewhere / "geometry.py")
+    _git(work, "add", "link.py")
+    _git(work, "commit", "-qm", "a link out of the repository")
+    for options in ([], ["--allow-dirty"]):
+        refused = _suggest(work, fixer, "link.py", "--apply", *options)
+        assert refused.returncode == 2 and "outside the repository" in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+    assert (elsewhere / "geometry.py").read_text() == BUGGY
+    # an untracked link among the changes is skipped, never replaced by a file
+    (work / "link.py").unlink()
+    _git(work, "rm", "-q", "--cached", "link.py")
+    (work / "alias.py").symlink_to("geometry.py")
+    applied = _suggest(work, fixer, "--apply", "--allow-dirty")
+    assert applied.returncode == 1, applied.stderr
+    assert "alias.py: skipped, a symbolic link" in applied.stderr
+    assert (work / "alias.py").is_symlink() and (work / "geometry.py").read_text() == FIXED
+    # named, a link inside the repository is written through to its target, and stays a link
+    (work / "geometry.py").write_text(BUGGY)
+    through = _suggest(work, fixer, "alias.py", "--apply", "--allow-dirty")
+    assert through.returncode == 1, through.stderr
+    assert (work / "alias.py").is_symlink() and (work / "geometry.py").read_text() == FIXED
+
+
+def test_staged_apply_with_autocrlf_and_with_a_partially_staged_file(work, fixer):
+    """--staged --apply compares what git compares: the index, and the work tree after git's line-ending
+    filter; a partially staged file gets the fix where its lines are in the work tree."""
+    _git(work, "config", "core.autocrlf", "true")
+    (work / "geometry.py").write_bytes(BUGGY.replace("\n", "\r\n").encode())
+    _git(work, "add", "geometry.py")  # the index holds LF, the work tree CRLF
+    applied = _suggest(work, fixer, "--staged", "--apply")
+    assert applied.returncode == 1, applied.stderr
+    assert (work / "geometry.py").read_bytes() == FIXED.replace("\n", "\r\n").encode()
+    _git(work, "config", "core.autocrlf", "false")
+    (work / "geometry.py").write_text(BUGGY)
+    _git(work, "add", "geometry.py")
+    (work / "geometry.py").write_text("import math\n\n" + BUGGY)  # an unstaged change above the staged bug
+    assert "unstaged changes" in _suggest(work, fixer, "--staged", "--apply").stderr
+    partial = _suggest(work, fixer, "--staged", "--apply", "--allow-dirty")  # as the patchcoder-fix hook runs it
+    assert partial.returncode == 1, partial.stderr
+    assert (work / "geometry.py").read_text() == "import math\n\n" + FIXED
+    assert _git(work, "show", ":geometry.py").stdout == BUGGY  # the index is left as it was
+    (work / "geometry.py").write_text(BUGGY.replace("width + height", "width + height  # hm"))
+    clash = _suggest(work, fixer, "--staged", "--apply", "--allow-dirty")  # the fixed line itself changed since
+    assert clash.returncode == 2 and "differ in the work tree" in clash.stderr, clash.stderr
+
+
+def test_apply_keeps_hard_links_and_mode(work, fixer, tmp_path_factory):
+    copy = tmp_path_factory.mktemp("links") / "copy.py"
+    os.link(work / "geometry.py", copy)
+    os.chmod(copy, 0o754)
+    inode = copy.stat().st_ino
+    applied = _suggest(work, fixer, "--apply", "--allow-dirty")
+    assert applied.returncode == 1, applied.stderr
+    assert "written in place to keep its 2 hard links" in applied.stderr
+    assert copy.read_text() == FIXED and (work / "geometry.py").stat().st_ino == inode
+    assert copy.stat().st_mode & 0o777 == 0o754
+
+
+def test_each_case_gets_a_message_that_names_it(work, fixer, tmp_path_factory):
+    directory = _suggest(work.parent, fixer, work.name)
+    assert directory.returncode == 2 and f"{work.name} is a directory" in directory.stderr
+    bare = tmp_path_factory.mktemp("bare")
+    _git(bare, "init", "-q", "--bare")
+    in_bare = _suggest(bare, fixer)
+    assert in_bare.returncode == 2 and "is a bare repository" in in_bare.stderr, in_bare.stderr
+    (work / "main.go").write_text("package main\n\nfunc area(w, h int) int {\n\treturn w + h\n}\n")
+    go = _suggest(work, fixer, "main.go", "--mode", "rank")
+    assert go.returncode == 0 and "rank mode has no candidate rewrites for go" in go.stderr, go.stderr
+
+
+def test_a_size_guard_and_a_progress_bar(work, fixer):
+    (work / "long.py").write_text("".join(f"value_{i} = {i}\n" for i in range(30)))
+    skipped = _suggest(work, fixer, "long.py", "--max-lines", "10")
+    assert skipped.returncode == 0 and "long.py: skipped, 30 lines to read, more than --max-lines 10" in skipped.stderr
+    shown = _suggest(work, fixer, "geometry.py", "--progress")
+    assert shown.returncode == 1 and "repairing" in shown.stderr
+    assert "repairing" not in _suggest(work, fixer, "geometry.py").stderr  # not a terminal, not asked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
@@ -168,6 +169,30 @@ def test_git_apply_accepts_the_diff(tmp_path, old, new):
     assert check.returncode == 0, check.stderr + diff
     subprocess.run([git, "apply", "change.patch"], cwd=tmp_path, check=True)
     assert path.read_bytes() == new.encode()
+
+
+@pytest.mark.parametrize("name", ["tab\there.py", "new\nline.py", "caf\u00e9.py", 'say "hi".py', "back\\slash.py",
+                                  "sp ace.py", "bell\a.py", "plain.py"])
+def test_file_names_are_quoted_as_git_quotes_them(tmp_path, name):
+    """Headers name the file as `git diff` does (C-style quoted when needed), and `git apply` finds it."""
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    old, new = "x = 1\n", "x = 2\n"
+    env = {"GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "A", "GIT_COMMITTER_EMAIL": "a@x",
+           "HOME": str(tmp_path), "PATH": os.environ["PATH"]}
+    subprocess.run([git, "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / name).write_text(old)
+    subprocess.run([git, "add", "--", name], cwd=tmp_path, check=True, env=env)
+    subprocess.run([git, "commit", "-qm", "old"], cwd=tmp_path, check=True, env=env)
+    (tmp_path / name).write_text(new)
+    theirs = subprocess.run([git, "diff", "--", name], cwd=tmp_path, check=True, capture_output=True, env=env).stdout
+    ours = edit_script(old, new).to_unified_diff(old, name)
+    headers = [line for line in theirs.decode().splitlines(keepends=True) if line.startswith(("--- ", "+++ "))]
+    assert ours.splitlines(keepends=True)[:2] == headers
+    (tmp_path / name).write_text(old)
+    check = subprocess.run([git, "apply", "--check", "-"], input=ours.encode(), cwd=tmp_path, capture_output=True)
+    assert check.returncode == 0, check.stderr.decode() + ours
 
 
 def test_strict_token_parser_errors(tok):

@@ -44,16 +44,19 @@ def analyse(code: str, language: str = "python", *, sites: bool = True, wide: bo
 
 
 def enumerate_rewrites(code: str, language: str = "python", *, lines: tuple[int, int] | None = None,
-                       kinds: Iterable[str] | None = None, check: bool = False, wide: bool = False) -> list[Rewrite]:
+                       kinds: Iterable[str] | None = None, check: bool = False, wide: bool = False,
+                       analysis: Analysis | None | bool = False) -> list[Rewrite]:
     """Every single-statement rewrite of `code`, in source order.
 
     `lines` keeps only rewrites touching the 0-based line range [first, last); `kinds` keeps only those
     classes; `check` keeps only rewrites whose result parses (one parse each, so it costs); `wide` gives
     the wider candidate set (every operator of a group into every other, names called with the same
     arity or read on the same object, returned values replaced or negated, missing statements) instead
-    of the rewrites the synthetic bugs are drawn from.
+    of the rewrites the synthetic bugs are drawn from. `analysis`: `analyse(code, language, wide=wide)`
+    made earlier, when several calls look at one text (the costly part).
     """
-    analysis = analyse(code, language, wide=wide)
+    if analysis is False:
+        analysis = analyse(code, language, wide=wide)
     if analysis is None:
         return []
     source, sites, checker = analysis

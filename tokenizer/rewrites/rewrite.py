@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import re
@@ -31,10 +32,12 @@ class Rewrite:
     @functools.cached_property
     def lines(self) -> tuple[int, int]:
         """0-based [first, last) lines of the source that the rewrite replaces; (i, i) inserts before line i."""
-        first = self.source.count(b"\n", 0, self.start)
+        starts = _line_starts(self.source)  # bisect, not a count from the start: many rewrites of a long text
+        before = bisect.bisect_right(starts, self.start)
+        first = before - 1  # newlines before `start`
         if self._inserts_lines:
             return first, first
-        last = first + self.source.count(b"\n", self.start, self.end)
+        last = first + bisect.bisect_right(starts, self.end) - before  # newlines in [start, end)
         return first, last if self._ends_a_line else last + 1
 
     @property
@@ -76,6 +79,12 @@ class Site:
     def rewrite(self, text: str, source: bytes) -> Rewrite:
         """The rewrite of `source` that puts `text` (one of `texts`) in this site's span."""
         return Rewrite(self.kind, self.start, self.end, text, self.sstub or FIX_SSTUB[self.kind], source)
+
+
+@functools.lru_cache(maxsize=4)
+def _line_starts(source: bytes) -> list[int]:
+    """`line_starts` of the source that many rewrites share (bytes keep their hash: looked up at once)."""
+    return line_starts(source)
 
 
 def line_starts(source: bytes) -> list[int]:

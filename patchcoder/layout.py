@@ -1,0 +1,107 @@
+"""A text's layout — its line endings and its indentation — kept out of what the model reads.
+
+The model was trained on code with "\\n" line endings and indentation in spaces, and the tokenizer
+merges indentation with the token after it: a file with "\\r\\n" endings or tab indentation would reach
+the model as other tokens (and a longer prompt) than the same code written the usual way. So the model
+reads the text normalised (`normalise`: "\\r\\n" -> "\\n", leading tabs expanded to TAB_WIDTH columns),
+which keeps every line where it was, and a script computed on it is put back into the text's own
+layout (`Layout.restore`): its new lines get the line endings and indentation characters of the lines
+around them, so the diff and the written file keep "\\r\\n" and tabs.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+
+TAB_WIDTH = 4  # columns a leading tab stands for: one indentation level of the code the model learned from
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """How a text (`original`) differs from the normalised text the model reads."""
+
+    original: str
+    lines: tuple[str, ...]  # the original's lines (tokenizer.edits.split_lines)
+
+    def restore(self, script):
+        """`script` (an EditScript on the normalised text) on the original text: the same operations,
+        their new lines in the original's line endings and indentation."""
+        from patchcoder.tokenizer.edits import EditOp, EditScript, split_lines
+
+        ops = []
+        for op in script.ops:
+            new = split_lines(op.text)
+            text = "".join(self._line(line, op, k) for k, line in enumerate(new))
+            ops.append(EditOp(op.kind, op.start, op.end, text))
+        return EditScript(tuple(ops), script.sstub)
+
+    def _line(self, line: str, op, k: int) -> str:
+        """New line `k` of `op`, written as the original writes the line it replaces (or the text's habit)."""
+        body = line.lstrip(" \t")
+        indent = line[:len(line) - len(body)]
+        if self._tabs and indent:
+            indent = self._indents.get(indent) or _tabbed(indent)
+        if body.endswith("\n"):
+            body = body[:-2 if body.endswith("\r\n") else -1] + self._ending(op, k)
+        return indent + body
+
+    def _ending(self, op, k: int) -> str:
+        """The line ending for new line `k` of `op`: that of the old line it replaces, else the text's most usual."""
+        if op.kind == "REPLACE":
+            old = self.lines[min(op.start + k, op.end - 1)]
+            if old.endswith("\n"):
+                return "\r\n" if old.endswith("\r\n") else "\n"
+        return self._usual_ending
+
+    @functools.cached_property
+    def _usual_ending(self) -> str:
+        crlf = sum(line.endswith("\r\n") for line in self.lines)
+        return "\r\n" if 2 * crlf >= sum(line.endswith("\n") for line in self.lines) else "\n"
+
+    @functools.cached_property
+    def _tabs(self) -> bool:
+        return any("\t" in _indent(line) for line in self.lines)
+
+    @functools.cached_property
+    def _indents(self) -> dict[str, str]:
+        """Each normalised indentation -> the original indentation the text most often writes for it."""
+        seen = collections.Counter((_normal_indent(_indent(line)), _indent(line)) for line in self.lines)
+        out: dict[str, str] = {}
+        for (normal, original), _ in seen.most_common():
+            out.setdefault(normal, original)
+        return out
+
+
+def normalise(code: str) -> tuple[str, Layout | None]:
+    """The text the model reads (line endings "\\n", indentation in spaces) and the layout to restore
+    (None when the text is already normal). Line numbers do not change."""
+    from patchcoder.tokenizer.edits import split_lines
+
+    if "\r\n" not in code and "\t" not in code:
+        return code, None
+    lines = split_lines(code)
+    normal = "".join(_normal_line(line) for line in lines)
+    return (code, None) if normal == code else (normal, Layout(code, tuple(lines)))
+
+
+def _indent(line: str) -> str:
+    return line[:len(line) - len(line.lstrip(" \t"))]
+
+
+def _normal_indent(indent: str) -> str:
+    return indent.expandtabs(TAB_WIDTH)
+
+
+def _normal_line(line: str) -> str:
+    indent = _indent(line)
+    if line.endswith("\r\n"):
+        line = line[:-2] + "\n"
+    return _normal_indent(indent) + line[len(indent):]
+
+
+def _tabbed(indent: str) -> str:
+    """Spaces as tabs (a remainder narrower than a tab stays spaces)."""
+    width = len(indent.expandtabs(TAB_WIDTH))
+    return "\t" * (width // TAB_WIDTH) + " " * (width % TAB_WIDTH)
