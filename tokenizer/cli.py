@@ -27,7 +27,7 @@ def _megabytes(text: str) -> int:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a size in MB, got {text!r}") from None
-    if not 1e-6 <= value < 1e12:  # at least a byte; also refuses nan and inf
+    if not (value < 1e12 and value * 1_000_000 >= 1):  # at least a byte; also refuses nan and inf
         raise argparse.ArgumentTypeError(f"expected a positive size in MB, got {text!r}")
     return int(value * 1_000_000)
 
