@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from patchcoder.ground.argtypes import fraction, iso_date, positive_int
+from patchcoder.ground.argtypes import fraction, iso_date, language_list, positive_int
 from patchcoder.ground.errors import UsageError
 
 
@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--branch", metavar="REF", help="walk from this branch, tag or commit instead of HEAD")
     p.add_argument("--all-commits", action="store_true",
                    help="walk every commit reachable from the branch, not only its first-parent chain")
-    p.add_argument("--languages", metavar="LIST",
+    p.add_argument("--languages", type=language_list, metavar="LIST",
                    help="comma-separated languages to keep (e.g. python,go); 'any' keeps every text file; "
                         "default: every recognised programming language")
     p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
@@ -70,13 +70,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--near-duplicates needs a similarity above 0")
     languages, keep_unknown = None, False
     if args.languages:
-        names = tuple(x.strip().lower() for x in args.languages.split(",") if x.strip())
-        if not names:
-            raise UsageError("--languages needs at least one language")
-        if "any" in names:
+        if "any" in args.languages:
             keep_unknown = True
         else:
-            languages = names
+            languages = args.languages
     config = FilterConfig(
         skip_merges=not args.keep_merges,
         skip_bots=not args.keep_bots,

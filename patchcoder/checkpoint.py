@@ -1,34 +1,35 @@
 """The model folder: what a trained model is on disk, written and read only here.
 
     model.safetensors   the weights (never pickle)                        save_model / load_model
-    config.json         PatchCoderConfig
+    config.json         PatchCoderConfig, every field given and checked (types, bounds, divisibility)
     tokenizer.json      the vocabulary it was trained with (absent: the default one)
     training.json       how it was made: {"steps", "tokens", "config": the training TOML as JSON}
     decoding.json       how the product decodes with it, every key optional:
-                        max_tokens  the prompt budget: the example length it was trained with
-                                    (older folders: read from training.json's data.seq_len)
+                        max_tokens  the prompt budget: the example length it was trained with, at most
+                                    MAX_TOKENS (older folders: read from training.json's data.seq_len)
                         mode        "generate", "rank" or "both" (default "generate")
                         keep_heads  ranking reads in full only the candidates under the K best edit heads
                         precision   "auto", "bf16" or "fp32"
                         min_score   the calibrated threshold below which suggest and the hook stay quiet
-                        (keys ending in "why"/"from" say where a value came from; they are not read)
+                        (keys ending in "why"/"from" say where a value came from; they are not read;
+                        any other key is refused, so a misspelt option is not silently ignored)
 
 `save_checkpoint` writes a whole folder (training's export), `load_checkpoint` reads one for the
 product, and `save_min_score` records a calibration (`patchcoder eval --save-min-score`). Every
-problem with a folder is one `CheckpointError` (or PatchcoderError) line naming the file.
+problem with a folder is one `CheckpointError` line naming the file and the field.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from patchcoder.ground.atomic import atomic_directory, atomic_write
 from patchcoder.ground.errors import PatchcoderError
+from patchcoder.ground.schema import Number, OneOf, Rule, Whole, problem, shown
 
 if TYPE_CHECKING:  # loaded when a model is: reading decoding.json needs no torch
     import torch
@@ -44,7 +45,16 @@ SHIPPED_MODEL = Path(__file__).parent / "assets" / "model"  # the model patchcod
 
 MODES = ("generate", "rank", "both")
 PRECISIONS = ("auto", "bf16", "fp32")
-DECODING_KEYS = ("max_tokens", "mode", "min_score", "keep_heads", "precision")
+MAX_TOKENS = 65_536  # the longest prompt budget a folder may ask for (memory grows with it)
+# What each decoding.json option may be (patchcoder.ground.schema); None means unset, except for mode and precision.
+DECODING_RULES: dict[str, Rule] = {
+    "max_tokens": Whole(1, MAX_TOKENS),
+    "mode": OneOf(*MODES),
+    "min_score": Number(),
+    "keep_heads": Whole(1),
+    "precision": OneOf(*PRECISIONS),
+}
+DECODING_KEYS = tuple(DECODING_RULES)
 
 
 class CheckpointError(PatchcoderError):
@@ -85,8 +95,8 @@ def load_model(directory: str | os.PathLike, device: str | torch.device = "cpu",
             raise CheckpointError(f"{path}: missing; is {directory} a patchcoder checkpoint directory?")
     if config is None:
         try:
-            config = PatchCoderConfig.from_dict(json.loads(config_path.read_text()))
-        except (ValueError, TypeError) as e:  # JSONDecodeError is a ValueError
+            config = PatchCoderConfig.from_dict(json.loads(config_path.read_text()), complete=True)
+        except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise CheckpointError(f"{config_path}: not a valid model config ({e})") from None
     try:
         state = load_file(str(weights_path), device=str(device))
@@ -156,7 +166,7 @@ def load_checkpoint(path: str | os.PathLike | None = None) -> Checkpoint:
     tokenizer_file = directory / TOKENIZER_FILE
     tokenizer = CodeTokenizer.load(tokenizer_file) if tokenizer_file.exists() else CodeTokenizer.default()
     if tokenizer.vocab_size != model.config.vocab_size:
-        raise PatchcoderError(f"{directory}: the model's vocabulary ({model.config.vocab_size}) is not the "
+        raise CheckpointError(f"{directory}: the model's vocabulary ({model.config.vocab_size}) is not the "
                               f"tokenizer's ({tokenizer.vocab_size})")
     return Checkpoint(model, tokenizer, read_decoding(directory), directory)
 
@@ -181,56 +191,57 @@ def _read_decoding_file(path: Path) -> dict:
     """The options decoding.json at `path` sets, checked ({} without the file)."""
     if not path.exists():
         return {}
-    data = _decoding_json(path)
+    data = _json_object(path)
+    unknown = sorted(k for k in data if k not in DECODING_RULES and not k.endswith(("why", "from")))
+    if unknown:
+        raise CheckpointError(f"{path}: unknown option(s) {', '.join(map(repr, unknown))}; "
+                              f"known: {', '.join(DECODING_KEYS)}")
     out = {}
     for key in DECODING_KEYS:
         if data.get(key) is not None:
             try:
                 out[key] = check_option(key, data[key])
             except PatchcoderError as exc:
-                raise PatchcoderError(f"{path}: {exc}") from None
+                raise CheckpointError(f"{path}: {exc}") from None
     return out
 
 
-def _decoding_json(path: Path) -> dict:
+def _json_object(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise PatchcoderError(f"{path}: not readable JSON ({exc})") from None
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CheckpointError(f"{path}: not readable JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise PatchcoderError(f"{path}: not a JSON object")
+        raise CheckpointError(f"{path}: not a JSON object")
     return data
 
 
 def _trained_seq_len(path: Path) -> int | None:
-    """data.seq_len of a training.json (the training configuration's schema), if it has one."""
+    """data.seq_len of a training.json (the training configuration's schema), if it has one: checked,
+    since it becomes the prompt budget."""
     if not path.exists():
         return None
-    try:
-        return int(json.loads(path.read_text())["config"]["data"]["seq_len"])
-    except (KeyError, ValueError, TypeError):
-        return None
+    data = _json_object(path)
+    for where in ("config", "config.data"):
+        data = data.get(where.rpartition(".")[2])
+        if data is None:
+            return None
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{path}: {where} must be a JSON object, got {shown(data)}")
+    seq_len = data.get("seq_len")
+    if seq_len is not None and (line := problem("config.data.seq_len", seq_len, DECODING_RULES["max_tokens"])):
+        raise CheckpointError(f"{path}: {line}")
+    return seq_len
 
 
 def check_option(key: str, value):
     """`value` if it is a valid decoding option `key` (None: unset, except for mode and precision),
     else a PatchcoderError naming the option."""
-    if key == "mode" and value not in MODES:
-        raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {value!r}")
-    if key == "precision" and value not in PRECISIONS:
-        raise PatchcoderError(f"precision must be one of {', '.join(PRECISIONS)}, got {value!r}")
-    if key in ("keep_heads", "max_tokens") and value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise PatchcoderError(f"{key} must be a positive integer, got {value!r}")
-    if key == "min_score" and value is not None:
-        try:
-            finite = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
-        except OverflowError:
-            finite = False
-        if not finite:
-            raise PatchcoderError(f"min_score must be a finite number, got {value!r}")
-        return float(value)
-    return value
+    if value is None and key not in ("mode", "precision"):
+        return None
+    if (line := problem(key, value, DECODING_RULES[key])) is not None:
+        raise PatchcoderError(line)
+    return float(value) if key == "min_score" else value
 
 
 _NOT_GIVEN = object()
@@ -245,7 +256,7 @@ def save_min_score(directory: str | os.PathLike, min_score: float | None, why: s
     path = Path(directory) / DECODING_FILE
     data = {}
     if path.exists():
-        _read_decoding_file(path)  # a clear error for a file that is not a decoding.json
+        _read_decoding_file(path)  # a clear error for a file that is not a valid decoding.json
         data = json.loads(path.read_text())
     own = data.get("mode", "generate")
     if mode is not None and mode != own:

@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from patchcoder.ground.argtypes import positive_seconds, score
 from patchcoder.ground.errors import PatchcoderError, UsageError
 
 MARKER = "# patchcoder pre-commit hook"
@@ -151,11 +152,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for name, help_text in (("install", "install the pre-commit hook in this repository"),
                             ("run", "check the staged changes (what the installed hook calls)")):
         s = sub.add_parser(name, help=help_text, description=help_text)
+        # install refuses a bad value; run, which an installed hook calls, must not block a commit with a
+        # usage error, so it keeps reading plain numbers
+        installing = name == "install"
         s.add_argument("--mode", choices=["warn", "strict"], default="warn",
                        help="warn: show suggestions; strict: also block the commit (default: %(default)s)")
-        s.add_argument("--timeout", type=float, default=30.0, metavar="S",
+        s.add_argument("--timeout", type=positive_seconds if installing else float, default=30.0, metavar="S",
                        help="give up checking after S seconds and let the commit through (default: %(default)s)")
-        s.add_argument("--min-score", type=float, metavar="S",
+        s.add_argument("--min-score", type=score if installing else float, metavar="S",
                        help="strict mode blocks only for suggestions scoring at least S")
         s.add_argument("--checkpoint", metavar="DIR", help="a model folder (default: the shipped model)")
     sub.add_parser("uninstall", help="remove the hook (and put back a hook it chained)")

@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from patchcoder.ground import schema
+from patchcoder.ground.schema import Flag, Number, OneOf, Rule, Whole
 from patchcoder.kernels import attention, cached_attention
 
 CACHED_MODES = ("clp", "sequential")  # decoding with caches: all loops of a token at once, or one after another
@@ -59,19 +61,7 @@ class PatchCoderConfig:
     tie_embeddings: bool = True
 
     def __post_init__(self):
-        problems = []
-        if self.d_model % self.n_heads:
-            problems.append(f"d_model {self.d_model} is not a multiple of n_heads {self.n_heads}")
-        elif (self.d_model // self.n_heads) % 2:
-            problems.append("the head size d_model / n_heads must be even (RoPE rotates pairs)")
-        if self.n_heads % self.n_kv_heads:
-            problems.append(f"n_heads {self.n_heads} is not a multiple of n_kv_heads {self.n_kv_heads}")
-        if self.loops < 1:
-            problems.append(f"loops must be >= 1, got {self.loops}")
-        if self.window < 0:
-            problems.append(f"window must be >= 0, got {self.window}")
-        if self.gate_mode not in ("hidden", "query"):
-            problems.append(f"gate_mode must be 'hidden' or 'query', got {self.gate_mode!r}")
+        problems = config_problems(self.to_dict())
         if problems:
             raise ValueError("; ".join(problems))
         if not self.ffn_hidden:
@@ -85,12 +75,62 @@ class PatchCoderConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> PatchCoderConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+    def from_dict(cls, data: dict, *, complete: bool = False) -> PatchCoderConfig:
+        """The config `data` describes; `complete`: every field must be given (a model folder's
+        config.json, where a default would silently describe another model). ValueError otherwise."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object of config fields, got {type(data).__name__}")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(known))
         if unknown:
             raise ValueError(f"unknown config fields {unknown}")
+        missing = [name for name in known if name not in data] if complete else []
+        if missing:
+            raise ValueError(f"missing config fields {missing}")
         return cls(**data)
+
+
+# What each field may be (patchcoder.ground.schema). The bounds keep a crafted config.json from asking for
+# absurd compute or memory: every loop runs all layers again, and the caches grow with the window.
+CONFIG_RULES: dict[str, Rule] = {
+    "vocab_size": Whole(1, 1 << 20),
+    "d_model": Whole(2, 16_384),
+    "n_layers": Whole(1, 256),
+    "n_heads": Whole(1, 256),
+    "n_kv_heads": Whole(1, 256),
+    "loops": Whole(1, 64),
+    "window": Whole(0, 65_536),  # as long as the longest prompt a model folder may ask for (checkpoint.MAX_TOKENS)
+    "clp_shift": Flag(),
+    "gate_mode": OneOf("hidden", "query"),
+    "embed_scale": Number(),
+    "hidden_scale": Number(),
+    "learn_scales": Flag(),
+    "ffn_hidden": Whole(0, 131_072),
+    "rope_base": Number(0, above=True),
+    "norm_eps": Number(0, 1, above=True),
+    "dropout": Number(0, 1, below=True),
+    "tie_embeddings": Flag(),
+}
+
+
+def config_problems(values: dict, prefix: str = "") -> list[str]:
+    """What is wrong with `values` as PatchCoderConfig fields (those given), one line each naming the
+    field (shown as prefix + name): a type or range, then sizes that do not divide."""
+    problems = schema.problems(values, CONFIG_RULES, prefix)
+    if problems:
+        return problems
+    d_model, n_heads, n_kv_heads = (values.get(k, CONFIG_DEFAULTS[k]) for k in ("d_model", "n_heads", "n_kv_heads"))
+    if d_model % n_heads:
+        problems.append(f"{prefix}d_model {d_model} is not a multiple of {prefix}n_heads {n_heads}")
+    elif (d_model // n_heads) % 2:
+        problems.append(f"the head size {prefix}d_model / {prefix}n_heads must be even (RoPE rotates pairs), "
+                        f"got {d_model} / {n_heads}")
+    if n_heads % n_kv_heads:
+        problems.append(f"{prefix}n_heads {n_heads} is not a multiple of {prefix}n_kv_heads {n_kv_heads}")
+    return problems
+
+
+CONFIG_DEFAULTS = {f.name: f.default for f in fields(PatchCoderConfig)}
 
 
 # ----------------------------------------------------------------------------------------------

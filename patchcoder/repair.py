@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable, Mapping
+from numbers import Integral
 
-from patchcoder.checkpoint import MODES, check_option
+from patchcoder.checkpoint import MAX_TOKENS, MODES, check_option
 from patchcoder.ground.errors import PatchcoderError
+from patchcoder.ground.languages import LANGUAGES, language_of
+from patchcoder.ground.schema import Whole, problem, shown
 from patchcoder.ranking import Source
 from patchcoder.windows import Window
 
@@ -55,9 +59,10 @@ class Repairer:
     def __init__(self, model, tokenizer, *, max_tokens: int = 512, max_new_tokens: int = 192,
                  mode: str = "generate", min_score: float | None = None, keep_heads: int | None = None,
                  precision: str = "auto"):
-        for key, value in (("mode", mode), ("min_score", min_score), ("keep_heads", keep_heads),
-                           ("precision", precision)):
+        for key, value in (("max_tokens", max_tokens), ("mode", mode), ("min_score", min_score),
+                           ("keep_heads", keep_heads), ("precision", precision)):
             check_option(key, value)
+        _check_arguments(max_new_tokens=(max_new_tokens, Whole(1, MAX_TOKENS)))
         self.precision = precision  # auto: bf16 autocast where the hardware runs it natively
         self.model, self.tokenizer = model, tokenizer
         # max_tokens: the prompt budget (the example length the model was trained with)
@@ -84,7 +89,8 @@ class Repairer:
         """One Patch (or None: no change proposed) per item. An item is a str of code or a dict with
         `code` and optional `path`, `language`, `intent` (a commit-message-like hint) and `focus`
         (first, last) lines, 0-based and inclusive, to centre the window on (candidate ranking then
-        rewrites only those lines), and `check`.
+        rewrites only those lines), and `check`. A bad item or argument is one PatchcoderError naming
+        the item's index, before any work.
 
         mode: "generate" (decode under the edit grammar, greedy or beam), "rank" (score every
         single-statement rewrite of the window, and "no change", by teacher forcing; the best wins) or
@@ -99,18 +105,14 @@ class Repairer:
         from patchcoder.ground.console import progress_bar
         from patchcoder.tokenizer.edits import EditScript
 
-        if beam < 1:
-            raise PatchcoderError(f"beam must be at least 1, got {beam}")
+        _check_arguments(batch_size=(batch_size, Whole(1)), beam=(beam, Whole(1)), max_checks=(max_checks, Whole(1)))
+        if show_progress is not None and not isinstance(show_progress, bool):
+            raise PatchcoderError(f"show_progress must be True, False or None, got {shown(show_progress)}")
         mode = mode or self.mode
         if mode not in MODES:
             raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
-        items = [{"code": item} if isinstance(item, str) else dict(item) for item in items]
+        items = _checked_items(items)
         checked = [index for index, item in enumerate(items) if item.get("check") is not None]
-        for index in checked:
-            if not callable(items[index]["check"]):
-                raise PatchcoderError(f"item {index}: 'check' must be a callable taking the patched code")
-        if checked and max_checks < 1:
-            raise PatchcoderError(f"max_checks must be at least 1, got {max_checks}")
         sources: list[Source] = []
         windows: list[Window] = []
         for index, item in enumerate(items):
@@ -166,7 +168,8 @@ class Repairer:
         from patchcoder.ranking import rank
         from patchcoder.tokenizer.edits import EditScript
 
-        items = [{"code": item} if isinstance(item, str) else dict(item) for item in items]
+        _check_arguments(beam=(beam, Whole(1)))
+        items = _checked_items(items)
         sources: list[Source] = []
         windows: list[Window] = []
         for index, item in enumerate(items):
@@ -214,8 +217,6 @@ class Repairer:
         from patchcoder.layout import normalise
         from patchcoder.windows import windows_for
 
-        if not isinstance(item.get("code"), str):
-            raise PatchcoderError(f"item {index} has no 'code' string")
         language = item.get("language") or (language_of(item["path"]) if item.get("path") else None)
         code, layout = normalise(item["code"])
         windows = windows_for(self.tokenizer, code, max_tokens=self.max_tokens, language=language,
@@ -263,6 +264,64 @@ class Repairer:
                                 keep_heads=self.keep_heads, extra=extra)
                 decoded = [ranking.best() for ranking in rankings]
         return decoded
+
+
+ITEM_KEYS = ("code", "path", "language", "intent", "focus", "check")
+
+
+def _check_arguments(**given) -> None:
+    """Each keyword's (value, rule): a PatchcoderError naming the first argument its rule refuses."""
+    for name, (value, rule) in given.items():
+        if (line := problem(name, value, rule)) is not None:
+            raise PatchcoderError(line)
+
+
+def _checked_items(items) -> list[dict]:
+    """The items of `repair` and `candidates` as dicts, each checked: a PatchcoderError naming the
+    first bad item by its index."""
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+        hint = "; to repair one text, pass [text]" if isinstance(items, (str, Mapping)) else ""
+        raise PatchcoderError(f"items must be a list of items (a str of code or a dict with 'code'), "
+                              f"got {shown(items, 40)}{hint}")
+    out = []
+    for index, item in enumerate(items):
+        if isinstance(item, str):
+            item = {"code": item}
+        elif isinstance(item, Mapping):
+            item = dict(item)
+        else:
+            raise PatchcoderError(f"item {index}: expected a str of code or a dict with 'code', got {shown(item)}")
+        _check_item(index, item)
+        out.append(item)
+    return out
+
+
+def _check_item(index: int, item: dict) -> None:
+    unknown = [key for key in item if key not in ITEM_KEYS]
+    if unknown:
+        raise PatchcoderError(f"item {index}: unknown key {unknown[0]!r}; an item has {', '.join(ITEM_KEYS)}")
+    if not isinstance(item.get("code"), str):
+        raise PatchcoderError(f"item {index}: no 'code' string (the text to repair)")
+    for key in ("code", "path", "intent", "language"):
+        value = item.get(key)
+        if value is not None and not isinstance(value, str):
+            raise PatchcoderError(f"item {index}: {key!r} must be a str, got {shown(value)}")
+        try:
+            (value or "").encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from bytes decoded with surrogateescape
+            raise PatchcoderError(f"item {index}: {key!r} holds a lone surrogate {value[exc.start]!r} at character "
+                                  f"{exc.start}, which is not text; decode the bytes as UTF-8 first") from None
+    if item.get("language") is not None and item["language"] not in LANGUAGES:
+        raise PatchcoderError(f"item {index}: unknown language {item['language']!r}; known: {', '.join(LANGUAGES)}")
+    focus = item.get("focus")
+    if focus is not None and not (
+            isinstance(focus, (tuple, list)) and len(focus) == 2
+            and all(isinstance(line, Integral) and not isinstance(line, bool) for line in focus)
+            and 0 <= focus[0] <= focus[1]):
+        raise PatchcoderError(f"item {index}: 'focus' must be (first, last) line numbers, 0-based, with "
+                              f"first <= last, got {shown(focus)}")
+    if item.get("check") is not None and not callable(item["check"]):
+        raise PatchcoderError(f"item {index}: 'check' must be a callable taking the patched code")
 
 
 def _first_that_passes(patches: list[Patch], check, max_checks: int) -> Patch | None:

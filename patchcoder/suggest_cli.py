@@ -17,7 +17,7 @@ import sys
 
 from rich.markup import escape
 
-from patchcoder.ground.argtypes import positive_int
+from patchcoder.ground.argtypes import positive_int, score
 from patchcoder.ground.errors import PatchcoderError
 from patchcoder.suggest import MAX_LINES
 
@@ -35,9 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=["generate", "rank", "both"],
                    help="generate scripts under the edit grammar, rank the known single-statement rewrites of the "
                         "changed lines, or both (default: the model's own, 'rank' for the shipped model)")
-    p.add_argument("--min-score", type=float, metavar="S",
+    p.add_argument("--min-score", type=score, metavar="S",
                    help="only suggestions whose score (mean log-probability per token) is at least S (default: "
-                        "the threshold calibrated for the model, in its decoding.json; -inf shows every suggestion)")
+                        "the threshold calibrated for the model, in its decoding.json; --min-score=-inf shows every suggestion)")
     p.add_argument("--checkpoint", metavar="DIR", help="a model folder (default: the model shipped with patchcoder)")
     p.add_argument("--max-lines", type=positive_int, default=MAX_LINES, metavar="N",
                    help="skip (with a note) a file with more than N lines for the model to read: the whole file, or "

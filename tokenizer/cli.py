@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from patchcoder.ground.argtypes import fraction, positive_int
+from patchcoder.ground.argtypes import fraction, integer, positive_int
 from patchcoder.ground.errors import UsageError
 
 
@@ -27,8 +27,8 @@ def _megabytes(text: str) -> int:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a size in MB, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive size, got {value}")
+    if not (value < 1e12 and value * 1_000_000 >= 1):  # at least a byte; also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"expected a positive size in MB, got {text!r}")
     return int(value * 1_000_000)
 
 
@@ -52,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-change-at-change", type=fraction, default=d.no_change_at_change, metavar="F",
                    help="of the 'no change' windows, the fraction placed where the change was; the rest anywhere "
                         "in the new text (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed,
+    p.add_argument("--seed", type=integer, default=d.seed,
                    help="seed of the message-dropping and no-change choices (default: %(default)s)")
     p.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                    help="worker processes, one mined shard at a time each (default: %(default)s = cores)")

@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from patchcoder.ground.argtypes import positive_int
+from patchcoder.ground.argtypes import integer, positive_int
 from patchcoder.ground.errors import UsageError
 
 
@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest checkpoint")
     p.add_argument("--init-from", metavar="DIR",
                    help="start a new stage from an exported model's weights (fresh optimizer and schedule)")
-    p.add_argument("--seed", type=int, metavar="N", help="overrides [run] seed")
+    p.add_argument("--seed", type=integer, metavar="N", help="overrides [run] seed")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting, VALUE in TOML syntax (repeatable), e.g. --set model.loops=3 "
                         "--set optim.lr=1e-3")

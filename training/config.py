@@ -13,7 +13,10 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from patchcoder.checkpoint import MAX_TOKENS
+from patchcoder.ground import schema
 from patchcoder.ground.errors import PatchcoderError
+from patchcoder.ground.schema import Flag, Number, OneOf, Rule, Text, Whole
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -98,6 +101,8 @@ class TrainConfig:
             raise PatchcoderError(f"{origin}: unknown section(s) {unknown}")
         try:
             data = dict(raw.get("data", {}))
+            if not isinstance(data.get("train", []), list):
+                raise ValueError(f"data.train must be a list of token-shard folders, got {schema.shown(data['train'])}")
             data["train"] = [DataSource(**s) if isinstance(s, dict) else DataSource(str(s)) for s in data.get("train", [])]
             return cls(
                 model=dict(raw.get("model", {})),
@@ -105,23 +110,62 @@ class TrainConfig:
                 optim=OptimConfig(**raw.get("optim", {})),
                 run=RunConfig(**raw.get("run", {})),
             )
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:  # a section that is not a table, an unknown key
             raise PatchcoderError(f"{origin}: {exc}") from None
 
     def validate(self) -> None:
+        """Every setting against its type and range (RULES; [model] against the model's own), then the
+        run as a whole: one PatchcoderError naming each bad setting as SECTION.KEY."""
+        from patchcoder.model import CONFIG_RULES, config_problems
+
         problems = []
+        for section in ("data", "optim", "run"):
+            problems += schema.problems(dataclasses.asdict(getattr(self, section)), RULES[section], f"{section}.")
+        for i, source in enumerate(self.data.train):
+            problems += schema.problems(dataclasses.asdict(source), SOURCE_RULES, f"data.train[{i}].")
+        unknown = sorted(set(self.model) - set(CONFIG_RULES))
+        if unknown:
+            problems.append(f"[model] has no setting(s) {', '.join(map(repr, unknown))}; "
+                            f"known: {', '.join(CONFIG_RULES)}")
+        problems += config_problems(self.model, "model.")
         if not self.data.train:
             problems.append("no training data: give [data] train = [...] or --data DIR")
-        if any(s.weight <= 0 for s in self.data.train):
-            problems.append("every data weight must be > 0")
-        if self.run.mixed_precision not in ("bf16", "no"):
-            problems.append(f"mixed_precision must be 'bf16' or 'no', got {self.run.mixed_precision!r}")
-        for name in ("batch_size", "grad_accum", "max_steps", "checkpoint_every", "eval_every", "log_every"):
-            section = self.optim if hasattr(self.optim, name) else self.run
-            if getattr(section, name) < 1:
-                problems.append(f"{name} must be >= 1")
         if problems:
             raise PatchcoderError("; ".join(problems))
+
+
+# What each setting may be (patchcoder.ground.schema); [model] follows patchcoder.model.CONFIG_RULES.
+SOURCE_RULES: dict[str, Rule] = {"path": Text(), "weight": Number(0, above=True)}
+RULES: dict[str, dict[str, Rule]] = {
+    "data": {
+        "valid": Text(optional=True),
+        "seq_len": Whole(1, MAX_TOKENS),  # becomes the model folder's prompt budget
+    },
+    "optim": {
+        "batch_size": Whole(1),
+        "grad_accum": Whole(1),
+        "lr": Number(0, above=True),
+        "min_lr_ratio": Number(0, 1),
+        "warmup_steps": Whole(0),
+        "max_steps": Whole(1),
+        "weight_decay": Number(0),
+        "beta1": Number(0, 1, below=True),
+        "beta2": Number(0, 1, below=True),
+        "clip": Number(0, above=True),
+        "lm_loss_weight": Number(0),
+    },
+    "run": {
+        "seed": Whole(0, 2**32 - 1),  # numpy's seeds
+        "mixed_precision": OneOf("bf16", "no"),
+        "checkpoint_every": Whole(1),
+        "eval_every": Whole(1),
+        "eval_batches": Whole(1),
+        "log_every": Whole(1),
+        "compile": Flag(),
+        "tokenizer": Text(optional=True),
+        "init_from": Text(optional=True),
+    },
+}
 
 
 def load_config(path: str | Path) -> TrainConfig:

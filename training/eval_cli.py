@@ -13,7 +13,8 @@ import argparse
 import json
 import sys
 
-from patchcoder.ground.argtypes import positive_int
+from patchcoder.checkpoint import MAX_TOKENS
+from patchcoder.ground.argtypes import bounded_int, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,9 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="DIR_OR_SHARDS", help="mined or synthetic parquet shards")
     p.add_argument("--limit", type=positive_int, metavar="N", help="evaluate at most N examples")
     p.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="examples decoded together (default: %(default)s)")
-    p.add_argument("--max-new-tokens", type=positive_int, default=256, metavar="N",
+    p.add_argument("--max-new-tokens", type=bounded_int(1, MAX_TOKENS), default=256, metavar="N",
                    help="token budget of one edit script (default: %(default)s)")
-    p.add_argument("--max-tokens", type=positive_int, metavar="N",
+    p.add_argument("--max-tokens", type=bounded_int(1, MAX_TOKENS), metavar="N",
                    help="example budget (default: the sequence length the checkpoint was trained with)")
     p.add_argument("--mode", choices=("generate", "rank", "both"),
                    help="free generation under the edit grammar, candidate ranking, or both (default: the "

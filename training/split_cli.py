@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from patchcoder.ground.argtypes import fraction
+from patchcoder.ground.argtypes import fraction, integer
 from patchcoder.ground.errors import UsageError
 
 
@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for train/, valid/, test/ and split.json")
     p.add_argument("--valid", type=fraction, default=0.05, metavar="F", help="share of rows for validation (default: %(default)s)")
     p.add_argument("--test", type=fraction, default=0.05, metavar="F", help="share of rows for test (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="orders the repositories before they are poured into splits")
+    p.add_argument("--seed", type=integer, default=0, help="orders the repositories before they are poured into splits")
     p.add_argument("--test-repos", metavar="NAMES", help="comma-separated repositories pinned to test")
     p.add_argument("--valid-repos", metavar="NAMES", help="comma-separated repositories pinned to valid")
     p.add_argument("--train-repos", metavar="NAMES", help="comma-separated repositories pinned to train")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def integer(text: str) -> int:
@@ -20,6 +21,19 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number ≥ 1, got {value}")
     return value
+
+
+def bounded_int(lo: int, hi: int):
+    """The argument type of a whole number from `lo` to `hi`."""
+
+    def parse(text: str) -> int:
+        value = integer(text)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {lo:,} to {hi:,}, got {value}")
+        return value
+
+    parse.__name__ = f"whole number from {lo} to {hi}"  # how argparse names the type in its messages
+    return parse
 
 
 def fraction(text: str) -> float:
@@ -44,8 +58,6 @@ def iso_date(text: str) -> str:
 
 def positive_seconds(text: str) -> float:
     """A finite number of seconds > 0 (rejects nan and inf)."""
-    import math
-
     try:
         value = float(text)
     except ValueError:
@@ -53,3 +65,29 @@ def positive_seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
     return value
+
+
+def score(text: str) -> float:
+    """A score threshold (a mean log-probability per token): a finite number, or -inf for no threshold;
+    nan, which no score reaches, and +inf are refused."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number (a score such as -1.5, or -inf), got {text!r}") from None
+    if math.isnan(value) or value == math.inf:
+        raise argparse.ArgumentTypeError(f"expected a finite score or -inf, got {text!r}")
+    return value
+
+
+def language_list(text: str) -> tuple[str, ...]:
+    """Comma-separated language names (patchcoder.ground.languages.LANGUAGES), or 'any'; at least one."""
+    from patchcoder.ground.languages import LANGUAGES
+
+    names = tuple(dict.fromkeys(x.strip().lower() for x in text.split(",") if x.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError("expected at least one language, e.g. python,go")
+    unknown = [name for name in names if name not in LANGUAGES and name != "any"]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown language{'s' if len(unknown) > 1 else ''} "
+                                         f"{', '.join(map(repr, unknown))}; known: {', '.join(LANGUAGES)} (or 'any')")
+    return names

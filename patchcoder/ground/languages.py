@@ -59,6 +59,9 @@ _SHEBANG_INTERPRETERS = {
     "php": "php", "rscript": "r", "julia": "julia",
 }
 
+# Every name language_of can give (what `mine --languages` accepts).
+LANGUAGES: tuple[str, ...] = tuple(sorted({*EXTENSIONS.values(), *FILENAMES.values(), *_SHEBANG_INTERPRETERS.values()}))
+
 
 def language_of(path: str, head: bytes | None = None) -> str | None:
     """The language of `path` (posix separators), or None when it is not recognisably code.

@@ -152,7 +152,8 @@ def test_repositories_can_be_named(new_repo, tmp_path):
     (["mine", "{history}"], "the following arguments are required: --out"),
     (["mine", "{history}", "--out", "{out}", "--jobs", "zero"], "expected a whole number"),
     (["mine", "{history}", "--out", "{out}", "--since", "yesterday"], "expected an ISO date"),
-    (["mine", "{history}", "--out", "{out}", "--languages", ","], "--languages needs at least one"),
+    (["mine", "{history}", "--out", "{out}", "--languages", ","], "--languages: expected at least one language"),
+    (["mine", "{history}", "--out", "{out}", "--languages", "python,klingon"], "unknown language 'klingon'; known: "),
     (["mine", "{history}", "--out", "{out}", "--branch", "nope"], "names no commit"),
     (["frobnicate"], "invalid choice"),
 ])

@@ -135,7 +135,7 @@ def test_a_whole_folder_is_written_at_once_and_read_back(tmp_path, tiny_model):
     assert read_decoding(folder) == {}
     for bad in (0, -3, 2.5, True, "512"):
         (folder / "decoding.json").write_text(json.dumps({"max_tokens": bad}))
-        with pytest.raises(PatchcoderError, match="decoding.json: max_tokens must be a positive integer"):
+        with pytest.raises(PatchcoderError, match="decoding.json: max_tokens must be a whole number from 1 to 65,536"):
             read_decoding(folder)
     with pytest.raises(PatchcoderError, match="max_tokens"):
         save_checkpoint(tmp_path / "other", m, tok, training=training, max_tokens=0)
