@@ -135,7 +135,7 @@ def main() -> None:
                 suspicion = {(s.path, s.line): s.score for s in localisation.suspects}
                 outcomes: dict[tuple[str, str], tuple[bool, float]] = {}
 
-                def outcome(candidate) -> tuple[bool, float]:
+                def outcome(candidate, outcomes=outcomes, scratch=scratch, timeout=timeout) -> tuple[bool, float]:
                     key = (candidate.path, candidate.text)
                     if key not in outcomes:
                         scratch.write(candidate.path, candidate.text)

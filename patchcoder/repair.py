@@ -213,7 +213,6 @@ class Repairer:
         """Item `index` as a Source (its language from `language`, else its path; `wide` as in
         `candidates`) and its windows: the model reads the code with "\\n" line endings and space
         indentation (patchcoder.layout)."""
-        from patchcoder.ground.languages import language_of
         from patchcoder.layout import normalise
         from patchcoder.windows import windows_for
 
