@@ -4,7 +4,8 @@ enumeration order (most suspicious line first, rewrites as enumerated) and a ran
 
     python benchmarks/fix.py PROJECT --test "PYTHONPATH=src python -m pytest -x -q -p no:cacheprovider" \
         --source src/cachetools --bugs 50 [--checkpoint DIR] [--weights 0,0.5,1,2] [--max-tries 200] \
-        [--candidates wide,narrow] [--random-bugs N] [--out results.jsonl]
+        [--candidates wide,narrow] [--random-bugs N] [--shard I/N] [--out results.jsonl]
+    python benchmarks/fix.py --report results-0.jsonl results-1.jsonl      # the table of shards' JSON lines
 
 PROJECT is a folder holding the project (no training data may come from it). Bugs come from
 `patchcoder synth SOURCE --evaluation-set` (one single-statement bug per example); a bug is kept if the
