@@ -14,10 +14,7 @@ def integer(text: str) -> int:
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number ≥ 1, got {value}")
     return value

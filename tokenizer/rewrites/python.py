@@ -309,7 +309,6 @@ PYTHON = Language(
 WIDE_OPERATORS = {
     "wrong_binary_operator": every_other(("+", "-", "*", "/", "//", "%", "**", "@"), ("&", "|", "^", "<<", ">>")),
     "wrong_comparison_operator": every_other(("<", "<=", ">", ">=", "==", "!=", "is", "is not", "in", "not in")),
-    "wrong_boolean_operator": BOOLEAN,
     "wrong_assignment_operator": every_other(("=", "+=", "-=", "*=", "/=", "//=", "%=", "**=", "@="),
                                              ("=", "&=", "|=", "^=", "<<=", ">>=")),
 }

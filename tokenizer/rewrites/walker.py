@@ -277,7 +277,8 @@ class Walker:
             kind = "wrong_attribute_name"
         else:
             return
-        self.called.setdefault((obj, arity), {}).setdefault(self.text(name), None)
+        if self.language.wide:  # only the wide set looks for other names called alike
+            self.called.setdefault((obj, arity), {}).setdefault(self.text(name), None)
         self.name_sites.append((kind, name, None, (obj, arity)))
 
     def arguments(self, arguments, positional: list, *, swappable: bool, extra: Scope | None,
