@@ -386,6 +386,55 @@ class PatchCoder(nn.Module):
                 trace.gates.append(gates_r)
         return trace
 
+    def tree_forward(self, idx: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, V) of rows that are trees of tokens, not sequences: to train the ranking of
+        candidates, a prompt followed by its candidate scripts read as one trie, all in one pass.
+
+        Token j of row b follows token parents[b, j] (an earlier index of the row, or -1: a root). It
+        sits at position depth(j) (RoPE), attends to its ancestors and itself (loop 0, and the global
+        branch of the loops r >= 1 against loop 0's keys), the local branch to those of them at most W
+        positions above it, and loop r >= 1 starts from a·E[j] + b·H_{r-1}[parent] (CLP; zero for a
+        root). So each token gets exactly what `forward` gives the sequence root … parent, j, and a row
+        whose parents are j - 1 is `forward` itself. Padding: roots no other token descends from."""
+        cfg = self.config
+        ancestors, depth = tree_structure(parents)  # (B, T, T) bool, (B, T)
+        rope = self.rope(depth)
+        group = cfg.n_heads // cfg.n_kv_heads
+        E = self.embed(idx)
+        # boolean masks (True: attend), whatever dtype autocast gives q; folded as cached_attention does
+        global_mask = ancestors[:, None].repeat(1, 1, group, 1)
+        kv0: list = [None] * cfg.n_layers
+
+        def attend_global(i, q, k, v, gate):
+            kv0[i] = (k, v)
+            return cached_attention(q, k, v, global_mask)
+
+        x = self.drop(E)
+        for block in self.blocks:
+            x = block(x, rope, attend_global)
+        h = self.norm(x)
+        if cfg.loops > 1:
+            near = ancestors & (depth[:, None, :] >= depth[:, :, None] - cfg.window)
+            local_mask = near[:, None].repeat(1, 1, group, 1)
+            from_parent = (parents + 1)[..., None].expand(*parents.shape, cfg.d_model)  # into [zeros, h]
+        a, b = self.loop_scales[0], self.loop_scales[1]
+        for _ in range(1, cfg.loops):
+            if cfg.clp_shift:
+                prev = torch.cat([torch.zeros_like(h[:, :1]), h], dim=1).gather(1, from_parent)
+            else:
+                prev = h
+
+            def attend_gswa(i, q, k, v, gate):
+                o_global = cached_attention(q, *kv0[i], global_mask)
+                o_local = cached_attention(q, k, v, local_mask)
+                return mix(gate(), o_global, o_local)
+
+            x = self.drop(a * E + b * prev)
+            for block in self.blocks:
+                x = block(x, rope, attend_gswa)
+            h = self.norm(x)
+        return self.head(h)
+
     @staticmethod
     def _shift_right(h: torch.Tensor, key_start: torch.Tensor | None) -> torch.Tensor:
         shifted = F.pad(h[:, :-1], (0, 0, 1, 0))  # (B, T, C): row t holds h[t-1], row 0 zeros
@@ -659,20 +708,10 @@ class PatchCoder(nn.Module):
         T, dev = state.t, tokens.device
         if parents.shape != tokens.shape:
             raise ValueError(f"parents {tuple(parents.shape)} must have the shape of tokens {tuple(tokens.shape)}")
-        node = torch.arange(M, device=dev)
-        if bool((parents >= node).any()) or bool((parents < -1).any()):
-            raise ValueError("a node's parent must be an earlier node of its row, or -1 (the prefix)")
         if rows is None:
             rows = torch.arange(N, device=dev)
         key_start = state.key_start.index_select(0, rows)
-        # ancestors[n, j, i]: node i is node j or one of its ancestors, found by walking up level by level
-        ancestors = (node[:, None] == node[None, :]).expand(N, M, M).clone()
-        up = parents
-        while bool((up >= 0).any()):
-            where = (up >= 0).nonzero(as_tuple=True)
-            ancestors[where[0], where[1], up[where]] = True
-            up = torch.where(up >= 0, parents.gather(1, up.clamp(min=0)), up)
-        depth = ancestors.sum(dim=2) - 1  # (N, M): 0 for a node right after the prefix
+        ancestors, depth = tree_structure(parents)  # depth 0: a node right after the prefix
         pos = T + depth  # absolute index of each node
         rope = self.rope((pos - key_start[:, None]).clamp(min=0))  # (N, 1, M, D)
         dt = state.key_bias.dtype
@@ -805,6 +844,23 @@ class DecodeState:
         out.kv_loops = [[(pick(k), pick(v)) for k, v in per_layer] for per_layer in self.kv_loops]
         out.prev_h = pick(self.prev_h)  # ring_pos is per position, the same for every row
         return out
+
+
+def tree_structure(parents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ancestors, depth) of rows of trees given by parent indices (B, T): parents[b, j] is an earlier
+    index of row b, or -1 for a root. ancestors[b, j, i] (B, T, T, bool): token i is token j or one of
+    its ancestors, found by walking up one level per pass; depth[b, j] (B, T): 0 for a root."""
+    B, T = parents.shape
+    node = torch.arange(T, device=parents.device)
+    if bool((parents >= node).any()) or bool((parents < -1).any()):
+        raise ValueError("a token's parent must be an earlier node of its row, or -1 (a root)")
+    ancestors = (node[:, None] == node[None, :]).expand(B, T, T).clone()
+    up = parents
+    while bool((up >= 0).any()):
+        where = (up >= 0).nonzero(as_tuple=True)
+        ancestors[where[0], where[1], up[where]] = True
+        up = torch.where(up >= 0, parents.gather(1, up.clamp(min=0)), up)
+    return ancestors, ancestors.sum(dim=2) - 1
 
 
 def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
