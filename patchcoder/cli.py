@@ -22,6 +22,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("mine", "patchcoder.mining.cli", "extract (old file, new file, message) pairs from git history into parquet shards"),
     ("tokenize", "patchcoder.tokenizer.cli", "turn mined pairs into token shards (or train the vocabulary)"),
     ("synth", "patchcoder.training.synth_cli", "make synthetic bug-fix pairs by injecting bugs into clean source files"),
+    ("candidates", "patchcoder.training.candidates_cli", "make candidate shards: windows with the rival scripts ranking weighs (for --rank training)"),
     ("split", "patchcoder.training.split_cli", "split mined pairs into train/valid/test by repository"),
     ("train", "patchcoder.training.cli", "train a looped patch model with Accelerate (presets tiny/default, resumable)"),
     ("suggest", "patchcoder.suggest_cli", "propose patches for your changes (or files) as diffs; --apply writes them"),

@@ -331,9 +331,14 @@ class PatchCoder(nn.Module):
 
     # -- training forward ----------------------------------------------------------------------
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """input_ids (B, T) -> logits (B, T, V) from the last loop."""
-        return self.head(self.run_loops(input_ids).hidden[-1])
+    def forward(self, input_ids: torch.Tensor, parents: torch.Tensor | None = None, *,
+                hidden: bool = False) -> torch.Tensor:
+        """input_ids (B, T) -> logits (B, T, V) from the last loop; with `parents`, rows that are trees
+        (`tree_forward`); with `hidden`, the last loop's normed states (B, T, C) instead of logits."""
+        if parents is not None:
+            return self.tree_forward(input_ids, parents, hidden=hidden)
+        h = self.run_loops(input_ids).hidden[-1]
+        return h if hidden else self.head(h)
 
     def run_loops(self, idx: torch.Tensor, key_start: torch.Tensor | None = None, *, capture: bool = False):
         """All R loops over a whole sequence. key_start (B,) marks left padding (first real index)."""
@@ -386,7 +391,7 @@ class PatchCoder(nn.Module):
                 trace.gates.append(gates_r)
         return trace
 
-    def tree_forward(self, idx: torch.Tensor, parents: torch.Tensor) -> torch.Tensor:
+    def tree_forward(self, idx: torch.Tensor, parents: torch.Tensor, *, hidden: bool = False) -> torch.Tensor:
         """Logits (B, T, V) of rows that are trees of tokens, not sequences: to train the ranking of
         candidates, a prompt followed by its candidate scripts read as one trie, all in one pass.
 
@@ -395,7 +400,8 @@ class PatchCoder(nn.Module):
         branch of the loops r >= 1 against loop 0's keys), the local branch to those of them at most W
         positions above it, and loop r >= 1 starts from a·E[j] + b·H_{r-1}[parent] (CLP; zero for a
         root). So each token gets exactly what `forward` gives the sequence root … parent, j, and a row
-        whose parents are j - 1 is `forward` itself. Padding: roots no other token descends from."""
+        whose parents are j - 1 is `forward` itself. Padding: roots no other token descends from.
+        `hidden`: the last loop's normed states (B, T, C) instead of logits."""
         cfg = self.config
         ancestors, depth = tree_structure(parents)  # (B, T, T) bool, (B, T)
         rope = self.rope(depth)
@@ -433,7 +439,7 @@ class PatchCoder(nn.Module):
             for block in self.blocks:
                 x = block(x, rope, attend_gswa)
             h = self.norm(x)
-        return self.head(h)
+        return h if hidden else self.head(h)
 
     @staticmethod
     def _shift_right(h: torch.Tensor, key_start: torch.Tensor | None) -> torch.Tensor:

@@ -32,13 +32,13 @@ def _megabytes(text: str) -> int:
     return int(value * 1_000_000)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_example_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of how mined rows become examples (ExampleConfig; `example_config` reads them), and
+    of the sharded run: --vocab, --jobs, --ray, --resume, --json, --no-progress."""
     from patchcoder.mining.pool import add_ray_option
     from patchcoder.tokenizer.examples import ExampleConfig
 
     d = ExampleConfig()
-    p.add_argument("--data", metavar="MINED_DIR", help="output folder of `patchcoder mine` (its shards/ are read)")
-    p.add_argument("--out", metavar="DIR", help="output folder for shards/ and manifest.json")
     p.add_argument("--vocab", metavar="FILE", help="vocabulary JSON (default: the one shipped with patchcoder)")
     p.add_argument("--max-tokens", type=positive_int, default=d.max_tokens, metavar="N",
                    help="token budget of one example; the window grows around the change up to it (default: %(default)s)")
@@ -60,6 +60,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
+
+
+def example_config(args: argparse.Namespace):
+    """The ExampleConfig of the options `add_example_arguments` added."""
+    from patchcoder.tokenizer.examples import ExampleConfig
+
+    return ExampleConfig(max_tokens=args.max_tokens, drop_message=args.drop_message,
+                         max_message_tokens=args.max_message_tokens, seed=args.seed,
+                         no_change=args.no_change, no_change_at_change=args.no_change_at_change)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="MINED_DIR", help="output folder of `patchcoder mine` (its shards/ are read)")
+    p.add_argument("--out", metavar="DIR", help="output folder for shards/ and manifest.json")
+    add_example_arguments(p)
 
     sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
     t = sub.add_parser("train-vocab", help="train the BPE vocabulary on source folders or mined shards",
@@ -89,13 +104,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.data or not args.out:
         raise UsageError("pass --data MINED_DIR and --out DIR (or an ACTION: train-vocab, encode)")
     from patchcoder.ground.console import print_summary
-    from patchcoder.tokenizer.examples import ExampleConfig
     from patchcoder.tokenizer.shards import tokenize_dataset
 
-    config = ExampleConfig(max_tokens=args.max_tokens, drop_message=args.drop_message,
-                           max_message_tokens=args.max_message_tokens, seed=args.seed,
-                           no_change=args.no_change, no_change_at_change=args.no_change_at_change)
-    summary = tokenize_dataset(args.data, args.out, vocab=args.vocab, config=config, jobs=args.jobs,
+    summary = tokenize_dataset(args.data, args.out, vocab=args.vocab, config=example_config(args), jobs=args.jobs,
                                resume=args.resume, show_progress=not args.no_progress, ray=args.ray)
     print_summary(f"patchcoder tokenize → {Path(args.out)}", summary.table_rows())
     if args.json:

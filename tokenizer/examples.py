@@ -55,6 +55,7 @@ class Example:
     sstub: str | None
     message_dropped: bool
     no_change: bool = False  # a window of correct code whose answer is the empty script
+    loss_mask: list[int] | None = None  # per token; None: 1 on ids[answer_start:], 0 before
 
 
 class Dropped(Exception):  # noqa: N818 - a reason, not an error

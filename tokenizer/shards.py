@@ -105,8 +105,9 @@ def _init_worker(vocab: str | None) -> None:
     _TOKENIZER = CodeTokenizer.load(vocab) if vocab else CodeTokenizer.default()
 
 
-def tokenize_unit(unit: Unit, channel: Channel, *, out: str, config: ExampleConfig) -> dict:
-    """Turn one mined parquet file (the unit's item) into the unit's token arrays; returns its counts."""
+def tokenize_unit(unit: Unit, channel: Channel, *, out: str, config: ExampleConfig, make_examples=None) -> dict:
+    """Turn one mined parquet file (the unit's item) into the unit's token arrays; returns its counts.
+    `make_examples(tokenizer, row, config)`: what a row becomes (default `build_examples`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -125,7 +126,7 @@ def tokenize_unit(unit: Unit, channel: Channel, *, out: str, config: ExampleConf
     for row in rows:  # a few hundred rows in memory at a time, not the whole shard
         counts["rows"] += 1
         try:
-            examples, dropped_parts = build_examples(tok, row, config)
+            examples, dropped_parts = (make_examples or build_examples)(tok, row, config)
         except Dropped as dropped:
             counts["dropped"][dropped.reason] += 1
             continue
@@ -133,8 +134,11 @@ def tokenize_unit(unit: Unit, channel: Channel, *, out: str, config: ExampleConf
             counts["dropped"][f"{reason} (part of a change)" if examples else reason] += 1
         for example in examples:
             ids = np.asarray(example.ids, dtype=dtype)
-            mask = np.zeros(len(ids), dtype=np.uint8)
-            mask[example.answer_start:] = 1
+            if example.loss_mask is None:
+                mask = np.zeros(len(ids), dtype=np.uint8)
+                mask[example.answer_start:] = 1
+            else:
+                mask = np.asarray(example.loss_mask, dtype=np.uint8)
             all_ids.append(ids)
             all_masks.append(mask)
             offsets.append(offsets[-1] + len(ids))
@@ -178,8 +182,13 @@ def tokenize_dataset(
     resume: bool = False,
     show_progress: bool = False,
     ray: str | None = None,
+    make_examples=None,
+    describe: dict | None = None,
 ) -> TokenizeSummary:
-    """Tokenize every mined shard under `data_dir` into token shards under `out`."""
+    """Tokenize every mined shard under `data_dir` into token shards under `out`. `make_examples`, a
+    picklable function (tokenizer, row, config) → (examples, dropped reasons), replaces `build_examples`
+    (e.g. examples that carry competing candidates, made on a higher floor), and `describe` is recorded
+    in the manifest with the config (a resumed run must be made alike)."""
     from patchcoder.mining.shards import shard_files
     from patchcoder.tokenizer.vocab import CodeTokenizer
 
@@ -200,6 +209,7 @@ def tokenize_dataset(
         "eos_id": tok.eos_id,
         "dtype": "uint16" if tok.vocab_size <= 2**16 else "uint32",
         "config": config.as_dict(),
+        **({"examples": describe} if describe is not None else {}),
     }
     manifest = Manifest.open(out, FORMAT, KIND, resume=resume, same=expected)
     if manifest is None:
@@ -227,6 +237,7 @@ def tokenize_dataset(
             summary.add(counts)
             progress.advance(task)
 
-        pool.run(todo, functools.partial(tokenize_unit, out=str(out), config=config), finished)
+        pool.run(todo, functools.partial(tokenize_unit, out=str(out), config=config, make_examples=make_examples),
+                 finished)
     summary.seconds = time.perf_counter() - started
     return summary

@@ -31,6 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", action="append", metavar="DIR[:WEIGHT]",
                    help="token shards to train on (repeatable, with a mixture weight); replaces the config's")
     p.add_argument("--valid", metavar="DIR", help="token shards for periodic validation; replaces the config's")
+    p.add_argument("--rank", action="append", metavar="DIR[:WEIGHT]",
+                   help="candidate shards (`patchcoder candidates`) for the ranking loss (repeatable, with a mixture "
+                        "weight); replaces the config's; set its weight with --set optim.rank_weight=W")
+    p.add_argument("--rank-valid", metavar="DIR", help="candidate shards for validating the ranking; replaces the config's")
     p.add_argument("--tokenizer", metavar="FILE", help="the vocabulary the shards were made with (default: shipped)")
     p.add_argument("--max-steps", type=positive_int, metavar="N", help="optimizer steps in total (overrides the config)")
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest checkpoint")
@@ -62,7 +66,7 @@ def apply_override(config, item: str) -> None:
         config.model[key] = value
         return
     part = getattr(config, section)
-    if key not in {f.name for f in dataclasses.fields(part)} or key == "train":
+    if key not in {f.name for f in dataclasses.fields(part)} or key in ("train", "rank"):
         raise UsageError(f"--set {item!r}: [{section}] has no setting {key!r}")
     setattr(part, key, value)
 
@@ -71,17 +75,20 @@ def build_config(args: argparse.Namespace):
     from patchcoder.training.config import DataSource, load_config, load_preset
 
     config = load_preset(args.preset) if args.preset else load_config(args.config)
-    if args.data:
-        sources = []
-        for item in args.data:
-            path, _, weight = item.rpartition(":") if ":" in item else (item, "", "1")
-            try:
-                sources.append(DataSource(path or item, float(weight)))
-            except ValueError:
-                raise UsageError(f"--data {item!r}: the weight after ':' must be a number") from None
-        config.data.train = sources
+    for option, key in (("data", "train"), ("rank", "rank")):
+        if getattr(args, option):
+            sources = []
+            for item in getattr(args, option):
+                path, _, weight = item.rpartition(":") if ":" in item else (item, "", "1")
+                try:
+                    sources.append(DataSource(path or item, float(weight)))
+                except ValueError:
+                    raise UsageError(f"--{option} {item!r}: the weight after ':' must be a number") from None
+            setattr(config.data, key, sources)
     if args.valid:
         config.data.valid = args.valid
+    if args.rank_valid:
+        config.data.rank_valid = args.rank_valid
     if args.tokenizer:
         config.run.tokenizer = args.tokenizer
     if args.seed is not None:
@@ -106,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     summary = {"steps": result.steps, "tokens": result.tokens, "train_loss": result.train_loss,
                "valid_loss": result.valid_loss, "seconds": round(result.seconds, 1),
                "final": str(result.final_dir) if result.final_dir else None, "interrupted": result.interrupted,
-               "rank": result.rank, "weights_digest": result.weights_digest, "data_digest": result.data_digest}
+               "rank": result.rank, "weights_digest": result.weights_digest, "data_digest": result.data_digest,
+               "rank_tokens": result.rank_tokens}
     if result.rank == 0:  # people read rank 0; every rank prints its JSON line (the digests prove DDP)
         if result.interrupted:
             stderr().print(f"stopped at step {result.steps}; checkpoint saved; continue with --resume {args.out}")

@@ -42,6 +42,12 @@ class DataConfig:
     """token shards for periodic validation (held-out repositories)"""
     seq_len: int = 512
     """longest sequence a batch holds; longer examples are cut (the tokenizer's budget should fit)"""
+    rank: list[DataSource] = dataclasses.field(default_factory=list)
+    """candidate shards (made by `patchcoder candidates`) for the ranking loss (optim.rank_weight)"""
+    rank_valid: str | None = None
+    """candidate shards of held-out windows: validation ranking loss and accuracy"""
+    rank_len: int = 512
+    """longest trie row (a prompt and its candidates); rivals that do not fit are left out"""
 
 
 @dataclasses.dataclass
@@ -63,6 +69,13 @@ class OptimConfig:
     """gradient-norm clipping"""
     lm_loss_weight: float = 0.0
     """weight of an extra next-token loss on the prompt (code) tokens; the main loss is on the edit script"""
+    rank_weight: float = 0.0
+    """weight of the ranking loss (0: off): per window of data.rank, a softmax over its candidates' mean
+    log-probabilities (what rank mode compares) whose target is the true script"""
+    rank_batch: int = 8
+    """candidate-shard examples per process per micro-step"""
+    rank_temperature: float = 1.0
+    """the ranking softmax reads mean log-probabilities divided by this"""
 
 
 @dataclasses.dataclass
@@ -101,9 +114,10 @@ class TrainConfig:
             raise PatchcoderError(f"{origin}: unknown section(s) {unknown}")
         try:
             data = dict(raw.get("data", {}))
-            if not isinstance(data.get("train", []), list):
-                raise ValueError(f"data.train must be a list of token-shard folders, got {schema.shown(data['train'])}")
-            data["train"] = [DataSource(**s) if isinstance(s, dict) else DataSource(str(s)) for s in data.get("train", [])]
+            for key in ("train", "rank"):
+                if not isinstance(data.get(key, []), list):
+                    raise ValueError(f"data.{key} must be a list of token-shard folders, got {schema.shown(data[key])}")
+                data[key] = [DataSource(**s) if isinstance(s, dict) else DataSource(str(s)) for s in data.get(key, [])]
             return cls(
                 model=dict(raw.get("model", {})),
                 data=DataConfig(**data),
@@ -121,8 +135,11 @@ class TrainConfig:
         problems = []
         for section in ("data", "optim", "run"):
             problems += schema.problems(dataclasses.asdict(getattr(self, section)), RULES[section], f"{section}.")
-        for i, source in enumerate(self.data.train):
-            problems += schema.problems(dataclasses.asdict(source), SOURCE_RULES, f"data.train[{i}].")
+        for key in ("train", "rank"):
+            for i, source in enumerate(getattr(self.data, key)):
+                problems += schema.problems(dataclasses.asdict(source), SOURCE_RULES, f"data.{key}[{i}].")
+        if self.optim.rank_weight > 0 and not self.data.rank:
+            problems.append("optim.rank_weight > 0 needs candidate shards: give [data] rank = [...] or --rank DIR")
         unknown = sorted(set(self.model) - set(CONFIG_RULES))
         if unknown:
             problems.append(f"[model] has no setting(s) {', '.join(map(repr, unknown))}; "
@@ -140,6 +157,8 @@ RULES: dict[str, dict[str, Rule]] = {
     "data": {
         "valid": Text(optional=True),
         "seq_len": Whole(1, MAX_TOKENS),  # becomes the model folder's prompt budget
+        "rank_valid": Text(optional=True),
+        "rank_len": Whole(2, 65_536),
     },
     "optim": {
         "batch_size": Whole(1),
@@ -153,6 +172,9 @@ RULES: dict[str, dict[str, Rule]] = {
         "beta2": Number(0, 1, below=True),
         "clip": Number(0, above=True),
         "lm_loss_weight": Number(0),
+        "rank_weight": Number(0),
+        "rank_batch": Whole(1),
+        "rank_temperature": Number(0, above=True),
     },
     "run": {
         "seed": Whole(0, 2**32 - 1),  # numpy's seeds
@@ -178,10 +200,11 @@ def load_config(path: str | Path) -> TrainConfig:
         raise PatchcoderError(f"{path} is not valid TOML: {exc}") from None
     config = TrainConfig.from_dict(raw, origin=str(path))
     base = path.parent
-    for source in config.data.train:  # relative data paths are relative to the config file
+    for source in [*config.data.train, *config.data.rank]:  # relative data paths are relative to the config file
         source.path = str((base / source.path).resolve()) if not Path(source.path).is_absolute() else source.path
-    if config.data.valid and not Path(config.data.valid).is_absolute():
-        config.data.valid = str((base / config.data.valid).resolve())
+    for key in ("valid", "rank_valid"):
+        if getattr(config.data, key) and not Path(getattr(config.data, key)).is_absolute():
+            setattr(config.data, key, str((base / getattr(config.data, key)).resolve()))
     return config
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from patchcoder.ground.atomic import atomic_write
 
-FIELDS = ["step", "split", "loss", "lr", "grad_norm", "tokens", "tokens_per_s"]
+FIELDS = ["step", "split", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "accuracy"]
 
 
 class TrainingLog:
@@ -54,6 +54,17 @@ class TrainingLog:
             self._tb.add_scalar("loss/train", loss, step)
             self._tb.add_scalar("lr", lr, step)
             self._tb.add_scalar("tokens_per_s", tokens_per_s, step)
+
+    def ranking(self, step: int, split: str, loss: float, accuracy: float, tokens: int | None = None) -> None:
+        """The ranking loss and how often the true script ranked first: split 'rank' (training, with the
+        candidate tokens read so far) or 'rank_valid'."""
+        if not self.enabled:
+            return
+        self._append({"step": step, "split": split, "loss": f"{loss:.6f}", "lr": "", "grad_norm": "",
+                      "tokens": "" if tokens is None else tokens, "tokens_per_s": "", "accuracy": f"{accuracy:.4f}"})
+        if self._tb:
+            self._tb.add_scalar(f"loss/{split}", loss, step)
+            self._tb.add_scalar(f"accuracy/{split}", accuracy, step)
 
     def valid(self, step: int, loss: float | None) -> None:
         if not self.enabled or loss is None:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from patchcoder.ground.atomic import TEMP_SUFFIX, replace_directory, temp_directory
 from patchcoder.ground.errors import PatchcoderError
 from patchcoder.training.config import TrainConfig
-from patchcoder.training.data import MixtureBatches, validation_batches
+from patchcoder.training.data import CandidateBatches, MixtureBatches, validation_batches
 from patchcoder.training.logs import TrainingLog
 
 STATE_NAME = "patchcoder_state.json"
@@ -47,6 +47,7 @@ class TrainResult:
     rank: int = 0
     weights_digest: str = ""  # sha256 of this rank's parameters: equal on every rank after DDP
     data_digest: str = ""  # sha256 of the token ids this rank trained on in this invocation
+    rank_tokens: int = 0  # tokens of the candidate tries read by the ranking loss
 
 
 def learning_rate(step: int, optim) -> float:
@@ -64,6 +65,27 @@ def edit_loss(logits: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) ->
     targets, w = ids[:, 1:], weights[:, 1:]
     losses = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.size(-1)), targets.reshape(-1), reduction="none")
     return (losses * w.reshape(-1)).sum() / w.sum().clamp_min(1.0)
+
+
+def rank_loss(model, batch, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The listwise ranking loss of a TrieBatch (training.data) and the share of its examples whose
+    true script scores strictly highest: per example, a softmax over its candidates' mean
+    log-probability per token — the score rank mode compares — divided by `temperature`, with the
+    true script (each example's first candidate) as the target. One tree forward reads every
+    example's candidates as a trie; only the states that predict a candidate token meet the head."""
+    h = model(batch.ids, batch.parents, hidden=True)  # (B, T, C)
+    states = h[batch.node_row, batch.node_parent]  # (N, C): what predicts each candidate token
+    unwrapped = getattr(model, "module", model)  # DDP keeps the model in .module
+    logp = unwrapped.head(states).float().log_softmax(-1).gather(1, batch.node_token[:, None])[:, 0]  # (N,)
+    scores = (logp[batch.paths] * batch.path_mask).sum(1) / batch.path_mask.sum(1)  # (C,)
+    counts = torch.bincount(batch.owner)
+    first = torch.cumsum(counts, 0) - counts
+    position = torch.arange(len(batch.owner), device=scores.device) - first[batch.owner]
+    table = torch.full((len(counts), int(counts.max())), float("-inf"), device=scores.device)
+    table = table.index_put((batch.owner, position), scores / temperature)
+    loss = (torch.logsumexp(table, dim=1) - table[:, 0]).mean()
+    rivals = table[:, 1:].max(dim=1).values if table.shape[1] > 1 else torch.full_like(table[:, 0], float("-inf"))
+    return loss, (table[:, 0] > rivals).float().mean().detach()
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -151,7 +173,9 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
         if budget > config.data.seq_len:
             raise PatchcoderError(f"{shards.directory} holds examples of up to {budget} tokens, more than seq_len "
                                   f"{config.data.seq_len}: tokenize with --max-tokens {config.data.seq_len}")
-    fingerprints = {s.manifest["vocab_fingerprint"] for s, _ in sources}
+    ranking = config.optim.rank_weight > 0
+    rank_sources = [(TokenShards(s.path), s.weight) for s in config.data.rank] if ranking else []
+    fingerprints = {s.manifest["vocab_fingerprint"] for s, _ in sources + rank_sources}
     tokenizer = CodeTokenizer.load(config.run.tokenizer) if config.run.tokenizer else CodeTokenizer.default()
     if fingerprints != {tokenizer.fingerprint}:
         raise PatchcoderError("the token shards were not made with the configured tokenizer "
@@ -176,15 +200,27 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
     if config.data.valid:
         valid = validation_batches(TokenShards(config.data.valid), config.optim.batch_size, config.data.seq_len,
                                    config.run.eval_batches)
+    rank_batches = rank_valid = None
+    if ranking:
+        rank_batches = CandidateBatches(rank_sources, config.optim.rank_batch, config.data.rank_len,
+                                        seed=config.run.seed, rank=accelerator.process_index,
+                                        world_size=accelerator.num_processes)  # trie rows are not compiled
+        if config.data.rank_valid:
+            fixed = CandidateBatches([(TokenShards(config.data.rank_valid), 1.0)], config.optim.rank_batch,
+                                     config.data.rank_len, seed=12345)
+            rank_valid = [next(fixed) for _ in range(min(config.run.eval_batches,
+                                                         max(1, len(fixed.sources[0]) // config.optim.rank_batch)))]
     model, optimizer = accelerator.prepare(model, optimizer)
     forward = torch.compile(model) if config.run.compile else model
 
-    step, tokens = 0, 0
+    step, tokens, rank_tokens = 0, 0, 0
     if checkpoint is not None:
         accelerator.load_state(str(checkpoint))
         saved = json.loads((checkpoint / STATE_NAME).read_text())
-        step, tokens = saved["step"], saved["tokens"]
+        step, tokens, rank_tokens = saved["step"], saved["tokens"], saved.get("rank_tokens", 0)
         batches.load_state_dict(saved["batches"][accelerator.process_index])
+        if rank_batches is not None and saved.get("rank_batches"):  # a run that started without ranking: from the start
+            rank_batches.load_state_dict(saved["rank_batches"][accelerator.process_index])
     log = TrainingLog(out, enabled=main, resume_step=step if checkpoint is not None else None)
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -199,9 +235,14 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
         accelerator.wait_for_everyone()
         accelerator.save_state(str(tmp))
         states = accelerator.gather_for_metrics([json.dumps(batches.state_dict())], use_gather_object=True)
+        rank_states = accelerator.gather_for_metrics([json.dumps(rank_batches.state_dict())], use_gather_object=True) \
+            if rank_batches is not None else []
         if main:
             state = {"step": at_step, "tokens": tokens, "config": config.to_dict(),
                      "batches": [json.loads(s) for s in states]}
+            if rank_batches is not None:
+                state["rank_tokens"] = rank_tokens
+                state["rank_batches"] = [json.loads(s) for s in rank_states]
             (tmp / STATE_NAME).write_text(json.dumps(state, indent=1))
             replace_directory(tmp, final)
             for old in _checkpoints(out)[:-2]:
@@ -220,6 +261,17 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
         model.train()
         return total / len(valid)
 
+    def validate_ranking() -> tuple[float, float]:
+        model.eval()
+        losses, hits = [], []
+        with torch.no_grad(), accelerator.autocast():
+            for batch in rank_valid:
+                loss, accuracy = rank_loss(model, batch.to(accelerator.device), config.optim.rank_temperature)
+                losses.append(float(loss))
+                hits.append(float(accuracy))
+        model.train()
+        return sum(losses) / len(losses), sum(hits) / len(hits)
+
     model.train()
     accum = config.optim.grad_accum
     last_loss = valid_loss = None
@@ -232,17 +284,29 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
             lr = learning_rate(step, config.optim)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            micro_losses, step_tokens = [], 0
+            micro_losses, step_tokens, rank_losses, rank_hits = [], 0, [], []
             for micro in range(accum):
                 ids, weights = next(batches)
                 data_hash.update(ids.numpy().tobytes())
                 ids, weights = ids.to(accelerator.device), weights.to(accelerator.device)
-                sync = contextlib.nullcontext() if micro == accum - 1 else accelerator.no_sync(model)
+                last = micro == accum - 1
+                # DDP reduces the gradients in the micro-step's last backward: the ranking loss's, when on
+                sync = contextlib.nullcontext() if last and not ranking else accelerator.no_sync(model)
                 with sync, accelerator.autocast():
                     loss = edit_loss(forward(ids), ids, weights)
                     accelerator.backward(loss / accum)
                 micro_losses.append(loss.detach())
                 step_tokens += int((ids != batches.pad_id).sum()) * accelerator.num_processes
+                if ranking:
+                    trie = next(rank_batches)
+                    data_hash.update(trie.ids.numpy().tobytes())
+                    sync = contextlib.nullcontext() if last else accelerator.no_sync(model)
+                    with sync, accelerator.autocast():
+                        ranked, accuracy = rank_loss(model, trie.to(accelerator.device), config.optim.rank_temperature)
+                        accelerator.backward(config.optim.rank_weight * ranked / accum)
+                    rank_losses.append(ranked.detach())
+                    rank_hits.append(accuracy)
+                    rank_tokens += int((trie.ids != batches.pad_id).sum()) * accelerator.num_processes
             grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.optim.clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -254,10 +318,16 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
             if step % config.run.log_every == 0 or step == config.optim.max_steps:
                 elapsed = time.perf_counter() - window_start
                 log.train(step, loss_value, lr, float(grad_norm), tokens, window_tokens / max(elapsed, 1e-9))
+                if ranking:
+                    log.ranking(step, "rank", float(accelerator.reduce(torch.stack(rank_losses).mean(), reduction="mean")),
+                                float(accelerator.reduce(torch.stack(rank_hits).mean(), reduction="mean")), rank_tokens)
                 window_tokens, window_start = 0, time.perf_counter()
-            if valid and (step % config.run.eval_every == 0 or step == config.optim.max_steps):
-                valid_loss = validate()
-                log.valid(step, valid_loss)
+            if step % config.run.eval_every == 0 or step == config.optim.max_steps:
+                if valid:
+                    valid_loss = validate()
+                    log.valid(step, valid_loss)
+                if rank_valid:
+                    log.ranking(step, "rank_valid", *validate_ranking())
             progress.update(step, loss_value, tokens)
             stop_now = stop.requested or (stop_after is not None and step >= stop_after)
             flag = accelerator.reduce(torch.tensor(float(stop_now), device=accelerator.device), reduction="sum")
@@ -279,7 +349,7 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
     for _, p in sorted(accelerator.unwrap_model(model).state_dict().items()):
         weights_hash.update(p.detach().float().cpu().numpy().tobytes())
     return TrainResult(step, tokens, final_dir, last_loss, valid_loss, time.perf_counter() - started, interrupted,
-                       accelerator.process_index, weights_hash.hexdigest(), data_hash.hexdigest())
+                       accelerator.process_index, weights_hash.hexdigest(), data_hash.hexdigest(), rank_tokens)
 
 
 def export_checkpoint(checkpoint: str | os.PathLike, directory: str | os.PathLike) -> Path:

@@ -1,0 +1,101 @@
+"""Candidate shards: training examples that carry the candidates the true script competes with.
+
+Rank mode decides by scoring every single-statement rewrite of a window, and "no change", with the
+model (patchcoder.ranking); the script loss alone never shows the model those rivals. Each example here
+is a window exactly as in the token shards (`build_examples`: a bug's window, or a "no change" window of
+correct code), followed by its candidates, each ending in `<|eos|>`:
+
+    prompt | true script <|eos|> | rival 1 <|eos|> | … | rival K <|eos|>
+    mask:  0 … 0 | 1 … 1         | 2 … 2             | … | 2 … 2
+
+The rivals are up to `negatives` of what ranking would score for that window, drawn in a seeded order:
+"no change" first for a bug's window, then the rewrite engine's rewrites of the window (those that
+script inside it; unlike ranking's, not checked to parse). For a "no change" window the true script is `<|eos|>` and every rival is a
+rewrite of correct code: the false alarms rank mode must learn to refuse. They are written as token
+shards (same layout and manifest, `patchcoder.tokenizer.shards`) whose manifest says `"examples":
+{"kind": "candidates", ...}`; the trainer reads them as one trie per example (`training.data`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+
+from patchcoder.tokenizer.examples import Example, ExampleConfig, build_examples
+
+KIND = "candidates"
+TRUE, RIVAL = 1, 2  # mask values of the true script's tokens and of the rivals'
+
+
+def candidate_examples(tokenizer, row: dict, config: ExampleConfig, *, negatives: int = 15, seed: int = 0,
+                       max_candidate_tokens: int = 384) -> tuple[list[Example], list[str]]:
+    """The examples of a row (`build_examples`), each with up to `negatives` rival candidates appended
+    (at most `max_candidate_tokens` tokens of candidates in all, the true one included). An example for
+    which ranking has no rival at all is dropped ("no_rivals")."""
+    from patchcoder.ranking import Source, options, rewrites, scripts
+    from patchcoder.windows import Window
+
+    examples, dropped = build_examples(tokenizer, row, config)
+    out = []
+    for ex in examples:
+        code = row["new"] if ex.no_change else row["old"]
+        source = Source(code, row.get("language"))
+        prompt, true = ex.ids[:ex.answer_start], ex.ids[ex.answer_start:]
+        window = Window(0, prompt, ex.window_start, ex.window_lines)
+        found = options(tokenizer, source, window, rewrites(source, [window]))
+        key = f"{seed}\0{row.get('commit')}\0{row.get('path')}\0{ex.window_start}\0{ex.no_change}"
+        order = sorted(range(len(found)), key=lambda k: hashlib.blake2b(f"{key}\0{k}".encode(), digest_size=8).digest())
+        rivals: list[list[int]] = []
+        budget = max_candidate_tokens - len(true)
+        # Unlike ranking, rivals are not checked to parse (Python's compiler over the whole file is most of
+        # the cost): a rival that does not parse is one ranking never scores, a harmless extra negative.
+        chosen = [found[k] for k in order[:2 * negatives]]  # some do not script inside the window
+        for ids in scripts(tokenizer, source, window, chosen):  # [<|eos|>] ("no change") comes first
+            if len(rivals) == negatives or len(ids) > budget:
+                break
+            if ids != true and ids not in rivals:
+                rivals.append(ids)
+                budget -= len(ids)
+        if not rivals:
+            dropped.append("no_rivals")
+            continue
+        ids = prompt + true + [t for r in rivals for t in r]
+        mask = [0] * len(prompt) + [TRUE] * len(true) + [RIVAL] * (len(ids) - len(prompt) - len(true))
+        out.append(Example(ids, ex.answer_start, ex.window_start, ex.window_lines, ex.sstub, ex.message_dropped,
+                           ex.no_change, loss_mask=mask))
+    return out, dropped
+
+
+def make_candidate_shards(data_dir: str | os.PathLike, out: str | os.PathLike, *, config: ExampleConfig,
+                          negatives: int = 15, seed: int = 0, vocab: str | os.PathLike | None = None, jobs: int = 1,
+                          resume: bool = False, show_progress: bool = False, ray: str | None = None):
+    """Candidate shards of every mined (or synthetic) shard under `data_dir`, under `out`; the summary
+    of `tokenize_dataset`."""
+    from patchcoder.ground.errors import PatchcoderError
+    from patchcoder.tokenizer.shards import tokenize_dataset
+
+    if negatives < 1:
+        raise PatchcoderError(f"negatives must be at least 1, got {negatives}")
+    make = functools.partial(candidate_examples, negatives=negatives, seed=seed)
+    return tokenize_dataset(data_dir, out, vocab=vocab, config=config, jobs=jobs, resume=resume,
+                            show_progress=show_progress, ray=ray, make_examples=make,
+                            describe={"kind": KIND, "negatives": negatives, "seed": seed})
+
+
+def split_candidates(ids, mask, eos_id: int) -> tuple[list[int], list[list[int]]]:
+    """(prompt, candidates) of one candidate-shard example: candidates[0] is the true script; each
+    candidate ends in `<|eos|>`."""
+    n = len(ids)
+    start = next((k for k in range(n) if mask[k]), n)
+    prompt = [int(t) for t in ids[:start]]
+    candidates: list[list[int]] = []
+    current: list[int] = []
+    for k in range(start, n):
+        current.append(int(ids[k]))
+        if ids[k] == eos_id:
+            candidates.append(current)
+            current = []
+    if current or not candidates or mask[start] != TRUE:
+        raise ValueError("not a candidate-shard example (its answer must be candidates ending in <|eos|>, the true one first)")
+    return prompt, candidates

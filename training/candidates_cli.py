@@ -1,0 +1,45 @@
+"""Make candidate shards: token-shard examples followed by the candidates ranking would weigh against them.
+
+  patchcoder candidates --data MINED_DIR --out DIR [--negatives K] [example options as for tokenize]
+      for every example that `patchcoder tokenize` would make from MINED_DIR (a `patchcoder synth` folder
+      is the usual one: its windows hold one single-statement bug each), the window followed by its true
+      script and up to K rival scripts: "no change" and the rewrite engine's rewrites of the window, as
+      rank mode scores them. `--no-change F` adds windows of correct code whose true answer is "no change"
+      and whose rivals are all rewrites. Train on them with `patchcoder train --rank DIR`
+      (training.candidates explains the layout; resumable with --resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from patchcoder.ground.argtypes import positive_int
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from patchcoder.tokenizer.cli import add_example_arguments
+
+    p.add_argument("--data", required=True, metavar="MINED_DIR",
+                   help="folder of mined or synthetic parquet shards (e.g. the output of `patchcoder synth`)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder for shards/ and manifest.json")
+    p.add_argument("--negatives", type=positive_int, default=15, metavar="K",
+                   help="rival candidates per example at most (default: %(default)s)")
+    add_example_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from patchcoder.ground.console import print_summary
+    from patchcoder.tokenizer.cli import example_config
+    from patchcoder.training.candidates import make_candidate_shards
+
+    summary = make_candidate_shards(args.data, args.out, config=example_config(args), negatives=args.negatives,
+                                    seed=args.seed, vocab=args.vocab, jobs=args.jobs, resume=args.resume,
+                                    show_progress=not args.no_progress, ray=args.ray)
+    print_summary(f"patchcoder candidates → {Path(args.out)}", summary.table_rows())
+    if args.json:
+        json.dump(summary.as_dict(), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    return 0
