@@ -138,7 +138,8 @@ class TrainConfig:
         for key in ("train", "rank"):
             for i, source in enumerate(getattr(self.data, key)):
                 problems += schema.problems(dataclasses.asdict(source), SOURCE_RULES, f"data.{key}[{i}].")
-        if self.optim.rank_weight > 0 and not self.data.rank:
+        weight = self.optim.rank_weight
+        if isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight > 0 and not self.data.rank:
             problems.append("optim.rank_weight > 0 needs candidate shards: give [data] rank = [...] or --rank DIR")
         unknown = sorted(set(self.model) - set(CONFIG_RULES))
         if unknown:

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from patchcoder.ground.errors import PatchcoderError
+from patchcoder.ground.errors import PatchcoderError, UsageError
 from patchcoder.training.cli import add_arguments, build_config
 from patchcoder.training.config import DataConfig, OptimConfig, RunConfig
 
@@ -36,6 +36,8 @@ def _refused(*sets: str) -> str:
 BAD = {
     "data.valid": ["1", "true"],
     "data.seq_len": ["0", "-1", "65537", "1.5", "abc", '"512"'],
+    "data.rank_valid": ["1", "[1]"],
+    "data.rank_len": ["1", "65537", "1.5", "x"],
     "optim.batch_size": ["0", "1.5", "abc"],
     "optim.grad_accum": ["0", "2.5", "true"],
     "optim.lr": ["x", "-1", "nan", "inf", "true"],
@@ -47,6 +49,9 @@ BAD = {
     "optim.beta2": ["1.0", "-1", "x"],
     "optim.clip": ["0", "-1", "nan", "inf", "x"],
     "optim.lm_loss_weight": ["-1", "nan", "x"],
+    "optim.rank_weight": ["-1", "nan", "inf", "x"],
+    "optim.rank_batch": ["0", "1.5", "x"],
+    "optim.rank_temperature": ["0", "-1", "nan", "x"],
     "run.seed": ["1.5", "-1", "4294967296", "x"],
     "run.mixed_precision": ["fp8", "1", "true"],
     "run.checkpoint_every": ["0", "1.5", "x"],
@@ -81,7 +86,7 @@ def test_the_table_covers_every_setting():
 
     sections = (("data", DataConfig), ("optim", OptimConfig), ("run", RunConfig), ("model", PatchCoderConfig))
     keys = {f"{section}.{f.name}" for section, cls in sections for f in dataclasses.fields(cls)}
-    assert set(BAD) == keys - {"data.train"}  # data.train: --data DIR[:WEIGHT] (test_data_weights_and_sources)
+    assert set(BAD) == keys - {"data.train", "data.rank"}  # --data/--rank DIR[:WEIGHT] (test_data_weights_and_sources)
 
 
 CASES = [(key, bad) for key, values in BAD.items() for bad in values]
@@ -117,6 +122,12 @@ def test_data_weights_and_sources():
         config = build_config(parser.parse_args(["--out", "x", "--preset", "tiny", "--data", f"tokens:{weight}"]))
         with pytest.raises(PatchcoderError, match=r"data.train\[0\].weight must be a finite number > 0"):
             config.validate()
+        config = build_config(parser.parse_args(["--out", "x", "--preset", "tiny", "--data", "tokens",
+                                                 "--rank", f"candidates:{weight}"]))
+        with pytest.raises(PatchcoderError, match=r"data.rank\[0\].weight must be a finite number > 0"):
+            config.validate()
+    with pytest.raises(UsageError, match="--rank 'c:x'"):
+        build_config(parser.parse_args(["--out", "x", "--preset", "tiny", "--data", "t", "--rank", "c:x"]))
     good = _config("optim.lr=3e-4", "run.seed=7", "model.dropout=0.1", "data.seq_len=1024", "run.init_from='a/b'")
     good.validate()
     assert (good.optim.lr, good.run.seed, good.model["dropout"]) == (3e-4, 7, 0.1)
