@@ -96,7 +96,16 @@ def _model(vocab_size: int) -> PatchCoder:
                                        loops=2, window=4))
 
 
-def test_the_ranking_loss_is_a_softmax_over_mean_log_probabilities(candidates):
+@pytest.fixture
+def one_thread():
+    """Small tensors: one intra-op thread is faster, and far faster when the 2 cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_the_ranking_loss_is_a_softmax_over_mean_log_probabilities(candidates, one_thread):
     tok = CodeTokenizer.default()
     shards = TokenShards(candidates["alpha"])
     examples = [split_candidates(*shards[k], tok.eos_id) for k in range(3)]
@@ -117,8 +126,8 @@ def test_the_ranking_loss_is_a_softmax_over_mean_log_probabilities(candidates):
     assert float(loss) == pytest.approx(float(torch.stack(want).mean()), abs=1e-4)
     assert float(accuracy) == pytest.approx(sum(hits) / 3)
     model.train()  # and it is a loss one can descend: the true scripts come first on this batch
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(30):
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(12):
         optimizer.zero_grad()
         rank_loss(model, batch)[0].backward()
         optimizer.step()
@@ -127,7 +136,7 @@ def test_the_ranking_loss_is_a_softmax_over_mean_log_probabilities(candidates):
     assert float(after) < float(loss) / 4 and float(accuracy) == 1.0
 
 
-def _ranked_config(tokens, candidates, steps=6):
+def _ranked_config(tokens, candidates, steps=4):
     from tests.training.test_train import small_config
 
     config = small_config(tokens, steps)
@@ -142,12 +151,12 @@ def test_training_with_the_ranking_loss_logs_it_and_resumes_exactly(tokens, cand
     whole = train(_ranked_config(tokens, candidates), tmp_path / "whole", show_progress=False)
     with open(tmp_path / "whole" / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [int(r["step"]) for r in rows if r["split"] == "rank"] == list(range(1, 7))
-    assert {int(r["step"]) for r in rows if r["split"] == "rank_valid"} == {4, 6}
+    assert [int(r["step"]) for r in rows if r["split"] == "rank"] == list(range(1, 5))
+    assert {int(r["step"]) for r in rows if r["split"] == "rank_valid"} == {4}
     assert all(0 <= float(r["accuracy"]) <= 1 for r in rows if r["split"].startswith("rank"))
     assert whole.rank_tokens > 0
     out = tmp_path / "resumed"
-    first = train(_ranked_config(tokens, candidates), out, show_progress=False, stop_after=3)
+    first = train(_ranked_config(tokens, candidates), out, show_progress=False, stop_after=2)
     assert first.interrupted
     second = train(_ranked_config(tokens, candidates), out, resume=out, show_progress=False)
     assert second.weights_digest == whole.weights_digest and second.rank_tokens == whole.rank_tokens
