@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         resume = "; what is finished is kept: rerun with --resume to continue" if hasattr(args, "resume") else ""
         print(f"patchcoder {args.command}: {'interrupted' if sigint else 'terminated'}{resume}", file=sys.stderr)
         return 130 if sigint else 143
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as a shell tool does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's last flush of stdout does not fail again
+        return 141  # 128 + SIGPIPE
     except Exception as exc:  # an internal error still gets one line; the trace is opt-in
         if os.environ.get("PATCHCODER_DEBUG"):
             raise

@@ -103,3 +103,20 @@ def test_a_bad_language_mines_nothing_and_exits_2(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "unknown language 'klingon'" in result.stderr and "python" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path):
+    """`patchcoder ... | head`: when the pipe closes early the command ends with 141 (128 + SIGPIPE) and no
+    'internal error' line (it printed one, BrokenPipeError, before)."""
+    import subprocess
+    import sys
+
+    big = tmp_path / "big.py"
+    big.write_text("".join(f"value_{i} = compute({i}, 'text {i}')\n" for i in range(20_000)))
+    proc = subprocess.Popen([sys.executable, "-m", "patchcoder", "tokenize", "encode", str(big)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(10)
+    proc.stdout.close()  # the reader goes away before the tokens are all written
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, stderr
+    assert "internal error" not in stderr and "Traceback" not in stderr

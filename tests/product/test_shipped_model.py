@@ -35,13 +35,14 @@ def test_the_shipped_model_is_complete_small_and_loads():
 
 def test_readme_main_job_fixes_the_planted_bug(tmp_path):
     readme = (ROOT / "README.md").read_text()
-    command = re.search(r"^pip install .* && (patchcoder suggest (\S+))$", readme, re.M)
+    command = re.search(r"^pip install .* && (patchcoder suggest((?: --min-score \S+)?) (\S+))$", readme, re.M)
     assert command, "README's main job runs patchcoder suggest on a file in examples/"
-    example = ROOT / command.group(2)
+    example = ROOT / command.group(3)
     assert example.parent.name == "examples"
     shutil.copy(example, tmp_path / example.name)
-    run = subprocess.run([sys.executable, "-m", "patchcoder", "suggest", example.name, "--json"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
+    options = command.group(2).split()  # the threshold the README's command gives, if any
+    run = subprocess.run([sys.executable, "-m", "patchcoder", "suggest", *options, example.name, "--json"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 1, run.stderr  # 1: a suggestion was shown
     (suggestion,) = json.loads(run.stdout)
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
