@@ -24,7 +24,9 @@ first fix, median wall time (fixed bugs).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import difflib
 import json
 import math
 import random
@@ -53,6 +55,79 @@ def inject(project: Path, source: str, seed: int, per_file: int, out: Path) -> l
     return rows
 
 
+def bug_lines(row: dict) -> set[int]:
+    """The buggy file's 0-based lines that differ from the original (for a deleted statement: the lines
+    on either side of where it was)."""
+    buggy, original = row["buggy"].splitlines(), row["original"].splitlines()
+    lines: set[int] = set()
+    for tag, i1, i2, _, _ in difflib.SequenceMatcher(None, buggy, original, autojunk=False).get_opcodes():
+        if tag in ("replace", "delete"):
+            lines.update(range(i1, i2))
+        elif tag == "insert":
+            lines.update({max(0, i1 - 1), i1})
+    return lines
+
+
+def bug_line_rank(suspects: list, row: dict) -> int | None:
+    """1-based position of the first bug line among the suspects (None: not a suspect)."""
+    lines = bug_lines(row)
+    for k, s in enumerate(suspects):
+        if s.path == row["path"] and s.line in lines:
+            return k + 1
+    return None
+
+
+# Orders of the suspects compared by --localisation (each over Ochiai first): which breaks ties best.
+TIE_BREAKS = {
+    "failing, file order": lambda s: (-s.score, -s.failing, s.path, s.line),
+    "traceback, failing, file order": lambda s: (-s.score, -s.stack, -s.failing, s.path, s.line),
+    "failing, fewest passing, file order": lambda s: (-s.score, -s.failing, s.passing, s.path, s.line),
+    "traceback, file order reversed": lambda s: (-s.score, -s.stack, s.path, -s.line),
+}
+
+
+def localisation_ranks(scratch, test: str, timeout: float, row: dict) -> dict:
+    """The bug line's rank among the suspects under each tie-break, localising with -x as given and with
+    every test run, and how many lines tie with the 20th suspect."""
+    from patchcoder.localize import coverage_spectrum
+
+    record = {"path": row["path"], "sstub": row["sstub"]}
+    for every in (False, True):
+        started = time.perf_counter()
+        found, _ = coverage_spectrum(scratch, test, timeout, every_test=every)
+        name = "every" if every else "as_given"
+        record[f"{name}_s"] = round(time.perf_counter() - started, 2)
+        if found is None:
+            continue
+        record[f"{name}_failing"], record[f"{name}_passing"] = found.failed, found.passed
+        record[f"{name}_suspects"] = len(found.suspects)
+        for tie, key in TIE_BREAKS.items():
+            record[f"{name}: {tie}"] = bug_line_rank(sorted(found.suspects, key=key), row)
+        ordered = sorted(found.suspects, key=TIE_BREAKS["failing, file order"])
+        if len(ordered) >= 20:
+            record[f"{name}_tied_with_20th"] = sum(s.score == ordered[19].score for s in ordered)
+    return record
+
+
+def report_localisation(records: list[dict]) -> None:
+    """Per localisation and tie-break: share of bugs whose line is among the first 20 / 40 suspects."""
+    records = [r for r in records if "as_given_s" in r]
+    n = max(1, len(records))
+    print(f"{len(records)} bugs")
+    print(f"{'localisation':<10} {'tie-break':<40} {'top 1':>6} {'top 5':>6} {'top 20':>6} {'top 40':>6} {'median rank':>11}")
+    for name in ("as_given", "every"):
+        for tie in TIE_BREAKS:
+            ranks = [r.get(f"{name}: {tie}") for r in records]
+            found = [k for k in ranks if k is not None]
+            med = statistics.median(found) if found else float("nan")
+            print(f"{name:<10} {tie:<40} " + " ".join(f"{sum(1 for k in found if k <= t) / n:>6.0%}"
+                                                     for t in (1, 5, 20, 40)) + f" {med:>11g}")
+        tied = [r[f"{name}_tied_with_20th"] for r in records if f"{name}_tied_with_20th" in r]
+        secs = [r[f"{name}_s"] for r in records]
+        print(f"  {name}: median lines tied with the 20th suspect {statistics.median(tied) if tied else 0:g}, "
+              f"median run under coverage {statistics.median(secs):.1f} s")
+
+
 def report(records: list[dict]) -> None:
     """The table: per candidate set, order and weight, over the bugs it ran on."""
     groups: dict[tuple, list[dict]] = {}
@@ -72,7 +147,11 @@ def report(records: list[dict]) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["--report"]:  # the table of JSON lines files written with --out
-        report([json.loads(line) for name in sys.argv[2:] for line in Path(name).read_text().splitlines() if line])
+        records = [json.loads(line) for name in sys.argv[2:] for line in Path(name).read_text().splitlines() if line]
+        if records and "order" not in records[0]:
+            report_localisation(records)
+        else:
+            report(records)
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("project")
@@ -88,6 +167,13 @@ def main() -> None:
                         help="run the random order on the first N kept bugs only (it tries the most candidates)")
     parser.add_argument("--max-tries", type=int, default=200)
     parser.add_argument("--out", help="append one JSON line per (bug, order) here")
+    parser.add_argument("--every-test", action="store_true",
+                        help="localise with pytest's -x/--maxfail ignored (every test runs under coverage)")
+    parser.add_argument("--no-failing-first", action="store_true",
+                        help="every candidate runs the whole test command (no quick run of the failing tests)")
+    parser.add_argument("--localisation", action="store_true",
+                        help="only localise each bug (with -x as given and with every test) and write the bug "
+                             "line's rank under each tie-break (see TIE_BREAKS); no candidate is run")
     parser.add_argument("--shard", default="0/1", metavar="I/N",
                         help="run only the kept bugs whose number is I modulo N (N processes side by side; "
                              "merge their --out files); every process still counts the bugs the same way")
@@ -95,11 +181,13 @@ def main() -> None:
     shard, shards = (int(x) for x in args.shard.split("/"))
 
     from patchcoder.fix import FixConfig, _localise, rank_candidates
+    from patchcoder.localize import only_tests
     from patchcoder.repair import Repairer
     from patchcoder.scratch import ScratchTree
+    from patchcoder.search import try_candidate
 
     project = Path(args.project).resolve()
-    repairer = Repairer.load(args.checkpoint)
+    repairer = None if args.localisation else Repairer.load(args.checkpoint)
     weights = [float(w) for w in args.weights.split(",") if w]
     sets = [c for c in args.candidates.split(",") if c]
     work = Path(tempfile.mkdtemp(prefix="fix-bench-"))
@@ -123,10 +211,18 @@ def main() -> None:
                 if kept % shards != shard:
                     continue  # another process's bug
                 timeout = 3 * baseline.seconds + 5
+                if args.localisation:
+                    record = localisation_ranks(scratch, args.test, timeout, row)
+                    record.update(bug=kept, baseline_s=round(baseline.seconds, 2))
+                    if args.out:
+                        with open(args.out, "a", encoding="utf-8") as f:
+                            f.write(json.dumps(record) + "\n")
+                    print(json.dumps(record), file=sys.stderr, flush=True)
+                    continue
                 config = FixConfig(test=args.test, directory=str(tree), max_tries=args.max_tries, weight=0.0,
                                    order="enumeration")
                 started = time.perf_counter()
-                run, localisation = _localise(scratch, config, tree, ".", [], timeout)
+                run, localisation = _localise(scratch, config, tree, ".", [], timeout, every_test=args.every_test)
                 localise_s = time.perf_counter() - started
                 if run.passed:
                     print(f"bug {kept} (row {looked}): flaky, left out", file=sys.stderr, flush=True)
@@ -135,14 +231,19 @@ def main() -> None:
                       f"baseline {baseline.seconds:.1f} s", file=sys.stderr, flush=True)
                 suspicion = {(s.path, s.line): s.score for s in localisation.suspects}
                 outcomes: dict[tuple[str, str], tuple[bool, float]] = {}
+                quick = only_tests(localisation.failing_tests) if (
+                    localisation.failing_tests and not args.no_failing_first) else contextlib.nullcontext()
+                quick_env = quick.__enter__()
+                runs = {"quick": 0, "full": 0}
 
-                def outcome(candidate, outcomes=outcomes, scratch=scratch, timeout=timeout) -> tuple[bool, float]:
+                def outcome(candidate, outcomes=outcomes, scratch=scratch, timeout=timeout, quick_env=quick_env,
+                            runs=runs) -> tuple[bool, float]:
                     key = (candidate.path, candidate.text)
                     if key not in outcomes:
-                        scratch.write(candidate.path, candidate.text)
-                        result = scratch.run(args.test, timeout)
-                        scratch.restore()
-                        outcomes[key] = (result.passed, result.seconds)
+                        trial = try_candidate(0, candidate, scratch, args.test, timeout, quick_env=quick_env)
+                        runs["quick"] += trial.quick is not None
+                        runs["full"] += trial.quick is None or trial.result is not trial.quick
+                        outcomes[key] = (trial.plausible, trial.seconds)
                     return outcomes[key]
 
                 for name in sets:
@@ -178,12 +279,19 @@ def main() -> None:
                                   "identical": bool(fixed and fixed.text == row["original"]),
                                   "within_reach": any(c.path == row["path"] and c.text == row["original"]
                                                       for c in enumeration),
-                                  "localisation": localisation.method}
+                                  "localisation": localisation.method,
+                                  "line_rank": bug_line_rank(localisation.suspects, row),
+                                  "failing_tests": len(localisation.failing_tests), "localise_s": round(localise_s, 2),
+                                  "rank_s": round(rank_s, 2)}
                         results.setdefault((name, order, weight), []).append(record)
                         if args.out:
                             with open(args.out, "a", encoding="utf-8") as f:
                                 f.write(json.dumps(record) + "\n")
                         print(json.dumps(record), file=sys.stderr, flush=True)
+                quick.__exit__(None, None, None)
+                print(f"bug {kept}: {len(outcomes)} candidates run ({runs['quick']} quick runs, {runs['full']} "
+                      f"runs of the whole command), {sum(t for _, t in outcomes.values()):.0f} s",
+                      file=sys.stderr, flush=True)
         print(f"{kept} bugs that make a test fail (of {looked} injected rows looked at); max {args.max_tries} tries")
         report([r for records in results.values() for r in records])
     finally:

@@ -8,13 +8,16 @@
    (and, with beam > 1, its generated scripts), each with its log-probability under the model. They are
    tried in the order of  log p_model(candidate) + weight · log Ochiai(line)  (see WEIGHT).
 4. Validation (patchcoder.search): in `jobs` scratch copies, never in the user's files, with a time-out
-   per run that kills the run's process group, within `max_tries` and `budget`.
+   per run that kills the run's process group, within `max_tries` and `budget`. When CMD is pytest, a
+   candidate first runs only the tests that failed on the unmodified tree, and the whole of CMD only if
+   they pass (`failing_first`); a fix always passes the whole of CMD.
 The user's tree is read, never written, unless `apply` is set and a fix was found; then the file is
 written only if it still holds the text the fix was made from.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from patchcoder.ground.errors import PatchcoderError, UsageError
 from patchcoder.ground.languages import language_of
-from patchcoder.localize import Localisation, Suspect, all_lines, changed_lines, coverage_spectrum
+from patchcoder.localize import Localisation, Suspect, all_lines, changed_lines, coverage_spectrum, only_tests
 from patchcoder.scratch import CommandResult, ScratchTree
 from patchcoder.search import Candidate, SearchResult, search
 
@@ -71,6 +74,9 @@ class FixConfig:
     """the order candidates are tried in: "model" (the key above), "enumeration" (most suspicious line first,
     its rewrites as enumerated: the baseline of benchmarks/fix.py) or "random" (seeded by `seed`)"""
     seed: int = 0
+    failing_first: bool = True
+    """each candidate first runs only the tests that failed on the unmodified tree (when CMD is pytest and
+    localisation saw per-test outcomes); only a candidate that passes them runs the whole of CMD"""
 
 
 @dataclasses.dataclass
@@ -178,9 +184,11 @@ def fix(repairer, config: FixConfig, progress: Progress | None = None) -> FixRes
                 progress.trying(candidate, counter["n"], len(candidates))
 
         budget = None if config.budget is None else max(0.0, config.budget - _since(started))
-        found: SearchResult = search(candidates, trees, config.test, timeout, subdir=subdir,
-                                     max_tries=config.max_tries, budget=budget, stop_first=not config.all,
-                                     full_command=config.full, on_start=on_start)
+        quick = config.failing_first and bool(localisation.failing_tests)
+        with only_tests(localisation.failing_tests) if quick else contextlib.nullcontext() as quick_env:
+            found: SearchResult = search(candidates, trees, config.test, timeout, subdir=subdir,
+                                         quick_env=quick_env, max_tries=config.max_tries, budget=budget,
+                                         stop_first=not config.all, full_command=config.full, on_start=on_start)
     finally:
         for tree in trees:
             tree.remove()
@@ -210,9 +218,9 @@ def _under(root: Path, subdir: str, path: str) -> str:
 
 
 def _localise(tree: ScratchTree, config: FixConfig, root: Path, subdir: str, paths: list[str],
-              timeout: float) -> tuple[CommandResult, Localisation]:
+              timeout: float, every_test: bool = False) -> tuple[CommandResult, Localisation]:
     """The second run (under coverage) and the suspects: coverage, else changed lines, else the paths."""
-    found, run = coverage_spectrum(tree, config.test, timeout, subdir, config.include_tests, paths)
+    found, run = coverage_spectrum(tree, config.test, timeout, subdir, config.include_tests, paths, every_test)
     if found is not None:
         return run, found
     changed = changed_lines(root, paths, config.include_tests)

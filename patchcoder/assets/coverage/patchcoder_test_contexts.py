@@ -1,12 +1,17 @@
-# A pytest plugin that `patchcoder fix` loads into the user's test run (PYTEST_ADDOPTS="-p ..."): each
-# test's lines are recorded under its own coverage context (its node id), and each test's outcome is
-# written to PATCHCODER_FIX_OUTCOMES.<pid> as JSON, for spectrum-based fault localisation.
+# A pytest plugin that `patchcoder fix` loads into the user's test run (PYTEST_ADDOPTS="-p ..."). Under
+# coverage, each test's lines are recorded under its own coverage context (its node id), and each test's
+# outcome is written to PATCHCODER_FIX_OUTCOMES.<pid> as JSON, for spectrum-based fault localisation;
+# with PATCHCODER_FIX_EVERY_TEST set, -x / --maxfail are ignored (every test runs, so more passing tests
+# tell the lines apart). With PATCHCODER_FIX_ONLY (a file of node ids, one a line), only those tests run
+# (the tests that failed before: a candidate that fails them is rejected without running the rest); if
+# none of them is collected, every test runs.
 import json
 import os
 
 import pytest
 
 _outcomes = {}
+_stacks = {}  # node id of a failing test -> [path, 0-based line] of each frame of its traceback
 
 
 def _switch(context):
@@ -19,11 +24,38 @@ def _switch(context):
         current.switch_context(context)
 
 
+def pytest_configure(config):
+    if os.environ.get("PATCHCODER_FIX_EVERY_TEST"):
+        config.option.maxfail = 0
+
+
+def pytest_collection_modifyitems(session, config, items):
+    only = os.environ.get("PATCHCODER_FIX_ONLY")
+    if not only:
+        return
+    with open(only, encoding="utf-8") as f:
+        wanted = set(f.read().splitlines())
+    chosen = [item for item in items if item.nodeid in wanted]
+    if chosen:
+        config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in wanted])
+        items[:] = chosen
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     _switch(item.nodeid)
     yield
     _switch("")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    yield
+    if call.excinfo is not None and call.when == "call":
+        try:
+            _stacks[item.nodeid] = [[str(entry.path), entry.lineno] for entry in call.excinfo.traceback]
+        except Exception:  # a traceback we cannot read: no stack for this test
+            pass
 
 
 def pytest_runtest_logreport(report):
@@ -37,4 +69,4 @@ def pytest_sessionfinish(session, exitstatus):
     target = os.environ.get("PATCHCODER_FIX_OUTCOMES")
     if target:
         with open(f"{target}.{os.getpid()}", "w", encoding="utf-8") as f:
-            json.dump(_outcomes, f)
+            json.dump({"outcomes": _outcomes, "stacks": _stacks}, f)
