@@ -31,6 +31,7 @@ import json
 import math
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -134,15 +135,21 @@ def report(records: list[dict]) -> None:
     for r in records:
         groups.setdefault((r["candidates_set"], r["order"], r["weight"]), []).append(r)
     print(f"{'candidates':<10} {'order':<12} {'weight':>6} {'bugs':>5} {'fixed':>7} {'identical':>9} "
-          f"{'in reach':>8} {'median tries':>12} {'median s':>9}")
-    for (name, order, weight), mine in groups.items():
+          f"{'in reach':>8} {'median tries':>12} {'median s':>9} {'exact ≤ 200':>11} {'exact ≤ 25':>10} "
+          f"{'median exact rank':>17}")
+    for (name, order, weight), mine in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], g[0][2] or 0)):
         fixed = [r for r in mine if r["fixed"]]
         n = max(1, len(mine))
         tries = statistics.median(r["tries"] for r in fixed) if fixed else float("nan")
         secs = statistics.median(r["seconds"] for r in fixed) if fixed else float("nan")
+        ran = all(r["fixed"] is not None for r in mine)
+        # the exact fix passes the tests: its rank bounds the tries to a fix (absent: infinitely far)
+        exact = [r.get("exact_rank") or math.inf for r in mine]
         print(f"{name:<10} {order:<12} {'' if weight is None else f'{weight:g}':>6} {len(mine):>5} "
-              f"{len(fixed) / n:>7.0%} {sum(r['identical'] for r in mine) / n:>9.0%} "
-              f"{sum(r['within_reach'] for r in mine) / n:>8.0%} {tries:>12g} {secs:>9.1f}")
+              f"{f'{len(fixed) / n:.0%}' if ran else '-':>7} {sum(r['identical'] for r in mine) / n:>9.0%} "
+              f"{sum(r['within_reach'] for r in mine) / n:>8.0%} {tries:>12g} {secs:>9.1f} "
+              f"{sum(k <= 200 for k in exact) / n:>11.0%} {sum(k <= 25 for k in exact) / n:>10.0%} "
+              f"{statistics.median(exact):>17g}")
 
 
 def main() -> None:
@@ -171,6 +178,9 @@ def main() -> None:
                         help="localise with pytest's -x/--maxfail ignored (every test runs under coverage)")
     parser.add_argument("--no-failing-first", action="store_true",
                         help="every candidate runs the whole test command (no quick run of the failing tests)")
+    parser.add_argument("--ranks-only", action="store_true",
+                        help="run no candidate: record only where the exact fix (the original code) stands in each "
+                             "order (it passes the tests, so it bounds the tries to a fix from above)")
     parser.add_argument("--localisation", action="store_true",
                         help="only localise each bug (with -x as given and with every test) and write the bug "
                              "line's rank under each tie-break (see TIE_BREAKS); no candidate is run")
@@ -178,6 +188,7 @@ def main() -> None:
                         help="run only the kept bugs whose number is I modulo N (N processes side by side; "
                              "merge their --out files); every process still counts the bugs the same way")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` still removes the scratch copies
     shard, shards = (int(x) for x in args.shard.split("/"))
 
     from patchcoder.fix import FixConfig, _localise, rank_candidates
@@ -258,22 +269,25 @@ def main() -> None:
                                 (enumeration[i].path, enumeration[i].line), 1e-9), 1e-9))), i))
                         orders.append(("model", w, [enumeration[i] for i in keyed]))
                     orders.append(("enumeration", None, enumeration))
-                    if args.random_bugs is None or kept <= args.random_bugs:
+                    if args.random_bugs is None or kept <= args.random_bugs or args.ranks_only:
                         shuffled = list(enumeration)
                         random.Random(args.seed * 1000 + kept).shuffle(shuffled)
                         orders.append(("random", None, shuffled))
                     for order, weight, candidates in orders:
                         seconds = baseline.seconds + localise_s + rank_s
                         tries, fixed = 0, None
-                        for candidate in candidates[:args.max_tries]:
+                        for candidate in [] if args.ranks_only else candidates[:args.max_tries]:
                             tries += 1
                             passed, took = outcome(candidate)
                             seconds += took
                             if passed:
                                 fixed = candidate
                                 break
+                        exact = next((k + 1 for k, c in enumerate(candidates)
+                                      if c.path == row["path"] and c.text == row["original"]), None)
                         record = {"bug": kept, "path": row["path"], "sstub": row["sstub"], "candidates_set": name,
-                                  "order": order, "weight": weight, "fixed": fixed is not None,
+                                  "order": order, "weight": weight,
+                                  "fixed": None if args.ranks_only else fixed is not None, "exact_rank": exact,
                                   "tries": tries if fixed else None, "candidates": len(enumeration),
                                   "seconds": round(seconds, 2), "baseline_s": round(baseline.seconds, 2),
                                   "identical": bool(fixed and fixed.text == row["original"]),
