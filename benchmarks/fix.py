@@ -1,11 +1,15 @@
 """Test-guided repair on a real project: bugs injected one at a time, fixed by `patchcoder fix`'s pipeline
-with three candidate orders side by side — the model's (log p + weight · log Ochiai), the plain
-enumeration order (most suspicious line first, rewrites as enumerated) and a random order.
+with three candidate orders side by side — the model's (`fix.order_key`: mean log p per token of the
+script + weight · log Ochiai), the plain enumeration order (most suspicious line first, rewrites as
+enumerated) and a random order.
 
     python benchmarks/fix.py PROJECT --test "PYTHONPATH=src python -m pytest -x -q -p no:cacheprovider" \
         --source src/cachetools --bugs 50 [--checkpoint DIR] [--weights 0,0.5,1,2] [--max-tries 200] \
         [--candidates wide,narrow] [--random-bugs N] [--shard I/N] [--out results.jsonl]
+        [--ranks-only --features features.jsonl]      # no candidate run: where the exact fix stands
+        [--localisation]                              # only localise: the bug line's rank per tie-break
     python benchmarks/fix.py --report results-0.jsonl results-1.jsonl      # the table of shards' JSON lines
+    python benchmarks/fix.py --report features-0.jsonl features-1.jsonl    # order keys and weights compared
 
 PROJECT is a folder holding the project (no training data may come from it). Bugs come from
 `patchcoder synth SOURCE --evaluation-set` (one single-statement bug per example); a bug is kept if the
@@ -16,9 +20,11 @@ each order (model at each weight, enumeration, random) walks its own list, up to
 candidate is validated once (the test command in a scratch copy; a candidate that several orders try
 runs once and its outcome is shared: the outcome of a run does not depend on the order). An order's wall
 time is the time `patchcoder fix --jobs 1` would take: baseline + coverage run + ranking + the measured
-run times of the candidates it tries before its first fix (the model is loaded once, not counted).
+run times of the candidates it tries before its first fix (the model is loaded once, not counted). Each
+candidate first runs only the tests that failed (`patchcoder fix`'s default), then the whole command.
 Reported per order: share fixed (tests pass), share identical to the original code, median tries to the
-first fix, median wall time (fixed bugs).
+first fix, median wall time (fixed bugs), and where the exact fix (the original code, which passes the
+tests) stands in the order: an upper bound on the tries to a fix that costs no run (`--ranks-only`).
 """
 
 from __future__ import annotations
@@ -129,6 +135,37 @@ def report_localisation(records: list[dict]) -> None:
               f"median run under coverage {statistics.median(secs):.1f} s")
 
 
+# Order keys compared offline on --features (higher first; ties by enumeration). A candidate is
+# [suspect index, Ochiai, log p, mean log p per token, place in its line's enumeration, class, exact].
+ORDER_KEYS = {
+    "enumeration": lambda c, w: 0.0,
+    "log p + w·log Ochiai": lambda c, w: c[2] + w * math.log(max(c[1], 1e-9)),
+    "mean log p + w·log Ochiai": lambda c, w: c[3] + w * math.log(max(c[1], 1e-9)),
+    "lines by suspicion, log p within": lambda c, w: -1e6 * c[0] + c[2],
+    "lines by suspicion, mean log p within": lambda c, w: -1e6 * c[0] + c[3],
+    "log p − w·log(1 + suspect index)": lambda c, w: c[2] - w * math.log1p(c[0]),
+    "mean log p − w·log(1 + suspect index)": lambda c, w: c[3] - w * math.log1p(c[0]),
+}
+
+
+def report_orders(bugs: list[dict], weights=(0, 0.25, 0.5, 1, 2, 4, 8)) -> None:
+    """Where the exact fix stands under each order key and weight, over the bugs of --features files."""
+    print(f"{len(bugs)} bugs, exact fix within the candidates for "
+          f"{sum(any(c[6] for c in b['candidates']) for b in bugs) / max(1, len(bugs)):.0%}")
+    print(f"{'order key':<42} {'w':>5} {'exact ≤ 10':>10} {'≤ 25':>6} {'≤ 50':>6} {'≤ 200':>6} {'median rank':>11}")
+    for name, key in ORDER_KEYS.items():
+        for w in (weights if "w·" in name else (None,)):
+            ranks = []
+            for b in bugs:
+                cands = b["candidates"]
+                order = sorted(range(len(cands)), key=lambda i: (-key(cands[i], w), i))
+                ranks.append(next((k + 1 for k, i in enumerate(order) if cands[i][6]), math.inf))
+            n = max(1, len(ranks))
+            print(f"{name:<42} {'' if w is None else f'{w:g}':>5} " + " ".join(
+                f"{sum(r <= t for r in ranks) / n:>{width}.0%}" for t, width in ((10, 10), (25, 6), (50, 6), (200, 6)))
+                + f" {statistics.median(ranks):>11g}")
+
+
 def report(records: list[dict]) -> None:
     """The table: per candidate set, order and weight, over the bugs it ran on."""
     groups: dict[tuple, list[dict]] = {}
@@ -155,7 +192,9 @@ def report(records: list[dict]) -> None:
 def main() -> None:
     if sys.argv[1:2] == ["--report"]:  # the table of JSON lines files written with --out
         records = [json.loads(line) for name in sys.argv[2:] for line in Path(name).read_text().splitlines() if line]
-        if records and "order" not in records[0]:
+        if records and "candidates" in records[0]:
+            report_orders(records)
+        elif records and "order" not in records[0]:
             report_localisation(records)
         else:
             report(records)
@@ -168,7 +207,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--per-file", type=int, default=12)
     parser.add_argument("--checkpoint")
-    parser.add_argument("--weights", default="1", help="comma-separated weights of log Ochiai for the model order")
+    parser.add_argument("--weights", default="2", help="comma-separated weights of log Ochiai for the model order")
     parser.add_argument("--candidates", default="wide", help="comma-separated: wide, narrow (the candidate sets)")
     parser.add_argument("--random-bugs", type=int, default=None,
                         help="run the random order on the first N kept bugs only (it tries the most candidates)")
@@ -181,6 +220,9 @@ def main() -> None:
     parser.add_argument("--ranks-only", action="store_true",
                         help="run no candidate: record only where the exact fix (the original code) stands in each "
                              "order (it passes the tests, so it bounds the tries to a fix from above)")
+    parser.add_argument("--features", metavar="FILE",
+                        help="append per bug every candidate's [suspect index, Ochiai, log p, mean log p per token, "
+                             "place in its line's enumeration, class, is the exact fix] (to compare order keys)")
     parser.add_argument("--localisation", action="store_true",
                         help="only localise each bug (with -x as given and with every test) and write the bug "
                              "line's rank under each tie-break (see TIE_BREAKS); no candidate is run")
@@ -191,7 +233,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` still removes the scratch copies
     shard, shards = (int(x) for x in args.shard.split("/"))
 
-    from patchcoder.fix import FixConfig, _localise, rank_candidates
+    from patchcoder.fix import FixConfig, _localise, order_key, rank_candidates
     from patchcoder.localize import only_tests
     from patchcoder.repair import Repairer
     from patchcoder.scratch import ScratchTree
@@ -262,11 +304,21 @@ def main() -> None:
                     enumeration = rank_candidates(repairer, tree, localisation.suspects[:config.suspects],
                                                   dataclasses.replace(config, wide=name == "wide"))
                     rank_s = time.perf_counter() - started
+                    if args.features:
+                        where = {(x.path, x.line): k for k, x in enumerate(localisation.suspects)}
+                        with open(args.features, "a", encoding="utf-8") as f:
+                            f.write(json.dumps({"bug": kept, "candidates_set": name, "path": row["path"],
+                                                "sstub": row["sstub"], "rank_s": round(rank_s, 2),
+                                                "baseline_s": round(baseline.seconds, 2),
+                                                "localise_s": round(localise_s, 2), "candidates": [
+                                [where.get((c.path, c.line)), round(suspicion.get((c.path, c.line), 0.0), 5),
+                                 round(c.info.logp, 4), round(c.info.score, 4), c.info.rank, c.info.sstub,
+                                 c.path == row["path"] and c.text == row["original"]]
+                                for c in enumeration]}) + "\n")
                     orders = []
                     for w in weights:
-                        keyed = sorted(range(len(enumeration)), key=lambda i: (
-                            -(enumeration[i].score + w * math.log(max(suspicion.get(
-                                (enumeration[i].path, enumeration[i].line), 1e-9), 1e-9))), i))
+                        keyed = sorted(range(len(enumeration)), key=lambda i: (-order_key(
+                            enumeration[i].info, suspicion.get((enumeration[i].path, enumeration[i].line), 0.0), w), i))
                         orders.append(("model", w, [enumeration[i] for i in keyed]))
                     orders.append(("enumeration", None, enumeration))
                     if args.random_bugs is None or kept <= args.random_bugs or args.ranks_only:

@@ -6,7 +6,7 @@
    given paths.
 3. Candidates: for each of the most suspicious lines, the model's single-statement rewrites of that line
    (and, with beam > 1, its generated scripts), each with its log-probability under the model. They are
-   tried in the order of  log p_model(candidate) + weight · log Ochiai(line)  (see WEIGHT).
+   tried in the order of  mean log p_model(script token) + weight · log Ochiai(line)  (see WEIGHT).
 4. Validation (patchcoder.search): in `jobs` scratch copies, never in the user's files, with a time-out
    per run that kills the run's process group, within `max_tries` and `budget`. When CMD is pytest, a
    candidate first runs only the tests that failed on the unmodified tree, and the whole of CMD only if
@@ -31,10 +31,14 @@ from patchcoder.localize import Localisation, Suspect, all_lines, changed_lines,
 from patchcoder.scratch import CommandResult, ScratchTree
 from patchcoder.search import Candidate, SearchResult, search
 
-# How much a line's suspiciousness counts against the model's log-probability of a rewrite of it. NOT YET
-# CHOSEN ON DATA: 1.0 weighs them alike. `benchmarks/fix.py --weights 0,1` on 30 cachetools bugs (25 tries,
-# docs/benchmarks.md) found no difference between 0 and 1; the full run (50 bugs, 200 tries) is to choose it.
-WEIGHT = 1.0
+# The order candidates are tried in: order_key, the model's mean log-probability per token of the candidate's
+# edit script plus WEIGHT · log Ochiai(line). Chosen on data (docs/benchmarks.md#fix-order, `benchmarks/fix.py
+# --ranks-only --features`, where the exact fix stands in each order): on python-semver, the project kept for
+# choosing, the mean per token put the exact fix within the first 25 tries for 54% of the bugs at WEIGHT 2
+# (median place 21) against 46% (median 231) for the whole script's log p at any weight; 2 is the
+# smallest weight of the plateau (2–8 alike, 1 worse: median 26, 0: 126). On cachetools, reported, not
+# chosen on: median place 100 at WEIGHT 2 against 129 for the enumeration order and 413 for the whole log p.
+WEIGHT = 2.0
 # Exit codes of `patchcoder fix`.
 NOTHING_TO_FIX, FIXED, ERROR, NOT_FOUND = 0, 1, 2, 3
 ORDERS = ("model", "enumeration", "random")
@@ -237,7 +241,7 @@ def _localise(tree: ScratchTree, config: FixConfig, root: Path, subdir: str, pat
 
 
 def rank_candidates(repairer, root: Path, suspects: list[Suspect], config: FixConfig) -> list[Candidate]:
-    """Every candidate rewrite of the suspicious lines, best first by log p + weight · log suspicion."""
+    """Every candidate rewrite of the suspicious lines, best first by order_key."""
     by_file: dict[str, list[Suspect]] = {}
     for s in suspects:
         if language_of(s.path) is not None:
@@ -258,7 +262,7 @@ def rank_candidates(repairer, root: Path, suspects: list[Suspect], config: FixCo
     position = 0  # enumeration order: suspects as localised, each line's rewrites as enumerated
     for suspect, patches in zip(owners, ranked, strict=True):
         for patch in sorted(patches, key=lambda p: p.rank):
-            key = patch.logp + config.weight * math.log(max(suspect.score, 1e-9))
+            key = order_key(patch, suspect.score, config.weight)
             text = patch.apply(patch.original)
             old = best.get((suspect.path, text))
             if old is None:
@@ -275,6 +279,12 @@ def rank_candidates(repairer, root: Path, suspects: list[Suspect], config: FixCo
         random.Random(config.seed).shuffle(out)
         return out
     return [c for c, _ in sorted(best.values(), key=lambda x: (-x[0].score, x[1]))]
+
+
+def order_key(patch, suspicion: float, weight: float = WEIGHT) -> float:
+    """Higher is tried first: the model's mean log-probability per token of the patch's script (its total
+    would favour short scripts: see WEIGHT) plus weight · log of the line's suspiciousness (Ochiai)."""
+    return patch.score + weight * math.log(max(suspicion, 1e-9))
 
 
 def apply_fix(fix_: Fix) -> None:

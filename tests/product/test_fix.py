@@ -73,10 +73,11 @@ def test_json_jobs_and_apply(tmp_path, fixer):
 
 
 def test_a_candidate_that_loops_forever_is_killed_and_the_search_goes_on(tmp_path, fixer):
+    # test_square fails on the buggy tree too, so it is among the tests each candidate runs first
     tests = TEST_AREA + ("\n\ndef test_square():\n    while area(2, 2) == 0:  # `width - height` loops forever\n"
-                         "        pass\n")
+                         "        pass\n    assert area(3, 3) == 9\n")
     root = project(tmp_path / "proj", tests)
-    result = _fix(root, fixer, "--test", PYTEST, "--json", "--all", "--timeout", "5", "--max-tries", "40", *BEAM)
+    result = _fix(root, fixer, "--test", PYTEST, "--json", "--all", "--timeout", "20", "--max-tries", "40", *BEAM)
     assert result.returncode == 1, result.stderr
     out = json.loads(result.stdout)
     assert out["timeouts"] >= 1

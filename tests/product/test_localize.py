@@ -212,14 +212,19 @@ def test_ties_go_to_the_lines_of_the_failing_tests_traceback(tmp_path):
 
 def test_every_test_runs_past_x_and_only_tests_runs_just_those(tmp_path):
     root = make_project(tmp_path / "proj")
+    # another test file, broken at import: the run of only_tests does not even collect it
+    (root / "tests" / "test_broken.py").write_text("raise ImportError('collected')\n")
     with ScratchTree(root) as tree:
-        first, _ = coverage_spectrum(tree, f"{PYTEST} -x", timeout=120)
-        every, _ = coverage_spectrum(tree, f"{PYTEST} -x", timeout=120, every_test=True)
+        first, _ = coverage_spectrum(tree, f"{PYTEST} -x tests/test_stats.py", timeout=120)
+        every, _ = coverage_spectrum(tree, f"{PYTEST} -x tests/test_stats.py", timeout=120, every_test=True)
         assert (first.failed, first.passed) == (1, 0)  # -x: stopped at test_mean
         assert (every.failed, every.passed) == (2, 1)
         with only_tests(["tests/test_stats.py::test_biggest"]) as env:
             one = tree.run(PYTEST, 120, env)
         with only_tests(["tests/test_stats.py::test_gone"]) as env:
-            fallback = tree.run(PYTEST, 120, env)  # nothing of the list collected: every test runs
+            gone = tree.run(PYTEST, 120, env)  # none of the list collected: every test of its files runs
+        with only_tests(["tests/test_gone.py::test_gone"]) as env:
+            no_file = tree.run(PYTEST, 120, env)  # none of the list's files exists: every file is collected
     assert one.passed and "1 passed, 2 deselected" in one.output
-    assert not fallback.passed and "2 failed, 1 passed" in fallback.output
+    assert not gone.passed and "2 failed, 1 passed" in gone.output
+    assert not no_file.passed and "ImportError: collected" in no_file.output

@@ -3,8 +3,9 @@
 # outcome is written to PATCHCODER_FIX_OUTCOMES.<pid> as JSON, for spectrum-based fault localisation;
 # with PATCHCODER_FIX_EVERY_TEST set, -x / --maxfail are ignored (every test runs, so more passing tests
 # tell the lines apart). With PATCHCODER_FIX_ONLY (a file of node ids, one a line), only those tests run
-# (the tests that failed before: a candidate that fails them is rejected without running the rest); if
-# none of them is collected, every test runs.
+# (the tests that failed before: a candidate that fails them is rejected without running the rest), and
+# other test files are not collected; if none of their files exists, or none of them is collected, every
+# test runs.
 import json
 import os
 
@@ -24,20 +25,36 @@ def _switch(context):
         current.switch_context(context)
 
 
+_wanted = set()  # the node ids of PATCHCODER_FIX_ONLY
+_files = set()  # their files, when at least one exists: other test modules are not even collected
+
+
 def pytest_configure(config):
     if os.environ.get("PATCHCODER_FIX_EVERY_TEST"):
         config.option.maxfail = 0
+    only = os.environ.get("PATCHCODER_FIX_ONLY")
+    if only:
+        with open(only, encoding="utf-8") as f:
+            _wanted.update(f.read().splitlines())
+        files = {(config.rootpath / node.split("::")[0]).resolve() for node in _wanted}
+        if any(file.is_file() for file in files):
+            _files.update(files)
+
+
+def pytest_ignore_collect(collection_path, config):
+    if not _files or collection_path.suffix != ".py" or collection_path.name in ("conftest.py", "__init__.py"):
+        return None
+    if collection_path.is_file() and collection_path.resolve() not in _files:
+        return True
+    return None
 
 
 def pytest_collection_modifyitems(session, config, items):
-    only = os.environ.get("PATCHCODER_FIX_ONLY")
-    if not only:
+    if not _wanted:
         return
-    with open(only, encoding="utf-8") as f:
-        wanted = set(f.read().splitlines())
-    chosen = [item for item in items if item.nodeid in wanted]
+    chosen = [item for item in items if item.nodeid in _wanted]
     if chosen:
-        config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in wanted])
+        config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in _wanted])
         items[:] = chosen
 
 
