@@ -192,7 +192,7 @@ def report(records: list[dict]) -> None:
 def main() -> None:
     if sys.argv[1:2] == ["--report"]:  # the table of JSON lines files written with --out
         records = [json.loads(line) for name in sys.argv[2:] for line in Path(name).read_text().splitlines() if line]
-        if records and "candidates" in records[0]:
+        if records and isinstance(records[0].get("candidates"), list):
             report_orders(records)
         elif records and "order" not in records[0]:
             report_localisation(records)
