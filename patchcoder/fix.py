@@ -6,15 +6,18 @@
    given paths.
 3. Candidates: for each of the most suspicious lines, the model's single-statement rewrites of that line
    (and, with beam > 1, its generated scripts), each with its log-probability under the model. They are
-   tried in the order of  log p_model(candidate) + weight · log Ochiai(line)  (see WEIGHT).
+   tried in the order of  mean log p_model(script token) + weight · log Ochiai(line)  (see WEIGHT).
 4. Validation (patchcoder.search): in `jobs` scratch copies, never in the user's files, with a time-out
-   per run that kills the run's process group, within `max_tries` and `budget`.
+   per run that kills the run's process group, within `max_tries` and `budget`. When CMD is pytest, a
+   candidate first runs only the tests that failed on the unmodified tree, and the whole of CMD only if
+   they pass (`failing_first`); a fix always passes the whole of CMD.
 The user's tree is read, never written, unless `apply` is set and a fix was found; then the file is
 written only if it still holds the text the fix was made from.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -24,14 +27,18 @@ from pathlib import Path
 
 from patchcoder.ground.errors import PatchcoderError, UsageError
 from patchcoder.ground.languages import language_of
-from patchcoder.localize import Localisation, Suspect, all_lines, changed_lines, coverage_spectrum
+from patchcoder.localize import Localisation, Suspect, all_lines, changed_lines, coverage_spectrum, only_tests
 from patchcoder.scratch import CommandResult, ScratchTree
 from patchcoder.search import Candidate, SearchResult, search
 
-# How much a line's suspiciousness counts against the model's log-probability of a rewrite of it. NOT YET
-# CHOSEN ON DATA: 1.0 weighs them alike. `benchmarks/fix.py --weights 0,1` on 30 cachetools bugs (25 tries,
-# docs/benchmarks.md) found no difference between 0 and 1; the full run (50 bugs, 200 tries) is to choose it.
-WEIGHT = 1.0
+# The order candidates are tried in: order_key, the model's mean log-probability per token of the candidate's
+# edit script plus WEIGHT · log Ochiai(line). Chosen on data (docs/benchmarks.md#fix-order, `benchmarks/fix.py
+# --ranks-only --features`, where the exact fix stands in each order): on 25 python-semver bugs, the project
+# kept for choosing, the mean per token at WEIGHT 2 put the exact fix within the first 25 tries for 52%
+# (median place 21) against 40% (median 88) for the whole script's log p, which favours short scripts, at
+# any weight; 2 is the smallest weight of the plateau (2–8 alike; 1 and less fewer within 10 tries). On 40
+# cachetools bugs (reported, not chosen on): median place 81.5, against 94.5 for the enumeration order.
+WEIGHT = 2.0
 # Exit codes of `patchcoder fix`.
 NOTHING_TO_FIX, FIXED, ERROR, NOT_FOUND = 0, 1, 2, 3
 ORDERS = ("model", "enumeration", "random")
@@ -71,6 +78,9 @@ class FixConfig:
     """the order candidates are tried in: "model" (the key above), "enumeration" (most suspicious line first,
     its rewrites as enumerated: the baseline of benchmarks/fix.py) or "random" (seeded by `seed`)"""
     seed: int = 0
+    failing_first: bool = True
+    """each candidate first runs only the tests that failed on the unmodified tree (when CMD is pytest and
+    localisation saw per-test outcomes); only a candidate that passes them runs the whole of CMD"""
 
 
 @dataclasses.dataclass
@@ -178,9 +188,11 @@ def fix(repairer, config: FixConfig, progress: Progress | None = None) -> FixRes
                 progress.trying(candidate, counter["n"], len(candidates))
 
         budget = None if config.budget is None else max(0.0, config.budget - _since(started))
-        found: SearchResult = search(candidates, trees, config.test, timeout, subdir=subdir,
-                                     max_tries=config.max_tries, budget=budget, stop_first=not config.all,
-                                     full_command=config.full, on_start=on_start)
+        quick = config.failing_first and bool(localisation.failing_tests)
+        with only_tests(localisation.failing_tests) if quick else contextlib.nullcontext() as quick_env:
+            found: SearchResult = search(candidates, trees, config.test, timeout, subdir=subdir,
+                                         quick_env=quick_env, max_tries=config.max_tries, budget=budget,
+                                         stop_first=not config.all, full_command=config.full, on_start=on_start)
     finally:
         for tree in trees:
             tree.remove()
@@ -210,9 +222,9 @@ def _under(root: Path, subdir: str, path: str) -> str:
 
 
 def _localise(tree: ScratchTree, config: FixConfig, root: Path, subdir: str, paths: list[str],
-              timeout: float) -> tuple[CommandResult, Localisation]:
+              timeout: float, every_test: bool = False) -> tuple[CommandResult, Localisation]:
     """The second run (under coverage) and the suspects: coverage, else changed lines, else the paths."""
-    found, run = coverage_spectrum(tree, config.test, timeout, subdir, config.include_tests, paths)
+    found, run = coverage_spectrum(tree, config.test, timeout, subdir, config.include_tests, paths, every_test)
     if found is not None:
         return run, found
     changed = changed_lines(root, paths, config.include_tests)
@@ -229,7 +241,7 @@ def _localise(tree: ScratchTree, config: FixConfig, root: Path, subdir: str, pat
 
 
 def rank_candidates(repairer, root: Path, suspects: list[Suspect], config: FixConfig) -> list[Candidate]:
-    """Every candidate rewrite of the suspicious lines, best first by log p + weight · log suspicion."""
+    """Every candidate rewrite of the suspicious lines, best first by order_key."""
     by_file: dict[str, list[Suspect]] = {}
     for s in suspects:
         if language_of(s.path) is not None:
@@ -250,7 +262,7 @@ def rank_candidates(repairer, root: Path, suspects: list[Suspect], config: FixCo
     position = 0  # enumeration order: suspects as localised, each line's rewrites as enumerated
     for suspect, patches in zip(owners, ranked, strict=True):
         for patch in sorted(patches, key=lambda p: p.rank):
-            key = patch.logp + config.weight * math.log(max(suspect.score, 1e-9))
+            key = order_key(patch, suspect.score, config.weight)
             text = patch.apply(patch.original)
             old = best.get((suspect.path, text))
             if old is None:
@@ -267,6 +279,12 @@ def rank_candidates(repairer, root: Path, suspects: list[Suspect], config: FixCo
         random.Random(config.seed).shuffle(out)
         return out
     return [c for c, _ in sorted(best.values(), key=lambda x: (-x[0].score, x[1]))]
+
+
+def order_key(patch, suspicion: float, weight: float = WEIGHT) -> float:
+    """Higher is tried first: the model's mean log-probability per token of the patch's script (its total
+    would favour short scripts: see WEIGHT) plus weight · log of the line's suspiciousness (Ochiai)."""
+    return patch.score + weight * math.log(max(suspicion, 1e-9))
 
 
 def apply_fix(fix_: Fix) -> None:

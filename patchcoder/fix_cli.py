@@ -5,7 +5,8 @@ run again, under coverage, and a pass then means a flaky test (exit 2). The line
 and the passing ones do not are the suspects (Ochiai); where coverage cannot be collected, the lines changed
 against HEAD, then the PATHs given, are used instead. The model's single-statement rewrites of the most
 suspicious lines are tried in its order (model log-probability plus the line's suspiciousness), each in a
-scratch copy of the tree — never in your files — until one makes CMD pass. The fix is shown as a unified
+scratch copy of the tree — never in your files — until one makes CMD pass (when CMD is pytest, each first
+runs only the tests that failed, and the whole of CMD only if they pass). The fix is shown as a unified
 diff with its score, tries and time; --apply writes it into your file, only if the file still holds the
 text the fix was made from. Ctrl-C stops the search and leaves your tree as it was.
 
@@ -42,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--all", action="store_true", help="keep going and list every plausible patch within the limits")
     p.add_argument("--full", metavar="CMD2", help="a wider test command each plausible patch must also pass")
     p.add_argument("--include-tests", action="store_true", help="test files may hold the fault too")
+    p.add_argument("--no-failing-first", action="store_true",
+                   help="run the whole of CMD for every candidate (default, when CMD is pytest: first only the "
+                        "tests that failed, the whole of CMD only if they pass)")
     p.add_argument("--suspects", type=positive_int, default=d.suspects, metavar="N",
                    help="how many of the most suspicious lines get candidates (default: %(default)s)")
     p.add_argument("--beam", type=positive_int, default=d.beam, metavar="N",
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     config = FixConfig(test=args.test, directory=args.directory, paths=tuple(args.paths),
                        include_tests=args.include_tests, timeout=args.timeout, max_tries=args.max_tries,
                        budget=args.budget, jobs=args.jobs, all=args.all, full=args.full, suspects=args.suspects,
-                       beam=args.beam, wide=not args.narrow)
+                       beam=args.beam, wide=not args.narrow, failing_first=not args.no_failing_first)
     repairer = Repairer.load(args.checkpoint)
     console = stderr()
     show = not args.no_progress and console.is_terminal

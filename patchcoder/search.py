@@ -4,8 +4,15 @@ Each worker thread owns one ScratchTree. A worker takes the next candidate in or
 copy, runs the test command with the per-run time-out, and puts the file back. With `stop_first`, no
 candidate is started once one passes, and the passing candidate earliest in the order among those
 already started wins (so `--jobs` changes how fast, never which fix is reported, when the search ends at
-the first pass). Limits: `max_tries` runs and `budget` seconds in all. Ctrl-C stops every running
+the first pass). Limits: `max_tries` candidates and `budget` seconds in all. Ctrl-C stops every running
 command (its process group is killed) before it propagates.
+
+Failing tests first (`quick_env`, as APR tools do): a candidate first runs the same command restricted to
+the tests that failed on the unmodified tree (see localize.only_tests); most candidates fail there, in a
+fraction of the suite's time. Only a candidate that passes them runs the full command, and only the full
+command's pass makes it plausible, so a fix found this way passes exactly what it would without the quick
+run. (The one thing the quick run can lose: a candidate under which those tests pass only when the rest
+of the suite runs before them.)
 """
 
 from __future__ import annotations
@@ -32,12 +39,20 @@ class Candidate:
 class Trial:
     order: int  # the candidate's position in the order (0 = tried first)
     candidate: Candidate
-    result: CommandResult
+    result: CommandResult  # the test command (the quick run's result when the candidate failed it)
     full: CommandResult | None = None  # the wider suite, run on a plausible patch
+    quick: CommandResult | None = None  # the run of the tests that failed before, when there was one
 
     @property
     def plausible(self) -> bool:
         return self.result.passed and (self.full is None or self.full.passed)
+
+    @property
+    def seconds(self) -> float:
+        """The time of every run the candidate took."""
+        runs = (self.result, self.full) if self.quick is None or self.quick is self.result else (
+            self.quick, self.result, self.full)
+        return sum(r.seconds for r in runs if r is not None)
 
 
 @dataclasses.dataclass
@@ -49,10 +64,31 @@ class SearchResult:
     stopped: str  # "found", "exhausted", "max_tries", "budget"
 
 
+def try_candidate(order: int, candidate: Candidate, tree: ScratchTree, command: str, timeout: float | None, *,
+                  subdir: str = ".", env: dict[str, str] | None = None, quick_env: dict[str, str] | None = None,
+                  full_command: str | None = None, cancel: threading.Event | None = None) -> Trial:
+    """Write `candidate` into `tree`, run the quick run (with `quick_env`, if given), then, if it passed, the
+    command, then, if that passed, `full_command`; put the file back. Raises Cancelled when `cancel` is set."""
+    tree.write(candidate.path, candidate.text)
+    try:
+        quick = None
+        if quick_env is not None:
+            quick = tree.run(command, timeout, quick_env, subdir, cancel)
+            if not quick.passed:
+                return Trial(order, candidate, quick, quick=quick)
+        result = tree.run(command, timeout, env, subdir, cancel)
+        full = None
+        if result.passed and full_command:
+            full = tree.run(full_command, timeout, env, subdir, cancel)
+        return Trial(order, candidate, result, full, quick)
+    finally:
+        tree.restore()
+
+
 def search(candidates: Iterable[Candidate], trees: list[ScratchTree], command: str, timeout: float | None, *,
-           subdir: str = ".", env: dict[str, str] | None = None, max_tries: int = 200,
-           budget: float | None = None, stop_first: bool = True, full_command: str | None = None,
-           on_trial: Callable[[Trial, int], None] | None = None,
+           subdir: str = ".", env: dict[str, str] | None = None, quick_env: dict[str, str] | None = None,
+           max_tries: int = 200, budget: float | None = None, stop_first: bool = True,
+           full_command: str | None = None, on_trial: Callable[[Trial, int], None] | None = None,
            on_start: Callable[[Candidate], None] | None = None) -> SearchResult:
     """Try `candidates` (already in order) in `trees` (one worker each); see the module docstring."""
     started = time.perf_counter()
@@ -66,17 +102,10 @@ def search(candidates: Iterable[Candidate], trees: list[ScratchTree], command: s
         with lock:
             tree = free.pop()
         try:
-            tree.write(candidate.path, candidate.text)
-            try:
-                result = tree.run(command, timeout, env, subdir, cancel)
-                full = None
-                if result.passed and full_command:
-                    full = tree.run(full_command, timeout, env, subdir, cancel)
-            except Cancelled:
-                return None
-            finally:
-                tree.restore()
-            return Trial(order, candidate, result, full)
+            return try_candidate(order, candidate, tree, command, timeout, subdir=subdir, env=env,
+                                 quick_env=quick_env, full_command=full_command, cancel=cancel)
+        except Cancelled:
+            return None
         finally:
             with lock:
                 free.append(tree)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -73,10 +74,11 @@ def test_json_jobs_and_apply(tmp_path, fixer):
 
 
 def test_a_candidate_that_loops_forever_is_killed_and_the_search_goes_on(tmp_path, fixer):
+    # test_square fails on the buggy tree too, so it is among the tests each candidate runs first
     tests = TEST_AREA + ("\n\ndef test_square():\n    while area(2, 2) == 0:  # `width - height` loops forever\n"
-                         "        pass\n")
+                         "        pass\n    assert area(3, 3) == 9\n")
     root = project(tmp_path / "proj", tests)
-    result = _fix(root, fixer, "--test", PYTEST, "--json", "--all", "--timeout", "5", "--max-tries", "40", *BEAM)
+    result = _fix(root, fixer, "--test", PYTEST, "--json", "--all", "--timeout", "20", "--max-tries", "40", *BEAM)
     assert result.returncode == 1, result.stderr
     out = json.loads(result.stdout)
     assert out["timeouts"] >= 1
@@ -171,3 +173,14 @@ def test_repairer_fix_runs_the_whole_loop_from_python(tmp_path, fixer):
     assert result.status == "fixed" and result.exit_code == 1
     assert "width * height" in result.fixes[0].diff
     assert (root / "geometry.py").read_text() == BUGGY
+
+
+def test_the_order_key_is_the_mean_per_token_plus_twice_log_ochiai():
+    from patchcoder.fix import WEIGHT, order_key
+    from patchcoder.repair import Patch
+
+    short = Patch(None, "x", None, score=-2.0, logp=-4.0)  # 2 tokens, each unlikely
+    long = Patch(None, "x", None, score=-0.5, logp=-10.0)  # 20 tokens, each likely: tried first
+    assert order_key(long, 1.0) > order_key(short, 1.0)
+    assert WEIGHT == 2.0 and order_key(long, 0.5) == pytest.approx(-0.5 + 2 * math.log(0.5))
+    assert order_key(long, 1.0) > order_key(long, 0.5)  # the more suspicious line first

@@ -13,7 +13,14 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from patchcoder.localize import all_lines, changed_lines, coverage_spectrum, is_project_file, ochiai
+from patchcoder.localize import (
+    all_lines,
+    changed_lines,
+    coverage_spectrum,
+    is_project_file,
+    ochiai,
+    only_tests,
+)
 from patchcoder.scratch import ScratchTree, run_command
 
 PYTEST = f"{sys.executable} -m pytest -q -p no:cacheprovider"
@@ -173,3 +180,51 @@ def test_project_files():
     assert not is_project_file("tests/test_stats.py") and is_project_file("tests/test_stats.py", include_tests=True)
     assert not is_project_file(".venv/lib/python3.11/site-packages/x.py")
     assert not is_project_file("pkg/conftest.py")
+
+
+CHECKED = '''def parse(text):
+    parts = text.split(",")
+    count = len(parts)
+    check(count)
+    return count
+
+
+def check(n):
+    if n > 1:
+        raise ValueError(n)
+'''
+
+
+def test_ties_go_to_the_lines_of_the_failing_tests_traceback(tmp_path):
+    # every line of parse and check runs only in the failing test (Ochiai 1.0 for all): the lines its
+    # traceback passes through come first, then file order
+    root = make_project(tmp_path / "proj")
+    (root / "pkg" / "parse.py").write_text(CHECKED)
+    (root / "tests" / "test_parse.py").write_text("from pkg.parse import parse\n\n\ndef test_parse():\n"
+                                                   "    assert parse('a,b') == 2\n")
+    with ScratchTree(root) as tree:
+        found, _ = coverage_spectrum(tree, f"{PYTEST} tests/test_parse.py", timeout=120)
+    ones = [(s.path, s.line, s.stack) for s in found.suspects if s.score == 1.0]
+    assert ones[:2] == [("pkg/parse.py", 3, 1), ("pkg/parse.py", 9, 1)]  # check(count), raise ValueError(n)
+    assert ("pkg/parse.py", 1, 0) in ones[2:]  # parts = text.split(","): tied, but not in the traceback
+    assert found.failing_tests == ["tests/test_parse.py::test_parse"]
+
+
+def test_every_test_runs_past_x_and_only_tests_runs_just_those(tmp_path):
+    root = make_project(tmp_path / "proj")
+    # another test file, broken at import: the run of only_tests does not even collect it
+    (root / "tests" / "test_broken.py").write_text("raise ImportError('collected')\n")
+    with ScratchTree(root) as tree:
+        first, _ = coverage_spectrum(tree, f"{PYTEST} -x tests/test_stats.py", timeout=120)
+        every, _ = coverage_spectrum(tree, f"{PYTEST} -x tests/test_stats.py", timeout=120, every_test=True)
+        assert (first.failed, first.passed) == (1, 0)  # -x: stopped at test_mean
+        assert (every.failed, every.passed) == (2, 1)
+        with only_tests(["tests/test_stats.py::test_biggest"]) as env:
+            one = tree.run(PYTEST, 120, env)
+        with only_tests(["tests/test_stats.py::test_gone"]) as env:
+            gone = tree.run(PYTEST, 120, env)  # none of the list collected: every test of its files runs
+        with only_tests(["tests/test_gone.py::test_gone"]) as env:
+            no_file = tree.run(PYTEST, 120, env)  # none of the list's files exists: every file is collected
+    assert one.passed and "1 passed, 2 deselected" in one.output
+    assert not gone.passed and "2 failed, 1 passed" in gone.output
+    assert not no_file.passed and "ImportError: collected" in no_file.output
