@@ -18,7 +18,16 @@ undecided unit is never queued behind tasks that wait for it.
 from __future__ import annotations
 
 import collections
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from patchcoder.ground.errors import PatchcoderError
@@ -179,3 +188,77 @@ class _RayChannel:
             if found:
                 return answer
             time.sleep(0.02)
+
+
+# ---------------------------------------------------------------------------------------------
+# A throwaway cluster on this machine (tests, benchmarks)
+
+
+@contextlib.contextmanager
+def local_cluster(nodes: int = 1, cpus: int = 1, *, worker_niceness: int | None = None,
+                  object_store_mb: int = 100) -> Iterator[tuple[str, dict]]:
+    """A Ray cluster of `nodes` nodes (`ray start --head`, then `ray start --address`) on this machine, with
+    `cpus` CPUs each, stopped at the end even on failure. Yields (address, env): `env` is the environment its
+    drivers need (`patchcoder mine --ray ADDRESS` in a subprocess with that env) — its own auth token, so it
+    accepts its own drivers only. `worker_niceness`: Ray's default lowers its workers' priority by 15; 0
+    runs them as a local `--jobs` worker would run.
+
+    Stopping kills exactly the processes of this cluster (those started in the sessions of its `ray start`
+    commands or naming its temp dir, and their children), never `ray stop`, which stops every Ray on the
+    machine, other users' included."""
+    ray = _ray()
+    ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env.pop("RAY_ADDRESS", None)
+    if worker_niceness is not None:
+        env["RAY_worker_niceness"] = str(worker_niceness)
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    every = ["--num-cpus", str(cpus), "--object-store-memory", str(object_store_mb * 2**20), "--disable-usage-stats",
+             "--node-ip-address", "127.0.0.1"]
+    head = ["--head", "--port", str(port), "--include-dashboard", "false", "--dashboard-port", str(_free_port()),
+            "--ray-client-server-port", str(_free_port()), "--temp-dir", temp_dir]
+    sessions: list[int] = []
+
+    def start(*args: str) -> None:
+        proc = subprocess.Popen([ray_cli, "start", *args, *every, "--dashboard-agent-listen-port", str(_free_port())],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                start_new_session=True)  # its own session: what it starts can be found by it
+        sessions.append(proc.pid)
+        output, _ = proc.communicate(timeout=600)
+        if proc.returncode != 0:
+            raise PatchcoderError(f"ray start failed: {output.strip().splitlines()[-1:]}")
+
+    try:
+        start(*head)
+        for _ in range(nodes - 1):
+            start("--address", address)
+        yield address, env
+    finally:
+        _kill_cluster(ray, sessions, temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _kill_cluster(ray, sessions: list[int], temp_dir: str) -> None:
+    import psutil  # Ray ships it (and puts it on the path on import)
+
+    doomed = {}
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if os.getsid(p.pid) in sessions or any(temp_dir in part for part in p.info["cmdline"] or ()):
+                for q in (p, *p.children(recursive=True)):
+                    doomed[q.pid] = q
+        except (psutil.Error, OSError):
+            pass
+    doomed.pop(os.getpid(), None)
+    for p in doomed.values():
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(list(doomed.values()), timeout=30)

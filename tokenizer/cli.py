@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from patchcoder.ground.argtypes import fraction, integer, positive_int
+from patchcoder.ground.argtypes import folder_path, fraction, integer, positive_int
 from patchcoder.ground.errors import UsageError
 
 
@@ -37,8 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from patchcoder.tokenizer.examples import ExampleConfig
 
     d = ExampleConfig()
-    p.add_argument("--data", metavar="MINED_DIR", help="output folder of `patchcoder mine` (its shards/ are read)")
-    p.add_argument("--out", metavar="DIR", help="output folder for shards/ and manifest.json")
+    p.add_argument("--data", type=folder_path, metavar="MINED_DIR", help="output folder of `patchcoder mine` (its shards/ are read)")
+    p.add_argument("--out", type=folder_path, metavar="DIR", help="output folder for shards/ and manifest.json")
     p.add_argument("--vocab", metavar="FILE", help="vocabulary JSON (default: the one shipped with patchcoder)")
     p.add_argument("--max-tokens", type=positive_int, default=d.max_tokens, metavar="N",
                    help="token budget of one example; the window grows around the change up to it (default: %(default)s)")
