@@ -194,49 +194,97 @@ class _RayChannel:
 # A throwaway cluster on this machine (tests, benchmarks)
 
 
+class LocalCluster:
+    """A Ray cluster started on this machine by `local_cluster`: its `address`, the environment `env` its
+    drivers need (its auth token; `patchcoder mine --ray ADDRESS` in a subprocess with that env), and its
+    processes."""
+
+    def __init__(self, address: str, env: dict, sessions: list[int], temp_dir: str):
+        self.address, self.env, self.sessions, self.temp_dir = address, env, sessions, temp_dir
+
+    def processes(self, sessions: list[int] | None = None) -> list:
+        """Its live processes (psutil): those in the sessions of its `ray start` commands (or of `sessions`
+        only) or naming its temp dir, and their children (its workers: `ray::FUNCTION` while they run a
+        task)."""
+        import psutil  # Ray ships it (and puts it on the path on import)
+
+        found = {}
+        for p in psutil.process_iter(["cmdline"]):
+            try:
+                if os.getsid(p.pid) in (sessions or self.sessions) or (
+                        sessions is None and any(self.temp_dir in a for a in p.info["cmdline"] or ())):
+                    for q in (p, *p.children(recursive=True)):
+                        found[q.pid] = q
+            except (psutil.Error, OSError):
+                pass
+        found.pop(os.getpid(), None)
+        return list(found.values())
+
+    def kill(self, sessions: list[int] | None = None) -> None:
+        """Kill exactly its processes (or those of `sessions`); never `ray stop`, which stops every Ray on the
+        machine, other users' too."""
+        import psutil
+
+        doomed = self.processes(sessions)
+        for p in doomed:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        psutil.wait_procs(doomed, timeout=30)
+
+
 @contextlib.contextmanager
 def local_cluster(nodes: int = 1, cpus: int = 1, *, worker_niceness: int | None = None,
-                  object_store_mb: int = 100) -> Iterator[tuple[str, dict]]:
-    """A Ray cluster of `nodes` nodes (`ray start --head`, then `ray start --address`) on this machine, with
-    `cpus` CPUs each, stopped at the end even on failure. Yields (address, env): `env` is the environment its
-    drivers need (`patchcoder mine --ray ADDRESS` in a subprocess with that env) — its own auth token, so it
-    accepts its own drivers only. `worker_niceness`: Ray's default lowers its workers' priority by 15; 0
-    runs them as a local `--jobs` worker would run.
+                  object_store_mb: int = 100, token: str | None = None) -> Iterator[LocalCluster]:
+    """A throwaway Ray cluster for tests and benchmarks: `nodes` nodes on this machine (`ray start --head`,
+    then `ray start --address`), `cpus` CPUs each, with its own temp dir and auth token (it accepts its own
+    drivers only; `token`: that token, else a new one), stopped at the end even on failure. `worker_niceness`:
+    Ray's default lowers its workers' priority by 15; 0 runs them as a local `--jobs` worker runs.
 
-    Stopping kills exactly the processes of this cluster (those started in the sessions of its `ray start`
-    commands or naming its temp dir, and their children), never `ray stop`, which stops every Ray on the
-    machine, other users' included."""
-    ray = _ray()
+    Every port is chosen here: a raylet whose agents are slow to report their own ports (a loaded machine)
+    otherwise exits after 15 s (ray-project/ray#65983)."""
+    _ray()
     ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
     temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token or secrets.token_hex(32),
+           "RAY_worker_register_timeout_seconds": "600"}  # worker start-up on a busy machine
     env.pop("RAY_ADDRESS", None)
     if worker_niceness is not None:
         env["RAY_worker_niceness"] = str(worker_niceness)
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    every = ["--num-cpus", str(cpus), "--object-store-memory", str(object_store_mb * 2**20), "--disable-usage-stats",
-             "--node-ip-address", "127.0.0.1"]
-    head = ["--head", "--port", str(port), "--include-dashboard", "false", "--dashboard-port", str(_free_port()),
-            "--ray-client-server-port", str(_free_port()), "--temp-dir", temp_dir]
-    sessions: list[int] = []
+    cluster = LocalCluster("", env, [], temp_dir)
 
-    def start(*args: str) -> None:
-        proc = subprocess.Popen([ray_cli, "start", *args, *every, "--dashboard-agent-listen-port", str(_free_port())],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                start_new_session=True)  # its own session: what it starts can be found by it
-        sessions.append(proc.pid)
-        output, _ = proc.communicate(timeout=600)
-        if proc.returncode != 0:
-            raise PatchcoderError(f"ray start failed: {output.strip().splitlines()[-1:]}")
+    def start(head: bool) -> None:
+        """Start a node; again (twice at most) if it does not register within `ray start`'s fixed 30 s, which a
+        loaded machine can exceed."""
+        for _ in range(3):
+            ports = {option: _free_port() for option in (
+                "--port", "--dashboard-port", "--ray-client-server-port", "--dashboard-agent-listen-port",
+                "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")}
+            if head:
+                cluster.address = f"127.0.0.1:{ports['--port']}"
+                where = ["--head", "--include-dashboard", "false", "--temp-dir", temp_dir]
+            else:
+                where = ["--address", cluster.address]
+                for option in ("--port", "--dashboard-port", "--ray-client-server-port"):
+                    del ports[option]
+            proc = subprocess.Popen([ray_cli, "start", *where, "--num-cpus", str(cpus), "--object-store-memory",
+                                     str(object_store_mb * 2**20), "--node-ip-address", "127.0.0.1",
+                                     "--disable-usage-stats", *(str(x) for pair in ports.items() for x in pair)],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                    start_new_session=True)  # its own session: what it starts can be found by it
+            cluster.sessions.append(proc.pid)
+            output, _ = proc.communicate(timeout=600)
+            if proc.returncode == 0:
+                return
+            cluster.kill([proc.pid])  # what this attempt started
+        raise PatchcoderError(f"ray start failed: {' '.join(output.strip().splitlines()[-1:])}")
 
     try:
-        start(*head)
+        start(head=True)
         for _ in range(nodes - 1):
-            start("--address", address)
-        yield address, env
+            start(head=False)
+        yield cluster
     finally:
-        _kill_cluster(ray, sessions, temp_dir)
+        cluster.kill()
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
@@ -244,21 +292,3 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _kill_cluster(ray, sessions: list[int], temp_dir: str) -> None:
-    import psutil  # Ray ships it (and puts it on the path on import)
-
-    doomed = {}
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if os.getsid(p.pid) in sessions or any(temp_dir in part for part in p.info["cmdline"] or ()):
-                for q in (p, *p.children(recursive=True)):
-                    doomed[q.pid] = q
-        except (psutil.Error, OSError):
-            pass
-    doomed.pop(os.getpid(), None)
-    for p in doomed.values():
-        with contextlib.suppress(psutil.Error):
-            p.kill()
-    psutil.wait_procs(list(doomed.values()), timeout=30)

@@ -8,9 +8,11 @@ error case runs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -26,7 +28,6 @@ from patchcoder.mining.plan import cut
 from patchcoder.mining.run import mine
 
 ROOT = Path(__file__).resolve().parents[2]
-RAY_SMALL = {"num_cpus": 2, "object_store_memory": 200 * 2**20}  # a shared 2-core machine
 
 
 def _history(b, n: int = 60):
@@ -53,14 +54,26 @@ def test_ray_without_ray_installed_is_one_line(new_repo, tmp_path):
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'patchcoder[ray]'")
-    ray.init(**RAY_SMALL, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},  # the tasks unpickle this test's functions
-             # worker start-up on a busy 2-core machine; workers as nice as this process (Ray's default: +15,
-             # which starves them beside a training run)
-             _system_config={"worker_register_timeout_seconds": 600, "worker_niceness": 0})
-    yield ray
-    ray.shutdown()
+    """This process as the driver of a one-node cluster of 2 CPUs (`ray start --head`, by raypool.local_cluster,
+    whose ports are all chosen: `ray.init()` starting its own Ray loses its raylet when agents start slowly on a
+    busy machine). Its workers are as nice as this process (Ray's default +15 starves them beside a training run)."""
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    saved = {k: os.environ.get(k) for k in auth}
+    os.environ.update(auth)  # the cluster's token for this process's driver; Ray reads it on import
+    try:
+        ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'patchcoder[ray]'")
+        from patchcoder.mining.raypool import local_cluster
+
+        with local_cluster(nodes=1, cpus=2, worker_niceness=0, token=auth["RAY_AUTH_TOKEN"]) as cluster:
+            ray.init(address=cluster.address, log_to_driver=False,
+                     runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})  # tasks unpickle this test's functions
+            try:
+                yield cluster
+            finally:
+                ray.shutdown()
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
 def test_mine_synth_and_tokenize_on_ray_write_the_bytes_of_a_local_run(local_ray, new_repo, tmp_path):
@@ -115,37 +128,36 @@ def _long_history(b, n: int):
     return b
 
 
-def _processes_titled(title: str, under: int) -> list:
-    """The running descendants of process `under` whose title (Ray sets `ray::FUNCTION` while a worker runs
-    a task) is `title`."""
+def _titled(process, title: str) -> bool:
     import psutil
 
-    found = []
-    for p in psutil.Process(under).children(recursive=True):
-        try:
-            if p.cmdline()[:1] == [title]:
-                found.append(p)
-        except psutil.Error:
-            pass
-    return found
+    try:
+        return process.cmdline()[:1] == [title]
+    except psutil.Error:
+        return False
 
 
 def test_a_ray_worker_killed_with_sigkill_mid_mine_is_retried_and_no_row_is_lost_or_doubled(local_ray, new_repo,
                                                                                           tmp_path):
+    import psutil  # Ray ships it
+
     repo = _long_history(new_repo("long"), 240).path
     reference = mine([repo], tmp_path / "reference", jobs=1, commits_per_shard=40, show_progress=False)
     killed = []
 
-    def kill_a_worker_in_a_task():  # the local Ray's workers are children of its raylet, a child of this process
+    def kill_a_worker_in_a_task():
         seen: dict[int, float] = {}
         deadline = time.monotonic() + 300
         while not killed and time.monotonic() < deadline:
-            for p in _processes_titled("ray::_run_unit", os.getpid()):
+            for p in local_ray.processes():
+                if not _titled(p, "ray::_run_unit"):  # the title Ray gives a worker while it runs a unit
+                    continue
                 if time.monotonic() - seen.setdefault(p.pid, time.monotonic()) > 0.3:  # well into its unit
-                    p.kill()
-                    killed.append(p.pid)
+                    with contextlib.suppress(psutil.Error):
+                        p.kill()
+                        killed.append(p.pid)
                     break
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     killer = threading.Thread(target=kill_a_worker_in_a_task, daemon=True)
     killer.start()
@@ -179,8 +191,8 @@ def cluster():
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'patchcoder[ray]'")
     from patchcoder.mining.raypool import local_cluster
 
-    with local_cluster(nodes=2, cpus=1) as (address, env):
-        yield Cluster(address, {**env, "PYTHONPATH": str(ROOT)})
+    with local_cluster(nodes=2, cpus=1, worker_niceness=0) as cluster:
+        yield Cluster(cluster.address, {**cluster.env, "PYTHONPATH": str(ROOT)})
 
 
 @pytest.mark.slow
