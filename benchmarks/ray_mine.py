@@ -62,7 +62,8 @@ def main() -> None:
     walk = ["--all-commits"] if args.all_commits else []
 
     local_times, ray_times, units = [], [], None
-    with local_cluster(nodes=1, cpus=args.workers, worker_niceness=0, object_store_mb=200) as (address, env):
+    with local_cluster(nodes=1, cpus=args.workers, worker_niceness=0, object_store_mb=200) as cluster:
+        address, env = cluster.address, cluster.env
         for round_ in range(args.repeats):
             load = os.getloadavg()[0]
             local, summary, local_out = _mine(args.repos, ["--jobs", str(args.workers), *walk], args.commits_per_shard)

@@ -60,6 +60,7 @@ class RayPool:
         """Ray, connected to the cluster (once per process); a cluster that cannot be reached is one line."""
         ray = _ray()
         if not ray.is_initialized():
+            _knock(self.address)
             try:
                 local = {"include_dashboard": False} if self.address is None else {}  # a new Ray: no web UI
                 ray.init(address=self.address, log_to_driver=False, **local, **self.init_options)
@@ -71,6 +72,18 @@ class RayPool:
 
     def answer(self, key: str, answer: Any) -> None:
         self._mailbox.answer.remote(key, answer)
+
+
+def _knock(address: str | None) -> None:
+    """A head node's address (HOST:PORT) where nothing listens is one line at once: Ray itself keeps retrying
+    for many minutes (measured: over 5 on Ray 2.60)."""
+    host, colon, port = (address or "").rpartition(":")
+    if not colon or not port.isdigit() or "://" in address:
+        return  # None or "auto" (a local Ray), ray://HOST:PORT (Ray Client has its own timeout)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as exc:
+        raise PatchcoderError(f"cannot reach a Ray cluster at {address}: {exc.strerror or exc}") from None
 
     def run(self, units, work, on_result, *, on_progress=None, on_question=None, on_crash=None,
             in_plan_order=False) -> None:
