@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -254,7 +255,7 @@ def local_cluster(nodes: int = 1, cpus: int = 1, *, worker_niceness: int | None 
     Ray's default lowers its workers' priority by 15; 0 runs them as a local `--jobs` worker runs.
 
     Every port is chosen here: a raylet whose agents are slow to report their own ports (a loaded machine)
-    otherwise exits after 15 s (ray-project/ray#65983)."""
+    otherwise exits after 15 s (ray-project/ray#65983). A node counts as started when `ray status` lists it."""
     _ray()
     ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
     temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
@@ -266,35 +267,46 @@ def local_cluster(nodes: int = 1, cpus: int = 1, *, worker_niceness: int | None 
     cluster = LocalCluster("", env, [], temp_dir)
 
     def start(head: bool) -> None:
-        """Start a node; again (twice at most) if it does not register within `ray start`'s fixed 30 s, which a
-        loaded machine can exceed."""
-        for _ in range(3):
-            ports = {option: _free_port() for option in (
-                "--port", "--dashboard-port", "--ray-client-server-port", "--dashboard-agent-listen-port",
-                "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")}
-            if head:
-                cluster.address = f"127.0.0.1:{ports['--port']}"
-                where = ["--head", "--include-dashboard", "false", "--temp-dir", temp_dir]
-            else:
-                where = ["--address", cluster.address]
-                for option in ("--port", "--dashboard-port", "--ray-client-server-port"):
-                    del ports[option]
-            proc = subprocess.Popen([ray_cli, "start", *where, "--num-cpus", str(cpus), "--object-store-memory",
-                                     str(object_store_mb * 2**20), "--node-ip-address", "127.0.0.1",
-                                     "--disable-usage-stats", *(str(x) for pair in ports.items() for x in pair)],
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                                    start_new_session=True)  # its own session: what it starts can be found by it
-            cluster.sessions.append(proc.pid)
-            output, _ = proc.communicate(timeout=600)
-            if proc.returncode == 0:
+        ports = {option: _free_port() for option in (
+            "--port", "--dashboard-port", "--ray-client-server-port", "--dashboard-agent-listen-port",
+            "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")}
+        if head:
+            cluster.address = f"127.0.0.1:{ports['--port']}"
+            where = ["--head", "--include-dashboard", "false", "--temp-dir", temp_dir]
+        else:
+            where = ["--address", cluster.address]
+            for option in ("--port", "--dashboard-port", "--ray-client-server-port"):
+                del ports[option]
+        proc = subprocess.Popen([ray_cli, "start", *where, "--num-cpus", str(cpus), "--object-store-memory",
+                                 str(object_store_mb * 2**20), "--node-ip-address", "127.0.0.1",
+                                 "--disable-usage-stats", *(str(x) for pair in ports.items() for x in pair)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                start_new_session=True)  # its own session: what it starts can be found by it
+        cluster.sessions.append(proc.pid)
+        output, _ = proc.communicate(timeout=600)
+        if proc.returncode != 0 and "timed out during startup" not in output:
+            raise PatchcoderError(f"ray start failed: {' '.join(output.strip().splitlines()[-1:])}")
+
+    def wait_for(n: int) -> None:
+        """Until `n` nodes are up: `ray start` gives up after a fixed 30 s, which a loaded machine can exceed,
+        but leaves the node starting."""
+        deadline = time.monotonic() + 600
+        while True:
+            status = subprocess.run([ray_cli, "status", "--address", cluster.address], capture_output=True,
+                                    text=True, env=env, timeout=600).stdout
+            active = status.partition("Active:")[2].partition("Pending:")[0]
+            if len(re.findall(r"^\s*\d+ node_", active, re.MULTILINE)) >= n:
                 return
-            cluster.kill([proc.pid])  # what this attempt started
-        raise PatchcoderError(f"ray start failed: {' '.join(output.strip().splitlines()[-1:])}")
+            if time.monotonic() > deadline:
+                raise PatchcoderError(f"the local Ray cluster did not reach {n} nodes in 10 minutes")
+            time.sleep(5)
 
     try:
         start(head=True)
-        for _ in range(nodes - 1):
+        wait_for(1)
+        for n in range(2, nodes + 1):
             start(head=False)
+            wait_for(n)
         yield cluster
     finally:
         cluster.kill()
