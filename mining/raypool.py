@@ -75,17 +75,6 @@ class RayPool:
         self._mailbox.answer.remote(key, answer)
 
 
-def _knock(address: str | None) -> None:
-    """A head node's address (HOST:PORT) where nothing listens is one line at once: Ray itself keeps retrying
-    for many minutes (measured: over 5 on Ray 2.60)."""
-    host, colon, port = (address or "").rpartition(":")
-    if not colon or not port.isdigit() or "://" in address:
-        return  # None or "auto" (a local Ray), ray://HOST:PORT (Ray Client has its own timeout)
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
-    except OSError as exc:
-        raise PatchcoderError(f"cannot reach a Ray cluster at {address}: {exc.strerror or exc}") from None
-
     def run(self, units, work, on_result, *, on_progress=None, on_question=None, on_crash=None,
             in_plan_order=False) -> None:
         ray = self.connect()
@@ -130,6 +119,18 @@ def _knock(address: str | None) -> None:
                     ray.cancel(ref, force=True)
                 ray.kill(self._mailbox)
                 self._mailbox = None
+
+
+def _knock(address: str | None) -> None:
+    """A head node's address (HOST:PORT) where nothing listens is one line at once: Ray itself keeps retrying
+    for many minutes (measured: over 5 on Ray 2.60)."""
+    host, colon, port = (address or "").rpartition(":")
+    if not colon or not port.isdigit() or "://" in address:
+        return  # None or "auto" (a local Ray), ray://HOST:PORT (Ray Client has its own timeout)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as exc:
+        raise PatchcoderError(f"cannot reach a Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------
