@@ -7,9 +7,9 @@ Starts a one-node Ray cluster of `--workers` CPUs on this machine (mining/raypoo
 own temp dir and auth token, its workers as nice as local ones; not timed, as a cluster is up before a run),
 then runs, alternating (local, Ray, local, Ray, ...) so that machine noise hits both alike:
 `patchcoder mine --jobs N` and `patchcoder mine --ray ADDRESS`, each a fresh subprocess into a fresh output
-folder. Prints each run with the load average, the medians, their ratio, and Ray's overhead per unit,
-(median Ray - median local) / units. Checks that both wrote the same shards. Stops the cluster at the end.
-Needs `pip install 'patchcoder[ray]'`.
+folder. Prints each run with the load average and CPU seconds (the Ray driver's own too), the medians, their
+ratio, and Ray's overhead per unit, (median Ray - median local) / units. Checks that both wrote the same
+shards. Stops the cluster at the end. Needs `pip install 'patchcoder[ray]'`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import filecmp
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -34,12 +35,16 @@ def _mine(repos: list[str], extra: list[str], commits_per_shard: int, env: dict 
     shutil.rmtree(out)
     args = [sys.executable, "-m", "patchcoder", "mine", *repos, "--out", out, "--no-progress", "--json",
             "--commits-per-shard", str(commits_per_shard), *extra]
-    start = time.perf_counter()
+    start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(args, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - start
+    seconds, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed: {result.stderr.strip()}")
-    return seconds, json.loads(result.stdout), out
+    summary = json.loads(result.stdout)
+    # the CPU of the subprocess and of the descendants it waited for: a local run's driver and workers, a Ray
+    # run's driver alone (Ray's workers are its raylet's children)
+    summary["tree_cpu"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return seconds, summary, out
 
 
 def _same_shards(a: str, b: str) -> bool:
@@ -78,7 +83,8 @@ def main() -> None:
             local_times.append(local)
             ray_times.append(on_ray)
             print(f"round {round_ + 1}: local --jobs {args.workers} {local:.1f} s ({summary['cpu_seconds']:.0f} CPU-s), "
-                  f"Ray {on_ray:.1f} s ({ray_summary['cpu_seconds']:.0f} CPU-s of driver and tasks) "
+                  f"Ray {on_ray:.1f} s ({ray_summary['cpu_seconds']:.0f} CPU-s of driver and tasks; the driver "
+                  f"{ray_summary['tree_cpu']:.2f} CPU-s) "
                   f"({summary['commits_seen']:,} commits, {summary['rows']:,} rows, {units} units; "
                   f"load average {load:.1f} → {os.getloadavg()[0]:.1f})", flush=True)
     local, on_ray = statistics.median(local_times), statistics.median(ray_times)
