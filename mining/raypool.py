@@ -217,17 +217,15 @@ class LocalCluster:
     def __init__(self, address: str, env: dict, sessions: list[int], temp_dir: str):
         self.address, self.env, self.sessions, self.temp_dir = address, env, sessions, temp_dir
 
-    def processes(self, sessions: list[int] | None = None) -> list:
-        """Its live processes (psutil): those in the sessions of its `ray start` commands (or of `sessions`
-        only) or naming its temp dir, and their children (its workers: `ray::FUNCTION` while they run a
-        task)."""
+    def processes(self) -> list:
+        """Its live processes (psutil): those in the sessions of its `ray start` commands or naming its temp dir,
+        and their children (its workers: `ray::FUNCTION` while they run a task)."""
         import psutil  # Ray ships it (and puts it on the path on import)
 
         found = {}
         for p in psutil.process_iter(["cmdline"]):
             try:
-                if os.getsid(p.pid) in (sessions or self.sessions) or (
-                        sessions is None and any(self.temp_dir in a for a in p.info["cmdline"] or ())):
+                if os.getsid(p.pid) in self.sessions or any(self.temp_dir in a for a in p.info["cmdline"] or ()):
                     for q in (p, *p.children(recursive=True)):
                         found[q.pid] = q
             except (psutil.Error, OSError):
@@ -235,12 +233,11 @@ class LocalCluster:
         found.pop(os.getpid(), None)
         return list(found.values())
 
-    def kill(self, sessions: list[int] | None = None) -> None:
-        """Kill exactly its processes (or those of `sessions`); never `ray stop`, which stops every Ray on the
-        machine, other users' too."""
+    def kill(self) -> None:
+        """Kill exactly its processes; never `ray stop`, which stops every Ray on the machine, other users' too."""
         import psutil
 
-        doomed = self.processes(sessions)
+        doomed = self.processes()
         for p in doomed:
             with contextlib.suppress(psutil.Error):
                 p.kill()
