@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from patchcoder.ground.argtypes import fraction, iso_date, language_list, positive_int
+from patchcoder.ground.argtypes import folder_path, fraction, iso_date, language_list, positive_int
 from patchcoder.ground.errors import UsageError
 
 
@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("repos", nargs="+", metavar="REPO_OR_DIR",
                    help="a git repository (work tree or bare), or a directory whose sub-folders are repositories; "
                         "NAME=REPO names a repository for the `repo` column (e.g. pallets/click=/mirrors/click)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder for shards/ and manifest.json")
+    p.add_argument("--out", required=True, type=folder_path, metavar="DIR", help="output folder for shards/ and manifest.json")
     p.add_argument("--since", type=iso_date, metavar="DATE", help="only commits committed on or after DATE (ISO 8601)")
     p.add_argument("--until", type=iso_date, metavar="DATE", help="only commits committed on or before DATE (ISO 8601)")
     p.add_argument("--branch", metavar="REF", help="walk from this branch, tag or commit instead of HEAD")

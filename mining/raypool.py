@@ -18,7 +18,17 @@ undecided unit is never queued behind tasks that wait for it.
 from __future__ import annotations
 
 import collections
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from patchcoder.ground.errors import PatchcoderError
@@ -51,6 +61,7 @@ class RayPool:
         """Ray, connected to the cluster (once per process); a cluster that cannot be reached is one line."""
         ray = _ray()
         if not ray.is_initialized():
+            _knock(self.address)
             try:
                 local = {"include_dashboard": False} if self.address is None else {}  # a new Ray: no web UI
                 ray.init(address=self.address, log_to_driver=False, **local, **self.init_options)
@@ -62,6 +73,7 @@ class RayPool:
 
     def answer(self, key: str, answer: Any) -> None:
         self._mailbox.answer.remote(key, answer)
+
 
     def run(self, units, work, on_result, *, on_progress=None, on_question=None, on_crash=None,
             in_plan_order=False) -> None:
@@ -107,6 +119,18 @@ class RayPool:
                     ray.cancel(ref, force=True)
                 ray.kill(self._mailbox)
                 self._mailbox = None
+
+
+def _knock(address: str | None) -> None:
+    """A head node's address (HOST:PORT) where nothing listens is one line at once: Ray itself keeps retrying
+    for many minutes (measured: over 5 on Ray 2.60)."""
+    host, colon, port = (address or "").rpartition(":")
+    if not colon or not port.isdigit() or "://" in address:
+        return  # None or "auto" (a local Ray), ray://HOST:PORT (Ray Client has its own timeout)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as exc:
+        raise PatchcoderError(f"cannot reach a Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,3 +203,115 @@ class _RayChannel:
             if found:
                 return answer
             time.sleep(0.02)
+
+
+# ---------------------------------------------------------------------------------------------
+# A throwaway cluster on this machine (tests, benchmarks)
+
+
+class LocalCluster:
+    """A Ray cluster started on this machine by `local_cluster`: its `address`, the environment `env` its
+    drivers need (its auth token; `patchcoder mine --ray ADDRESS` in a subprocess with that env), and its
+    processes."""
+
+    def __init__(self, address: str, env: dict, sessions: list[int], temp_dir: str):
+        self.address, self.env, self.sessions, self.temp_dir = address, env, sessions, temp_dir
+
+    def processes(self) -> list:
+        """Its live processes (psutil): those in the sessions of its `ray start` commands or naming its temp dir,
+        and their children (its workers: `ray::FUNCTION` while they run a task)."""
+        import psutil  # Ray ships it (and puts it on the path on import)
+
+        found = {}
+        for p in psutil.process_iter(["cmdline"]):
+            try:
+                if os.getsid(p.pid) in self.sessions or any(self.temp_dir in a for a in p.info["cmdline"] or ()):
+                    for q in (p, *p.children(recursive=True)):
+                        found[q.pid] = q
+            except (psutil.Error, OSError):
+                pass
+        found.pop(os.getpid(), None)
+        return list(found.values())
+
+    def kill(self) -> None:
+        """Kill exactly its processes; never `ray stop`, which stops every Ray on the machine, other users' too."""
+        import psutil
+
+        doomed = self.processes()
+        for p in doomed:
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+        psutil.wait_procs(doomed, timeout=30)
+
+
+@contextlib.contextmanager
+def local_cluster(nodes: int = 1, cpus: int = 1, *, worker_niceness: int | None = None,
+                  object_store_mb: int = 100, token: str | None = None) -> Iterator[LocalCluster]:
+    """A throwaway Ray cluster for tests and benchmarks: `nodes` nodes on this machine (`ray start --head`,
+    then `ray start --address`), `cpus` CPUs each, with its own temp dir and auth token (it accepts its own
+    drivers only; `token`: that token, else a new one), stopped at the end even on failure. `worker_niceness`:
+    Ray's default lowers its workers' priority by 15; 0 runs them as a local `--jobs` worker runs.
+
+    Every port is chosen here: a raylet whose agents are slow to report their own ports (a loaded machine)
+    otherwise exits after 15 s (ray-project/ray#65983). A node counts as started when `ray status` lists it."""
+    _ray()
+    ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit 107 bytes
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token or secrets.token_hex(32),
+           "RAY_worker_register_timeout_seconds": "600"}  # worker start-up on a busy machine
+    env.pop("RAY_ADDRESS", None)
+    if worker_niceness is not None:
+        env["RAY_worker_niceness"] = str(worker_niceness)
+    cluster = LocalCluster("", env, [], temp_dir)
+
+    def start(head: bool) -> None:
+        ports = {option: _free_port() for option in (
+            "--port", "--dashboard-port", "--ray-client-server-port", "--dashboard-agent-listen-port",
+            "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")}
+        if head:
+            cluster.address = f"127.0.0.1:{ports['--port']}"
+            where = ["--head", "--include-dashboard", "false", "--temp-dir", temp_dir]
+        else:
+            where = ["--address", cluster.address]
+            for option in ("--port", "--dashboard-port", "--ray-client-server-port"):
+                del ports[option]
+        proc = subprocess.Popen([ray_cli, "start", *where, "--num-cpus", str(cpus), "--object-store-memory",
+                                 str(object_store_mb * 2**20), "--node-ip-address", "127.0.0.1",
+                                 "--disable-usage-stats", *(str(x) for pair in ports.items() for x in pair)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                start_new_session=True)  # its own session: what it starts can be found by it
+        cluster.sessions.append(proc.pid)
+        output, _ = proc.communicate(timeout=600)
+        if proc.returncode != 0 and "timed out during startup" not in output:
+            raise PatchcoderError(f"ray start failed: {' '.join(output.strip().splitlines()[-1:])}")
+
+    def wait_for(n: int) -> None:
+        """Until `n` nodes are up: `ray start` gives up after a fixed 30 s, which a loaded machine can exceed,
+        but leaves the node starting."""
+        deadline = time.monotonic() + 600
+        while True:
+            status = subprocess.run([ray_cli, "status", "--address", cluster.address], capture_output=True,
+                                    text=True, env=env, timeout=600).stdout
+            active = status.partition("Active:")[2].partition("Pending:")[0]
+            if len(re.findall(r"^\s*\d+ node_", active, re.MULTILINE)) >= n:
+                return
+            if time.monotonic() > deadline:
+                raise PatchcoderError(f"the local Ray cluster did not reach {n} nodes in 10 minutes")
+            time.sleep(5)
+
+    try:
+        start(head=True)
+        wait_for(1)
+        for n in range(2, nodes + 1):
+            start(head=False)
+            wait_for(n)
+        yield cluster
+    finally:
+        cluster.kill()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from patchcoder.ground.argtypes import fraction, integer, positive_int
+from patchcoder.ground.argtypes import folder_path, fraction, integer, positive_int
 from patchcoder.ground.errors import UsageError
 
 
@@ -72,8 +72,8 @@ def example_config(args: argparse.Namespace):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", metavar="MINED_DIR", help="output folder of `patchcoder mine` (its shards/ are read)")
-    p.add_argument("--out", metavar="DIR", help="output folder for shards/ and manifest.json")
+    p.add_argument("--data", type=folder_path, metavar="MINED_DIR", help="output folder of `patchcoder mine` (its shards/ are read)")
+    p.add_argument("--out", type=folder_path, metavar="DIR", help="output folder for shards/ and manifest.json")
     add_example_arguments(p)
 
     sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))

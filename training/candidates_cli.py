@@ -16,15 +16,15 @@ import json
 import sys
 from pathlib import Path
 
-from patchcoder.ground.argtypes import positive_int
+from patchcoder.ground.argtypes import folder_path, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from patchcoder.tokenizer.cli import add_example_arguments
 
-    p.add_argument("--data", required=True, metavar="MINED_DIR",
+    p.add_argument("--data", required=True, type=folder_path, metavar="MINED_DIR",
                    help="folder of mined or synthetic parquet shards (e.g. the output of `patchcoder synth`)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder for shards/ and manifest.json")
+    p.add_argument("--out", required=True, type=folder_path, metavar="DIR", help="output folder for shards/ and manifest.json")
     p.add_argument("--negatives", type=positive_int, default=15, metavar="K",
                    help="rival candidates per example at most (default: %(default)s)")
     add_example_arguments(p)

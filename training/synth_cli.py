@@ -21,7 +21,7 @@ import argparse
 import os
 from pathlib import Path
 
-from patchcoder.ground.argtypes import integer, positive_int
+from patchcoder.ground.argtypes import folder_path, integer, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("sources", nargs="*", metavar="SOURCE_DIR",
                    help="directories or files of source code, or folders of mined shards; 'stdlib' and "
                         "'site-packages' name the installed ones (default: both)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder for shards/ and manifest.json")
+    p.add_argument("--out", required=True, type=folder_path, metavar="DIR", help="output folder for shards/ and manifest.json")
     p.add_argument("--seed", type=integer, default=d.seed, metavar="N",
                    help="seed of the bug generator (default: %(default)s)")
     p.add_argument("--per-file", type=positive_int, default=d.per_file, metavar="N",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 
 def integer(text: str) -> int:
@@ -88,3 +89,15 @@ def language_list(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(f"unknown language{'s' if len(unknown) > 1 else ''} "
                                          f"{', '.join(map(repr, unknown))}; known: {', '.join(LANGUAGES)} (or 'any')")
     return names
+
+
+def folder_path(text: str) -> str:
+    """An output (or input) folder of a sharded run (mine, synth, tokenize): a file-system path. A URL
+    (s3://, gs://, file://, ...) is refused rather than taken as a local folder named `s3:`; the shards and the
+    manifest are replaced by atomic renames, which object stores do not offer (docs/cluster.md)."""
+    url = re.match(r"([A-Za-z][A-Za-z0-9+.-]+)://", text)
+    if url:
+        raise argparse.ArgumentTypeError(
+            f"expected a folder path, got the URL {text!r}: outputs are written to a file system, not to "
+            f"{url.group(1)}:// (mount the bucket, e.g. with gcsfuse or mountpoint-s3, and pass the mount path)")
+    return text

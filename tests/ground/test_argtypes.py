@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -39,11 +40,13 @@ def law(name):
         "bounded_int": lambda v: 1 <= v <= 100,
         "_megabytes": lambda v: isinstance(v, int) and v >= 1,
         "_rate": lambda v: 0 <= v < 1,
+        "folder_path": lambda v: isinstance(v, str) and not re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", v),
     }[name]
 
 
 TYPES = [argtypes.integer, argtypes.positive_int, argtypes.fraction, argtypes.positive_seconds, argtypes.score,
-         argtypes.iso_date, argtypes.language_list, argtypes.bounded_int(1, 100), _megabytes, _rate]
+         argtypes.iso_date, argtypes.language_list, argtypes.bounded_int(1, 100), _megabytes, _rate,
+         argtypes.folder_path]
 
 
 @pytest.mark.parametrize("kind", TYPES, ids=lambda t: t.__name__)
@@ -63,6 +66,8 @@ def test_a_value_in_range_or_a_usage_error(kind, text):
     (argtypes.score, "nan"), (argtypes.score, "inf"), (argtypes.positive_seconds, "-5"),
     (argtypes.positive_seconds, "nan"), (argtypes.positive_seconds, "inf"), (argtypes.language_list, "klingon"),
     (_megabytes, "inf"), (_megabytes, "nan"), (argtypes.bounded_int(1, 100), "101"),
+    (argtypes.folder_path, "s3://bucket/mined"), (argtypes.folder_path, "file:///data"),
+    (argtypes.folder_path, "gcs://b"), (argtypes.folder_path, "memory://x"),
 ])
 def test_the_reported_values_are_refused(kind, text):
     with pytest.raises(argparse.ArgumentTypeError):
@@ -73,3 +78,5 @@ def test_good_values():
     assert argtypes.score("-inf") == -math.inf and argtypes.score("-1.25") == -1.25
     assert argtypes.language_list("Python, GO,python") == ("python", "go")
     assert argtypes.bounded_int(1, 100)("100") == 100
+    assert [argtypes.folder_path(p) for p in ("out", "/shared/mined", "C:/data", "a/b://c")] == [
+        "out", "/shared/mined", "C:/data", "a/b://c"]

@@ -164,3 +164,18 @@ def test_bad_command_lines_exit_2_with_one_line(history, tmp_path, args, message
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     assert not (tmp_path / "out" / "shards").exists()  # nothing was mined
+
+
+@pytest.mark.parametrize("args", [
+    ["mine", "REPO", "--out", "s3://bucket/mined"],
+    ["synth", "REPO", "--out", "gs://bucket/synth"],
+    ["tokenize", "--data", "file:///data/mined", "--out", "tokens"],
+    ["tokenize", "--data", "mined", "--out", "memory://tokens"],
+], ids=["mine-s3", "synth-gs", "tokenize-file-data", "tokenize-memory-out"])
+def test_a_url_for_a_folder_is_one_line_and_writes_nothing(history, tmp_path, args):
+    """Outputs go to a file system (atomic renames); a URL was taken as a local folder named `s3:`."""
+    result = _cli(*[history.path if a == "REPO" else a for a in args], cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "expected a folder path, got the URL" in lines[0] and "mount" in lines[0], lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history"]  # no folder `s3:` (or any other)

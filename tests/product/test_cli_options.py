@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from patchcoder.cli import SUBCOMMANDS, build_parser, main
+from patchcoder.ground.argtypes import folder_path
 
 # Values no numeric or enumerated option accepts.
 BAD = ["nan", "inf", "abc", "", "1e999", "0x1g"]
@@ -28,11 +29,12 @@ def _parsers(parser: argparse.ArgumentParser):
 
 
 def _valued_options():
-    """(parser, option string, action) for every option that converts or restricts its value."""
+    """(parser, option string, action) for every option that converts or restricts its value to a number or a
+    name from a list (a folder path, `folder_path`, refuses only URLs: `nan` is a folder name)."""
     for parser in _parsers(build_parser()):
         for action in parser._actions:
             if action.option_strings and (action.type is not None or action.choices is not None) \
-                    and not isinstance(action, argparse._SubParsersAction):
+                    and action.type is not folder_path and not isinstance(action, argparse._SubParsersAction):
                 yield parser, action.option_strings[-1], action
 
 
