@@ -20,7 +20,7 @@ from patchcoder.tokenizer.shards import tokenize_dataset
 from patchcoder.tokenizer.vocab import CodeTokenizer
 from patchcoder.training.candidates import RIVAL, TRUE, make_candidate_shards, split_candidates
 from patchcoder.training.config import DataSource
-from patchcoder.training.data import CandidateBatches, trie_batch, trie_row
+from patchcoder.training.data import trie_batch, trie_row
 from patchcoder.training.loop import rank_loss, train
 
 CONFIG = ExampleConfig(max_tokens=128, drop_message=0.2, no_change=0.5)
@@ -81,7 +81,7 @@ def test_a_trie_reads_shared_prefixes_once_and_keeps_the_true_candidate():
     assert len(tokens) == 3 + 9  # nodes: 1, 2, 3, 0 | 4, 0 | 5, 0 | 0 (the root's 0 is another node than 3's)
     for cand, path in zip(cands, paths, strict=True):
         assert [tokens[n] for n in path] == cand
-        assert parents[path[0]] == 2 and all(parents[b] == a for a, b in zip(path, path[1:]))
+        assert parents[path[0]] == 2 and all(parents[b] == a for a, b in zip(path, path[1:], strict=False))
     tokens, _, paths = trie_row(prompt, cands, max_len=8)  # only the true candidate and what still fits
     assert len(paths) == 1 and len(tokens) == 7
     batch = trie_batch([(prompt, cands), ([5], [[0], [6, 0]])], max_len=100, pad_id=60, pad_to=4)
