@@ -62,6 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from patchcoder.fix import FixConfig, apply_fix, fix
     from patchcoder.ground.console import stderr
+    from patchcoder.mining.pool import stop_on_sigterm
     from patchcoder.repair import Repairer
 
     config = FixConfig(test=args.test, directory=args.directory, paths=tuple(args.paths),
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     repairer = Repairer.load(args.checkpoint)
     console = stderr()
     show = not args.no_progress and console.is_terminal
-    with _Display(console, show) as display:
+    # SIGTERM stops like Ctrl-C: every running command killed, every scratch copy removed, exit 143
+    with stop_on_sigterm(), _Display(console, show) as display:
         result = fix(repairer, config, display.progress())
     if result.localisation is not None and not args.json:
         console.print(f"[dim]fault localisation: {result.localisation.method}")

@@ -107,7 +107,9 @@ def test_a_test_command_that_is_not_python_falls_back_to_the_paths(tmp_path, fix
     assert nothing.returncode == 2 and "name the files to search" in nothing.stderr
 
 
-def test_ctrl_c_leaves_the_tree_as_it_was_and_no_scratch_copy(tmp_path, fixer):
+@pytest.mark.parametrize("signum, word", [(signal.SIGINT, "interrupted"), (signal.SIGTERM, "terminated")],
+                         ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_leaves_the_tree_as_it_was_and_no_scratch_copy(tmp_path, fixer, signum, word):
     # every test run takes a while, so the search is still going when Ctrl-C comes
     tests = TEST_AREA.replace("def test_area():\n", "def test_area():\n    import time\n    time.sleep(1.5)\n")
     root = project(tmp_path / "proj", tests)
@@ -122,9 +124,9 @@ def test_ctrl_c_leaves_the_tree_as_it_was_and_no_scratch_copy(tmp_path, fixer):
     while time.time() < deadline and not any(p.name.startswith("patchcoder-fix-") for p in scratch.iterdir()):
         time.sleep(0.1)
     time.sleep(4)  # baseline, localisation, then into the search
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0 and "interrupted" in err
+    assert proc.returncode == 128 + signum and word in err, err
     assert digest(root) == before
     assert list(scratch.iterdir()) == []
 
