@@ -38,9 +38,11 @@ def candidate_examples(tokenizer, row: dict, config: ExampleConfig, *, negatives
 
     examples, dropped = build_examples(tokenizer, row, config)
     out = []
+    sources: dict[bool, Source] = {}  # the old text and the new one, each parsed and walked once for the row
     for ex in examples:
-        code = row["new"] if ex.no_change else row["old"]
-        source = Source(code, row.get("language"))
+        if ex.no_change not in sources:
+            sources[ex.no_change] = Source(row["new"] if ex.no_change else row["old"], row.get("language"))
+        source = sources[ex.no_change]
         prompt, true = ex.ids[:ex.answer_start], ex.ids[ex.answer_start:]
         window = Window(0, prompt, ex.window_start, ex.window_lines)
         found = options(tokenizer, source, window, rewrites(source, [window]))

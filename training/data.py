@@ -117,9 +117,10 @@ class MixtureBatches:
             stream.epoch, stream.position, stream._order = int(epoch), int(position), None
 
 
-def validation_batches(shards: TokenShards, batch_size: int, seq_len: int, count: int):
-    """The first `count` batches of the validation set, in a fixed order (the same every evaluation)."""
-    batches = MixtureBatches([(shards, 1.0)], batch_size, seq_len, seed=12345)
+def validation_batches(shards: TokenShards, batch_size: int, seq_len: int, count: int, kind=None):
+    """The first `count` batches of the validation set, in a fixed order (the same every evaluation);
+    `kind`: the batch class (default MixtureBatches; CandidateBatches for candidate shards)."""
+    batches = (kind or MixtureBatches)([(shards, 1.0)], batch_size, seq_len, seed=12345)
     return [next(batches) for _ in range(min(count, max(1, len(shards) // batch_size)))]
 
 

@@ -206,10 +206,8 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
                                         seed=config.run.seed, rank=accelerator.process_index,
                                         world_size=accelerator.num_processes)  # trie rows are not compiled
         if config.data.rank_valid:
-            fixed = CandidateBatches([(TokenShards(config.data.rank_valid), 1.0)], config.optim.rank_batch,
-                                     config.data.rank_len, seed=12345)
-            rank_valid = [next(fixed) for _ in range(min(config.run.eval_batches,
-                                                         max(1, len(fixed.sources[0]) // config.optim.rank_batch)))]
+            rank_valid = validation_batches(TokenShards(config.data.rank_valid), config.optim.rank_batch,
+                                            config.data.rank_len, config.run.eval_batches, kind=CandidateBatches)
     model, optimizer = accelerator.prepare(model, optimizer)
     forward = torch.compile(model) if config.run.compile else model
 

@@ -60,6 +60,13 @@ def build_history(b, submodule: bool = True):
     return b
 
 
+def grow_edits(b, commits: int):
+    """`commits` small commits, each editing one of 7 modules in turn: a long history of distinct changes."""
+    for i in range(commits):
+        b.commit(f"Edit step {i}", {f"m{i % 7}.py": f"STEP = {i}\nNAME = 'm{i % 7}'\n".encode()})
+    return b
+
+
 @pytest.fixture(name="build_history")
 def build_history_fixture():
     """The `build_history` function itself, for tests that need a variant."""

@@ -28,6 +28,7 @@ import pytest
 
 from patchcoder.mining.plan import cut
 from patchcoder.mining.run import mine
+from tests.mining.conftest import grow_edits
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -215,8 +216,7 @@ def test_mine_on_a_two_node_cluster_writes_the_bytes_of_a_local_run(cluster, new
 @pytest.mark.slow
 def test_a_killed_driver_resumes_on_a_real_cluster(cluster, new_repo, tmp_path):
     b = new_repo("long")
-    for i in range(600):
-        b.commit(f"Edit step {i}", {f"m{i % 7}.py": f"STEP = {i}\nNAME = 'm{i % 7}'\n".encode()})
+    grow_edits(b, 600)
     reference = tmp_path / "reference"
     mine([b.path], reference, jobs=1, commits_per_shard=20, show_progress=False)
 

@@ -16,6 +16,7 @@ import pytest
 from patchcoder.mining import walk
 from patchcoder.mining.run import mine
 from patchcoder.mining.shards import SCHEMA, shard_files
+from tests.mining.conftest import grow_edits
 
 COLUMNS = ["repo", "commit", "parent", "message", "path", "old_path", "change", "language", "old", "new",
            "old_blob", "new_blob", "diff", "added", "deleted", "hunks"]
@@ -78,8 +79,7 @@ def _many_commits(b, n: int, name: str = "VALUE"):
 
 def test_resume_after_sigkill_gives_the_uninterrupted_rows(new_repo, tmp_path):
     b = new_repo("long")
-    for i in range(1500):
-        b.commit(f"Edit step {i}", {f"m{i % 7}.py": f"STEP = {i}\nNAME = 'm{i % 7}'\n".encode()})
+    grow_edits(b, 1500)
     reference = tmp_path / "reference"
     mine([b.path], reference, jobs=2, commits_per_shard=25, show_progress=False)
 

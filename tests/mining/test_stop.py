@@ -16,6 +16,7 @@ import pytest
 
 from patchcoder.mining.run import mine
 from patchcoder.mining.shards import shard_files
+from tests.mining.conftest import grow_edits
 
 ARGS = ["--jobs", "2", "--commits-per-shard", "20", "--no-progress"]
 
@@ -54,8 +55,7 @@ def _pgid(pid: int) -> int | None:
 @pytest.fixture(scope="module")
 def long_history(session_repo, tmp_path_factory):
     b = session_repo("stop-long")
-    for i in range(1500):
-        b.commit(f"Edit step {i}", {f"m{i % 7}.py": f"STEP = {i}\nNAME = 'm{i % 7}'\n".encode()})
+    grow_edits(b, 1500)
     reference = tmp_path_factory.mktemp("reference")
     mine([b.path], reference, jobs=1, commits_per_shard=20, show_progress=False)
     return b.path, _rows(reference)
