@@ -7,6 +7,8 @@
       rank mode scores them. `--no-change F` adds windows of correct code whose true answer is "no change"
       and whose rivals are all rewrites. Train on them with `patchcoder train --rank DIR`
       (training.candidates explains the layout; resumable with --resume).
+      `--scorer MODEL --hard H` puts MODEL's H best-scoring wrong candidates first among the rivals (hard
+      rivals: rank mode's own mistakes, under MODEL's --keep-heads best edit heads).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from patchcoder.ground.argtypes import folder_path, positive_int
+from patchcoder.ground.argtypes import bounded_int, folder_path, positive_int
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,6 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, type=folder_path, metavar="DIR", help="output folder for shards/ and manifest.json")
     p.add_argument("--negatives", type=positive_int, default=15, metavar="K",
                    help="rival candidates per example at most (default: %(default)s)")
+    p.add_argument("--scorer", type=folder_path, metavar="MODEL",
+                   help="model folder that ranks each window for --hard (its tokenizer is the default --vocab)")
+    p.add_argument("--hard", type=bounded_int(0, 1000), default=0, metavar="H",
+                   help="of the rivals, the scorer's H best-scoring wrong candidates come first (default: %(default)s)")
+    p.add_argument("--keep-heads", type=positive_int, default=3, metavar="N",
+                   help="the scorer ranks the rewrites under its N best edit heads (default: %(default)s)")
     add_example_arguments(p)
 
 
@@ -37,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     summary = make_candidate_shards(args.data, args.out, config=example_config(args), negatives=args.negatives,
                                     seed=args.seed, vocab=args.vocab, jobs=args.jobs, resume=args.resume,
-                                    show_progress=not args.no_progress, ray=args.ray)
+                                    show_progress=not args.no_progress, ray=args.ray, scorer=args.scorer,
+                                    hard=args.hard, keep_heads=args.keep_heads)
     print_summary(f"patchcoder candidates → {Path(args.out)}", summary.table_rows())
     if args.json:
         json.dump(summary.as_dict(), sys.stdout, indent=1)

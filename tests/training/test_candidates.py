@@ -175,3 +175,63 @@ def test_ranking_needs_candidate_shards(tokens, candidates, tmp_path):
         train(config, tmp_path / "b", show_progress=False)
     with pytest.raises(PatchcoderError, match="negatives must be at least 1"):
         make_candidate_shards(tokens["beta"], tmp_path / "c", config=CONFIG, negatives=0)
+
+
+def _mean_log_p(model, prompt: list[int], cand: list[int]) -> float:
+    """A candidate's mean log-probability per token after its prompt, read alone by the ordinary forward (fp32)."""
+    with torch.no_grad():
+        logp = model(torch.tensor([prompt + cand]))[0, len(prompt) - 1:-1].float().log_softmax(-1)
+    return float(logp.gather(1, torch.tensor(cand)[:, None]).mean())
+
+
+def test_hard_rivals_are_the_scorers_best_scoring_wrong_candidates(candidates, mined, tmp_path, one_thread):
+    from patchcoder.checkpoint import load_checkpoint, save_checkpoint
+    from patchcoder.ranking import Source
+    from patchcoder.ranking import candidates as all_candidates
+    from patchcoder.windows import Window
+
+    tok = CodeTokenizer.default()
+    scorer = tmp_path / "scorer"
+    save_checkpoint(scorer, _model(tok.vocab_size), tok, training={}, max_tokens=128)
+    out = tmp_path / "hard"
+    make_candidate_shards(mined["alpha"], out, config=CONFIG, negatives=6, scorer=scorer, hard=3, keep_heads=None)
+    shards, sampled = TokenShards(out), TokenShards(candidates["alpha"])
+    described = shards.manifest["examples"]
+    assert (described["hard"], described["keep_heads"], described["scorer"]) == (3, None, str(scorer.resolve()))
+    assert len(described["scorer_digest"]) == 32
+    model = load_checkpoint(scorer).model.eval()
+    rows = {(r["commit"], r["path"]): r for f in shard_files(mined["alpha"]) for r in pq.read_table(f).to_pylist()}
+    metas, differs, checked = _meta(out), 0, 0
+    assert len(metas) == len(sampled)  # the same windows as the sampled-rival shards
+    for k, meta in enumerate(metas):
+        prompt, cands = split_candidates(*shards[k], tok.eos_id)
+        differs += cands != split_candidates(*sampled[k], tok.eos_id)[1]
+        if k % 3:
+            continue  # every third window is checked in full: scoring each candidate alone is slow
+        row = rows[(meta["commit"], meta["path"])]
+        source = Source(row["new"] if meta["no_change"] else row["old"], row["language"])
+        window = Window(0, prompt, meta["window_start"], meta["window_lines"])
+        wrong = [c for c in all_candidates(tok, source, window) if c != cands[0]]
+        scores = sorted((_mean_log_p(model, prompt, c) for c in wrong), reverse=True)
+        rivals = cands[1:]
+        hard = rivals[1:] if rivals[0] == [tok.eos_id] and not meta["no_change"] else rivals
+        hard = [c for c in hard[:3] if len(c) < 60]
+        for c in hard:  # each is among the three best-scoring wrong candidates (bf16 scoring: a little slack)
+            assert c in wrong and _mean_log_p(model, prompt, c) >= scores[min(2, len(scores) - 1)] - 0.05
+        checked += len(hard)
+    assert checked > 10 and differs > 0
+
+
+def test_hard_rivals_need_a_scorer_with_the_shards_vocabulary(mined, tmp_path):
+    import subprocess
+    import sys
+
+    with pytest.raises(PatchcoderError, match="hard rivals need a scorer"):
+        make_candidate_shards(mined["alpha"], tmp_path / "a", config=CONFIG, negatives=4, hard=2)
+    with pytest.raises(PatchcoderError, match="between 0 and negatives"):
+        make_candidate_shards(mined["alpha"], tmp_path / "b", config=CONFIG, negatives=4, hard=5, scorer=tmp_path)
+    done = subprocess.run([sys.executable, "-m", "patchcoder", "candidates", "--data", str(mined["alpha"]),
+                           "--out", str(tmp_path / "c"), "--hard", "2", "--scorer", str(tmp_path / "none")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "c").exists()
