@@ -150,7 +150,7 @@ class Location:
     def files(self, suffix: str) -> list[Location]:
         """Every file under this folder whose name ends with `suffix`, at any depth, ordered by their text."""
         if self.path is not None:
-            return sorted((Location(p) for p in self.path.rglob(f"*{suffix}")), key=str)
+            return sorted((Location(p) for p in self.path.rglob(f"*{suffix}") if p.is_file()), key=str)
         fs, root = self._open()
         root = root.rstrip("/")
         found = [p for p in fs.find(root) if p.endswith(suffix) and p.startswith(root + "/")]
