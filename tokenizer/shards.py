@@ -180,10 +180,9 @@ def tokenize_dataset(
     describe: dict | None = None,
 ) -> TokenizeSummary:
     """Tokenize every mined shard under `data_dir` into token shards under `out` (each a folder path or an fsspec
-    URL, ground/storage.py). `make_examples`, a
-    picklable function (tokenizer, row, config) → (examples, dropped reasons), replaces `build_examples`
-    (e.g. examples that carry competing candidates, made on a higher floor), and `describe` is recorded
-    in the manifest with the config (a resumed run must be made alike)."""
+    URL, ground/storage.py). `make_examples`, a picklable function (tokenizer, row, config) → (examples, dropped
+    reasons), replaces `build_examples` (e.g. examples that carry competing candidates, made on a higher floor),
+    and `describe` is recorded in the manifest with the config (a resumed run must be made alike)."""
     from patchcoder.mining.shards import shard_files
     from patchcoder.tokenizer.vocab import CodeTokenizer
 
