@@ -15,10 +15,10 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
-from patchcoder.ground.argtypes import folder_path, fraction, iso_date, language_list, positive_int
+from patchcoder.ground.argtypes import fraction, iso_date, language_list, location, positive_int
 from patchcoder.ground.errors import UsageError
+from patchcoder.ground.storage import Location
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,7 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("repos", nargs="+", metavar="REPO_OR_DIR",
                    help="a git repository (work tree or bare), or a directory whose sub-folders are repositories; "
                         "NAME=REPO names a repository for the `repo` column (e.g. pallets/click=/mirrors/click)")
-    p.add_argument("--out", required=True, type=folder_path, metavar="DIR", help="output folder for shards/ and manifest.json")
+    p.add_argument("--out", required=True, type=location, metavar="DIR", help="output folder for shards/ and manifest.json, or an fsspec URL such as s3://BUCKET/PREFIX "
+                        "(docs/cluster.md)")
     p.add_argument("--since", type=iso_date, metavar="DATE", help="only commits committed on or after DATE (ISO 8601)")
     p.add_argument("--until", type=iso_date, metavar="DATE", help="only commits committed on or before DATE (ISO 8601)")
     p.add_argument("--branch", metavar="REF", help="walk from this branch, tag or commit instead of HEAD")
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         since=args.since, until=args.until, jobs=args.jobs, resume=args.resume,
         commits_per_shard=args.commits_per_shard, show_progress=not args.no_progress, ray=args.ray,
     )
-    print_summary(f"patchcoder mine → {Path(args.out)}", summary.table_rows(), summary.notes)
+    print_summary(f"patchcoder mine → {Location(args.out)}", summary.table_rows(), summary.notes)
     if args.json:
         json.dump(summary.as_dict(), sys.stdout, indent=1)
         sys.stdout.write("\n")

@@ -412,7 +412,7 @@ def add_ray_option(p) -> None:
     p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                    help="run the work units as Ray tasks (pip install 'patchcoder[ray]'): on the cluster at ADDRESS "
                         "('auto': the cluster this machine belongs to), or without ADDRESS on a local Ray; --out must "
-                        "be a folder every node sees")
+                        "be a folder every node sees, or a URL (s3://...)")
 
 
 # ---------------------------------------------------------------------------------------------

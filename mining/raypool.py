@@ -3,7 +3,8 @@
 Ray is imported here only, and only when a run asks for it (`pip install 'patchcoder[ray]'`). The driver stays
 what it is in a local run: it plans the units, keeps the manifest, decides questions in plan order and commits
 results in plan order; only `work(unit, channel)` runs in the cluster, and writes its shard under the output
-folder, which every node must see (a shared file system). The channel is a small actor, the mailbox: tasks
+folder, which every node must see: a shared file system, or an fsspec URL (the URL travels with the task, whose
+process opens the store itself; ground/storage.py). The channel is a small actor, the mailbox: tasks
 post progress and questions to it and wait there for answers; the driver collects and answers.
 
 Faults: a task whose worker process (or node) dies is retried once by Ray, from scratch (its shard is written

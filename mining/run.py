@@ -12,9 +12,9 @@ import dataclasses
 import functools
 import os
 import time
-from pathlib import Path
 
 from patchcoder.ground.manifest import Manifest
+from patchcoder.ground.storage import Location
 from patchcoder.mining import shards
 from patchcoder.mining.filters import (
     COMMIT_REASONS,
@@ -99,7 +99,7 @@ def mine_unit(unit: Unit, channel: Channel, *, config: FilterConfig, out: str) -
     keep = channel.ask(unit.key, (keys, commits, diffs, drops["commits_passed"]))
     kept = [row for row, k in zip(rows, keep, strict=True) if k]
     if kept:
-        shards.write_shard(Path(out) / unit.shard, kept)
+        shards.write_shard(Location(out) / unit.shard, kept)
     return UnitResult(unit.key, drops.as_dict(), time.process_time() - cpu_start)
 
 
@@ -178,13 +178,14 @@ def mine(
     show_progress: bool = True,
     ray: str | None = None,
 ) -> MineSummary:
-    """Mine `paths` into parquet shards under `out`; see the module docstring for the guarantees.
+    """Mine `paths` into parquet shards under `out` (a folder path, or an fsspec URL: ground/storage.py); see the
+    module docstring for the guarantees.
 
     `ray`: run the units as Ray tasks on the cluster at that address ("" for `ray.init`'s default), pool.py."""
     started, cpu_started = time.perf_counter(), time.process_time()
     config = config or FilterConfig()
     jobs = max(1, jobs or os.cpu_count() or 1)
-    out = Path(out)
+    out = Location(out)
     repos, repo_drops = discover_repositories(paths)
     request = _request(repos, config, branch, first_parent, since, until, commits_per_shard)
 
@@ -248,7 +249,7 @@ def mine(
     return summary
 
 
-def _committed_rows(out: Path, units: list[Unit], done: dict, config: FilterConfig) -> Deduplicator:
+def _committed_rows(out: Location, units: list[Unit], done: dict, config: FilterConfig) -> Deduplicator:
     """The duplicate filter with the rows that earlier runs committed, added in plan order."""
     dedup = Deduplicator(config.near_duplicates)
     for unit in units:
@@ -258,12 +259,11 @@ def _committed_rows(out: Path, units: list[Unit], done: dict, config: FilterConf
                 dedup.add_exact(key)
     if config.near_duplicates is not None and done:
         # MinHash signatures are not stored; recomputing them needs the diffs, which the shards hold.
-        import pyarrow.parquet as pq
         dedup = Deduplicator(config.near_duplicates)
         for unit in units:
             entry = done.get(unit.key)
             if entry and entry["rows"]:
-                table = pq.read_table(out / entry["shard"], columns=["old_blob", "new_blob", "diff"])
+                table = shards.read_shard(out / entry["shard"], ["old_blob", "new_blob", "diff"])
                 for old_blob, new_blob, diff in zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True):
                     dedup.check(old_blob, new_blob, diff)
     return dedup

@@ -1,22 +1,21 @@
-"""The miner's output on disk: zstd parquet shards written atomically, and a manifest that says what is done.
+"""The miner's output: zstd parquet shards written atomically, and a manifest that says what is done.
 
-Layout of an output folder:
+Layout of an output folder (a path, or an fsspec URL such as s3://bucket/mined: ground/storage.py):
     manifest.json                       what was asked, which work units are finished, their counts
     shards/<repo>/<unit>.parquet        rows of one work unit (a range of one repository's commits)
-A shard exists only once it is complete (temp file + rename, ground/atomic.py), and the manifest
-(ground/manifest.py) is rewritten the same way after each shard, so a killed run leaves nothing
-half-written that a later `--resume` would trust.
+A shard exists only once it is complete (temp file + rename, or one PUT on an object store), and the
+manifest (ground/manifest.py) lists a unit only after its shard is written, so a killed run leaves
+nothing half-written that a later `--resume` would trust.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from patchcoder.ground.atomic import atomic_write
+from patchcoder.ground.storage import Location
 
 FORMAT = "patchcoder-mined/1"
 
@@ -46,18 +45,24 @@ SCHEMA = pa.schema([
 _PARQUET = dict(compression="zstd", compression_level=3, row_group_size=1024)
 
 
-def write_shard(path: Path, rows: list[dict]) -> None:
+def write_shard(where: str | os.PathLike | Location, rows: list[dict]) -> None:
     """Write `rows` (dicts with the SCHEMA's columns) as one zstd parquet file, atomically."""
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp, **_PARQUET))
+    Location(where).write(lambda f: pq.write_table(table, f, **_PARQUET))
 
 
-def read_dedup_keys(path: Path) -> list[tuple[str, str]]:
+def read_shard(where: str | os.PathLike | Location, columns: list[str] | None = None) -> pa.Table:
+    """The rows of a shard (only `columns`, when given)."""
+    source, filesystem = Location(where).for_arrow()
+    return pq.read_table(source, columns=columns, filesystem=filesystem)
+
+
+def read_dedup_keys(where: str | os.PathLike | Location) -> list[tuple[str, str]]:
     """The (old_blob, new_blob) pairs of a finished shard, to rebuild the duplicate filter on resume."""
-    table = pq.read_table(path, columns=["old_blob", "new_blob"])
+    table = read_shard(where, ["old_blob", "new_blob"])
     return list(zip(table.column("old_blob").to_pylist(), table.column("new_blob").to_pylist(), strict=True))
 
 
-def shard_files(out: str | os.PathLike) -> list[str]:
-    """Every finished shard under `out`, in a stable order (for `datasets.load_dataset`)."""
-    return sorted(str(p) for p in Path(out).rglob("*.parquet"))
+def shard_files(out: str | os.PathLike | Location) -> list[str]:
+    """Every finished shard under `out` (paths, or URLs under a URL), in a stable order (for `datasets.load_dataset`)."""
+    return [str(shard) for shard in Location(out).files(".parquet")]

@@ -22,7 +22,7 @@ FOLDERS = {"patchcoder": "patchcoder", "patchcoder.mining": "mining", "patchcode
 
 # (module name or package prefix, floor); the longest matching entry wins.
 FLOORS: list[tuple[str, int]] = [
-    ("patchcoder.ground", 1),  # errors, languages, console, argtypes, sstub, atomic writes, manifest
+    ("patchcoder.ground", 1),  # errors, languages, console, argtypes, sstub, atomic writes, manifest, storage
     ("patchcoder.mining", 2),
     ("patchcoder.tokenizer", 3),  # with the rewrite engine (tokenizer/rewrites)
     ("patchcoder.kernels", 4),

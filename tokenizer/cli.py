@@ -18,8 +18,9 @@ import os
 import sys
 from pathlib import Path
 
-from patchcoder.ground.argtypes import folder_path, fraction, integer, positive_int
+from patchcoder.ground.argtypes import fraction, integer, location, positive_int
 from patchcoder.ground.errors import UsageError
+from patchcoder.ground.storage import Location
 
 
 def _megabytes(text: str) -> int:
@@ -72,8 +73,9 @@ def example_config(args: argparse.Namespace):
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=folder_path, metavar="MINED_DIR", help="output folder of `patchcoder mine` (its shards/ are read)")
-    p.add_argument("--out", type=folder_path, metavar="DIR", help="output folder for shards/ and manifest.json")
+    p.add_argument("--data", type=location, metavar="MINED_DIR", help="output folder (or URL) of `patchcoder mine`: its shards/ are read")
+    p.add_argument("--out", type=location, metavar="DIR", help="output folder for shards/ and manifest.json, or an fsspec URL such as s3://BUCKET/PREFIX "
+                        "(docs/cluster.md)")
     add_example_arguments(p)
 
     sub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=type(p))
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
 
     summary = tokenize_dataset(args.data, args.out, vocab=args.vocab, config=example_config(args), jobs=args.jobs,
                                resume=args.resume, show_progress=not args.no_progress, ray=args.ray)
-    print_summary(f"patchcoder tokenize → {Path(args.out)}", summary.table_rows())
+    print_summary(f"patchcoder tokenize → {Location(args.out)}", summary.table_rows())
     if args.json:
         json.dump(summary.as_dict(), sys.stdout, indent=1)
         sys.stdout.write("\n")

@@ -25,6 +25,7 @@ import numpy as np
 
 from patchcoder.ground.errors import PatchcoderError
 from patchcoder.ground.manifest import Manifest
+from patchcoder.ground.storage import url_scheme
 from patchcoder.tokenizer.shards import FORMAT, KIND
 
 
@@ -32,6 +33,9 @@ class TokenShards:
     """All examples of a token-shard folder (made by `patchcoder tokenize`), as one indexable sequence."""
 
     def __init__(self, directory: str | os.PathLike) -> None:
+        if url_scheme(os.fspath(directory)) is not None:  # np.load(mmap_mode=...) maps a local file
+            raise PatchcoderError(f"{directory}: training reads token shards from a folder on this machine (they are "
+                                  "memory-mapped); copy them here first, e.g. with `aws s3 sync` or `gcloud storage rsync`")
         self.directory = Path(directory)
         self.manifest = Manifest.read(self.directory, FORMAT, KIND)
         if self.manifest is None:

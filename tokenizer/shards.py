@@ -6,9 +6,10 @@ Layout of an output folder:
     shards/<unit>.mask.npy           1 where the token is part of the answer (script, <|eos|>), else 0 (uint8)
     shards/<unit>.offsets.npy        int64, example k is ids[offsets[k]:offsets[k+1]]
     shards/<unit>.examples.parquet   per example: repo, commit, path, language, sstub, window, message dropped, no change
-One unit is one input parquet file. Its files are written atomically (ground/atomic.py); a unit counts as
-done only once the manifest (ground/manifest.py) lists it, so a killed run resumes cleanly. The run goes
-through the miner's worker pool (mining/pool.py).
+The input and the output folder are each a path or an fsspec URL (ground/storage.py). One unit is one input
+parquet file. Its files are written atomically (temp file + rename, or one PUT on an object store); a unit
+counts as done only once the manifest (ground/manifest.py) lists it, so a killed run resumes cleanly. The run
+goes through the miner's worker pool (mining/pool.py).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from patchcoder.ground.atomic import atomic_write
 from patchcoder.ground.errors import PatchcoderError
 from patchcoder.ground.manifest import Manifest
+from patchcoder.ground.storage import Location
 from patchcoder.mining.plan import Unit
 from patchcoder.mining.pool import Channel, make_pool, progress_bar
 from patchcoder.tokenizer.examples import Dropped, ExampleConfig, build_examples
@@ -80,17 +81,9 @@ class TokenizeSummary:
         ]
 
 
-def unit_name(shard: Path, data_dir: Path) -> str:
-    relative = shard.relative_to(data_dir).with_suffix("")
-    return "__".join(relative.parts)
-
-
-def _save_array(path: Path, array: np.ndarray) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
-
-    atomic_write(path, write)
+def unit_name(shard: Location, data_dir: Location) -> str:
+    """The unit of a mined shard: its path below the mined folder, without .parquet, parts joined by __."""
+    return "__".join(shard.relative_to(data_dir).removesuffix(".parquet").split("/"))
 
 
 # ---- the worker side
@@ -113,7 +106,8 @@ def tokenize_unit(unit: Unit, channel: Channel, *, out: str, config: ExampleConf
 
     tok = _TOKENIZER
     (shard,) = unit.items
-    parquet = pq.ParquetFile(shard)
+    source, filesystem = Location(shard).for_arrow()
+    parquet = pq.ParquetFile(source, filesystem=filesystem)
     dtype = np.uint16 if tok.vocab_size <= 2**16 else np.uint32
     all_ids: list[np.ndarray] = []
     all_masks: list[np.ndarray] = []
@@ -154,15 +148,15 @@ def tokenize_unit(unit: Unit, channel: Channel, *, out: str, config: ExampleConf
             counts["messages_dropped"] += example.message_dropped
             counts["languages"][row["language"] or "unknown"] += 1
             counts["sstubs"][example.sstub or "none"] += 1
-    prefix = Path(out) / "shards" / unit.key
+    folder = Location(out) / "shards"
     arrays = {
         "ids": np.concatenate(all_ids) if all_ids else np.zeros(0, dtype=dtype),
         "mask": np.concatenate(all_masks) if all_masks else np.zeros(0, dtype=np.uint8),
         "offsets": np.asarray(offsets, dtype=np.int64),
     }
     for name, array in arrays.items():
-        _save_array(prefix.with_name(f"{prefix.name}.{name}.npy"), array)
-    atomic_write(prefix.with_name(f"{prefix.name}.examples.parquet"), lambda tmp: pq.write_table(pa.table(meta), tmp))
+        (folder / f"{unit.key}.{name}.npy").write(lambda f, array=array: np.save(f, array))
+    (folder / f"{unit.key}.examples.parquet").write(lambda f: pq.write_table(pa.table(meta), f))
     counts["dropped"] = dict(counts["dropped"])
     counts["languages"] = dict(counts["languages"])
     counts["sstubs"] = dict(counts["sstubs"])
@@ -173,8 +167,8 @@ def tokenize_unit(unit: Unit, channel: Channel, *, out: str, config: ExampleConf
 
 
 def tokenize_dataset(
-    data_dir: str | os.PathLike,
-    out: str | os.PathLike,
+    data_dir: str | os.PathLike | Location,
+    out: str | os.PathLike | Location,
     *,
     vocab: str | os.PathLike | None = None,
     config: ExampleConfig = ExampleConfig(),
@@ -185,18 +179,18 @@ def tokenize_dataset(
     make_examples=None,
     describe: dict | None = None,
 ) -> TokenizeSummary:
-    """Tokenize every mined shard under `data_dir` into token shards under `out`. `make_examples`, a
-    picklable function (tokenizer, row, config) → (examples, dropped reasons), replaces `build_examples`
-    (e.g. examples that carry competing candidates, made on a higher floor), and `describe` is recorded
-    in the manifest with the config (a resumed run must be made alike)."""
+    """Tokenize every mined shard under `data_dir` into token shards under `out` (each a folder path or an fsspec
+    URL, ground/storage.py). `make_examples`, a picklable function (tokenizer, row, config) → (examples, dropped
+    reasons), replaces `build_examples` (e.g. examples that carry competing candidates, made on a higher floor),
+    and `describe` is recorded in the manifest with the config (a resumed run must be made alike)."""
     from patchcoder.mining.shards import shard_files
     from patchcoder.tokenizer.vocab import CodeTokenizer
 
     started = time.perf_counter()
-    data_dir, out = Path(data_dir), Path(out)
+    data_dir, out = Location(data_dir), Location(out)
     if not data_dir.is_dir():
         raise PatchcoderError(f"mined data folder {data_dir} does not exist (make it with `patchcoder mine ... --out {data_dir}`)")
-    shards = [Path(p) for p in shard_files(data_dir)]
+    shards = [Location(p) for p in shard_files(data_dir)]
     if not shards:
         raise PatchcoderError(f"no parquet shards under {data_dir}")
     tok = CodeTokenizer.load(vocab) if vocab else CodeTokenizer.default()

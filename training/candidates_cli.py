@@ -16,17 +16,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from patchcoder.ground.argtypes import bounded_int, folder_path, positive_int
+from patchcoder.ground.argtypes import bounded_int, folder_path, location, positive_int
+from patchcoder.ground.storage import Location
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from patchcoder.tokenizer.cli import add_example_arguments
 
-    p.add_argument("--data", required=True, type=folder_path, metavar="MINED_DIR",
-                   help="folder of mined or synthetic parquet shards (e.g. the output of `patchcoder synth`)")
-    p.add_argument("--out", required=True, type=folder_path, metavar="DIR", help="output folder for shards/ and manifest.json")
+    p.add_argument("--data", required=True, type=location, metavar="MINED_DIR",
+                   help="folder (or URL) of mined or synthetic parquet shards (e.g. the output of `patchcoder synth`)")
+    p.add_argument("--out", required=True, type=location, metavar="DIR", help="output folder for shards/ and manifest.json, or an fsspec URL such as s3://BUCKET/PREFIX "
+                        "(docs/cluster.md)")
     p.add_argument("--negatives", type=positive_int, default=15, metavar="K",
                    help="rival candidates per example at most (default: %(default)s)")
     p.add_argument("--scorer", type=folder_path, metavar="MODEL",
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                                     seed=args.seed, vocab=args.vocab, jobs=args.jobs, resume=args.resume,
                                     show_progress=not args.no_progress, ray=args.ray, scorer=args.scorer,
                                     hard=args.hard, keep_heads=args.keep_heads)
-    print_summary(f"patchcoder candidates → {Path(args.out)}", summary.table_rows())
+    print_summary(f"patchcoder candidates → {Location(args.out)}", summary.table_rows())
     if args.json:
         json.dump(summary.as_dict(), sys.stdout, indent=1)
         sys.stdout.write("\n")

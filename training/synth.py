@@ -7,8 +7,9 @@ top-level package, so a split by repository keeps packages apart). A file's bugs
 by (seed, repo, path), so the rows are the same for any `--jobs`, and a resumed run ends with exactly the rows
 of an uninterrupted one.
 
-Layout of an output folder (as the miner's): manifest.json, and shards/<unit>.parquet written atomically;
-the run goes through the miner's plan and worker pool (mining/plan.py, mining/pool.py).
+Layout of an output folder (as the miner's; a path or an fsspec URL, ground/storage.py): manifest.json, and
+shards/<unit>.parquet written atomically; the run goes through the miner's plan and worker pool (mining/plan.py,
+mining/pool.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 from patchcoder.ground.errors import PatchcoderError, UsageError
 from patchcoder.ground.manifest import NAME as MANIFEST
 from patchcoder.ground.manifest import Manifest
+from patchcoder.ground.storage import Location
 from patchcoder.mining import shards
 from patchcoder.mining.plan import Unit, cut
 from patchcoder.mining.pool import Channel, make_pool, progress_bar
@@ -469,7 +471,7 @@ def synth_unit(unit: Unit, channel: Channel, *, config: SynthConfig, out: str) -
             rows.append(row)
             kinds[kind] += 1
     if rows:
-        shards.write_shard(Path(out) / unit.shard, rows)
+        shards.write_shard(Location(out) / unit.shard, rows)
     return {"shard": unit.shard if rows else None, "rows": len(rows), "files": len(unit.items),
             "files_used": len(unit.items) - sum(skipped.values()), "kinds": dict(kinds), "skipped": dict(skipped),
             "cpu_seconds": round(time.process_time() - cpu_started, 3)}
@@ -486,7 +488,7 @@ def _request(sources, config: SynthConfig) -> dict:
 
 def synthesize(
     sources: list[Source] | None,
-    out: str | os.PathLike,
+    out: str | os.PathLike | Location,
     config: SynthConfig | None = None,
     *,
     jobs: int | None = None,
@@ -494,7 +496,8 @@ def synthesize(
     show_progress: bool = True,
     ray: str | None = None,
 ) -> SynthSummary:
-    """Write synthetic bug-fix pairs from `sources` (None: the standard library and site-packages) under `out`."""
+    """Write synthetic bug-fix pairs from `sources` (None: the standard library and site-packages) under `out`
+    (a folder path or an fsspec URL)."""
     from patchcoder.tokenizer.rewrites import LANGUAGES, select_kinds
 
     started = time.perf_counter()
@@ -508,7 +511,7 @@ def synthesize(
     if config.messages not in ("templated", "empty"):
         raise UsageError(f"messages must be 'templated' or 'empty', not {config.messages!r}")
     jobs = max(1, jobs or os.cpu_count() or 1)
-    out = Path(out)
+    out = Location(out)
     sources = sources if sources is not None else default_sources()
     request = _request(sources, config)
 
@@ -521,7 +524,7 @@ def synthesize(
         raise UsageError(f"the files under the sources changed since the run in {out} started; "
                          "--resume needs the same files (start a new run in another --out)")
     if manifest is None:
-        if out.exists() and any(out.iterdir()):
+        if out.has_files():
             raise UsageError(f"{out} is not empty and holds no synth run; choose another --out")
         manifest = Manifest.create(out, {"format": FORMAT, "request": request, "files_digest": digest,
                                          "path_skips": dict(skipped), "complete": False})

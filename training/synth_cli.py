@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
-from patchcoder.ground.argtypes import folder_path, integer, positive_int
+from patchcoder.ground.argtypes import integer, location, positive_int
+from patchcoder.ground.storage import Location
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("sources", nargs="*", metavar="SOURCE_DIR",
                    help="directories or files of source code, or folders of mined shards; 'stdlib' and "
                         "'site-packages' name the installed ones (default: both)")
-    p.add_argument("--out", required=True, type=folder_path, metavar="DIR", help="output folder for shards/ and manifest.json")
+    p.add_argument("--out", required=True, type=location, metavar="DIR", help="output folder for shards/ and manifest.json, or an fsspec URL such as s3://BUCKET/PREFIX "
+                        "(docs/cluster.md)")
     p.add_argument("--seed", type=integer, default=d.seed, metavar="N",
                    help="seed of the bug generator (default: %(default)s)")
     p.add_argument("--per-file", type=positive_int, default=d.per_file, metavar="N",
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     sources = user_sources(args.sources, per_package=args.per_package) if args.sources else None
     summary = synthesize(sources, args.out, config, jobs=args.jobs, resume=args.resume,
                          show_progress=not args.no_progress, ray=args.ray)
-    print_summary(f"patchcoder synth → {Path(args.out)}", summary.table_rows())
+    print_summary(f"patchcoder synth → {Location(args.out)}", summary.table_rows())
     if args.json:
         main_json(summary)
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 
 
 def integer(text: str) -> int:
@@ -92,12 +91,26 @@ def language_list(text: str) -> tuple[str, ...]:
 
 
 def folder_path(text: str) -> str:
-    """An output (or input) folder of a sharded run (mine, synth, tokenize): a file-system path. A URL
-    (s3://, gs://, file://, ...) is refused rather than taken as a local folder named `s3:`; the shards and the
-    manifest are replaced by atomic renames, which object stores do not offer (docs/cluster.md)."""
-    url = re.match(r"([A-Za-z][A-Za-z0-9+.-]+)://", text)
-    if url:
-        raise argparse.ArgumentTypeError(
-            f"expected a folder path, got the URL {text!r}: outputs are written to a file system, not to "
-            f"{url.group(1)}:// (mount the bucket, e.g. with gcsfuse or mountpoint-s3, and pass the mount path)")
+    """A folder on this machine (e.g. a model folder): a file-system path. A URL (s3://, file://, ...) is refused
+    rather than taken as a local folder named `s3:`."""
+    from patchcoder.ground.storage import url_scheme
+
+    scheme = url_scheme(text)
+    if scheme is not None:
+        raise argparse.ArgumentTypeError(f"expected a folder path, got the URL {text!r}: this folder is read on this "
+                                         f"machine, not from {scheme}:// (copy it here and pass its path)")
+    return text
+
+
+def location(text: str) -> str:
+    """The output (or input) folder of a sharded run (mine, synth, tokenize, candidates): a file-system path, or an
+    fsspec URL (s3://BUCKET/PREFIX, gs://, file://, ...) whose scheme's package is installed (ground/storage.py)."""
+    from patchcoder.ground.errors import UsageError
+    from patchcoder.ground.storage import check_url, url_scheme
+
+    if url_scheme(text) is not None:
+        try:
+            check_url(text)
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
     return text

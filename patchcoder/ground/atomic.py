@@ -91,10 +91,15 @@ def _write_in_place(path: Path, data: bytes | str, kept: str) -> str:
     return f"written in place to keep {kept}, not atomically"
 
 
+def temp_name(name: str) -> str:
+    """The name of a temp file for the file `name`, beside it: `.NAME.XXXXXXXX.tmp` (remove_temp_files finds it)."""
+    return f".{name}.{os.urandom(4).hex()}{TEMP_SUFFIX}"
+
+
 def _create_temp(path: Path) -> tuple[int, str]:
     """A new empty file `.NAME.XXXXXXXX.tmp` beside `path`, created as any new file is (the umask applies)."""
     while True:
-        tmp = str(path.with_name(f".{path.name}.{os.urandom(4).hex()}{TEMP_SUFFIX}"))
+        tmp = str(path.with_name(temp_name(path.name)))
         try:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
         except FileExistsError:

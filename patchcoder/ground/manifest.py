@@ -2,31 +2,32 @@
 
 It names the output's format, holds what the run asked for, and lists the finished work units with
 their counts ("units"). A unit counts as done only once the manifest lists it, and the manifest is
-replaced atomically after each unit, so a killed run leaves nothing half-written that a later `--resume`
-would trust: the resumed run redoes exactly the units the manifest does not list.
+replaced whole after each unit (storage.py: by a rename on a file system, one PUT on an object store), so a
+killed run leaves nothing half-written that a later `--resume` would trust: the resumed run redoes exactly
+the units the manifest does not list.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
-from patchcoder.ground.atomic import atomic_write, remove_temp_files
 from patchcoder.ground.errors import PatchcoderError, UsageError
+from patchcoder.ground.storage import Location
 
 NAME = "manifest.json"
 
 
 class Manifest:
-    """`manifest.json` of the output folder `folder`; its fields read as `manifest["key"]`."""
+    """`manifest.json` of the output folder `folder` (a path or a URL, storage.py); its fields read as
+    `manifest["key"]`."""
 
-    def __init__(self, folder: str | os.PathLike, fields: dict):
-        self.folder = Path(folder)
+    def __init__(self, folder: str | os.PathLike | Location, fields: dict):
+        self.folder = Location(folder)
         self.fields = fields
 
     @property
-    def path(self) -> Path:
+    def path(self) -> Location:
         return self.folder / NAME
 
     @property
@@ -41,9 +42,9 @@ class Manifest:
         return self.fields.get(key, default)
 
     @classmethod
-    def read(cls, folder: str | os.PathLike, format: str, kind: str) -> Manifest | None:
+    def read(cls, folder: str | os.PathLike | Location, format: str, kind: str) -> Manifest | None:
         """The manifest in `folder`, or None when it has none; one that is not `format` is an error."""
-        path = Path(folder) / NAME
+        path = Location(folder) / NAME
         if not path.exists():
             return None
         try:
@@ -55,7 +56,7 @@ class Manifest:
         return cls(folder, fields)
 
     @classmethod
-    def open(cls, folder: str | os.PathLike, format: str, kind: str, *, resume: bool, same: dict,
+    def open(cls, folder: str | os.PathLike | Location, format: str, kind: str, *, resume: bool, same: dict,
              what: str | None = None) -> Manifest | None:
         """The manifest of the run already in `folder`, for a run that continues it (None when there is none).
 
@@ -74,19 +75,19 @@ class Manifest:
         if different:
             raise UsageError(f"{folder} holds a run with different {what or ', '.join(different)}; "
                              "--resume needs the same ones")
-        remove_temp_files(folder)
+        manifest.folder.remove_temp_files()
         return manifest
 
     @classmethod
-    def create(cls, folder: str | os.PathLike, fields: dict) -> Manifest:
+    def create(cls, folder: str | os.PathLike | Location, fields: dict) -> Manifest:
         """Start the manifest of a new run in `folder` (made if missing), with no unit done."""
         manifest = cls(folder, {**fields, "units": {}})
-        manifest.folder.mkdir(parents=True, exist_ok=True)
+        manifest.folder.make_folder()
         manifest.write()
         return manifest
 
     def write(self) -> None:
-        atomic_write(self.path, json.dumps(self.fields, indent=1, sort_keys=True))
+        self.path.write(json.dumps(self.fields, indent=1, sort_keys=True))
 
     def record(self, key: str, counts: dict) -> None:
         """Unit `key` is finished (its output written): list it, with its counts."""

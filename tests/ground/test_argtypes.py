@@ -41,12 +41,13 @@ def law(name):
         "_megabytes": lambda v: isinstance(v, int) and v >= 1,
         "_rate": lambda v: 0 <= v < 1,
         "folder_path": lambda v: isinstance(v, str) and not re.match(r"[A-Za-z][A-Za-z0-9+.-]+://", v),
+        "location": lambda v: isinstance(v, str),
     }[name]
 
 
 TYPES = [argtypes.integer, argtypes.positive_int, argtypes.fraction, argtypes.positive_seconds, argtypes.score,
          argtypes.iso_date, argtypes.language_list, argtypes.bounded_int(1, 100), _megabytes, _rate,
-         argtypes.folder_path]
+         argtypes.folder_path, argtypes.location]
 
 
 @pytest.mark.parametrize("kind", TYPES, ids=lambda t: t.__name__)
@@ -67,7 +68,7 @@ def test_a_value_in_range_or_a_usage_error(kind, text):
     (argtypes.positive_seconds, "nan"), (argtypes.positive_seconds, "inf"), (argtypes.language_list, "klingon"),
     (_megabytes, "inf"), (_megabytes, "nan"), (argtypes.bounded_int(1, 100), "101"),
     (argtypes.folder_path, "s3://bucket/mined"), (argtypes.folder_path, "file:///data"),
-    (argtypes.folder_path, "gcs://b"), (argtypes.folder_path, "memory://x"),
+    (argtypes.folder_path, "gcs://b"), (argtypes.folder_path, "memory://x"), (argtypes.location, "nosuch://x"),
 ])
 def test_the_reported_values_are_refused(kind, text):
     with pytest.raises(argparse.ArgumentTypeError):

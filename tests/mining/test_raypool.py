@@ -103,6 +103,20 @@ def test_mine_synth_and_tokenize_on_ray_write_the_bytes_of_a_local_run(local_ray
     assert _files(tmp_path / "tok-ray") == _files(tmp_path / "tok-local") != {}
 
 
+def test_ray_tasks_write_to_a_url_output_themselves(local_ray, new_repo, tmp_path):
+    """`--out file://...`: the URL travels with each task, whose worker process opens the store (ground/storage.py)."""
+    from patchcoder.tokenizer.shards import tokenize_dataset
+
+    repos = [_history(new_repo("a"), 30).path]
+    mine(repos, tmp_path / "local", jobs=1, commits_per_shard=7, show_progress=False)
+    url = f"file://{tmp_path}/bucket"
+    mine(repos, f"{url}/mined", commits_per_shard=7, show_progress=False, ray="")
+    assert _files(tmp_path / "bucket" / "mined") == _files(tmp_path / "local") != {}
+    tokenize_dataset(tmp_path / "local", tmp_path / "tok-local", jobs=1)
+    tokenize_dataset(f"{url}/mined", f"{url}/tokens", ray="")
+    assert _files(tmp_path / "bucket" / "tokens") == _files(tmp_path / "tok-local") != {}
+
+
 @pytest.mark.slow
 def test_a_unit_whose_worker_dies_twice_is_on_crash_and_the_others_are_whole(local_ray, tmp_path):
     from patchcoder.mining.raypool import RayPool

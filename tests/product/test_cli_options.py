@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from patchcoder.cli import SUBCOMMANDS, build_parser, main
-from patchcoder.ground.argtypes import folder_path
+from patchcoder.ground.argtypes import folder_path, location
 
 # Values no numeric or enumerated option accepts.
 BAD = ["nan", "inf", "abc", "", "1e999", "0x1g"]
@@ -30,11 +30,11 @@ def _parsers(parser: argparse.ArgumentParser):
 
 def _valued_options():
     """(parser, option string, action) for every option that converts or restricts its value to a number or a
-    name from a list (a folder path, `folder_path`, refuses only URLs: `nan` is a folder name)."""
+    name from a list (a folder, `folder_path` or `location`, refuses only URLs it cannot use: `nan` is a folder name)."""
     for parser in _parsers(build_parser()):
         for action in parser._actions:
             if action.option_strings and (action.type is not None or action.choices is not None) \
-                    and action.type is not folder_path and not isinstance(action, argparse._SubParsersAction):
+                    and action.type not in (folder_path, location) and not isinstance(action, argparse._SubParsersAction):
                 yield parser, action.option_strings[-1], action
 
 
