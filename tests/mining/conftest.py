@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+
 import pygit2
 import pytest
 from pygit2.enums import FileMode
@@ -65,6 +69,19 @@ def grow_edits(b, commits: int):
     for i in range(commits):
         b.commit(f"Edit step {i}", {f"m{i % 7}.py": f"STEP = {i}\nNAME = 'm{i % 7}'\n".encode()})
     return b
+
+
+def wait_for_units(manifest: Path, units: int, *, seconds: float, proc=None, poll: float = 0.005) -> None:
+    """Wait until the run writing `manifest` has recorded `units` units (or `seconds` pass, or `proc` ends):
+    the moment a test kills a run mid-way."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and (proc is None or proc.poll() is None):
+        try:
+            if len(json.loads(manifest.read_text())["units"]) >= units:
+                return
+        except (OSError, ValueError, KeyError):
+            pass  # not written yet, or read while being replaced
+        time.sleep(poll)
 
 
 @pytest.fixture(name="build_history")

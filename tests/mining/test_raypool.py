@@ -28,7 +28,7 @@ import pytest
 
 from patchcoder.mining.plan import cut
 from patchcoder.mining.run import mine
-from tests.mining.conftest import grow_edits
+from tests.mining.conftest import grow_edits, wait_for_units
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -239,14 +239,7 @@ def test_a_killed_driver_resumes_on_a_real_cluster(cluster, new_repo, tmp_path):
     proc = subprocess.Popen(_mine_cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cluster.env,
                             start_new_session=True)
     manifest = out / "manifest.json"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if len(json.loads(manifest.read_text())["units"]) >= 2:
-                break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.05)
+    wait_for_units(manifest, 2, seconds=600, proc=proc, poll=0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not json.loads(manifest.read_text())["complete"], "the run ended before the driver was killed"

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path
 
 import fsspec
@@ -23,7 +22,7 @@ from patchcoder.mining.run import mine
 from patchcoder.tokenizer.loader import TokenShards
 from patchcoder.tokenizer.shards import tokenize_dataset
 from patchcoder.training.synth import Source, SynthConfig, synthesize
-from tests.mining.conftest import grow_edits
+from tests.mining.conftest import grow_edits, wait_for_units
 
 ARGS = ["--commits-per-shard", "10", "--no-progress"]
 
@@ -159,14 +158,7 @@ def test_a_run_killed_with_sigkill_resumes_at_a_file_url(new_repo, tmp_path):
             "--commits-per-shard", "20", "--no-progress"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     manifest = out / "manifest.json"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # kill as soon as a few units are committed
-        try:
-            if len(json.loads(manifest.read_text())["units"]) >= 3:
-                break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.005)
+    wait_for_units(manifest, 3, seconds=60)  # kill as soon as a few units are committed
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     state = json.loads(manifest.read_text())  # whole: the manifest is replaced by a rename at a file:// URL too
