@@ -135,13 +135,13 @@ def make_candidate_shards(data_dir: str | os.PathLike, out: str | os.PathLike, *
         raise PatchcoderError(f"keep_heads must be at least 1, got {keep_heads}")
     describe = {"kind": KIND, "negatives": negatives, "seed": seed}
     if scorer is not None and hard:
-        from patchcoder.checkpoint import load_checkpoint
+        from patchcoder.checkpoint import TOKENIZER_FILE, load_checkpoint
         from patchcoder.tokenizer.vocab import CodeTokenizer
 
         scorer = str(Path(scorer).resolve())
         checkpoint = load_checkpoint(scorer)  # a clear error for a folder that is not a model, before any work
-        if vocab is None and (Path(scorer) / "tokenizer.json").exists():
-            vocab = Path(scorer) / "tokenizer.json"
+        if vocab is None and (Path(scorer) / TOKENIZER_FILE).exists():
+            vocab = Path(scorer) / TOKENIZER_FILE
         tokenizer = CodeTokenizer.load(vocab) if vocab else CodeTokenizer.default()
         if tokenizer.fingerprint != checkpoint.tokenizer.fingerprint:
             raise PatchcoderError(f"the scorer {scorer} uses another vocabulary than the shards' ({vocab or 'the default'})")

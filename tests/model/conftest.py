@@ -23,6 +23,16 @@ def build_tiny_model(seed: int = 0, randomize_gates: bool = True, **overrides) -
     return model
 
 
+def tree_path(tokens, parents, node: int) -> list[int]:
+    """The tokens from a tree's root down to `node` (`parents[k]` is k's parent, -1 at a root): the
+    sequence whose last logits the tree forward must give at that node."""
+    path = []
+    while node >= 0:
+        path.insert(0, int(tokens[node]))
+        node = int(parents[node])
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_model():
     """A factory: tiny_model(loops=3, window=2, ...) -> PatchCoder."""

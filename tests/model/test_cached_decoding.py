@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from patchcoder.decoding import generate
 from patchcoder.model import PatchCoder, PatchCoderConfig
+from tests.model.conftest import tree_path
 
 MODES = ("clp", "sequential", "uncached")
 
@@ -236,11 +237,7 @@ def test_every_node_of_a_tree_gets_the_full_forwards_logits_of_its_path(loops, w
         got = m.head(m.tree_hidden(state, tokens, parents, rows))
         for n in range(3):
             for j in range(nodes):
-                path, k = [], j
-                while k >= 0:
-                    path.insert(0, int(tokens[n, k]))
-                    k = int(parents[n, k])
-                want = m(torch.cat([prompts[int(rows[n])], torch.tensor(path)])[None])[0, -1]
+                want = m(torch.cat([prompts[int(rows[n])], torch.tensor(tree_path(tokens[n], parents[n], j))])[None])[0, -1]
                 assert (got[n, j] - want).abs().max() < 1e-4
         # the padded prompt's row alone: its padding, common to all rows of the call, is skipped
         alone = m.head(m.tree_hidden(state, tokens[1:2], parents[1:2], rows[1:2]))

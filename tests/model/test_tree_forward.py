@@ -8,6 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.model.conftest import tree_path
+
 
 @pytest.mark.parametrize("loops", [1, 2, 3])
 @pytest.mark.parametrize("clp_shift", [True, False])
@@ -44,11 +46,7 @@ def test_every_token_of_a_tree_gets_the_full_forwards_logits_of_its_path(loops, 
         got = m.tree_forward(idx, parents)
         for b in range(2):
             for j in range(T):
-                path, k = [], j
-                while k >= 0:
-                    path.insert(0, int(idx[b, k]))
-                    k = int(parents[b, k])
-                want = m(torch.tensor(path)[None])[0, -1]
+                want = m(torch.tensor(tree_path(idx[b], parents[b], j))[None])[0, -1]
                 assert (got[b, j] - want).abs().max() < 1e-4, (b, j)
 
 
