@@ -213,6 +213,9 @@ def main() -> None:
                         help="run the random order on the first N kept bugs only (it tries the most candidates)")
     parser.add_argument("--max-tries", type=int, default=200)
     parser.add_argument("--out", help="append one JSON line per (bug, order) here")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip the bugs --out already holds (bugs are still counted the same way, by running "
+                             "the suite on each injected row, so a stopped run continues where it was)")
     parser.add_argument("--every-test", action="store_true",
                         help="localise with pytest's -x/--maxfail ignored (every test runs under coverage)")
     parser.add_argument("--no-failing-first", action="store_true",
@@ -245,6 +248,18 @@ def main() -> None:
     sets = [c for c in args.candidates.split(",") if c]
     work = Path(tempfile.mkdtemp(prefix="fix-bench-"))
     results: dict[tuple, list[dict]] = {}
+    done: set[int] = set()
+    if args.resume and args.out and Path(args.out).exists():
+        # lines are appended per bug in order (sets, then model weights, enumeration, random): a bug is done
+        # once its last line is written; a bug stopped half-way loses its lines and runs again
+        def last(bug: int) -> tuple:
+            random_too = args.ranks_only or args.random_bugs is None or bug <= args.random_bugs
+            return sets[-1], "random" if random_too else "enumeration"
+
+        lines = [json.loads(line) for line in Path(args.out).read_text(encoding="utf-8").splitlines() if line]
+        done = {r["bug"] for r in lines if "order" not in r or (r["candidates_set"], r["order"]) == last(r["bug"])}
+        Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in lines if r["bug"] in done), encoding="utf-8")
+        print(f"resuming: {len(done)} bugs already in {args.out}", file=sys.stderr, flush=True)
     try:
         rows = inject(project, args.source, args.seed, args.per_file, work / "synth")
         kept = looked = 0
@@ -261,8 +276,8 @@ def main() -> None:
                 if baseline.passed:
                     continue
                 kept += 1
-                if kept % shards != shard:
-                    continue  # another process's bug
+                if kept % shards != shard or kept in done:
+                    continue  # another process's bug, or one already measured
                 timeout = 3 * baseline.seconds + 5
                 if args.localisation:
                     record = localisation_ranks(scratch, args.test, timeout, row)
