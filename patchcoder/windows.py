@@ -70,12 +70,12 @@ def windows_for(tokenizer, code: str, *, max_tokens: int, language: str | None, 
 
 
 def prompt_budget(tokenizer, max_tokens: int, *, path: str, intent: str | None, language: str | None) -> int:
-    """Tokens a window's lines may take: training windows fill max_tokens with the prompt and the
-    script; a quarter is left for the script."""
-    from patchcoder.tokenizer.examples import encode_prompt
+    """Tokens a window's lines may take: `PROMPT_SHARE` of max_tokens less the prompt's framing, as
+    training examples cut their windows (`tokenizer.examples`); the rest is room for the script."""
+    from patchcoder.tokenizer.examples import PROMPT_SHARE, encode_prompt
 
     framing = encode_prompt(tokenizer, "", path, intent, language)
-    return int(0.75 * max_tokens) - len(framing)
+    return int(PROMPT_SHARE * max_tokens) - len(framing)
 
 
 def window_around(tokenizer, code: str, lines: list[list[int]], *, index: int, budget: int,

@@ -2,7 +2,13 @@
 
 The window is a run of the old file's lines, each preceded by its marker `<Lk>` (k counted from the
 window's first line) and followed by one end marker; it holds every changed line and as much context
-around them as the token budget allows (growing one line above, one below, in turn). The loss is on
+around them as the prompt budget allows (growing one line above, one below, in turn). The prompt budget
+is the one inference cuts windows with (`patchcoder.windows.prompt_budget`): the window's lines take at
+most `prompt_share` of the token budget, less the framing, whatever the answer — so a window's size says
+nothing about its answer (before session 9 windows grew to fill the whole budget with the prompt and the
+script: a short prompt meant a long script, and a "no change" window, whose answer is one token, was
+the longest of all, while inference cuts every window at three quarters). Only a script too long for the
+rest of the budget shrinks its window. The loss is on
 the answer: the script and `<|eos|>`. A change whose operations do not fit one window (256 lines, or
 the token budget) is split at operation boundaries into several examples, each with its own operations.
 
@@ -18,6 +24,10 @@ from dataclasses import asdict, dataclass
 
 from patchcoder.tokenizer import special as sp
 from patchcoder.tokenizer.edits import EditScript, edit_script, split_lines
+
+PROMPT_SHARE = 0.75
+"""The share of the token budget a window's prompt takes, in training and at inference alike; the rest is
+room for the script."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,9 @@ class ExampleConfig:
     the empty script as the answer"""
     no_change_at_change: float = 0.5
     """of those, the fraction whose window is where the change was (the rest: a window elsewhere in the file)"""
+    prompt_share: float = PROMPT_SHARE
+    """share of max_tokens a window's prompt may take, as at inference (1.0: windows fill the whole budget
+    with the prompt and the answer, the format before session 9)"""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -196,7 +209,8 @@ def _no_change_example(tokenizer, line_ids: list, first: int, last: int, path_id
     used = fixed + sum(len(ids) + 1 for ids in line_ids[first:last])
     if used > config.max_tokens or last - first > tokenizer.max_lines:
         raise Dropped("too_long")
-    start, end, used = _grow(line_ids, first, last, used, config.max_tokens, tokenizer.max_lines)
+    limit = _window_limit(config, fixed, prompt_framing=fixed - 1)
+    start, end, used = _grow(line_ids, first, last, used, limit, tokenizer.max_lines)
     ids = prompt_ids(tokenizer, [], path_ids, line_ids[start:end])
     answer_start = len(ids)
     ids.append(tokenizer.eos_id)
@@ -224,11 +238,12 @@ def _window_example(tokenizer, script: EditScript, old_ids: list, new_ids: list,
         raise Dropped("too_many_lines")
     start, end = first, last
     script_ids = script.shifted(-start).to_tokens(tokenizer, new_line_ids=new_ids[start:])
-    fixed = 1 + len(message_ids) + 1 + len(path_ids) + 1 + 1 + 1 + len(script_ids) + 1  # framing, end marker
+    framing = 1 + len(message_ids) + 1 + len(path_ids) + 1 + 1 + 1  # msg, file, code, end marker, edit
+    fixed = framing + len(script_ids) + 1  # and the script, <|eos|>
     used = fixed + sum(len(ids) + 1 for ids in old_ids[start:end])
     if used > config.max_tokens:
         raise Dropped("too_long")
-    start, end, used = _grow(old_ids, start, end, used, config.max_tokens, tokenizer.max_lines)
+    start, end, used = _grow(old_ids, start, end, used, _window_limit(config, fixed, framing), tokenizer.max_lines)
     if start != first:
         script_ids = script.shifted(-start).to_tokens(tokenizer, new_line_ids=new_ids[start:])
 
@@ -238,6 +253,14 @@ def _window_example(tokenizer, script: EditScript, old_ids: list, new_ids: list,
     ids.append(tokenizer.eos_id)
     assert len(ids) == used, (len(ids), used)
     return Example(ids, answer_start, start, end - start, script.sstub, message_dropped)
+
+
+def _window_limit(config: ExampleConfig, fixed: int, prompt_framing: int) -> int:
+    """The example length a window may grow to: its lines take at most the prompt budget inference cuts
+    windows with (`prompt_share` of max_tokens, less the prompt's framing), and the whole example (`fixed`
+    tokens besides the lines) at most max_tokens."""
+    lines_budget = int(config.prompt_share * config.max_tokens) - prompt_framing
+    return fixed + max(0, min(lines_budget, config.max_tokens - fixed))
 
 
 def _grow(line_ids: list, start: int, end: int, used: int, max_tokens: int, max_lines: int) -> tuple[int, int, int]:

@@ -305,6 +305,35 @@ def test_no_change_examples_show_the_new_code_and_answer_eos(tok):
     assert change.window_start <= fixed < change.window_start + change.window_lines
 
 
+def test_a_windows_size_says_nothing_about_its_answer(tok):
+    """Windows take the prompt budget inference cuts them with, whatever the answer: a long script, a short
+    one and "no change" get windows of the same lines (before session 9 the answer's length set it)."""
+    from patchcoder.tokenizer.examples import PROMPT_SHARE, build_examples
+    from patchcoder.windows import windows_for
+
+    old = module(6, 200, bug=True)
+    short = module(6, 200)
+    long = old.replace("    if total <= 0:\n", "    if total <= 0 and all(w is not None for w in (weight_0, weight_1)):\n")
+    config = ExampleConfig(drop_message=0.0, max_tokens=300, no_change=1.0, no_change_at_change=1.0)
+    (fix, keep), _ = build_examples(tok, row(6, old, short, path="pkg/mod.py"), config)
+    (grow, _), _ = build_examples(tok, row(6, old, long, path="pkg/mod.py"), config)
+    assert len(grow.ids) - grow.answer_start > len(fix.ids) - fix.answer_start + 10  # a much longer script
+    assert (grow.window_start, grow.window_lines) == (fix.window_start, fix.window_lines)
+    assert fix.answer_start == grow.answer_start <= int(PROMPT_SHARE * 300)
+    # the no-change window is as large as the buggy one (the same code but for one line)
+    assert abs(keep.window_lines - fix.window_lines) <= 1
+    assert abs(keep.answer_start - fix.answer_start) <= 12  # at most one line's tokens apart
+    # and as large as the window inference cuts around that line
+    line = next(i for i, text in enumerate(short.splitlines()) if "if total < 0" in text)
+    (window,) = windows_for(tok, short, max_tokens=300, language="python", path="pkg/mod.py", focus=(line, line))
+    assert abs(window.n_lines - keep.window_lines) <= 1 and abs(len(window.prompt) - keep.answer_start) <= 12
+    # the old format (windows filled the whole budget) told the answer's length by the window's size
+    filled = ExampleConfig(drop_message=0.0, max_tokens=300, no_change=1.0, no_change_at_change=1.0, prompt_share=1.0)
+    (fix1, keep1), _ = build_examples(tok, row(6, old, short, path="pkg/mod.py"), filled)
+    (grow1, _), _ = build_examples(tok, row(6, old, long, path="pkg/mod.py"), filled)
+    assert grow1.window_lines < fix1.window_lines < keep1.window_lines
+
+
 def test_no_change_rate_and_placement_are_deterministic(tok):
     from patchcoder.tokenizer.examples import build_examples
 

@@ -216,8 +216,9 @@ def test_hard_rivals_are_the_scorers_best_scoring_wrong_candidates(candidates, m
         rivals = cands[1:]
         hard = rivals[1:] if rivals[0] == [tok.eos_id] and not meta["no_change"] else rivals
         hard = [c for c in hard[:3] if len(c) < 60]
-        for c in hard:  # each is among the three best-scoring wrong candidates (bf16 scoring: a little slack)
-            assert c in wrong and _mean_log_p(model, prompt, c) >= scores[min(2, len(scores) - 1)] - 0.05
+        for c in hard:  # each is among the three best-scoring wrong candidates (bf16 scoring of a near-uniform
+            # model: scores are all near -9, 0.1 apart at most is bf16 noise)
+            assert c in wrong and _mean_log_p(model, prompt, c) >= scores[min(2, len(scores) - 1)] - 0.1
         checked += len(hard)
     assert checked > 10 and differs > 0
 
