@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-min-score", action="store_true",
                    help="with --calibrate, write that threshold into the checkpoint's decoding.json, where "
                         "suggest and the hook take their default --min-score from")
+    p.add_argument("--no-message", action="store_true",
+                   help="show the buggy windows without their commit message, as suggest and the hook decode "
+                        "without --intent (a synthetic bug's templated message names its class)")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object on stdout")
     p.add_argument("--examples", metavar="FILE",
                    help="also write one JSON line per example to FILE: what the model decoded (tokens, score) "
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
                       max_new_tokens=args.max_new_tokens, max_tokens=args.max_tokens, mode=args.mode,
                       beam=args.beam, false_alarms=args.false_alarms or args.calibrate is not None,
                       show_progress=not args.no_progress, keep_heads=args.keep_heads, precision=args.precision,
-                      examples=examples)
+                      examples=examples, messages=not args.no_message)
     if examples is not None:
         with open(args.examples, "w") as f:
             f.writelines(json.dumps(e) + "\n" for e in examples)

@@ -59,11 +59,14 @@ def load_rows(data: str | os.PathLike, limit: int | None = None) -> list[dict]:
     return rows
 
 
-def build_cases(tokenizer, rows: list[dict], max_tokens: int, limit: int | None) -> list[_Case]:
+def build_cases(tokenizer, rows: list[dict], max_tokens: int, limit: int | None,
+                messages: bool = True) -> list[_Case]:
+    """The evaluation windows of `rows`, framed as training frames them; with `messages` False, every prompt
+    without its commit message (as `suggest` and the hook decode when no intent is given)."""
     from patchcoder.tokenizer.edits import split_lines
     from patchcoder.tokenizer.examples import Dropped, ExampleConfig, build_examples
 
-    config = ExampleConfig(max_tokens=max_tokens, drop_message=0.0)
+    config = ExampleConfig(max_tokens=max_tokens, drop_message=0.0 if messages else 1.0)
     cases = []
     for row in rows:
         try:
@@ -105,8 +108,11 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
              batch_size: int = 16, max_new_tokens: int = 256, max_tokens: int | None = None,
              mode: str | None = None, beam: int = 1, false_alarms: bool = False,
              show_progress: bool = False, keep_heads: int | None = None, precision: str | None = None,
-             examples: list | None = None) -> dict:
-    """Metrics of `checkpoint` on `data`; see the module docstring. `examples`, when given a list, receives
+             examples: list | None = None, messages: bool = True) -> dict:
+    """Metrics of `checkpoint` on `data`; see the module docstring. With `messages` False the buggy windows
+    are shown without their commit message, as the fixed ones always are: a synthetic bug's templated
+    message names its class ("Fix wrong comparison operator"), a hint a user of `suggest` without
+    `--intent` does not give. `examples`, when given a list, receives
     one dict per example: where it is, what the model decoded (tokens, finished, score) and its metrics
     (and, with false alarms, what it decoded for the fixed window), to compare two runs example by example."""
     import torch
@@ -124,7 +130,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
         raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
     if beam < 1:
         raise PatchcoderError(f"beam must be at least 1, got {beam}")
-    cases = build_cases(tokenizer, load_rows(data, limit), max_tokens, limit)
+    cases = build_cases(tokenizer, load_rows(data, limit), max_tokens, limit, messages)
     if not cases:
         raise PatchcoderError(f"{data} gives no evaluation example (no modified files that fit a window)")
 
@@ -180,6 +186,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
         "checkpoint": str(checkpoint),
         "data": str(data),
         "max_tokens": max_tokens,
+        "messages": messages,
     }
 
 

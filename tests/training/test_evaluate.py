@@ -38,6 +38,21 @@ def test_score_of_the_true_script_and_of_wrong_ones(mined):
             assert got["applies"] == 1 and got["exact_match"] == 0 and got["localisation"] == 0
 
 
+def test_cases_without_messages_frame_the_same_windows_without_the_message(mined):
+    rows = load_rows(mined["gamma"])
+    with_message = build_cases(TOKENIZER, rows, max_tokens=128, limit=6)
+    without = build_cases(TOKENIZER, rows, max_tokens=128, limit=6, messages=False)
+    msg, file = TOKENIZER.special["<|msg|>"], TOKENIZER.special["<|file|>"]
+    assert any(c.prompt[1] != file for c in with_message)  # the mined rows have messages
+    for a, b in zip(with_message, without, strict=True):
+        assert b.prompt[:2] == [msg, file]  # no message tokens at all
+        # the message's room goes to the window's lines (as at inference, the prompt budget is the same)
+        assert b.n_lines >= a.n_lines and len(b.prompt) <= 0.75 * 128
+        assert b.window_start <= a.window_start and b.window_start + b.n_lines >= a.window_start + a.n_lines
+        applied = EditScript.from_tokens(b.expected, TOKENIZER, b.n_lines).apply(b.window)
+        assert applied != b.window  # the same change, in the larger window
+
+
 def test_constrained_decoding_only_emits_what_the_grammar_allows(mined):
     torch.manual_seed(0)
     model = PatchCoder(PatchCoderConfig(vocab_size=TOKENIZER.vocab_size, d_model=32, n_layers=1, n_heads=2,
