@@ -1,0 +1,149 @@
+"""How rank mode decides whether to change a window, compared offline: every candidate's score, per window.
+
+Rank mode scores "no change" (`<|eos|>` alone) and each rewrite of a window by their mean log-probability per
+token; the best wins and is shown if it scores at least `min_score`. This records, for each window of an
+evaluation set (the buggy windows and, as `patchcoder eval --false-alarms` shows them, the same windows after
+the fix), every candidate's [mean log p per token, tokens, changes the window, is the right answer], with the
+shipped decoding (keep_heads, precision of the model's decoding.json). `report` then compares decision rules
+on those records — the candidate score `sum log p / tokens^a` (a = 1: today's mean; a = 0: the whole log p),
+and the model's own probability of a change, 1 − p(`<|eos|>`), as the threshold's score — each with its
+exact rate and false alarms without a threshold, and the exact fixes shown at the threshold calibrated for at
+most 5% false alarms (as `training.evaluate.calibrate`).
+
+    python benchmarks/decision.py dump --checkpoint DIR --data synth-valid-wide --out records.jsonl [--no-message]
+    python benchmarks/decision.py report records.jsonl
+
+The rule `a = 1` reproduces `patchcoder eval --mode rank --calibrate 0.05` on the same set (checked on
+synth-valid: 45.5% exact, 17 of 88 shown at −0.736, the shipped model's model card figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+
+def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: int | None, batch: int = 16) -> None:
+    import torch
+
+    from patchcoder.decoding import autocast
+    from patchcoder.ranking import rank
+    from patchcoder.repair import Repairer, Source
+    from patchcoder.tokenizer.edits import EditScript, EditScriptError, split_lines
+    from patchcoder.tokenizer.examples import encode_prompt
+    from patchcoder.training.evaluate import build_cases, fixed_file, load_rows
+    from patchcoder.windows import Window
+
+    repairer = Repairer.load(checkpoint)
+    tok = repairer.tokenizer
+    cases = build_cases(tok, load_rows(data, limit), repairer.max_tokens, limit, messages)
+    room = max(repairer.max_tokens, repairer.max_new_tokens + 1)
+
+    def applied(ids: list[int], text: str, n: int) -> str | None:
+        try:
+            return EditScript.from_tokens(ids, tok, n).apply(text)
+        except EditScriptError:
+            return None
+
+    with open(out, "w", encoding="utf-8") as f, torch.no_grad():
+        for first in range(0, len(cases), batch):
+            jobs = []  # (kind, case, item, window, its text, the right answer's text)
+            for k, case in enumerate(cases[first:first + batch]):
+                jobs.append(("buggy", case, {"code": case.old, "language": case.language},
+                             Window(k, case.prompt, case.window_start, case.n_lines), case.window,
+                             applied(case.expected, case.window, case.n_lines)))
+                code, start, n = fixed_file(case, tok)
+                if 0 < n <= tok.max_lines:  # as eval's false alarms: the window after the fix, no message
+                    text = "".join(split_lines(code)[start:start + n])
+                    prompt = encode_prompt(tok, code, case.path, None, case.language, start, start + n)
+                    jobs.append(("fixed", case, {"code": code, "language": case.language},
+                                 Window(k, prompt, start, n), text, text))
+            with autocast(repairer.model, repairer.precision):
+                rankings = rank(repairer.model, tok, [Source.of(j[2]) for j in jobs], [j[3] for j in jobs],
+                                max_new_tokens=room, keep_heads=repairer.keep_heads)
+            for (kind, case, _, window, text, right), ranking in zip(jobs, rankings, strict=True):
+                candidates = []
+                for ids, score in zip(ranking.candidates, ranking.scores, strict=True):
+                    result = applied(ids, text, window.n_lines)
+                    candidates.append([round(score, 5), len(ids), int(result is not None and result != text),
+                                       int(result == right)])
+                f.write(json.dumps({"kind": kind, "sstub": case.sstub, "candidates": candidates}) + "\n")
+            print(f"{min(first + batch, len(cases))} / {len(cases)}", file=sys.stderr, flush=True)
+
+
+def choose(candidates: list[list], rule: tuple[str, float]) -> tuple[list, float]:
+    """(the chosen candidate, the score the threshold reads) under a rule; candidates[0] is "no change"."""
+    kind, a = rule
+    if kind == "length":  # sum log p / tokens^a
+        def key(c):
+            return c[0] * c[1] ** (1 - a)
+
+        best = max(candidates, key=key)
+        return best, key(best)
+    # "change": the best rewrite by mean log p, shown when log(1 − p(eos)) + a · its mean log p clears the
+    # threshold; without a threshold, when p(eos) < 1/2
+    eos, rest = candidates[0], candidates[1:]
+    if not rest:
+        return eos, -math.inf
+    best = max(rest, key=lambda c: c[0])
+    change = max(1e-12, 1 - math.exp(eos[0]))
+    return (best if change > 0.5 else eos), math.log(change) + a * best[0]
+
+
+def measure(records: list[dict], rule, rate: float = 0.05) -> dict:
+    buggy = [choose(r["candidates"], rule) for r in records if r["kind"] == "buggy"]
+    fixed = [choose(r["candidates"], rule) for r in records if r["kind"] == "fixed"]
+    proposed = [(s, c[3]) for c, s in buggy if c[2]]  # (score, exact) of the changes proposed for bugs
+    alarms = sorted((s for c, s in fixed if c[2]), reverse=True)
+    allowed = math.floor(rate * len(fixed) + 1e-9)
+    if allowed >= len(alarms):
+        threshold = -math.inf
+    else:  # halfway between the highest alarm that must go and the next score above it
+        hide = alarms[allowed]
+        above = [x for x in alarms + [s for s, _ in proposed] if x > hide]
+        threshold = (hide + min(above)) / 2 if above else hide + 1
+    # without a threshold, "change" rules propose only when p(eos) < 1/2: count what argmax proposes
+    return {"bugs": len(buggy), "clean": len(fixed),
+            "exact": sum(e for _, e in proposed) / max(1, len(buggy)),
+            "false_alarms": len(alarms) / max(1, len(fixed)), "threshold": threshold,
+            "shown": sum(e for s, e in proposed if s >= threshold)}
+
+
+RULES = [("length", 1.0), ("length", 0.75), ("length", 0.5), ("length", 0.0),
+         ("change", 0.0), ("change", 0.5), ("change", 1.0), ("change", 2.0)]
+
+
+def report(paths: list[str]) -> None:
+    for path in paths:
+        records = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+        print(path)
+        print(f"{'rule':<16} {'exact':>7} {'false alarms':>12} {'threshold (5%)':>14} {'exact shown':>16}")
+        for rule in RULES:
+            m = measure(records, rule)
+            name = f"{rule[0]} {rule[1]:g}"
+            print(f"{name:<16} {m['exact']:>7.1%} {m['false_alarms']:>12.1%} {m['threshold']:>14.3f} "
+                  f"{m['shown']:>6} / {m['bugs']} ({m['shown'] / max(1, m['bugs']):.1%})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("dump")
+    d.add_argument("--checkpoint", help="model folder (default: the shipped model)")
+    d.add_argument("--data", required=True)
+    d.add_argument("--out", required=True)
+    d.add_argument("--limit", type=int)
+    d.add_argument("--no-message", action="store_true", help="buggy windows without their commit message")
+    r = sub.add_parser("report")
+    r.add_argument("records", nargs="+")
+    args = parser.parse_args()
+    if args.command == "dump":
+        dump(args.checkpoint, args.data, args.out, messages=not args.no_message, limit=args.limit)
+    else:
+        report(args.records)
+
+
+if __name__ == "__main__":
+    main()
