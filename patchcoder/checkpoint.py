@@ -11,6 +11,8 @@
                         keep_heads  ranking reads in full only the candidates under the K best edit heads
                         precision   "auto", "bf16" or "fp32"
                         min_score   the calibrated threshold below which suggest and the hook stay quiet
+                        undo_weight rank mode: the best candidate's score less this times the mean log p
+                                    of undoing it, read in the window it makes (ranking.undo_scores)
                         (keys ending in "why"/"from" say where a value came from; they are not read;
                         any other key is refused, so a misspelt option is not silently ignored)
 
@@ -53,6 +55,7 @@ DECODING_RULES: dict[str, Rule] = {
     "min_score": Number(),
     "keep_heads": Whole(1),
     "precision": OneOf(*PRECISIONS),
+    "undo_weight": Number(0),
 }
 DECODING_KEYS = tuple(DECODING_RULES)
 
@@ -241,18 +244,19 @@ def check_option(key: str, value):
         return None
     if (line := problem(key, value, DECODING_RULES[key])) is not None:
         raise PatchcoderError(line)
-    return float(value) if key == "min_score" else value
+    return float(value) if key in ("min_score", "undo_weight") else value
 
 
 _NOT_GIVEN = object()
 
 
 def save_min_score(directory: str | os.PathLike, min_score: float | None, why: str, mode: str | None = None,
-                   keep_heads: int | None | object = _NOT_GIVEN) -> Path:
+                   keep_heads: int | None | object = _NOT_GIVEN, undo_weight: float | None | object = _NOT_GIVEN) -> Path:
     """Record a calibrated `min_score` (None: no threshold) in a model folder's decoding.json, keeping
-    its other keys; written atomically. `mode` and `keep_heads`, when given: the decoding mode and head
-    pruning it was measured with, which must be the folder's own (ranking fewer or more candidates
-    changes which one wins and its score, and the scores of different modes are not on one scale)."""
+    its other keys; written atomically. `mode`, `keep_heads` and `undo_weight`, when given: the decoding
+    mode, head pruning and undo weight it was measured with, which must be the folder's own (ranking fewer
+    or more candidates changes which one wins and its score, and the scores of different modes or undo
+    weights are not on one scale)."""
     path = Path(directory) / DECODING_FILE
     data = {}
     if path.exists():
@@ -267,6 +271,11 @@ def save_min_score(directory: str | os.PathLike, min_score: float | None, why: s
         raise PatchcoderError(f"the threshold was measured with keep_heads {keep_heads} but {directory} ranks with "
                               f"keep_heads {own_heads}; calibrate " +
                               (f"with --keep-heads {own_heads}" if own_heads else "without --keep-heads"))
+    own_undo = data.get("undo_weight") or None
+    if undo_weight is not _NOT_GIVEN and own == "rank" and (undo_weight or None) != own_undo:
+        raise PatchcoderError(f"the threshold was measured with undo_weight {undo_weight} but {directory} ranks with "
+                              f"undo_weight {own_undo}; calibrate " +
+                              (f"with --undo-weight {own_undo}" if own_undo else "without --undo-weight"))
     data["min_score"] = min_score  # unrounded: it lies between two measured scores
     data["min_score_from"] = why
     atomic_write(path, json.dumps(data, indent=1) + "\n")

@@ -126,6 +126,46 @@ def rank(model, tokenizer, sources: list[Source], windows: list[Window], *, max_
     return [Ranking(mine, theirs) for mine, theirs in zip(candidates, scorer.scores(candidates), strict=True)]
 
 
+def undo_scores(model, tokenizer, sources: list[Source], windows: list[Window],
+                scripts: list[list[int]]) -> list[float | None]:
+    """For each window, the mean log-probability per token of undoing `scripts[k]` (a script in window
+    coordinates): the rewritten code's window (the same place, path and intent) as the prompt, followed by
+    the script that turns it back into the window's text. A rewrite the model would undo when shown its
+    result is one it is unsure of: on correct code the best rewrite makes a bug, which the model wants to
+    revert. None where the script changes nothing, does not apply or makes a window too long to show."""
+    from patchcoder.decoding import score_scripts
+    from patchcoder.tokenizer import special as sp
+    from patchcoder.tokenizer.edits import EditScript, EditScriptError, edit_script, split_lines
+    from patchcoder.tokenizer.examples import prompt_ids
+
+    tok, eos = tokenizer, tokenizer.eos_id
+    prompts, backs, where = [], [], []
+    for k, (source, window, ids) in enumerate(zip(sources, windows, scripts, strict=True)):
+        lines = split_lines(source.code)
+        old = "".join(lines[window.start:window.start + window.n_lines])
+        try:
+            new = EditScript.from_tokens(ids, tok, window.n_lines).apply(old)
+        except EditScriptError:
+            continue
+        n = len(split_lines(new))
+        if new == old or not 0 < n <= tok.max_lines:
+            continue
+        back = edit_script(new, old, source.language, lexer=tok.lexer)
+        if not back.ops:
+            continue
+        code = "".join(lines[:window.start]) + new + "".join(lines[window.start + window.n_lines:])
+        line_ids = tok.encode_lines(code, source.language, window.start, window.start + n)
+        file_at, code_at = window.prompt.index(tok.special[sp.FILE]), window.prompt.index(tok.special[sp.CODE])
+        prompts.append(prompt_ids(tok, window.prompt[1:file_at], window.prompt[file_at + 1:code_at],
+                                  line_ids[window.start:window.start + n]))
+        backs.append(back.to_tokens(tok, new_line_ids=tok.encode_lines(old, source.language)) + [eos])
+        where.append(k)
+    out: list[float | None] = [None] * len(windows)
+    for k, score in zip(where, score_scripts(model, prompts, backs, batch_size=16) if prompts else [], strict=True):
+        out[k] = score
+    return out
+
+
 def rewrites(source: Source, windows: list[Window]) -> list | None:
     """Every single-statement rewrite of the source's lines that `windows` may rewrite (None: the
     language has no rewrites)."""

@@ -58,9 +58,9 @@ class Patch:
 class Repairer:
     def __init__(self, model, tokenizer, *, max_tokens: int = 512, max_new_tokens: int = 192,
                  mode: str = "generate", min_score: float | None = None, keep_heads: int | None = None,
-                 precision: str = "auto"):
+                 precision: str = "auto", undo_weight: float | None = None):
         for key, value in (("max_tokens", max_tokens), ("mode", mode), ("min_score", min_score),
-                           ("keep_heads", keep_heads), ("precision", precision)):
+                           ("keep_heads", keep_heads), ("precision", precision), ("undo_weight", undo_weight)):
             check_option(key, value)
         _check_arguments(max_new_tokens=(max_new_tokens, Whole(1, MAX_TOKENS)))
         self.precision = precision  # auto: bf16 autocast where the hardware runs it natively
@@ -72,6 +72,9 @@ class Repairer:
         # ranking reads in full only the candidates whose edit (operation, first line) is among the
         # window's keep_heads most probable; None reads all
         self.keep_heads = keep_heads
+        # rank mode: the best candidate's score less undo_weight × how much the model wants it undone
+        # when shown the code it makes (ranking.undo_scores); None or 0: the score alone
+        self.undo_weight = undo_weight or None
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **options) -> Repairer:
@@ -235,7 +238,7 @@ class Repairer:
         together; items[k] is the text windows[k] was cut from: a dict with `code` and `language`, or a
         `ranking.Source`. Modes as in `repair`."""
         from patchcoder.decoding import autocast, constrained_beam, constrained_greedy
-        from patchcoder.ranking import first_that_parses, rank
+        from patchcoder.ranking import first_that_parses, rank, undo_scores
 
         if not windows:
             return []
@@ -262,6 +265,10 @@ class Repairer:
                 rankings = rank(self.model, self.tokenizer, sources, windows, max_new_tokens=room,
                                 keep_heads=self.keep_heads, extra=extra)
                 decoded = [ranking.best() for ranking in rankings]
+                if self.undo_weight:
+                    undo = undo_scores(self.model, self.tokenizer, sources, windows, [d.ids for d in decoded])
+                    decoded = [d if u is None else dataclasses.replace(d, score=d.score - self.undo_weight * u)
+                               for d, u in zip(decoded, undo, strict=True)]
         return decoded
 
 

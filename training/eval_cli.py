@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-min-score", action="store_true",
                    help="with --calibrate, write that threshold into the checkpoint's decoding.json, where "
                         "suggest and the hook take their default --min-score from")
+    p.add_argument("--undo-weight", type=float, metavar="W",
+                   help="rank mode: score the best candidate less W times the mean log p of undoing it, read in "
+                        "the window it makes (default: the model's decoding.json, else 0)")
     p.add_argument("--no-message", action="store_true",
                    help="show the buggy windows without their commit message, as suggest and the hook decode "
                         "without --intent (a synthetic bug's templated message names its class)")
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                       max_new_tokens=args.max_new_tokens, max_tokens=args.max_tokens, mode=args.mode,
                       beam=args.beam, false_alarms=args.false_alarms or args.calibrate is not None,
                       show_progress=not args.no_progress, keep_heads=args.keep_heads, precision=args.precision,
-                      examples=examples, messages=not args.no_message)
+                      examples=examples, messages=not args.no_message, undo_weight=args.undo_weight)
     if examples is not None:
         with open(args.examples, "w") as f:
             f.writelines(json.dumps(e) + "\n" for e in examples)
@@ -110,8 +113,9 @@ def run(args: argparse.Namespace) -> int:
 
             written = save_min_score(args.checkpoint, c["min_score"], f"patchcoder eval --calibrate {args.calibrate} "
                                      f"on {args.data} ({report['examples']} examples, mode {report['mode']}, keep_heads "
-                                     f"{report['keep_heads']}, precision {report['precision']})", mode=report["mode"],
-                                     keep_heads=report["keep_heads"])
+                                     f"{report['keep_heads']}, precision {report['precision']}, undo_weight {report['undo_weight']}"
+                                     f"{', no message' if not report['messages'] else ''})", mode=report["mode"],
+                                     keep_heads=report["keep_heads"], undo_weight=report["undo_weight"])
             stderr().print(f"wrote min_score into {written}")
     if args.json:
         json.dump(report, sys.stdout)

@@ -108,7 +108,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
              batch_size: int = 16, max_new_tokens: int = 256, max_tokens: int | None = None,
              mode: str | None = None, beam: int = 1, false_alarms: bool = False,
              show_progress: bool = False, keep_heads: int | None = None, precision: str | None = None,
-             examples: list | None = None, messages: bool = True) -> dict:
+             examples: list | None = None, messages: bool = True, undo_weight: float | None = None) -> dict:
     """Metrics of `checkpoint` on `data`; see the module docstring. With `messages` False the buggy windows
     are shown without their commit message, as the fixed ones always are: a synthetic bug's templated
     message names its class ("Fix wrong comparison operator"), a hint a user of `suggest` without
@@ -121,7 +121,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
     from patchcoder.repair import Repairer
     from patchcoder.windows import Window
 
-    options = {k: v for k, v in (("keep_heads", keep_heads), ("precision", precision)) if v is not None}
+    options = {k: v for k, v in (("keep_heads", keep_heads), ("precision", precision), ("undo_weight", undo_weight))
+               if v is not None}
     repairer = Repairer.load(checkpoint, max_new_tokens=max_new_tokens, **options)  # and the trained sequence length
     tokenizer = repairer.tokenizer
     max_tokens = max_tokens or repairer.max_tokens
@@ -182,6 +183,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
         "mode": mode,
         "beam": beam,
         "keep_heads": repairer.keep_heads,
+        "undo_weight": repairer.undo_weight,
         "precision": repairer.precision,
         "checkpoint": str(checkpoint),
         "data": str(data),

@@ -175,3 +175,41 @@ def test_a_source_is_parsed_once_and_its_state_is_its_own(monkeypatch):
     found = mutations.enumerate_rewrites(BUGGY, "python", check=False)
     assert all(source.parses(r) for r in found[:3]) and calls["checker"] == 1
     assert not Source("anything", "cobol").breaks_syntax("more of anything")  # no grammar: never worse
+
+
+def test_undo_scores_read_the_undoing_in_the_window_the_rewrite_makes(fixer, tmp_path):
+    from patchcoder.checkpoint import save_min_score
+    from patchcoder.decoding import score_scripts
+    from patchcoder.ranking import undo_scores
+    from patchcoder.tokenizer.edits import edit_script
+    from patchcoder.tokenizer.examples import encode_prompt
+
+    repairer = Repairer.load(fixer, precision="fp32", mode="rank")
+    tok, model = repairer.tokenizer, repairer.model
+    item = {"code": BUGGY, "path": "geometry.py", "language": "python"}
+    (window,) = cut(repairer, item)
+    minus = BUGGY.replace("+", "-")
+    script = edit_script(BUGGY, minus, "python").to_tokens(tok, "python") + [tok.eos_id]
+    broken = [tok.special["<REPLACE>"], tok.line_marker(40), tok.eos_id]  # a line the window does not have
+    undo = undo_scores(model, tok, [Source(BUGGY, "python")] * 3, [window] * 3, [script, [tok.eos_id], broken])
+    # by hand: the rewritten code's window as the prompt, the script back to BUGGY as the answer
+    prompt = encode_prompt(tok, minus, "geometry.py", None, "python", 0, window.n_lines)
+    back = edit_script(minus, BUGGY, "python").to_tokens(tok, "python") + [tok.eos_id]
+    (expected,) = score_scripts(model, [prompt], [back])
+    assert undo[0] == pytest.approx(expected, abs=1e-4)
+    assert undo[1] is None and undo[2] is None  # no change; a script that does not apply
+    # the weight moves the best candidate's score, not which candidate is best
+    (plain,) = repairer.repair([item])
+    weighted_repairer = Repairer.load(fixer, precision="fp32", mode="rank", undo_weight=0.5)
+    (weighted,) = weighted_repairer.repair([item])
+    assert plain is not None and weighted.script == plain.script
+    fix = plain.script.to_tokens(tok, "python") + [tok.eos_id]
+    (fix_undo,) = undo_scores(model, tok, [Source(BUGGY, "python")], [window], [fix])
+    assert weighted.score == pytest.approx(plain.score - 0.5 * fix_undo, abs=1e-4)
+    with pytest.raises(PatchcoderError, match="undo_weight"):
+        Repairer(model, tok, mode="rank", undo_weight=-1.0)
+    # a threshold measured with one undo weight is not saved into a folder that ranks with another
+    (tmp_path / "decoding.json").write_text('{"mode": "rank", "undo_weight": 0.5}')
+    with pytest.raises(PatchcoderError, match="undo_weight 0.5; calibrate with --undo-weight 0.5"):
+        save_min_score(tmp_path, -1.0, "test", mode="rank", undo_weight=None)
+    assert save_min_score(tmp_path, -1.0, "test", mode="rank", undo_weight=0.5).exists()
