@@ -14,7 +14,7 @@ import json
 import sys
 
 from patchcoder.checkpoint import MAX_TOKENS
-from patchcoder.ground.argtypes import bounded_int, positive_int
+from patchcoder.ground.argtypes import bounded_int, positive_int, weight
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,7 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-min-score", action="store_true",
                    help="with --calibrate, write that threshold into the checkpoint's decoding.json, where "
                         "suggest and the hook take their default --min-score from")
-    p.add_argument("--undo-weight", type=float, metavar="W",
+    p.add_argument("--undo-weight", type=weight, metavar="W",
                    help="rank mode: score the best candidate less W times the mean log p of undoing it, read in "
                         "the window it makes (default: the model's decoding.json, else 0)")
     p.add_argument("--no-message", action="store_true",

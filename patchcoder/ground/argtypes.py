@@ -43,6 +43,17 @@ def fraction(text: str) -> float:
     return value
 
 
+def weight(text: str) -> float:
+    """A finite number ≥ 0 (a weight; rejects nan and inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number ≥ 0, got {text!r}")
+    return value
+
+
 def iso_date(text: str) -> str:
     from datetime import datetime
 
