@@ -114,8 +114,8 @@ def choose(candidates: list[list], rule: tuple[str, float], reverse: list | None
         return best, key(best)
     if kind == "undo":  # the best rewrite, scored by how much more the model wants it than its undoing
         best = max(range(len(candidates)), key=lambda k: candidates[k][0])
-        if reverse is None or best == 0:
-            return candidates[best], -math.inf
+        if reverse is None or best == 0:  # as the product: no undoing to read, the score alone
+            return candidates[best], candidates[best][0]
         k, back = reverse
         return candidates[k], candidates[k][0] - a * back
     # "change": the best rewrite by mean log p, shown when log(1 − p(eos)) + a · its mean log p clears the

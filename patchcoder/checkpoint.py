@@ -267,12 +267,12 @@ def save_min_score(directory: str | os.PathLike, min_score: float | None, why: s
         raise PatchcoderError(f"the threshold was measured in {mode} mode but {directory} decodes in {own} mode; "
                               f"calibrate with --mode {own}")
     own_heads = data.get("keep_heads")
-    if keep_heads is not _NOT_GIVEN and own == "rank" and keep_heads != own_heads:
+    if keep_heads is not _NOT_GIVEN and own != "generate" and keep_heads != own_heads:
         raise PatchcoderError(f"the threshold was measured with keep_heads {keep_heads} but {directory} ranks with "
                               f"keep_heads {own_heads}; calibrate " +
                               (f"with --keep-heads {own_heads}" if own_heads else "without --keep-heads"))
     own_undo = data.get("undo_weight") or None
-    if undo_weight is not _NOT_GIVEN and own == "rank" and (undo_weight or None) != own_undo:
+    if undo_weight is not _NOT_GIVEN and own != "generate" and (undo_weight or None) != own_undo:
         raise PatchcoderError(f"the threshold was measured with undo_weight {undo_weight} but {directory} ranks with "
                               f"undo_weight {own_undo}; calibrate " +
                               (f"with --undo-weight {own_undo}" if own_undo else "without --undo-weight"))

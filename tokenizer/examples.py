@@ -127,9 +127,10 @@ def _new_span(ranges: list[tuple], reach: int) -> tuple[int, int]:
 
 
 def _group_ops(script: EditScript, ranges: list[tuple], old_ids: list, new_ids: list, max_lines: int,
-               budget: int) -> list[EditScript]:
-    """Split a script into runs of operations that each fit one window: at most max_lines old lines, and
-    at most `budget` tokens for the changed lines' markers and ids plus the operations' tokens."""
+               budget: int, lines_budget: int | None = None) -> list[EditScript]:
+    """Split a script into runs of operations that each fit one window: at most max_lines old lines, at
+    most `budget` tokens for the changed lines' markers and ids plus the operations' tokens, and at most
+    `lines_budget` for the lines alone (the prompt budget inference cuts windows with)."""
 
     def op_cost(op, new_start: int, new_end: int) -> int:
         markers = 2 if op.kind == "INSERT" else 3
@@ -143,7 +144,9 @@ def _group_ops(script: EditScript, ranges: list[tuple], old_ids: list, new_ids: 
         cost = op_cost(op, new_start, new_end)
         if groups:
             ops, ops_cost = groups[-1]
-            if op.end - ops[0].start <= max_lines and lines_cost(ops[0].start, op.end) + ops_cost + cost <= budget:
+            lines = lines_cost(ops[0].start, op.end)
+            if (op.end - ops[0].start <= max_lines and lines + ops_cost + cost <= budget
+                    and (lines_budget is None or lines <= lines_budget)):
                 groups[-1] = (ops + [op], ops_cost + cost)
                 continue
         groups.append(([op], cost))
@@ -176,7 +179,10 @@ def build_examples(tokenizer, row: dict, config: ExampleConfig) -> tuple[list[Ex
     examples, dropped = [], []
     shift = 0  # how far earlier parts moved the new text's lines
     framing = 1 + len(message_ids) + 1 + len(path_ids) + 1 + 1 + 1 + 1  # msg, file, code, end marker, edit, eos
-    for part in _group_ops(script, ranges, old_ids, new_ids, tokenizer.max_lines, config.max_tokens - framing):
+    # a group's lines must fit the prompt budget too, or its window would be larger than any inference cuts
+    lines_budget = int(config.prompt_share * config.max_tokens) - (framing - 1)
+    for part in _group_ops(script, ranges, old_ids, new_ids, tokenizer.max_lines, config.max_tokens - framing,
+                           lines_budget):
         part_new_ids = new_ids[shift:] if shift >= 0 else [None] * -shift + new_ids  # line j is j + shift
         try:
             examples.append(_window_example(tokenizer, part, old_ids, part_new_ids, message_ids, path_ids,

@@ -206,6 +206,21 @@ def test_undo_scores_read_the_undoing_in_the_window_the_rewrite_makes(fixer, tmp
     fix = plain.script.to_tokens(tok, "python") + [tok.eos_id]
     (fix_undo,) = undo_scores(model, tok, [Source(BUGGY, "python")], [window], [fix])
     assert weighted.score == pytest.approx(plain.score - 0.5 * fix_undo, abs=1e-4)
+    # a window that starts further down, with an intent: the prompt is cut from the rewritten file
+    code = "".join(f"value_{i} = {i}\n" for i in range(40)) + BUGGY
+    focus = (40, 41)
+    (deep,) = windows_for(tok, code, max_tokens=repairer.max_tokens, language="python", path="geometry.py",
+                          intent="Fix the area", focus=focus)
+    assert deep.start > 0
+    local = "".join(code.splitlines(keepends=True)[deep.start:deep.start + deep.n_lines])
+    moved = edit_script(local, local.replace("+", "-"), "python").to_tokens(tok, "python") + [tok.eos_id]
+    (deep_undo,) = undo_scores(model, tok, [Source(code, "python")], [deep], [moved])
+    rewritten = code.replace("width + height", "width - height")
+    prompt = encode_prompt(tok, rewritten, "geometry.py", "Fix the area", "python", deep.start, deep.start + deep.n_lines)
+    local_after = local.replace("+", "-")
+    back = edit_script(local_after, local, "python").to_tokens(tok, "python") + [tok.eos_id]
+    (expected,) = score_scripts(model, [prompt], [back])
+    assert deep_undo == pytest.approx(expected, abs=1e-4)
     with pytest.raises(PatchcoderError, match="undo_weight"):
         Repairer(model, tok, mode="rank", undo_weight=-1.0)
     # a threshold measured with one undo weight is not saved into a folder that ranks with another

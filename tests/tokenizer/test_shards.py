@@ -334,6 +334,24 @@ def test_a_windows_size_says_nothing_about_its_answer(tok):
     assert grow1.window_lines < fix1.window_lines < keep1.window_lines
 
 
+def test_changes_far_apart_in_tokens_get_windows_inference_could_cut(tok):
+    """Two edits whose lines between them fit the whole budget but not the prompt's share of it become two
+    windows, each within the prompt budget (one window spanning both would be larger than any inference cuts)."""
+    from patchcoder.tokenizer.examples import PROMPT_SHARE, build_examples
+
+    old_lines = [f"value_{i} = compute({i}, scale=factor_{i})\n" for i in range(80)]  # 16 tokens a line
+    for max_tokens, second in ((512, 45), (384, 38)):  # the span costs ~0.8 of the budget: over 3/4, under all
+        new_lines = list(old_lines)
+        for k in (20, second):
+            new_lines[k] = f"value_{k} = compute({k} + 1, scale=factor_{k})\n"
+        examples, dropped = build_examples(tok, row(7, "".join(old_lines), "".join(new_lines)),
+                                           ExampleConfig(max_tokens=max_tokens, drop_message=0.0))
+        assert not dropped and all(e.answer_start <= int(PROMPT_SHARE * max_tokens) for e in examples)
+        ops = [op for e in examples
+               for op in EditScript.from_tokens(e.ids[e.answer_start:], tok, e.window_lines).shifted(e.window_start).ops]
+        assert sorted(op.start for op in ops) == [20, second] and len(examples) == 2
+
+
 def test_no_change_rate_and_placement_are_deterministic(tok):
     from patchcoder.tokenizer.examples import build_examples
 
