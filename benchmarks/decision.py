@@ -28,10 +28,10 @@ import sys
 def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: int | None, batch: int = 16) -> None:
     import torch
 
-    from patchcoder.decoding import autocast, score_scripts
-    from patchcoder.ranking import rank
+    from patchcoder.decoding import autocast
+    from patchcoder.ranking import rank, undo_scores
     from patchcoder.repair import Repairer, Source
-    from patchcoder.tokenizer.edits import EditScript, EditScriptError, edit_script, split_lines
+    from patchcoder.tokenizer.edits import EditScript, EditScriptError, split_lines
     from patchcoder.tokenizer.examples import encode_prompt
     from patchcoder.training.evaluate import build_cases, fixed_file, load_rows
     from patchcoder.windows import Window
@@ -49,54 +49,34 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
 
     with open(out, "w", encoding="utf-8") as f, torch.no_grad():
         for first in range(0, len(cases), batch):
-            jobs = []  # (kind, case, item, window, its text, the right answer's text, message)
+            jobs = []  # (kind, case, item, window, its text, the right answer's text)
             for k, case in enumerate(cases[first:first + batch]):
-                message = tok.decode(case.prompt[1:case.prompt.index(tok.special["<|file|>"])]) or None
                 jobs.append(("buggy", case, {"code": case.old, "language": case.language},
                              Window(k, case.prompt, case.window_start, case.n_lines), case.window,
-                             applied(case.expected, case.window, case.n_lines), message))
+                             applied(case.expected, case.window, case.n_lines)))
                 code, start, n = fixed_file(case, tok)
                 if 0 < n <= tok.max_lines:  # as eval's false alarms: the window after the fix, no message
                     text = "".join(split_lines(code)[start:start + n])
                     prompt = encode_prompt(tok, code, case.path, None, case.language, start, start + n)
                     jobs.append(("fixed", case, {"code": code, "language": case.language},
-                                 Window(k, prompt, start, n), text, text, None))
+                                 Window(k, prompt, start, n), text, text))
+            sources = [Source.of(j[2]) for j in jobs]  # one parse per text, for ranking and the undoing
             with autocast(repairer.model, repairer.precision):
-                rankings = rank(repairer.model, tok, [Source.of(j[2]) for j in jobs], [j[3] for j in jobs],
+                rankings = rank(repairer.model, tok, sources, [j[3] for j in jobs],
                                 max_new_tokens=room, keep_heads=repairer.keep_heads)
-            # the way back: the best rewrite's reverse script, read in the window it makes (same place, same
-            # message): does the model, shown the rewritten code, want to undo the rewrite?
-            back_prompts, back_scripts, back_of = [], [], {}
-            for j, ((_, case, item, window, text, _, message), ranking) in enumerate(zip(jobs, rankings,
-                                                                                                 strict=True)):
-                rest = range(1, len(ranking.candidates))
-                best = max(rest, key=ranking.scores.__getitem__, default=None)
-                new_text = applied(ranking.candidates[best], text, window.n_lines) if best is not None else None
-                if not new_text:
-                    continue
-                lines = split_lines(item["code"])
-                code = "".join(lines[:window.start]) + new_text + "".join(lines[window.start + window.n_lines:])
-                n = len(split_lines(new_text))
-                if not 0 < n <= tok.max_lines:
-                    continue
-                back = edit_script(new_text, text, item["language"], lexer=tok.lexer)
-                if not back.ops:
-                    continue
-                back_of[j] = (best, len(back_prompts))
-                back_prompts.append(encode_prompt(tok, code, case.path, message, item["language"], window.start,
-                                                  window.start + n))
-                back_scripts.append(back.to_tokens(tok, new_line_ids=tok.encode_lines(text, item["language"]))
-                                    + [tok.eos_id])
+            # the way back (ranking.undo_scores, as the product reads it): the best rewrite's undoing, read in
+            # the window it makes — does the model, shown the rewritten code, want to undo the rewrite?
+            bests = [max(range(1, len(r.candidates)), key=r.scores.__getitem__, default=None) for r in rankings]
+            chosen = [[tok.eos_id] if k is None else r.candidates[k] for k, r in zip(bests, rankings, strict=True)]
             with autocast(repairer.model, repairer.precision):
-                back_scores = score_scripts(repairer.model, back_prompts, back_scripts, batch_size=8)
-            for j, ((kind, case, _, window, text, right, _), ranking) in enumerate(zip(jobs, rankings, strict=True)):
+                undo = undo_scores(repairer.model, tok, sources, [j[3] for j in jobs], chosen)
+            for j, ((kind, case, _, window, text, right), ranking) in enumerate(zip(jobs, rankings, strict=True)):
                 candidates = []
                 for ids, score in zip(ranking.candidates, ranking.scores, strict=True):
                     result = applied(ids, text, window.n_lines)
                     candidates.append([round(score, 5), len(ids), int(result is not None and result != text),
                                        int(result == right)])
-                best, where = back_of.get(j, (None, None))
-                reverse = None if where is None else [best, round(back_scores[where], 5)]
+                reverse = None if undo[j] is None else [bests[j], round(undo[j], 5)]
                 f.write(json.dumps({"kind": kind, "sstub": case.sstub, "candidates": candidates,
                                     "reverse": reverse}) + "\n")
             print(f"{min(first + batch, len(cases))} / {len(cases)}", file=sys.stderr, flush=True)

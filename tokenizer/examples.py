@@ -180,9 +180,8 @@ def build_examples(tokenizer, row: dict, config: ExampleConfig) -> tuple[list[Ex
     shift = 0  # how far earlier parts moved the new text's lines
     framing = 1 + len(message_ids) + 1 + len(path_ids) + 1 + 1 + 1 + 1  # msg, file, code, end marker, edit, eos
     # a group's lines must fit the prompt budget too, or its window would be larger than any inference cuts
-    lines_budget = int(config.prompt_share * config.max_tokens) - (framing - 1)
     for part in _group_ops(script, ranges, old_ids, new_ids, tokenizer.max_lines, config.max_tokens - framing,
-                           lines_budget):
+                           _lines_budget(config, framing - 1)):
         part_new_ids = new_ids[shift:] if shift >= 0 else [None] * -shift + new_ids  # line j is j + shift
         try:
             examples.append(_window_example(tokenizer, part, old_ids, part_new_ids, message_ids, path_ids,
@@ -261,12 +260,16 @@ def _window_example(tokenizer, script: EditScript, old_ids: list, new_ids: list,
     return Example(ids, answer_start, start, end - start, script.sstub, message_dropped)
 
 
+def _lines_budget(config: ExampleConfig, prompt_framing: int) -> int:
+    """Tokens a window's lines may take: the prompt budget inference cuts windows with (`prompt_share` of
+    max_tokens, less the prompt's framing; `patchcoder.windows.prompt_budget`)."""
+    return int(config.prompt_share * config.max_tokens) - prompt_framing
+
+
 def _window_limit(config: ExampleConfig, fixed: int, prompt_framing: int) -> int:
-    """The example length a window may grow to: its lines take at most the prompt budget inference cuts
-    windows with (`prompt_share` of max_tokens, less the prompt's framing), and the whole example (`fixed`
-    tokens besides the lines) at most max_tokens."""
-    lines_budget = int(config.prompt_share * config.max_tokens) - prompt_framing
-    return fixed + max(0, min(lines_budget, config.max_tokens - fixed))
+    """The example length a window may grow to: its lines take at most `_lines_budget`, and the whole
+    example (`fixed` tokens besides the lines) at most max_tokens."""
+    return fixed + max(0, min(_lines_budget(config, prompt_framing), config.max_tokens - fixed))
 
 
 def _grow(line_ids: list, start: int, end: int, used: int, max_tokens: int, max_lines: int) -> tuple[int, int, int]:
