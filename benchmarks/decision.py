@@ -8,7 +8,8 @@ shipped decoding (keep_heads, precision of the model's decoding.json). `report` 
 on those records — the candidate score `sum log p / tokens^a` (a = 1: today's mean; a = 0: the whole log p),
 and the model's own probability of a change, 1 − p(`<|eos|>`), as the threshold's score — each with its
 exact rate and false alarms without a threshold, and the exact fixes shown at the threshold calibrated for at
-most 5% false alarms (as `training.evaluate.calibrate`).
+most 5% false alarms (as `training.evaluate.calibrate`), and how often the best rewrite is the exact fix
+when the window is made to change (the order of the rewrites alone; a rule for later stages reads it).
 
     python benchmarks/decision.py dump --checkpoint DIR --data synth-valid-wide --out records.jsonl [--no-message]
     python benchmarks/decision.py report records.jsonl
@@ -120,8 +121,12 @@ def measure(records: list[dict], rule, rate: float = 0.05) -> dict:
         hide = alarms[allowed]
         above = [x for x in alarms + [s for s, _ in proposed] if x > hide]
         threshold = (hide + min(above)) / 2 if above else hide + 1
+    # made to change: the best-scoring rewrite (never "no change") is the exact fix — the ordering of the
+    # rewrites alone, whatever the model thinks of leaving the window as it is
+    forced = sum(max(r["candidates"][1:], key=lambda c: c[0])[3] for r in records
+                 if r["kind"] == "buggy" and len(r["candidates"]) > 1)
     # without a threshold, "change" rules propose only when p(eos) < 1/2: count what argmax proposes
-    return {"bugs": len(buggy), "clean": len(fixed),
+    return {"bugs": len(buggy), "clean": len(fixed), "forced": forced / max(1, len(buggy)),
             "exact": sum(e for _, e in proposed) / max(1, len(buggy)),
             "false_alarms": len(alarms) / max(1, len(fixed)), "threshold": threshold,
             "shown": sum(e for s, e in proposed if s >= threshold)}
@@ -135,6 +140,7 @@ def report(paths: list[str]) -> None:
     for path in paths:
         records = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
         print(path)
+        print(f"made to change (the best rewrite, never \"no change\"): {measure(records, RULES[0])['forced']:.1%} exact")
         print(f"{'rule':<16} {'exact':>7} {'false alarms':>12} {'threshold (5%)':>14} {'exact shown':>16}")
         for rule in RULES:
             m = measure(records, rule)
