@@ -20,6 +20,7 @@ import math
 import os
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -186,10 +187,7 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
         raise PatchcoderError(f"[model] settings: {exc}") from None
     model = PatchCoder(model_config)
     if config.run.init_from and checkpoint is None:
-        start = load_model(config.run.init_from)
-        if start.config != model_config:
-            raise PatchcoderError(f"{config.run.init_from} has another model configuration than this run's")
-        model.load_state_dict(start.state_dict())
+        _start_from(model, load_model(config.run.init_from), config.run.init_from, announce=main)
     optimizer = torch.optim.AdamW(_param_groups(model, config.optim.weight_decay), lr=config.optim.lr,
                                   betas=(config.optim.beta1, config.optim.beta2))
     pad_to = config.data.seq_len if config.run.compile else 64  # a compiled model wants one shape
@@ -379,3 +377,20 @@ def export(model, tokenizer, config: TrainConfig, directory: Path, steps: int, t
 
     save_checkpoint(directory, model, tokenizer, training={"steps": steps, "tokens": tokens, "config": config.to_dict()},
                     max_tokens=config.data.seq_len)
+
+
+def _start_from(model, start, where: str, *, announce: bool) -> None:
+    """A new stage's weights from `start` (--init-from). The configurations must be the same, except the loop
+    count R: the L physical layers are shared by every loop, so another R keeps them all and only the
+    loop-specific gates (G-SWA, present when R > 1) are dropped or start from their zero initialisation."""
+    if dataclasses.replace(start.config, loops=model.config.loops) != model.config:
+        raise PatchcoderError(f"{where} has another model configuration than this run's")
+    state = start.state_dict()
+    mine = model.state_dict()
+    dropped = sorted(k for k in state if k not in mine)
+    new = sorted(k for k in mine if k not in state)
+    model.load_state_dict({k: v for k, v in state.items() if k in mine}, strict=False)
+    if announce and start.config.loops != model.config.loops:
+        print(f"--init-from {where}: loops {start.config.loops} -> {model.config.loops}; "
+              f"{len(dropped)} loop-specific tensors dropped, {len(new)} start from their initialisation",
+              file=sys.stderr, flush=True)

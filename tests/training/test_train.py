@@ -86,6 +86,28 @@ def test_a_new_stage_starts_from_exported_weights(reference, tokens, tmp_path):
         train(config, tmp_path / "stage3", show_progress=False)
 
 
+def test_a_new_stage_may_change_the_loop_count_and_keeps_the_shared_layers(reference, tokens, tmp_path):
+    out, _ = reference
+    before = PatchCoder.from_pretrained(out / "final").state_dict()
+    config = small_config(tokens, steps=1)
+    config.run.init_from = str(out / "final")
+    config.model["loops"] = 1
+    config.optim.lr = 0.0  # one step that changes nothing: the shared layers must come back unchanged
+    config.optim.warmup_steps = 1
+    train(config, tmp_path / "r1", show_progress=False)
+    after = PatchCoder.from_pretrained(tmp_path / "r1" / "final")
+    assert after.config.loops == 1
+    state = after.state_dict()
+    gates = [k for k in before if ".gate." in k]
+    assert gates and not any(k in state for k in gates)  # R = 1 has no gates: dropped
+    assert set(state) == set(before) - set(gates)
+    for k, v in state.items():
+        assert torch.equal(v, before[k]), k
+    config.model.update(loops=2, n_heads=4)  # anything else than R that differs is still refused
+    with pytest.raises(Exception, match="model configuration"):
+        train(config, tmp_path / "r2", show_progress=False)
+
+
 def test_a_checkpoint_exports_like_a_final_model(reference, tmp_path):
     out, _ = reference
     result = subprocess.run([sys.executable, "-m", "patchcoder", "train", "--export", str(out / "checkpoints" /
