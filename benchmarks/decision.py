@@ -12,6 +12,7 @@ most 5% false alarms (as `training.evaluate.calibrate`), and how often the best 
 when the window is made to change (the order of the rewrites alone; a rule for later stages reads it).
 
     python benchmarks/decision.py dump --checkpoint DIR --data synth-valid-wide --out records.jsonl [--no-message]
+        [--keep-heads N|all]   (default: the checkpoint's decoding.json, else the shipped model's: 1)
     python benchmarks/decision.py report records.jsonl
 
 The rule `a = 1` reproduces `patchcoder eval --mode rank --calibrate 0.05` on the same set (checked on
@@ -26,7 +27,8 @@ import math
 import sys
 
 
-def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: int | None, batch: int = 16) -> None:
+def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: int | None, keep_heads: str | None,
+         batch: int = 16) -> None:
     import torch
 
     from patchcoder.decoding import autocast
@@ -37,7 +39,16 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
     from patchcoder.training.evaluate import build_cases, fixed_file, load_rows
     from patchcoder.windows import Window
 
+    from patchcoder.checkpoint import SHIPPED_MODEL, read_decoding
+
     repairer = Repairer.load(checkpoint)
+    # as the product decodes: the checkpoint's own keep_heads, else the shipped model's (a training run's
+    # export sets none, and reading every head is another decoding); --keep-heads says otherwise
+    if keep_heads is not None:
+        repairer.keep_heads = None if keep_heads == "all" else int(keep_heads)
+    elif "keep_heads" not in read_decoding(checkpoint or SHIPPED_MODEL):
+        repairer.keep_heads = read_decoding(SHIPPED_MODEL).get("keep_heads")
+    print(f"keep_heads {repairer.keep_heads or 'all'}", file=sys.stderr, flush=True)
     tok = repairer.tokenizer
     cases = build_cases(tok, load_rows(data, limit), repairer.max_tokens, limit, messages)
     room = max(repairer.max_tokens, repairer.max_new_tokens + 1)
@@ -158,11 +169,13 @@ def main() -> None:
     d.add_argument("--out", required=True)
     d.add_argument("--limit", type=int)
     d.add_argument("--no-message", action="store_true", help="buggy windows without their commit message")
+    d.add_argument("--keep-heads", help="N, or 'all' (default: the checkpoint's decoding.json, else the shipped model's)")
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")
     args = parser.parse_args()
     if args.command == "dump":
-        dump(args.checkpoint, args.data, args.out, messages=not args.no_message, limit=args.limit)
+        dump(args.checkpoint, args.data, args.out, messages=not args.no_message, limit=args.limit,
+             keep_heads=args.keep_heads)
     else:
         report(args.records)
 
