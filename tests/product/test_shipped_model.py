@@ -35,18 +35,21 @@ def test_the_shipped_model_is_complete_small_and_loads():
 
 def test_readme_main_job_fixes_the_planted_bug(tmp_path):
     readme = (ROOT / "README.md").read_text()
-    command = re.search(r"^pip install .* && (patchcoder suggest((?: --min-score \S+)?) (\S+))$", readme, re.M)
-    assert command, "README's main job runs patchcoder suggest on a file in examples/"
-    example = ROOT / command.group(3)
-    assert example.parent.name == "examples"
-    shutil.copy(example, tmp_path / example.name)
-    options = command.group(2).split()  # the threshold the README's command gives, if any
-    run = subprocess.run([sys.executable, "-m", "patchcoder", "suggest", *options, example.name, "--json"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 1, run.stderr  # 1: a suggestion was shown
-    (suggestion,) = json.loads(run.stdout)
+    command = re.search(r'^pip install .* && patchcoder fix --test "python (\S+)" (\S+)$', readme, re.M)
+    assert command, "README's main job runs patchcoder fix on a file in examples/ with a check from examples/"
+    check, example = ROOT / command.group(1), ROOT / command.group(2)
+    assert example.parent.name == check.parent.name == "examples"
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    assert subprocess.run([sys.executable, command.group(1)], cwd=tmp_path).returncode != 0  # the bug is there
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    subprocess.run(["git", "apply", "-"], input=suggestion["diff"], text=True, cwd=tmp_path, check=True)
-    buggy, fix = PLANTED
+    test = f'"{sys.executable}" {command.group(1)}'  # the README's `python`, as this interpreter
+    run = subprocess.run([sys.executable, "-m", "patchcoder", "fix", "--test", test, command.group(2), "--json",
+                          "--no-progress"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 1, run.stderr  # 1: a fix was found
+    (fix, *_) = json.loads(run.stdout)["fixes"]
+    assert (tmp_path / command.group(2)).read_text() == example.read_text()  # shown, not written
+    subprocess.run(["git", "apply", "-"], input=fix["diff"], text=True, cwd=tmp_path, check=True)
+    buggy, fixed = PLANTED
     assert example.read_text().count(buggy) == 1
-    assert (tmp_path / example.name).read_text() == example.read_text().replace(buggy, fix)
+    assert (tmp_path / command.group(2)).read_text() == example.read_text().replace(buggy, fixed)
+    assert subprocess.run([sys.executable, command.group(1)], cwd=tmp_path).returncode == 0

@@ -127,27 +127,35 @@ def test_a_subcommand_imports_only_its_own_modules():
 
 
 def test_line_endings_and_tabs_do_not_change_what_the_model_sees(tmp_path):
-    """The shipped model fixes the planted bug alike (same fix, same score) in LF, CRLF and tab-indented
-    files; the diff and the written file keep the file's line endings and tabs."""
+    """The shipped model proposes the same change (same script, same score) for the planted-bug file in LF,
+    CRLF and tab-indented layouts; the diff and the written file keep the file's line endings and tabs. (What
+    is tested is the layout, not whether the proposal is right.)"""
     lf = PLANTED.read_text()
-    bug, fix = "if not os.path.exists(path):", "if os.path.exists(path):"
     layouts = {"lf": lf, "crlf": lf.replace("\n", "\r\n"), "tabs": lf.replace("    ", "\t")}
-    patches = Repairer.load().repair([{"code": code, "path": "planted_bug.py"} for code in layouts.values()])
-    assert len({round(p.score, 6) for p in patches}) == 1
+    patches = Repairer.load().repair([{"code": code, "path": "planted_bug.py"} for code in layouts.values()],
+                                     mode="rank")
+    assert all(p is not None for p in patches) and len({round(p.score, 6) for p in patches}) == 1
+    assert len({tuple((o.kind, o.start, o.end) for o in p.script.ops) for p in patches}) == 1
+    changed = patches[0].apply(lf)
+    assert changed != lf
+    expected = {"lf": changed, "crlf": changed.replace("\n", "\r\n"), "tabs": changed.replace("    ", "\t")}
     _git(tmp_path, "init", "-q")
     for (name, code), patch in zip(layouts.items(), patches, strict=True):
-        assert patch.apply(code) == code.replace(bug, fix), name
+        assert patch.apply(code) == expected[name], name
         (tmp_path / name).mkdir()
         (tmp_path / name / "planted_bug.py").write_bytes(code.encode())
         subprocess.run(["git", "apply", "--check", f"--directory={name}", "-"], input=patch.diff.encode(),
                        cwd=tmp_path, check=True, capture_output=True)
     crlf = tmp_path / "crlf" / "planted_bug.py"
-    # below the shipped model's calibrated threshold: what is tested here is the layout, not the score (which the
-    # path in the prompt, crlf/planted_bug.py, also moves)
-    applied = subprocess.run([sys.executable, "-m", "patchcoder", "suggest", "--min-score", "-5", str(crlf), "--apply",
-                              "--allow-dirty"], cwd=tmp_path, capture_output=True, text=True)
+    # the path in the prompt (crlf/planted_bug.py) moves the scores: the written file is the model's proposal for
+    # that path, at any score, in the file's own line endings
+    (own,) = Repairer.load().repair([{"code": layouts["crlf"], "path": "crlf/planted_bug.py"}], mode="rank")
+    applied = subprocess.run([sys.executable, "-m", "patchcoder", "suggest", "--min-score=-inf", str(crlf),
+                              "--apply", "--allow-dirty"], cwd=tmp_path, capture_output=True, text=True)
     assert applied.returncode == 1, applied.stderr
-    assert crlf.read_bytes() == layouts["crlf"].replace(bug, fix).encode()
+    written = crlf.read_bytes()
+    assert written == own.apply(layouts["crlf"]).encode() and written != layouts["crlf"].encode()
+    assert written.count(b"\n") == written.count(b"\r\n")
 
 
 def test_apply_finds_the_repository_from_the_file_not_the_current_directory(work, fixer, tmp_path_factory):
