@@ -385,12 +385,10 @@ def _start_from(model, start, where: str, *, announce: bool) -> None:
     loop-specific gates (G-SWA, present when R > 1) are dropped or start from their zero initialisation."""
     if dataclasses.replace(start.config, loops=model.config.loops) != model.config:
         raise PatchcoderError(f"{where} has another model configuration than this run's")
-    state = start.state_dict()
-    mine = model.state_dict()
-    dropped = sorted(k for k in state if k not in mine)
-    new = sorted(k for k in mine if k not in state)
-    model.load_state_dict({k: v for k, v in state.items() if k in mine}, strict=False)
+    state, mine = start.state_dict(), model.state_dict()
+    shared = {k: v for k, v in state.items() if k in mine}
+    missing = model.load_state_dict(shared, strict=False).missing_keys
     if announce and start.config.loops != model.config.loops:
         print(f"--init-from {where}: loops {start.config.loops} -> {model.config.loops}; "
-              f"{len(dropped)} loop-specific tensors dropped, {len(new)} start from their initialisation",
-              file=sys.stderr, flush=True)
+              f"{len(state) - len(shared)} loop-specific tensors dropped, {len(missing)} start from their "
+              "initialisation", file=sys.stderr, flush=True)

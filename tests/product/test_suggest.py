@@ -132,8 +132,8 @@ def test_line_endings_and_tabs_do_not_change_what_the_model_sees(tmp_path):
     is tested is the layout, not whether the proposal is right.)"""
     lf = PLANTED.read_text()
     layouts = {"lf": lf, "crlf": lf.replace("\n", "\r\n"), "tabs": lf.replace("    ", "\t")}
-    patches = Repairer.load().repair([{"code": code, "path": "planted_bug.py"} for code in layouts.values()],
-                                     mode="rank")
+    repairer = Repairer.load()
+    patches = repairer.repair([{"code": code, "path": "planted_bug.py"} for code in layouts.values()], mode="rank")
     assert all(p is not None for p in patches) and len({round(p.score, 6) for p in patches}) == 1
     assert len({tuple((o.kind, o.start, o.end) for o in p.script.ops) for p in patches}) == 1
     changed = patches[0].apply(lf)
@@ -149,7 +149,7 @@ def test_line_endings_and_tabs_do_not_change_what_the_model_sees(tmp_path):
     crlf = tmp_path / "crlf" / "planted_bug.py"
     # the path in the prompt (crlf/planted_bug.py) moves the scores: the written file is the model's proposal for
     # that path, at any score, in the file's own line endings
-    (own,) = Repairer.load().repair([{"code": layouts["crlf"], "path": "crlf/planted_bug.py"}], mode="rank")
+    (own,) = repairer.repair([{"code": layouts["crlf"], "path": "crlf/planted_bug.py"}], mode="rank")
     applied = subprocess.run([sys.executable, "-m", "patchcoder", "suggest", "--min-score=-inf", str(crlf),
                               "--apply", "--allow-dirty"], cwd=tmp_path, capture_output=True, text=True)
     assert applied.returncode == 1, applied.stderr
