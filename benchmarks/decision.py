@@ -10,9 +10,13 @@ and the model's own probability of a change, 1 − p(`<|eos|>`), as the threshol
 exact rate and false alarms without a threshold, and the exact fixes shown at the threshold calibrated for at
 most 5% false alarms (as `training.evaluate.calibrate`), and how often the best rewrite is the exact fix
 when the window is made to change (the order of the rewrites alone; a rule for later stages reads it).
+With `--centre`, each best rewrite is also read a second time, in the window `windows_for` centres on the lines
+it changes (its score and "no change"'s there), and `report` adds the rule "centre a": the undo score plus a ×
+(the rewrite's score − "no change"'s) in that second window — a second opinion with the context on both sides.
 
     python benchmarks/decision.py dump --checkpoint DIR --data synth-valid-wide --out records.jsonl [--no-message]
         [--keep-heads N|all]   (default: the checkpoint's decoding.json, else the shipped model's: 1)
+        [--centre]             (also the second reading, in a window centred on the change)
     python benchmarks/decision.py report records.jsonl
 
 The rule `a = 1` reproduces `patchcoder eval --mode rank --calibrate 0.05` on the same set (checked on
@@ -28,10 +32,10 @@ import sys
 
 
 def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: int | None, keep_heads: str | None,
-         batch: int = 16) -> None:
+         centre: bool = False, batch: int = 16) -> None:
     import torch
 
-    from patchcoder.decoding import autocast
+    from patchcoder.decoding import autocast, score_scripts
     from patchcoder.ranking import rank, undo_scores
     from patchcoder.repair import Repairer, Source
     from patchcoder.tokenizer.edits import EditScript, EditScriptError, split_lines
@@ -82,6 +86,20 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
             chosen = [[tok.eos_id] if k is None else r.candidates[k] for k, r in zip(bests, rankings, strict=True)]
             with autocast(repairer.model, repairer.precision):
                 undo = undo_scores(repairer.model, tok, sources, [j[3] for j in jobs], chosen)
+            second: dict[int, list[float]] = {}  # job → [the best rewrite's score, "no change"'s] in the centred window
+            if centre:
+                reads = {}
+                for j, (_, case, item, window, text, _) in enumerate(jobs):
+                    new = None if bests[j] is None else applied(chosen[j], text, window.n_lines)
+                    if new is not None and new != text:
+                        read = centred(repairer, item["code"], case.language, case.path, window, new)
+                        if read is not None:
+                            reads[j] = read
+                prompts = [p for p, _ in reads.values() for _ in (0, 1)]
+                pairs = [ids for _, s in reads.values() for ids in ([tok.eos_id], s)]
+                with autocast(repairer.model, repairer.precision):
+                    scores = score_scripts(repairer.model, prompts, pairs, batch_size=16) if prompts else []
+                second = {j: [round(scores[2 * i + 1], 5), round(scores[2 * i], 5)] for i, j in enumerate(reads)}
             for j, ((kind, case, _, window, text, right), ranking) in enumerate(zip(jobs, rankings, strict=True)):
                 candidates = []
                 for ids, score in zip(ranking.candidates, ranking.scores, strict=True):
@@ -89,15 +107,49 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
                     candidates.append([round(score, 5), len(ids), int(result is not None and result != text),
                                        int(result == right)])
                 reverse = None if undo[j] is None else [bests[j], round(undo[j], 5)]
-                f.write(json.dumps({"kind": kind, "sstub": case.sstub, "candidates": candidates,
-                                    "reverse": reverse}) + "\n")
+                record = {"kind": kind, "sstub": case.sstub, "candidates": candidates, "reverse": reverse}
+                if centre:
+                    record["centre"] = second.get(j)
+                f.write(json.dumps(record) + "\n")
             print(f"{min(first + batch, len(cases))} / {len(cases)}", file=sys.stderr, flush=True)
 
 
-def choose(candidates: list[list], rule: tuple[str, float], reverse: list | None = None) -> tuple[list, float]:
+def centred(repairer, code: str, language: str, path: str, window, new: str) -> tuple[list[int], list[int]] | None:
+    """(prompt, script) of the window's rewrite into `new` read again in the window `windows_for` centres on the
+    lines it changes (no message, as the product); None when that window does not hold the whole change."""
+    from patchcoder.tokenizer.edits import edit_script, split_lines
+    from patchcoder.windows import windows_for
+    from patchcoder.ground.sstub import common_affixes
+
+    tok, lines, new_lines = repairer.tokenizer, split_lines(code), split_lines(new)
+    old = lines[window.start:window.start + window.n_lines]
+    prefix, suffix = common_affixes(old, new_lines)
+    first = window.start + prefix
+    last = max(first, window.start + len(old) - suffix - 1)
+    found = windows_for(tok, code, max_tokens=repairer.max_tokens, language=language, path=path, focus=(first, last))
+    if len(found) != 1:
+        return None
+    w = found[0]
+    patched = lines[:window.start] + new_lines + lines[window.start + window.n_lines:]
+    old2 = "".join(lines[w.start:w.start + w.n_lines])
+    new2 = "".join(patched[w.start:w.start + w.n_lines + len(new_lines) - len(old)])
+    script = edit_script(old2, new2, language, lexer=tok.lexer)
+    if old2 == new2 or not script.ops:
+        return None
+    return w.prompt, script.to_tokens(tok, new_line_ids=tok.encode_lines(new2, language)) + [tok.eos_id]
+
+
+def choose(candidates: list[list], rule: tuple[str, float], reverse: list | None = None,
+           centre: list | None = None) -> tuple[list, float]:
     """(the chosen candidate, the score the threshold reads) under a rule; candidates[0] is "no change";
-    `reverse`: [the best rewrite's index, the mean log p of its undoing in the window it makes]."""
+    `reverse`: [the best rewrite's index, the mean log p of its undoing in the window it makes]; `centre`:
+    [the best rewrite's score, "no change"'s] read again in the window centred on the change."""
     kind, a = rule
+    if kind == "centre":  # undo 0.5, plus a × the second reading's margin for the rewrite
+        best, score = choose(candidates, ("undo", 0.5), reverse)
+        if best[2] and centre is not None:
+            score += a * (centre[0] - centre[1])
+        return best, score
     if kind == "length":  # sum log p / tokens^a
         def key(c):
             return c[0] * c[1] ** (1 - a)
@@ -121,8 +173,8 @@ def choose(candidates: list[list], rule: tuple[str, float], reverse: list | None
 
 
 def measure(records: list[dict], rule, rate: float = 0.05) -> dict:
-    buggy = [choose(r["candidates"], rule, r.get("reverse")) for r in records if r["kind"] == "buggy"]
-    fixed = [choose(r["candidates"], rule, r.get("reverse")) for r in records if r["kind"] == "fixed"]
+    buggy = [choose(r["candidates"], rule, r.get("reverse"), r.get("centre")) for r in records if r["kind"] == "buggy"]
+    fixed = [choose(r["candidates"], rule, r.get("reverse"), r.get("centre")) for r in records if r["kind"] == "fixed"]
     proposed = [(s, c[3]) for c, s in buggy if c[2]]  # (score, exact) of the changes proposed for bugs
     alarms = sorted((s for c, s in fixed if c[2]), reverse=True)
     allowed = math.floor(rate * len(fixed) + 1e-9)
@@ -147,6 +199,7 @@ def made_to_change(records: list[dict]) -> float:
         / max(1, len(buggy))
 
 
+CENTRE_RULES = [("centre", 0.25), ("centre", 0.5), ("centre", 1.0)]
 RULES = [("length", 1.0), ("length", 0.75), ("length", 0.5), ("length", 0.0),
          ("change", 0.0), ("change", 0.5), ("change", 1.0), ("change", 2.0), ("undo", 0.5), ("undo", 1.0)]
 
@@ -157,7 +210,7 @@ def report(paths: list[str]) -> None:
         print(path)
         print(f"made to change (the best rewrite, never \"no change\"): {made_to_change(records):.1%} exact")
         print(f"{'rule':<16} {'exact':>7} {'false alarms':>12} {'threshold (5%)':>14} {'exact shown':>16}")
-        for rule in RULES:
+        for rule in RULES + (CENTRE_RULES if any("centre" in r for r in records) else []):
             m = measure(records, rule)
             name = f"{rule[0]} {rule[1]:g}"
             print(f"{name:<16} {m['exact']:>7.1%} {m['false_alarms']:>12.1%} {m['threshold']:>14.3f} "
@@ -174,12 +227,13 @@ def main() -> None:
     d.add_argument("--limit", type=int)
     d.add_argument("--no-message", action="store_true", help="buggy windows without their commit message")
     d.add_argument("--keep-heads", help="N, or 'all' (default: the checkpoint's decoding.json, else the shipped model's)")
+    d.add_argument("--centre", action="store_true", help="also read each best rewrite in a window centred on it")
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")
     args = parser.parse_args()
     if args.command == "dump":
         dump(args.checkpoint, args.data, args.out, messages=not args.no_message, limit=args.limit,
-             keep_heads=args.keep_heads)
+             keep_heads=args.keep_heads, centre=args.centre)
     else:
         report(args.records)
 
