@@ -117,9 +117,9 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
 def centred(repairer, code: str, language: str, path: str, window, new: str) -> tuple[list[int], list[int]] | None:
     """(prompt, script) of the window's rewrite into `new` read again in the window `windows_for` centres on the
     lines it changes (no message, as the product); None when that window does not hold the whole change."""
+    from patchcoder.ground.sstub import common_affixes
     from patchcoder.tokenizer.edits import edit_script, split_lines
     from patchcoder.windows import windows_for
-    from patchcoder.ground.sstub import common_affixes
 
     tok, lines, new_lines = repairer.tokenizer, split_lines(code), split_lines(new)
     old = lines[window.start:window.start + window.n_lines]
@@ -133,8 +133,8 @@ def centred(repairer, code: str, language: str, path: str, window, new: str) -> 
     patched = lines[:window.start] + new_lines + lines[window.start + window.n_lines:]
     old2 = "".join(lines[w.start:w.start + w.n_lines])
     new2 = "".join(patched[w.start:w.start + w.n_lines + len(new_lines) - len(old)])
-    script = edit_script(old2, new2, language, lexer=tok.lexer)
-    if old2 == new2 or not script.ops:
+    script = None if old2 == new2 else edit_script(old2, new2, language, lexer=tok.lexer)
+    if script is None or not script.ops:
         return None
     return w.prompt, script.to_tokens(tok, new_line_ids=tok.encode_lines(new2, language)) + [tok.eos_id]
 
