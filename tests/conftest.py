@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import signal
+
 import pygit2
 import pytest
 from pygit2.enums import FileMode, ObjectType
 
 T0 = 1_700_000_000
+
+
+def as_a_terminal_starts_it() -> None:
+    """`preexec_fn` of a child that a test stops with Ctrl-C: SIGINT at its default disposition, as a terminal
+    starts a job. A suite run in the background by a non-interactive shell inherits SIGINT ignored, and a child
+    that ignores it never hears the Ctrl-C the test sends."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 HUMAN = ("Ada Lovelace", "ada@example.org")
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from patchcoder.mining.run import mine
 from patchcoder.mining.shards import shard_files
+from tests.conftest import as_a_terminal_starts_it
 from tests.mining.conftest import grow_edits
 
 ARGS = ["--jobs", "2", "--commits-per-shard", "20", "--no-progress"]
@@ -70,7 +71,8 @@ def test_a_stopped_run_leaves_no_worker_behind_and_resumes(long_history, tmp_pat
     repo, reference = long_history
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "patchcoder", "mine", repo, "--out", str(out), *ARGS],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=as_a_terminal_starts_it)
     try:
         manifest = out / "manifest.json"
         deadline = time.monotonic() + 120

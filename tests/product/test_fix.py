@@ -17,6 +17,7 @@ import pytest
 
 from patchcoder.ground.errors import PatchcoderError
 from patchcoder.repair import Repairer
+from tests.conftest import as_a_terminal_starts_it
 
 BUGGY = "def area(width, height):\n    return width + height\n"
 FIXED = "def area(width, height):\n    return width * height\n"
@@ -119,7 +120,7 @@ def test_ctrl_c_leaves_the_tree_as_it_was_and_no_scratch_copy(tmp_path, fixer, s
     proc = subprocess.Popen([sys.executable, "-m", "patchcoder", "fix", "--checkpoint", str(fixer), "--test",
                              PYTEST + "; exit 1", "--no-progress", "--max-tries", "50"],
                             cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TMPDIR": str(scratch)})
+                            env={**os.environ, "TMPDIR": str(scratch)}, preexec_fn=as_a_terminal_starts_it)
     deadline = time.time() + 120
     while time.time() < deadline and not any(p.name.startswith("patchcoder-fix-") for p in scratch.iterdir()):
         time.sleep(0.1)
