@@ -96,9 +96,9 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
                         if read is not None:
                             reads[j] = read
                 prompts = [p for p, _ in reads.values() for _ in (0, 1)]
-                pairs = [ids for _, s in reads.values() for ids in ([tok.eos_id], s)]
+                read_scripts = [ids for _, s in reads.values() for ids in ([tok.eos_id], s)]  # "no change", the rewrite
                 with autocast(repairer.model, repairer.precision):
-                    scores = score_scripts(repairer.model, prompts, pairs, batch_size=16) if prompts else []
+                    scores = score_scripts(repairer.model, prompts, read_scripts, batch_size=16) if prompts else []
                 second = {j: [round(scores[2 * i + 1], 5), round(scores[2 * i], 5)] for i, j in enumerate(reads)}
             for j, ((kind, case, _, window, text, right), ranking) in enumerate(zip(jobs, rankings, strict=True)):
                 candidates = []

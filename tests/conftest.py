@@ -9,6 +9,7 @@ import pytest
 from pygit2.enums import FileMode, ObjectType
 
 T0 = 1_700_000_000
+HUMAN = ("Ada Lovelace", "ada@example.org")
 
 
 def as_a_terminal_starts_it() -> None:
@@ -16,9 +17,6 @@ def as_a_terminal_starts_it() -> None:
     starts a job. A suite run in the background by a non-interactive shell inherits SIGINT ignored, and a child
     that ignores it never hears the Ctrl-C the test sends."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-HUMAN = ("Ada Lovelace", "ada@example.org")
 
 
 class RepoBuilder:
