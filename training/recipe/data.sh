@@ -7,7 +7,8 @@
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh            # everything
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh realfix    # one step
 #
-# Steps (in order): mine split heldout realfix packages synth evalsynth. Mirror paths come from
+# Steps (in order): mine split heldout realfix packages synth evalsynth; stagedata (one stage's data, by
+# variables: see the step) is not among the defaults. Mirror paths come from
 # variables: MIRROR_<owner>_<name> (non-alphanumerics as _), default $MIRRORS/<owner>+<name>/repo.
 # Not done here: tokenizing (waits for the "no change" examples) and training.
 set -euo pipefail
@@ -127,6 +128,39 @@ step_evalsynth() {
   rm -rf "$wide" && mkdir -p "$wide" && cp -r "$jinja/src/jinja2" "$httpie/httpie" "$starlette/starlette" "$wide/"
   $PATCHCODER synth --per-package "$wide" --evaluation-set --seed 1 --per-file 8 --out "$DATA/synth-valid-wide" \
     --jobs "$JOBS" --no-progress
+}
+
+# 7. One training stage's data (session 12 on; stages E-I made the same from synth-train's shards): fresh
+#    synthetic pairs (a new seed, SYNTH_FILES files sampled from the packages), two thirds of their shards
+#    tokenised, the last third as ranking windows; the training split's shards REAL_SHARDS (a `sed` range
+#    over their sorted names; 1-48 were read by stages E-I); the jinja validation windows, made as every
+#    stage's. Into $DATA/tok256<x>/{synth-<X>1,real-<X>1,synth-valid} and $DATA/cand256<x>/{synth-<X>1,
+#    synth-valid} for STAGE=<X>. Stage J: STAGE=J SYNTH_SEED=2 SYNTH_FILES=2400 REAL_SHARDS=49,60.
+step_stagedata() {
+  local X=${STAGE:?set STAGE, e.g. J} x seed=${SYNTH_SEED:?} files=${SYNTH_FILES:-2400} real=${REAL_SHARDS:?}
+  x=$(echo "$X" | tr 'A-Z' 'a-z')
+  local synth="$DATA/synth-$X" src="$DATA/synth-$X-src" csrc="$DATA/synth-${X}c-src" rsrc="$DATA/real-$X-src"
+  local tok="$DATA/tok256$x" cand="$DATA/cand256$x" shards i n cut
+  $NICE $PATCHCODER synth "$DATA/pkgs/pypi" --per-package --seed "$seed" --per-file 12 --max-files "$files" \
+    --jobs "$JOBS" --out "$synth" --no-progress --resume
+  rm -rf "$src" "$csrc" "$rsrc" && mkdir -p "$src/shards" "$csrc/shards" "$rsrc/shards"
+  mapfile -t shards < <(ls "$synth"/shards/*.parquet | sort)
+  n=${#shards[@]}; cut=$((n * 2 / 3))
+  for i in "${!shards[@]}"; do
+    if [ "$i" -lt "$cut" ]; then ln -s "${shards[$i]}" "$src/shards/"; else ln -s "${shards[$i]}" "$csrc/shards/"; fi
+  done
+  ls "$DATA"/splits/train/shards/*.parquet | sort | sed -n "${real}p" | while read -r f; do ln -s "$f" "$rsrc/shards/"; done
+  echo "stage $X: $cut synthetic shards tokenised, $((n - cut)) as ranking windows, $(ls "$rsrc/shards" | wc -l) real" >&2
+  $NICE $PATCHCODER tokenize --data "$DATA/synth-valid" --out "$tok/synth-valid" --max-tokens 256 --no-change 0.5 \
+    --drop-message 0.5 --jobs "$JOBS" --no-progress
+  $NICE $PATCHCODER candidates --data "$DATA/synth-valid" --out "$cand/synth-valid" --max-tokens 256 --drop-message 0 \
+    --no-change 0.5 --negatives 15 --jobs 1 --no-progress
+  $NICE $PATCHCODER tokenize --data "$src" --out "$tok/synth-${X}1" --max-tokens 256 --no-change 0.5 \
+    --drop-message 0.5 --jobs "$JOBS" --no-progress
+  $NICE $PATCHCODER tokenize --data "$rsrc" --out "$tok/real-${X}1" --max-tokens 256 --no-change 0.3 \
+    --jobs "$JOBS" --no-progress
+  $NICE $PATCHCODER candidates --data "$csrc" --out "$cand/synth-${X}1" --max-tokens 256 --drop-message 0.5 \
+    --no-change 0.5 --negatives 15 --jobs "$JOBS" --no-progress
 }
 
 steps=("$@")
