@@ -35,6 +35,7 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
          centre: bool = False, batch: int = 16) -> None:
     import torch
 
+    from patchcoder.checkpoint import SHIPPED_MODEL, read_decoding
     from patchcoder.decoding import autocast, score_scripts
     from patchcoder.ranking import rank, undo_scores
     from patchcoder.repair import Repairer, Source
@@ -42,8 +43,6 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
     from patchcoder.tokenizer.examples import encode_prompt
     from patchcoder.training.evaluate import build_cases, fixed_file, load_rows
     from patchcoder.windows import Window
-
-    from patchcoder.checkpoint import SHIPPED_MODEL, read_decoding
 
     repairer = Repairer.load(checkpoint)
     # as the product decodes: the checkpoint's own keep_heads, else the shipped model's (a training run's

@@ -279,7 +279,7 @@ def list_files(sources: list[Source], config: SynthConfig, skipped: collections.
             seen_real.add(real)
             parts = tuple(Path(rel).parts)
             reason = exclusion_reason(parts, config.include_tests, root_parts, config.evaluation_set)
-            if reason is None and _inside(real, PROJECT_ROOT):
+            if reason is None and _project_code(real):
                 reason = "project"
             if reason is not None:
                 skipped[reason] += 1
@@ -350,12 +350,20 @@ def _language(name: str, languages: tuple[str, ...]) -> str | None:
     return language if language in languages else None
 
 
-def _inside(path: str, root: Path) -> bool:
+def _project_code(path: str, root: Path = PROJECT_ROOT) -> bool:
+    """Whether `path` is patchcoder's own code: inside its checkout `root`, but not inside a Python environment
+    kept there (a `.venv` in the checkout holds other projects' installed packages, and the standard library's
+    and site-packages' files are what `synth` reads by default)."""
     try:
-        Path(path).relative_to(root)
-        return True
+        parts = Path(path).relative_to(root).parts
     except ValueError:
         return False
+    return not any(_is_environment(root.joinpath(*parts[:k])) for k in range(1, len(parts)))
+
+
+@functools.lru_cache(maxsize=256)
+def _is_environment(directory: Path) -> bool:
+    return (directory / "pyvenv.cfg").is_file()
 
 
 def _drop_duplicates(files: list[SourceFile], sizes: list[int], skipped) -> tuple[list[SourceFile], list[int]]:

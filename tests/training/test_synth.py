@@ -24,6 +24,7 @@ from patchcoder.training.synth import (
     PROJECT_ROOT,
     Source,
     SynthConfig,
+    _project_code,
     default_sources,
     exclusion_reason,
     list_files,
@@ -148,11 +149,26 @@ def test_default_sources_keep_out_flask_requests_tests_and_the_project():
     for file in files:
         parts = {p.lower().removesuffix(".py") for p in Path(file.abspath).parts}
         assert not parts & {"flask", "requests"}, file
-        assert not Path(file.abspath).resolve().is_relative_to(PROJECT_ROOT), file
+        real = Path(file.abspath).resolve()
+        if real.is_relative_to(PROJECT_ROOT):  # only an environment kept in the checkout (a .venv), never its code
+            assert (PROJECT_ROOT / real.relative_to(PROJECT_ROOT).parts[0] / "pyvenv.cfg").is_file(), file
         assert not {p.lower() for p in Path(file.path).parent.parts} & {"test", "tests"}, file
     flask = Path(sysconfig.get_paths()["purelib"]) / "flask"
     if flask.is_dir():  # installed on this machine: its files were seen and refused, not missed
         assert skipped["reserved_for_eval"] >= len(list(flask.rglob("*.py")))
+
+
+def test_an_environment_inside_the_checkout_is_not_the_project(tmp_path):
+    """A `.venv` made in patchcoder's checkout holds other projects' packages: `synth` reads them (found running
+    the suite in such a venv: every site-packages file was refused as "project"); the checkout's code stays out."""
+    root = tmp_path / "checkout"
+    (root / ".venv" / "lib" / "site-packages" / "pkg").mkdir(parents=True)
+    (root / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (root / "training").mkdir()
+    assert not _project_code(str(root / ".venv" / "lib" / "site-packages" / "pkg" / "mod.py"), root)
+    assert _project_code(str(root / "training" / "synth.py"), root)
+    assert _project_code(str(root / "venv-notes" / "x.py"), root)  # a folder without pyvenv.cfg is the project's
+    assert not _project_code(str(tmp_path / "elsewhere.py"), root)
 
 
 def test_exclusion_rules():

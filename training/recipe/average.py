@@ -24,7 +24,7 @@ def average(folders: list[Path], out: Path) -> None:
         raise SystemExit("error: the folders' config.json differ; only models of one architecture can be averaged")
     states = [load_file(str(f / "model.safetensors")) for f in folders]
     names = {k: v.shape for k, v in states[0].items()}
-    for f, s in zip(folders[1:], states[1:]):
+    for f, s in zip(folders[1:], states[1:], strict=True):
         if {k: v.shape for k, v in s.items()} != names:
             raise SystemExit(f"error: {f} holds other tensors than {folders[0]}")
     mean = {k: sum(s[k].float() for s in states) / len(states) for k in names}
