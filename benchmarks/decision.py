@@ -37,6 +37,7 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
 
     from patchcoder.checkpoint import SHIPPED_MODEL, read_decoding
     from patchcoder.decoding import autocast, score_scripts
+    from patchcoder.ground.sstub import classify_sstub
     from patchcoder.ranking import rank, undo_scores
     from patchcoder.repair import Repairer, Source
     from patchcoder.tokenizer.edits import EditScript, EditScriptError, split_lines
@@ -106,7 +107,12 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
                     candidates.append([round(score, 5), len(ids), int(result is not None and result != text),
                                        int(result == right)])
                 reverse = None if undo[j] is None else [bests[j], round(undo[j], 5)]
-                record = {"kind": kind, "sstub": case.sstub, "candidates": candidates, "reverse": reverse}
+                # the kind of edit the best rewrite makes (the miner's single-statement classes), for thresholds
+                # per kind of edit
+                new = None if bests[j] is None else applied(chosen[j], text, window.n_lines)
+                edit = classify_sstub(text, new, case.language) if new is not None and new != text else None
+                record = {"kind": kind, "sstub": case.sstub, "path": case.path, "edit": edit or "other",
+                          "candidates": candidates, "reverse": reverse}
                 if centre:
                     record["centre"] = second.get(j)
                 f.write(json.dumps(record) + "\n")
@@ -203,6 +209,75 @@ RULES = [("length", 1.0), ("length", 0.75), ("length", 0.5), ("length", 0.0),
          ("change", 0.0), ("change", 0.5), ("change", 1.0), ("change", 2.0), ("undo", 0.5), ("undo", 1.0)]
 
 
+def by_edit(records: list[dict], rate: float = 0.05) -> dict:
+    """Thresholds per kind of edit (the best rewrite's single-statement class), cross-validated: the files are
+    split in two (by a hash of the path); on each half, a threshold per kind is chosen that shows the most exact
+    fixes with at most `rate` of that half's clean windows alarmed (every kind's alarms together: a
+    multiple-choice knapsack over each kind's score cut-offs), then applied to the other half; beside it the one
+    threshold calibrated on the same half. Rule `undo 0.5`. Counts summed over the two held-out halves."""
+    import zlib
+
+    halves = [[r for r in records if zlib.crc32(r["path"].encode()) % 2 == k] for k in (0, 1)]
+    out = {"shown_one": 0, "alarms_one": 0, "shown_by_edit": 0, "alarms_by_edit": 0, "clean": 0, "bugs": 0}
+    for k in (0, 1):
+        fit, test = halves[k], halves[1 - k]
+        one, per_kind = _fit_one(fit, rate), _fit_by_edit(fit, rate)
+        for r in test:
+            best, score = choose(r["candidates"], ("undo", 0.5), r.get("reverse"))
+            out["clean" if r["kind"] == "fixed" else "bugs"] += 1
+            if not best[2]:
+                continue
+            key = "alarms" if r["kind"] == "fixed" else "shown"
+            hit = 1 if r["kind"] == "fixed" else best[3]
+            out[f"{key}_one"] += hit * (score >= one)
+            out[f"{key}_by_edit"] += hit * (score >= per_kind.get(r["edit"], math.inf))
+    return out
+
+
+def _proposals(records: list[dict]) -> list[tuple[str, float, int, int]]:
+    """(kind of edit, score, is a false alarm, is an exact fix) of every change proposed under `undo 0.5`."""
+    found = []
+    for r in records:
+        best, score = choose(r["candidates"], ("undo", 0.5), r.get("reverse"))
+        if best[2]:
+            found.append((r["edit"], score, int(r["kind"] == "fixed"), int(r["kind"] == "buggy" and best[3])))
+    return found
+
+
+def _fit_one(records: list[dict], rate: float) -> float:
+    clean = sum(r["kind"] == "fixed" for r in records)
+    alarms = sorted((s for _, s, alarm, _ in _proposals(records) if alarm), reverse=True)
+    allowed = math.floor(rate * clean + 1e-9)
+    return -math.inf if allowed >= len(alarms) else alarms[allowed] + 1e-9
+
+
+def _fit_by_edit(records: list[dict], rate: float) -> dict[str, float]:
+    """A threshold per kind of edit: the cut-offs (just above each score of the kind, or nothing shown) that
+    together show the most exact fixes within the alarm budget."""
+    clean = sum(r["kind"] == "fixed" for r in records)
+    budget = math.floor(rate * clean + 1e-9)
+    kinds: dict[str, list[tuple[float, int, int]]] = {}
+    for edit, score, alarm, exact in _proposals(records):
+        kinds.setdefault(edit, []).append((score, alarm, exact))
+    best = {0: (0, {})}  # alarms used -> (exact shown, thresholds)
+    for edit, items in kinds.items():
+        items.sort(reverse=True)
+        options = [(math.inf, 0, 0)]  # (threshold, alarms, exact): show none of this kind
+        alarms = exact = 0
+        for i, (score, alarm, hit) in enumerate(items):
+            alarms, exact = alarms + alarm, exact + hit
+            if i + 1 == len(items) or items[i + 1][0] < score:  # a cut-off between distinct scores
+                options.append((score, alarms, exact))
+        merged: dict[int, tuple[int, dict]] = {}
+        for used, (shown, chosen) in best.items():
+            for threshold, alarms, exact in options:
+                total = used + alarms
+                if total <= budget and (total not in merged or merged[total][0] < shown + exact):
+                    merged[total] = (shown + exact, {**chosen, edit: threshold})
+        best = merged
+    return max(best.values(), key=lambda v: v[0])[1]
+
+
 def report(paths: list[str]) -> None:
     for path in paths:
         records = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
@@ -214,6 +289,11 @@ def report(paths: list[str]) -> None:
             name = f"{rule[0]} {rule[1]:g}"
             print(f"{name:<16} {m['exact']:>7.1%} {m['false_alarms']:>12.1%} {m['threshold']:>14.3f} "
                   f"{m['shown']:>6} / {m['bugs']} ({m['shown'] / max(1, m['bugs']):.1%})")
+        if all("edit" in r and "path" in r for r in records):
+            m = by_edit(records)
+            print(f"undo 0.5, thresholds fitted on one half of the files and applied to the other (summed): one "
+                  f"threshold {m['shown_one']} shown, {m['alarms_one']} of {m['clean']} clean alarmed; one per kind "
+                  f"of edit {m['shown_by_edit']} shown, {m['alarms_by_edit']} alarmed")
 
 
 def main() -> None:
