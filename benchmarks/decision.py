@@ -221,7 +221,7 @@ def by_edit(records: list[dict], rate: float = 0.05) -> dict:
     out = {"shown_one": 0, "alarms_one": 0, "shown_by_edit": 0, "alarms_by_edit": 0, "clean": 0, "bugs": 0}
     for k in (0, 1):
         fit, test = halves[k], halves[1 - k]
-        one, per_kind = _fit_one(fit, rate), _fit_by_edit(fit, rate)
+        one, per_kind = _fit_by_edit(fit, rate, merged=True)["all"], _fit_by_edit(fit, rate)
         for r in test:
             best, score = choose(r["candidates"], ("undo", 0.5), r.get("reverse"))
             out["clean" if r["kind"] == "fixed" else "bugs"] += 1
@@ -231,6 +231,7 @@ def by_edit(records: list[dict], rate: float = 0.05) -> dict:
             hit = 1 if r["kind"] == "fixed" else best[3]
             out[f"{key}_one"] += hit * (score >= one)
             out[f"{key}_by_edit"] += hit * (score >= per_kind.get(r["edit"], math.inf))
+            # (both fitted by the same code: one threshold is the knapsack with every kind of edit as one)
     return out
 
 
@@ -244,21 +245,15 @@ def _proposals(records: list[dict]) -> list[tuple[str, float, int, int]]:
     return found
 
 
-def _fit_one(records: list[dict], rate: float) -> float:
-    clean = sum(r["kind"] == "fixed" for r in records)
-    alarms = sorted((s for _, s, alarm, _ in _proposals(records) if alarm), reverse=True)
-    allowed = math.floor(rate * clean + 1e-9)
-    return -math.inf if allowed >= len(alarms) else alarms[allowed] + 1e-9
-
-
-def _fit_by_edit(records: list[dict], rate: float) -> dict[str, float]:
-    """A threshold per kind of edit: the cut-offs (just above each score of the kind, or nothing shown) that
-    together show the most exact fixes within the alarm budget."""
+def _fit_by_edit(records: list[dict], rate: float, merged: bool = False) -> dict[str, float]:
+    """A threshold per kind of edit (`merged`: one for all, under the key "all"): the cut-offs (at each distinct
+    score of the kind, or nothing shown) that together show the most exact fixes within the alarm budget, the
+    fewest alarms among equals."""
     clean = sum(r["kind"] == "fixed" for r in records)
     budget = math.floor(rate * clean + 1e-9)
     kinds: dict[str, list[tuple[float, int, int]]] = {}
     for edit, score, alarm, exact in _proposals(records):
-        kinds.setdefault(edit, []).append((score, alarm, exact))
+        kinds.setdefault("all" if merged else edit, []).append((score, alarm, exact))
     best = {0: (0, {})}  # alarms used -> (exact shown, thresholds)
     for edit, items in kinds.items():
         items.sort(reverse=True)
@@ -275,7 +270,7 @@ def _fit_by_edit(records: list[dict], rate: float) -> dict[str, float]:
                 if total <= budget and (total not in merged or merged[total][0] < shown + exact):
                     merged[total] = (shown + exact, {**chosen, edit: threshold})
         best = merged
-    return max(best.values(), key=lambda v: v[0])[1]
+    return max(best.items(), key=lambda kv: (kv[1][0], -kv[0]))[1][1]
 
 
 def report(paths: list[str]) -> None:

@@ -3,7 +3,7 @@
     python training/recipe/average.py runs/stageJ1/final runs/stageJ1w/final --out runs/stageJ1m/final
 
 Copies the first folder's config, vocabulary and training.json (with the averaged folders recorded in
-`averaged_from`) and writes the element-wise mean of every tensor in fp32. Refuses folders whose configs or
+`averaged_from`) and writes the element-wise mean of every floating-point tensor in fp32 (integer tensors must agree and are kept). Refuses folders whose configs or
 tensor names and shapes differ. Reads and writes safetensors and JSON only.
 """
 
@@ -27,7 +27,14 @@ def average(folders: list[Path], out: Path) -> None:
     for f, s in zip(folders[1:], states[1:], strict=True):
         if {k: v.shape for k, v in s.items()} != names:
             raise SystemExit(f"error: {f} holds other tensors than {folders[0]}")
-    mean = {k: sum(s[k].float() for s in states) / len(states) for k in names}
+    mean = {}
+    for k in names:
+        if not states[0][k].is_floating_point():  # an integer buffer is not averaged: it must agree
+            if any(not s[k].equal(states[0][k]) for s in states[1:]):
+                raise SystemExit(f"error: the integer tensor {k} differs between the folders")
+            mean[k] = states[0][k]
+        else:
+            mean[k] = sum(s[k].float() for s in states) / len(states)
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in mean.items()}, str(out / "model.safetensors"))
     for name in ("config.json", "tokenizer.json", "decoding.json"):

@@ -136,9 +136,11 @@ step_evalsynth() {
 #    over their sorted names; 1-48 were read by stages E-I); the jinja validation windows, made as every
 #    stage's. Into $DATA/tok256<x>/{synth-<X>1,real-<X>1,synth-valid} and $DATA/cand256<x>/{synth-<X>1,
 #    synth-valid} for STAGE=<X>. Stage J: STAGE=J SYNTH_SEED=2 SYNTH_FILES=2400 REAL_SHARDS=49,60.
+#    The synthetic pairs resume; the token and candidate folders do not: remove them to make them again.
 step_stagedata() {
   local X=${STAGE:?set STAGE, e.g. J} x seed=${SYNTH_SEED:?} files=${SYNTH_FILES:-2400} real=${REAL_SHARDS:?}
   x=$(echo "$X" | tr 'A-Z' 'a-z')
+  DATA=$(realpath "$DATA")  # the links below must not depend on where the step was run from
   local synth="$DATA/synth-$X" src="$DATA/synth-$X-src" csrc="$DATA/synth-${X}c-src" rsrc="$DATA/real-$X-src"
   local tok="$DATA/tok256$x" cand="$DATA/cand256$x" shards i n cut
   $NICE $PATCHCODER synth "$DATA/pkgs/pypi" --per-package --seed "$seed" --per-file 12 --max-files "$files" \
@@ -146,6 +148,7 @@ step_stagedata() {
   rm -rf "$src" "$csrc" "$rsrc" && mkdir -p "$src/shards" "$csrc/shards" "$rsrc/shards"
   mapfile -t shards < <(ls "$synth"/shards/*.parquet | sort)
   n=${#shards[@]}; cut=$((n * 2 / 3))
+  [ "$n" -ge 3 ] || { echo "stage $X: $n synthetic shards in $synth, at least 3 needed" >&2; exit 1; }
   for i in "${!shards[@]}"; do
     if [ "$i" -lt "$cut" ]; then ln -s "${shards[$i]}" "$src/shards/"; else ln -s "${shards[$i]}" "$csrc/shards/"; fi
   done
