@@ -101,15 +101,16 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
                     scores = score_scripts(repairer.model, prompts, read_scripts, batch_size=16) if prompts else []
                 second = {j: [round(scores[2 * i + 1], 5), round(scores[2 * i], 5)] for i, j in enumerate(reads)}
             for j, ((kind, case, _, window, text, right), ranking) in enumerate(zip(jobs, rankings, strict=True)):
-                candidates = []
+                candidates, results = [], []
                 for ids, score in zip(ranking.candidates, ranking.scores, strict=True):
                     result = applied(ids, text, window.n_lines)
+                    results.append(result)
                     candidates.append([round(score, 5), len(ids), int(result is not None and result != text),
                                        int(result == right)])
                 reverse = None if undo[j] is None else [bests[j], round(undo[j], 5)]
                 # the kind of edit the best rewrite makes (the miner's single-statement classes), for thresholds
                 # per kind of edit
-                new = None if bests[j] is None else applied(chosen[j], text, window.n_lines)
+                new = None if bests[j] is None else results[bests[j]]
                 edit = classify_sstub(text, new, case.language) if new is not None and new != text else None
                 record = {"kind": kind, "sstub": case.sstub, "path": case.path, "edit": edit or "other",
                           "candidates": candidates, "reverse": reverse}
@@ -218,20 +219,20 @@ def by_edit(records: list[dict], rate: float = 0.05) -> dict:
     import zlib
 
     halves = [[r for r in records if zlib.crc32(r["path"].encode()) % 2 == k] for k in (0, 1)]
-    out = {"shown_one": 0, "alarms_one": 0, "shown_by_edit": 0, "alarms_by_edit": 0, "clean": 0, "bugs": 0}
+    out = {"shown_one": 0, "alarms_one": 0, "shown_by_edit": 0, "alarms_by_edit": 0,
+           "clean": sum(r["kind"] == "fixed" for r in records)}
     for k in (0, 1):
         fit, test = halves[k], halves[1 - k]
+        # both fitted by the same code: one threshold is the knapsack with every kind of edit as one
         one, per_kind = _fit_by_edit(fit, rate, merged=True)["all"], _fit_by_edit(fit, rate)
         for r in test:
             best, score = choose(r["candidates"], ("undo", 0.5), r.get("reverse"))
-            out["clean" if r["kind"] == "fixed" else "bugs"] += 1
             if not best[2]:
                 continue
             key = "alarms" if r["kind"] == "fixed" else "shown"
             hit = 1 if r["kind"] == "fixed" else best[3]
             out[f"{key}_one"] += hit * (score >= one)
             out[f"{key}_by_edit"] += hit * (score >= per_kind.get(r["edit"], math.inf))
-            # (both fitted by the same code: one threshold is the knapsack with every kind of edit as one)
     return out
 
 

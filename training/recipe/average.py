@@ -3,8 +3,9 @@
     python training/recipe/average.py runs/stageJ1/final runs/stageJ1w/final --out runs/stageJ1m/final
 
 Copies the first folder's config, vocabulary and training.json (with the averaged folders recorded in
-`averaged_from`) and writes the element-wise mean of every floating-point tensor in fp32 (integer tensors must agree and are kept). Refuses folders whose configs or
-tensor names and shapes differ. Reads and writes safetensors and JSON only.
+`averaged_from`) and writes the element-wise mean of every floating-point tensor in fp32 (integer tensors must
+agree and are kept). Refuses folders whose configs or tensor names and shapes differ. Reads and writes
+safetensors and JSON only.
 """
 
 from __future__ import annotations
