@@ -232,7 +232,8 @@ def by_edit(records: list[dict], rate: float = 0.05) -> dict:
             key = "alarms" if r["kind"] == "fixed" else "shown"
             hit = 1 if r["kind"] == "fixed" else best[3]
             out[f"{key}_one"] += hit * (score >= one)
-            out[f"{key}_by_edit"] += hit * (score >= per_kind.get(r["edit"], math.inf))
+            # as the product: a kind the fit did not see keeps the one threshold
+            out[f"{key}_by_edit"] += hit * (score >= per_kind.get(r["edit"], one))
     return out
 
 
@@ -247,31 +248,13 @@ def _proposals(records: list[dict]) -> list[tuple[str, float, int, int]]:
 
 
 def _fit_by_edit(records: list[dict], rate: float, merged: bool = False) -> dict[str, float]:
-    """A threshold per kind of edit (`merged`: one for all, under the key "all"): the cut-offs (at each distinct
-    score of the kind, or nothing shown) that together show the most exact fixes within the alarm budget, the
-    fewest alarms among equals."""
-    clean = sum(r["kind"] == "fixed" for r in records)
-    budget = math.floor(rate * clean + 1e-9)
-    kinds: dict[str, list[tuple[float, int, int]]] = {}
-    for edit, score, alarm, exact in _proposals(records):
-        kinds.setdefault("all" if merged else edit, []).append((score, alarm, exact))
-    best = {0: (0, {})}  # alarms used -> (exact shown, thresholds)
-    for edit, items in kinds.items():
-        items.sort(reverse=True)
-        options = [(math.inf, 0, 0)]  # (threshold, alarms, exact): show none of this kind
-        alarms = exact = 0
-        for i, (score, alarm, hit) in enumerate(items):
-            alarms, exact = alarms + alarm, exact + hit
-            if i + 1 == len(items) or items[i + 1][0] < score:  # a cut-off between distinct scores
-                options.append((score, alarms, exact))
-        merged: dict[int, tuple[int, dict]] = {}
-        for used, (shown, chosen) in best.items():
-            for threshold, alarms, exact in options:
-                total = used + alarms
-                if total <= budget and (total not in merged or merged[total][0] < shown + exact):
-                    merged[total] = (shown + exact, {**chosen, edit: threshold})
-        best = merged
-    return max(best.items(), key=lambda kv: (kv[1][0], -kv[0]))[1][1]
+    """The product's thresholds per kind of edit (`training.evaluate.fit_by_edit`) within `rate` of the records'
+    clean windows; `merged`: one threshold for all, by the same code, under the key "all"."""
+    from patchcoder.training.evaluate import fit_by_edit
+
+    budget = math.floor(rate * sum(r["kind"] == "fixed" for r in records) + 1e-9)
+    return fit_by_edit([("all" if merged else edit, score, alarm, exact)
+                        for edit, score, alarm, exact in _proposals(records)], budget)
 
 
 def report(paths: list[str]) -> None:

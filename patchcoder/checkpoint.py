@@ -11,6 +11,9 @@
                         keep_heads  ranking reads in full only the candidates under the K best edit heads
                         precision   "auto", "bf16" or "fp32"
                         min_score   the calibrated threshold below which suggest and the hook stay quiet
+                        min_score_by_edit  a threshold per kind of edit (the single-statement classes of
+                                    patchcoder.ground.sstub, "other" for the rest), in place of min_score
+                                    for a patch of that kind (`patchcoder eval --calibrate R --by-edit`)
                         undo_weight rank mode: the best candidate's score less this times the mean log p
                                     of undoing it, read in the window it makes (ranking.undo_scores)
                         (keys ending in "why"/"from" say where a value came from; they are not read;
@@ -31,7 +34,8 @@ from typing import TYPE_CHECKING
 
 from patchcoder.ground.atomic import atomic_directory, atomic_write
 from patchcoder.ground.errors import PatchcoderError
-from patchcoder.ground.schema import Number, OneOf, Rule, Whole, problem, shown
+from patchcoder.ground.schema import Number, OneOf, Rule, Table, Whole, problem, shown
+from patchcoder.ground.sstub import CLASSES as EDIT_KINDS
 
 if TYPE_CHECKING:  # loaded when a model is: reading decoding.json needs no torch
     import torch
@@ -53,6 +57,7 @@ DECODING_RULES: dict[str, Rule] = {
     "max_tokens": Whole(1, MAX_TOKENS),
     "mode": OneOf(*MODES),
     "min_score": Number(),
+    "min_score_by_edit": Table(EDIT_KINDS, Number()),
     "keep_heads": Whole(1),
     "precision": OneOf(*PRECISIONS),
     "undo_weight": Number(0),
@@ -244,6 +249,8 @@ def check_option(key: str, value):
         return None
     if (line := problem(key, value, DECODING_RULES[key])) is not None:
         raise PatchcoderError(line)
+    if key == "min_score_by_edit":
+        return {kind: float(v) for kind, v in value.items()}
     return float(value) if key in ("min_score", "undo_weight") else value
 
 
@@ -251,9 +258,12 @@ _NOT_GIVEN = object()
 
 
 def save_min_score(directory: str | os.PathLike, min_score: float | None, why: str, mode: str | None = None,
-                   keep_heads: int | None | object = _NOT_GIVEN, undo_weight: float | None | object = _NOT_GIVEN) -> Path:
+                   keep_heads: int | None | object = _NOT_GIVEN, undo_weight: float | None | object = _NOT_GIVEN,
+                   by_edit: dict[str, float] | None = None) -> Path:
     """Record a calibrated `min_score` (None: no threshold) in a model folder's decoding.json, keeping
-    its other keys; written atomically. `mode`, `keep_heads` and `undo_weight`, when given: the decoding
+    its other keys; written atomically. `by_edit`: thresholds per kind of edit calibrated with it (None or
+    empty: none, and any the folder had are removed, since they were calibrated against another threshold).
+    `mode`, `keep_heads` and `undo_weight`, when given: the decoding
     mode, head pruning and undo weight it was measured with, which must be the folder's own (ranking fewer
     or more candidates changes which one wins and its score, and the scores of different modes or undo
     weights are not on one scale)."""
@@ -276,7 +286,13 @@ def save_min_score(directory: str | os.PathLike, min_score: float | None, why: s
         raise PatchcoderError(f"the threshold was measured with undo_weight {undo_weight} but {directory} ranks with "
                               f"undo_weight {own_undo}; calibrate " +
                               (f"with --undo-weight {own_undo}" if own_undo else "without --undo-weight"))
+    if by_edit:
+        check_option("min_score_by_edit", by_edit)
     data["min_score"] = min_score  # unrounded: it lies between two measured scores
     data["min_score_from"] = why
+    for key in [k for k in data if k.startswith("min_score_by_edit")]:
+        del data[key]
+    if by_edit:
+        data["min_score_by_edit"] = by_edit
     atomic_write(path, json.dumps(data, indent=1) + "\n")
     return path

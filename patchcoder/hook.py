@@ -160,7 +160,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         s.add_argument("--timeout", type=positive_seconds if installing else float, default=30.0, metavar="S",
                        help="give up checking after S seconds and let the commit through (default: %(default)s)")
         s.add_argument("--min-score", type=score if installing else float, metavar="S",
-                       help="strict mode blocks only for suggestions scoring at least S")
+                       help="strict mode blocks only for suggestions scoring at least S (default: the model's calibrated "
+                            "thresholds, as suggest shows)")
         s.add_argument("--checkpoint", metavar="DIR", help="a model folder (default: the shipped model)")
     sub.add_parser("uninstall", help="remove the hook (and put back a hook it chained)")
 

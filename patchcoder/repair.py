@@ -58,17 +58,21 @@ class Patch:
 class Repairer:
     def __init__(self, model, tokenizer, *, max_tokens: int = 512, max_new_tokens: int = 192,
                  mode: str = "generate", min_score: float | None = None, keep_heads: int | None = None,
-                 precision: str = "auto", undo_weight: float | None = None):
+                 precision: str = "auto", undo_weight: float | None = None,
+                 min_score_by_edit: dict[str, float] | None = None):
         for key, value in (("max_tokens", max_tokens), ("mode", mode), ("min_score", min_score),
-                           ("keep_heads", keep_heads), ("precision", precision), ("undo_weight", undo_weight)):
+                           ("keep_heads", keep_heads), ("precision", precision), ("undo_weight", undo_weight),
+                           ("min_score_by_edit", min_score_by_edit)):
             check_option(key, value)
         _check_arguments(max_new_tokens=(max_new_tokens, Whole(1, MAX_TOKENS)))
         self.precision = precision  # auto: bf16 autocast where the hardware runs it natively
         self.model, self.tokenizer = model, tokenizer
         # max_tokens: the prompt budget (the example length the model was trained with)
         self.max_tokens, self.max_new_tokens, self.mode = max_tokens, max_new_tokens, mode
-        # `repair` returns every patch with its score; suggest and the hook hide those below min_score
+        # `repair` returns every patch with its score; suggest and the hook hide those below min_score,
+        # or below their kind of edit's threshold where min_score_by_edit gives one (`min_score_for`)
         self.min_score = min_score
+        self.min_score_by_edit = dict(min_score_by_edit) if min_score_by_edit else None
         # ranking reads in full only the candidates whose edit (operation, first line) is among the
         # window's keep_heads most probable; None reads all
         self.keep_heads = keep_heads
@@ -86,6 +90,14 @@ class Repairer:
         for key, value in checkpoint.decoding.items():
             options.setdefault(key, value)
         return cls(checkpoint.model, checkpoint.tokenizer, **options)
+
+    def min_score_for(self, patch: Patch) -> float | None:
+        """The calibrated threshold `patch` must reach to be shown (None: every patch is): its kind of edit's
+        (`Patch.sstub`, "other" for a change of another shape) where min_score_by_edit gives one, else min_score."""
+        from patchcoder.ground.sstub import OTHER
+
+        by_edit = self.min_score_by_edit or {}
+        return by_edit.get(patch.sstub or OTHER, self.min_score)
 
     def repair(self, items, batch_size: int = 16, beam: int = 1, show_progress: bool | None = None,
                mode: str | None = None, max_checks: int = 50) -> list[Patch | None]:

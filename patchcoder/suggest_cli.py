@@ -37,7 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "changed lines, or both (default: the model's own, 'rank' for the shipped model)")
     p.add_argument("--min-score", type=score, metavar="S",
                    help="only suggestions whose score (mean log-probability per token) is at least S (default: "
-                        "the threshold calibrated for the model, in its decoding.json; --min-score=-inf shows every suggestion)")
+                        "the thresholds calibrated for the model, in its decoding.json: one per kind of edit where "
+                        "it gives them; S replaces them all; --min-score=-inf shows every suggestion)")
     p.add_argument("--checkpoint", metavar="DIR", help="a model folder (default: the model shipped with patchcoder)")
     p.add_argument("--max-lines", type=positive_int, default=MAX_LINES, metavar="N",
                    help="skip (with a note) a file with more than N lines for the model to read: the whole file, or "

@@ -44,9 +44,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--calibrate", type=_rate, metavar="RATE",
                    help="(with false alarms) find the lowest score threshold that keeps the false-alarm rate at "
                         "most RATE, e.g. 0.1, and report what it keeps")
+    p.add_argument("--by-edit", action="store_true",
+                   help="with --calibrate, also find a threshold per kind of edit (the single-statement classes) "
+                        "that together show the most exact fixes within the same false-alarm rate")
     p.add_argument("--save-min-score", action="store_true",
-                   help="with --calibrate, write that threshold into the checkpoint's decoding.json, where "
-                        "suggest and the hook take their default --min-score from")
+                   help="with --calibrate, write that threshold (and with --by-edit those per kind of edit) into the "
+                        "checkpoint's decoding.json, where suggest and the hook take their default --min-score from")
     p.add_argument("--undo-weight", type=weight, metavar="W",
                    help="rank mode: score the best candidate less W times the mean log p of undoing it, read in "
                         "the window it makes (default: the model's decoding.json, else 0)")
@@ -75,10 +78,11 @@ def run(args: argparse.Namespace) -> int:
 
     from patchcoder.ground.console import stderr
     from patchcoder.ground.errors import PatchcoderError
-    from patchcoder.training.evaluate import METRICS, calibrate, evaluate
+    from patchcoder.training.evaluate import METRICS, calibrate, calibrate_by_edit, evaluate
 
-    if args.save_min_score and args.calibrate is None:
-        raise PatchcoderError("--save-min-score needs --calibrate RATE")
+    for flag, given in (("--save-min-score", args.save_min_score), ("--by-edit", args.by_edit)):
+        if given and args.calibrate is None:
+            raise PatchcoderError(f"{flag} needs --calibrate RATE")
     examples: list | None = [] if args.examples else None
     report = evaluate(args.checkpoint, args.data, limit=args.limit, batch_size=args.batch_size,
                       max_new_tokens=args.max_new_tokens, max_tokens=args.max_tokens, mode=args.mode,
@@ -108,16 +112,36 @@ def run(args: argparse.Namespace) -> int:
                        f"{args.calibrate:.1%}), exact fixes {c['exact_match']:.1%} of {report['examples']} "
                        f"(without a threshold {c['exact_match_without']:.1%}), suggestions on "
                        f"{c['suggested']:.1%} of the buggy windows")
+        if args.by_edit:
+            report["calibration"] = c = calibrate_by_edit(report, args.calibrate)
+            stderr().print(_by_edit_table(c))
+            stderr().print(f"calibration per kind of edit: false alarms {c['false_alarm_rate']:.1%}, exact fixes "
+                           f"{c['exact_match']:.1%}, suggestions on {c['suggested']:.1%} of the buggy windows; "
+                           "other kinds keep the one threshold")
         if args.save_min_score:
             from patchcoder.checkpoint import save_min_score
 
-            written = save_min_score(args.checkpoint, c["min_score"], f"patchcoder eval --calibrate {args.calibrate} "
-                                     f"on {args.data} ({report['examples']} examples, mode {report['mode']}, keep_heads "
-                                     f"{report['keep_heads']}, precision {report['precision']}, undo_weight {report['undo_weight']}"
-                                     f"{', no message' if not report['messages'] else ''})", mode=report["mode"],
-                                     keep_heads=report["keep_heads"], undo_weight=report["undo_weight"])
-            stderr().print(f"wrote min_score into {written}")
+            why = (f"patchcoder eval --calibrate {args.calibrate}{' --by-edit' if args.by_edit else ''} on {args.data} "
+                   f"({report['examples']} examples, mode {report['mode']}, keep_heads {report['keep_heads']}, precision "
+                   f"{report['precision']}, undo_weight {report['undo_weight']}"
+                   f"{', no message' if not report['messages'] else ''})")
+            written = save_min_score(args.checkpoint, c["min_score"], why, mode=report["mode"],
+                                     keep_heads=report["keep_heads"], undo_weight=report["undo_weight"],
+                                     by_edit=c.get("min_score_by_edit"))
+            stderr().print(f"wrote min_score{' and min_score_by_edit' if args.by_edit else ''} into {written}")
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
     return 0
+
+
+def _by_edit_table(calibration: dict):
+    """The thresholds per kind of edit, highest first."""
+    from rich.table import Table
+
+    table = Table(title="threshold per kind of edit")
+    table.add_column("kind of edit")
+    table.add_column("min score", justify="right")
+    for kind, threshold in sorted(calibration["min_score_by_edit"].items(), key=lambda kv: -kv[1]):
+        table.add_row(kind.replace("_", " "), f"{threshold:.4f}")
+    return table

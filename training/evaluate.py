@@ -10,8 +10,10 @@ Reported overall, per language and per single-statement bug class, with seconds 
 Decoding is the product's (`Repairer.decode_windows`): free generation (greedy or beam), candidate
 ranking, or both. With `false_alarms=True` every window is also shown after its real change, with no
 message, and `false_alarm_rate` is the fraction of those already-fixed windows the model would change;
-the report then also holds the score of every change the model proposed, on the buggy and on the fixed
-windows, and `calibrate` turns them into the lowest `min_score` that keeps false alarms under a rate.
+the report then also holds the score and the kind of edit (`patchcoder.ground.sstub`) of every change the
+model proposed, on the buggy and on the fixed windows; `calibrate` turns them into the lowest `min_score`
+that keeps false alarms under a rate, and `calibrate_by_edit` into a threshold per kind of edit that shows
+the most exact fixes within the same budget of false alarms.
 """
 
 from __future__ import annotations
@@ -140,6 +142,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
     by_sstub: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     alarm_scores: list[float] = []  # scores of the changes proposed for already-fixed windows
     bug_scores: list[tuple[float, int]] = []  # (score, exact) of the changes proposed for buggy windows
+    edits: dict[str, list[str]] = {"buggy": [], "fixed": []}  # the kind of edit of each, in the same order
     alarm_windows = 0
     started = time.perf_counter()
     with torch.no_grad(), progress_bar("evaluating", len(cases), show_progress) as advance:
@@ -154,15 +157,18 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
                 for counter in (totals, by_language[case.language], by_sstub[case.sstub]):
                     counter["examples"] += 1
                     counter.update(scores)
-                if out is not None and out.finished and _changes(case.window, case.n_lines, out.ids, tokenizer):
+                if out is not None and out.finished and (kind := _edit(case.window, case.n_lines, out.ids, tokenizer,
+                                                                     case.language)):
                     bug_scores.append((out.score, scores["exact_match"]))
+                    edits["buggy"].append(kind)
                 if examples is not None:
                     examples.append({"path": case.path, "window_start": case.window_start, "n_lines": case.n_lines,
                                      "language": case.language, "sstub": case.sstub, **_decoded(out), **scores})
             if false_alarms:
                 fixed = examples[len(examples) - len(batch):] if examples is not None else None
                 changed, shown = _false_alarms(repairer, batch, mode, beam, fixed)
-                alarm_scores.extend(changed)
+                alarm_scores.extend(score for score, _ in changed)
+                edits["fixed"].extend(kind for _, kind in changed)
                 alarm_windows += shown
             advance(len(batch))
     seconds = time.perf_counter() - started
@@ -178,7 +184,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
         "sstub_examples": {k: v["examples"] for k, v in sorted(by_sstub.items())},
         "seconds_per_example": seconds / len(cases),
         **({"false_alarm_rate": len(alarm_scores) / max(1, alarm_windows), "false_alarm_windows": alarm_windows,
-            "scores": {"buggy": bug_scores, "fixed": alarm_scores}}
+            "scores": {"buggy": bug_scores, "fixed": alarm_scores, "edits": edits}}
            if false_alarms else {}),
         "mode": mode,
         "beam": beam,
@@ -235,14 +241,76 @@ def calibrate(report: dict, max_false_alarm_rate: float) -> dict:
     }
 
 
-def _changes(window: str, n_lines: int, ids: list[int], tokenizer) -> bool:
-    """Whether the script `ids` parses, applies to `window` and changes it."""
+def calibrate_by_edit(report: dict, max_false_alarm_rate: float) -> dict:
+    """A threshold per kind of edit, from a report made with `false_alarms=True`: together they show the most
+    exact fixes with at most `max_false_alarm_rate` of the already-fixed windows alarmed (`fit_by_edit`); and
+    what they keep, as `calibrate` reports it, beside `calibrate`'s one threshold ("min_score"), which stays
+    the threshold of the kinds of edit the report has no change of."""
+    one = calibrate(report, max_false_alarm_rate)
+    scores = report["scores"]
+    if "edits" not in scores:
+        raise PatchcoderError("calibration per kind of edit needs an evaluation that records the kind of each change")
+    proposals = [(kind, score, 0, exact) for (score, exact), kind in zip(scores["buggy"], scores["edits"]["buggy"],
+                                                                         strict=True)]
+    proposals += [(kind, score, 1, 0) for score, kind in zip(scores["fixed"], scores["edits"]["fixed"], strict=True)]
+    windows = max(1, report["false_alarm_windows"])
+    by_edit = fit_by_edit(proposals, math.floor(max_false_alarm_rate * windows + 1e-9))
+    kept = [(alarm, exact) for kind, score, alarm, exact in proposals if score >= by_edit[kind]]
+    examples = max(1, report["examples"])
+    return {
+        "min_score_by_edit": by_edit,
+        "min_score": one["min_score"],
+        "max_false_alarm_rate": max_false_alarm_rate,
+        "false_alarm_rate": sum(alarm for alarm, _ in kept) / windows,
+        "exact_match": sum(exact for _, exact in kept) / examples,
+        "exact_match_without": one["exact_match_without"],
+        "suggested": sum(1 - alarm for alarm, _ in kept) / examples,
+        "one_threshold": {k: one[k] for k in ("false_alarm_rate", "exact_match", "suggested")},
+    }
+
+
+def fit_by_edit(proposals: list[tuple[str, float, int, int]], budget: int) -> dict[str, float]:
+    """A threshold for each kind of edit among `proposals`, each (kind, score, is a false alarm, is an exact
+    fix): the cut-offs that together show the most exact fixes with at most `budget` false alarms, the fewest
+    alarms among equals (a multiple-choice knapsack over each kind's cut-offs: a cut-off below each distinct
+    score of the kind, or none shown). A threshold lies halfway between the lowest score it shows and the
+    next score of its kind below (at the lowest score when there is none); one that shows none lies 1 above
+    the kind's best score, as `calibrate`'s does above every score."""
+    kinds: dict[str, list[tuple[float, int, int]]] = {}
+    for kind, score, alarm, exact in proposals:
+        kinds.setdefault(kind, []).append((score, alarm, exact))
+    best: dict[int, tuple[int, dict[str, float]]] = {0: (0, {})}  # alarms used -> (exact shown, thresholds)
+    for kind, items in sorted(kinds.items()):
+        items.sort(reverse=True)
+        options = [(items[0][0] + 1.0, 0, 0)]  # (threshold, alarms, exact): none of this kind shown
+        alarms = exact = 0
+        for i, (score, alarm, hit) in enumerate(items):
+            alarms, exact = alarms + alarm, exact + hit
+            if i + 1 == len(items):
+                options.append((score, alarms, exact))
+            elif items[i + 1][0] < score:  # a cut-off between two distinct scores
+                options.append(((score + items[i + 1][0]) / 2, alarms, exact))
+        grown: dict[int, tuple[int, dict[str, float]]] = {}
+        for used, (shown, chosen) in best.items():
+            for threshold, alarms, exact in options:
+                total = used + alarms
+                if total <= budget and (total not in grown or grown[total][0] < shown + exact):
+                    grown[total] = (shown + exact, {**chosen, kind: threshold})
+        best = grown
+    return max(best.items(), key=lambda kv: (kv[1][0], -kv[0]))[1][1]
+
+
+def _edit(window: str, n_lines: int, ids: list[int], tokenizer, language: str) -> str | None:
+    """The kind of edit (a single-statement class of `patchcoder.ground.sstub`, "other" for the rest) the
+    script `ids` makes on `window`; None when it does not parse, apply or change it."""
+    from patchcoder.ground.sstub import OTHER, classify_sstub
     from patchcoder.tokenizer.edits import EditScript, EditScriptError
 
     try:
-        return EditScript.from_tokens(ids, tokenizer, n_lines).apply(window) != window
+        new = EditScript.from_tokens(ids, tokenizer, n_lines).apply(window)
     except EditScriptError:
-        return False
+        return None
+    return None if new == window else classify_sstub(window, new, language) or OTHER
 
 
 def _decoded(out) -> dict:
@@ -253,9 +321,10 @@ def _decoded(out) -> dict:
 
 
 def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int,
-                  records: list[dict] | None = None) -> tuple[list[float], int]:
-    """(scores, shown): of the batch's windows shown as they are after the real change (those that
-    still fit a window), the scores of the changes the model would make, and how many were shown.
+                  records: list[dict] | None = None) -> tuple[list[tuple[float, str]], int]:
+    """(changes, shown): of the batch's windows shown as they are after the real change (those that
+    still fit a window), the (score, kind of edit) of the changes the model would make, and how many
+    were shown.
     records[k], when given, gets what was decoded for case k's fixed window under "fixed"."""
     from patchcoder.tokenizer.edits import split_lines
     from patchcoder.tokenizer.examples import encode_prompt
@@ -270,7 +339,7 @@ def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int,
         items.append({"code": code, "language": case.language})
         windows.append(Window(k, encode_prompt(tok, code, case.path, None, case.language, start, start + n),
                               start, n))
-    changed: list[float] = []
+    changed: list[tuple[float, str]] = []
     if not windows:
         return changed, 0
     for item, window, out in zip(items, windows, repairer.decode_windows(items, windows, mode, beam), strict=True):
@@ -279,6 +348,6 @@ def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int,
         if out is None or not out.finished:
             continue
         text = "".join(split_lines(item["code"])[window.start:window.start + window.n_lines])
-        if _changes(text, window.n_lines, out.ids, tok):
-            changed.append(out.score)
+        if kind := _edit(text, window.n_lines, out.ids, tok, item["language"]):
+            changed.append((out.score, kind))
     return changed, len(windows)

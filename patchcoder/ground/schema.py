@@ -102,13 +102,34 @@ class Text:
         return isinstance(value, str) or (self.optional and value is None)
 
 
-Rule = Whole | Number | OneOf | Flag | Text
+@dataclass(frozen=True)
+class Table:
+    """A JSON object whose keys are among `keys` (at least one) and whose values `value` accepts, e.g. a
+    threshold per kind of edit."""
+
+    keys: tuple[str, ...]
+    value: Whole | Number | OneOf | Flag | Text
+
+    def expects(self) -> str:
+        return f"an object from some of {', '.join(self.keys)} to {self.value.expects()}"
+
+    def accepts(self, value) -> bool:
+        return (isinstance(value, dict) and bool(value)
+                and all(k in self.keys and self.value.accepts(v) for k, v in value.items()))
+
+
+Rule = Whole | Number | OneOf | Flag | Text | Table
 
 
 def problem(name: str, value, rule: Rule) -> str | None:
     """'NAME must be EXPECTED, got VALUE' when `rule` refuses `value`, else None."""
     if rule.accepts(value):
         return None
+    if isinstance(rule, Table) and isinstance(value, dict) and value:  # name the entry that is wrong
+        key = next(k for k, v in value.items() if k not in rule.keys or not rule.value.accepts(v))
+        if key not in rule.keys:
+            return f"{name} has an unknown key {shown(key)}; known: {', '.join(rule.keys)}"
+        return problem(f"{name}[{key!r}]", value[key], rule.value)
     return f"{name} must be {rule.expects()}, got {shown(value)}"
 
 

@@ -124,8 +124,17 @@ DECODING_RULES_CASES = [
     ("precision", ["fp8", 16, False]),
     ("keep_heads", [0, -1, 2.5, "1", True]),
     ("min_score", ["x", float("nan"), float("inf"), True, [1]]),
+    ("undo_weight", [-0.5, "x", float("nan"), float("inf"), True]),
+    ("min_score_by_edit", [{}, {"nope": 1.0}, {"other": "x"}, {"other": float("nan")}, {"other": True}, [1], 1.0,
+                           {"other": -1.0, "change_binary_operator": None}]),
 ]
 DECODING_CASES = [(key, bad) for key, values in DECODING_RULES_CASES for bad in values]
+
+
+def test_the_decoding_table_covers_every_option():
+    from patchcoder.checkpoint import DECODING_KEYS
+
+    assert {key for key, _ in DECODING_RULES_CASES} == set(DECODING_KEYS)
 
 
 @pytest.mark.parametrize("key, bad", DECODING_CASES, ids=[f"{k}={b!r}" for k, b in DECODING_CASES])

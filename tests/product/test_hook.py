@@ -103,14 +103,16 @@ def test_pre_commit_framework_manifest():
 
 
 def test_the_models_threshold_hides_a_weak_suggestion_and_the_hooks_own_replaces_it(repo, fixer, tmp_path):
-    """A model folder's calibrated min_score applies to the hook's check; the hook's --min-score, even
-    a lower one, replaces it."""
+    """A model folder's calibrated thresholds apply to the hook's check (here its kind of edit's: min_score
+    alone would show the fix); the hook's --min-score, even a lower one, replaces them."""
     import json
     import shutil
 
     model = tmp_path / "calibrated"
     shutil.copytree(fixer, model)
-    (model / "decoding.json").write_text(json.dumps({"min_score": 0.0}))  # no script scores above 0
+    # no script scores above 0
+    (model / "decoding.json").write_text(json.dumps({"min_score": -100.0,
+                                                     "min_score_by_edit": {"change_binary_operator": 0.0}}))
     (repo / "geometry.py").write_text(BUGGY)
     _git(repo, "add", "geometry.py")
     _hook(repo, "install", "--mode", "strict", "--min-score", "-100", "--checkpoint", str(model))

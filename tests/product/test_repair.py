@@ -186,6 +186,43 @@ def test_a_calibrated_min_score_in_decoding_json_hides_weaker_suggestions(fixer,
         save_min_score(folder, -1.0, "a test")
 
 
+def test_a_threshold_per_kind_of_edit_replaces_min_score_for_its_kind(fixer, tmp_path):
+    """decoding.json's min_score_by_edit: a patch of a kind it names must reach that kind's threshold, any other
+    the folder's min_score; an explicit min_score replaces both; calibrating one threshold again drops the table."""
+    import json
+    import math
+    import shutil
+
+    from patchcoder.checkpoint import save_min_score
+    from patchcoder.suggest import Target, suggest
+
+    folder = tmp_path / "model"
+    shutil.copytree(fixer, folder)
+    target = Target("geometry.py", tmp_path / "geometry.py", BUGGY, None)
+    ((_, patch),) = suggest(Repairer.load(folder), [target])
+    assert patch.sstub == "change_binary_operator"
+    below, above = patch.score - 0.01, patch.score + 0.01
+    save_min_score(folder, below, "a test", by_edit={"change_binary_operator": above, "other": below})
+    repairer = Repairer.load(folder)
+    assert repairer.min_score_for(patch) == above and repairer.min_score == below
+    assert suggest(repairer, [target]) == []  # its kind's threshold hides it, though min_score would show it
+    assert len(suggest(repairer, [target], min_score=below)) == 1  # an explicit threshold replaces every one
+    save_min_score(folder, above, "a test", by_edit={"change_binary_operator": below, "fewer_arguments": above})
+    assert len(suggest(Repairer.load(folder), [target])) == 1  # its kind's threshold shows it above min_score
+    save_min_score(folder, above, "a test", by_edit={"fewer_arguments": below})  # other kinds keep min_score
+    assert suggest(Repairer.load(folder), [target]) == []
+    save_min_score(folder, below, "a test")  # one threshold calibrated again: the old table goes
+    assert "min_score_by_edit" not in json.loads((folder / "decoding.json").read_text())
+    assert len(suggest(Repairer.load(folder), [target])) == 1
+    with pytest.raises(PatchcoderError, match=r"min_score_by_edit\['other'\] must be a finite number"):
+        save_min_score(folder, below, "a test", by_edit={"other": math.inf})
+    for bad, message in (({"change_operator": -1.0}, "unknown key 'change_operator'"),
+                         ({}, "min_score_by_edit must be an object"), ({"other": "high"}, "\\['other'\\]")):
+        (folder / "decoding.json").write_text(json.dumps({"min_score_by_edit": bad}))
+        with pytest.raises(PatchcoderError, match=message):
+            Repairer.load(folder)
+
+
 def test_bf16_and_fp32_decoding_propose_the_same_fix(fixer):
     """precision: bf16 autocast (the default where the CPU runs bf16 natively) or fp32; scores are taken
     in fp32 either way and agree closely."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from patchcoder.decoding import constrained_greedy
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.model import PatchCoder, PatchCoderConfig
 from patchcoder.tokenizer.edits import EditScript
 from patchcoder.tokenizer.grammar import EditGrammar
@@ -155,6 +158,56 @@ def test_calibration_picks_the_lowest_threshold_that_keeps_false_alarms_under_th
         calibrate({"examples": 1}, 0.1)
 
 
+def test_thresholds_per_kind_of_edit_show_the_most_fixes_within_the_alarm_budget():
+    """fit_by_edit against every combination of cut-offs, on random proposals: never over the budget, as many
+    exact fixes as the best combination, and the fewest alarms among the combinations that show as many."""
+    import itertools
+    import random
+
+    from patchcoder.training.evaluate import fit_by_edit
+
+    rng = random.Random(0)
+    for _ in range(60):
+        proposals = [(rng.choice("abc"), round(rng.uniform(-2, 0), 1), int(alarm := rng.random() < 0.4),
+                      int(not alarm and rng.random() < 0.6)) for _ in range(rng.randint(1, 14))]
+        budget = rng.randint(0, 3)
+        kinds = sorted({k for k, *_ in proposals})
+        cuts = {k: [math.inf] + sorted({s for kk, s, *_ in proposals if kk == k}) for k in kinds}
+
+        def shown(thresholds):
+            kept = [(a, e) for k, s, a, e in proposals if s >= thresholds[k]]
+            return sum(e for _, e in kept), sum(a for a, _ in kept)
+
+        feasible = [shown(dict(zip(kinds, combo))) for combo in itertools.product(*(cuts[k] for k in kinds))]
+        exact, alarms = max((e, -a) for e, a in feasible if a <= budget)
+        fitted = fit_by_edit(proposals, budget)
+        assert set(fitted) == set(kinds)
+        assert shown(fitted) == (exact, -alarms), (proposals, budget, fitted)
+        for kind, threshold in fitted.items():  # never on a measured score, except at the kind's lowest
+            scores = sorted({s for k, s, *_ in proposals if k == kind})
+            assert threshold not in scores[1:]
+
+
+def test_calibration_per_kind_of_edit_hides_the_kind_that_costs_alarms():
+    from patchcoder.training.evaluate import calibrate_by_edit
+
+    # removing an argument: each exact fix costs an alarm, all scoring high; an operator: 3 fixes for 1 alarm
+    report = {"examples": 10, "false_alarm_windows": 20, "scores": {
+        "buggy": [(-0.1, 1), (-0.2, 1), (-0.5, 1), (-0.6, 1), (-0.7, 1), (-1.5, 0)],
+        "fixed": [-0.05, -0.15, -0.55, -2.0],
+        "edits": {"buggy": ["fewer_arguments"] * 2 + ["change_binary_operator"] * 3 + ["other"],
+                  "fixed": ["fewer_arguments"] * 2 + ["change_binary_operator", "other"]}}}
+    c = calibrate_by_edit(report, 0.05)  # one alarm of 20 allowed
+    assert c["min_score_by_edit"]["fewer_arguments"] == -0.05 + 1.0  # none shown
+    assert c["min_score_by_edit"]["change_binary_operator"] == -0.7  # all three fixes, one alarm
+    assert c["exact_match"] == 0.3 and c["false_alarm_rate"] == 0.05 and c["suggested"] == 0.3
+    assert c["min_score"] == (-0.15 + -0.1) / 2 and c["one_threshold"]["exact_match"] == 0.1  # one fix shown
+    assert c["min_score_by_edit"]["other"] > -1.5  # its fix is not exact: not worth its alarm
+    del report["scores"]["edits"]
+    with pytest.raises(PatchcoderError, match="kind of each change"):
+        calibrate_by_edit(report, 0.05)
+
+
 def test_eval_calibrates_and_saves_the_threshold(tokens, mined, tmp_path):
     from patchcoder.repair import Repairer
     from patchcoder.training.config import DataConfig, DataSource, OptimConfig, RunConfig, TrainConfig
@@ -178,3 +231,15 @@ def test_eval_calibrates_and_saves_the_threshold(tokens, mined, tmp_path):
     saved = json.loads((final / "decoding.json").read_text())
     assert saved["min_score"] == calibration["min_score"] and saved["mode"] == "rank"
     assert Repairer.load(final).min_score == saved["min_score"]
+    alone = subprocess.run(cmd + ["--by-edit"], capture_output=True, text=True)
+    assert alone.returncode == 2 and "--by-edit needs --calibrate" in alone.stderr
+    out = subprocess.run(cmd + ["--calibrate", "0", "--by-edit", "--save-min-score", "--json"], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    by_edit = report["calibration"]["min_score_by_edit"]
+    edits = report["scores"]["edits"]
+    assert set(by_edit) == set(edits["buggy"] + edits["fixed"]) and report["calibration"]["false_alarm_rate"] == 0
+    saved = json.loads((final / "decoding.json").read_text())
+    assert saved.get("min_score_by_edit") == (by_edit or None) and "--by-edit" in saved["min_score_from"]
+    assert Repairer.load(final).min_score_by_edit == (by_edit or None)
