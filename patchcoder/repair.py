@@ -99,9 +99,17 @@ class Repairer:
         by_edit = self.min_score_by_edit or {}
         return by_edit.get(patch.sstub or OTHER, self.min_score)
 
+    def _rank_key(self, patch: Patch) -> tuple[bool, float]:
+        """Which of two patches of an item is shown: one its threshold shows before one it hides (with a
+        threshold per kind of edit, a lower score can be shown where a higher one is not), then the score."""
+        threshold = self.min_score_for(patch)
+        return threshold is None or patch.score >= threshold, patch.score
+
     def repair(self, items, batch_size: int = 16, beam: int = 1, show_progress: bool | None = None,
                mode: str | None = None, max_checks: int = 50) -> list[Patch | None]:
-        """One Patch (or None: no change proposed) per item. An item is a str of code or a dict with
+        """One Patch (or None: no change proposed) per item: its best window's, the highest-scoring among
+        those that reach their calibrated threshold (`min_score_for`), else the highest-scoring. An item is a
+        str of code or a dict with
         `code` and optional `path`, `language`, `intent` (a commit-message-like hint) and `focus`
         (first, last) lines, 0-based and inclusive, to centre the window on (candidate ranking then
         rewrites only those lines), and `check`. A bad item or argument is one PatchcoderError naming
@@ -159,10 +167,11 @@ class Repairer:
                         continue  # rewrites lines into themselves: not a change
                     if source.breaks_syntax(patched):
                         continue  # never suggest a change that adds syntax errors
+                    patch = Patch(items[window.index].get("path"), source.code, shifted, out.score,
+                                  _sstub(source.code, patched, source.language))
                     best = results[window.index]
-                    if best is None or out.score > best.score:  # one patch per item: its best window's
-                        results[window.index] = Patch(items[window.index].get("path"), source.code, shifted,
-                                                      out.score, _sstub(source.code, shifted, source.language))
+                    if best is None or self._rank_key(patch) > self._rank_key(best):  # one patch per item
+                        results[window.index] = patch
                 advance(len(batch))
         results = [_in_own_layout(patch, sources[index]) for index, patch in enumerate(results)]
         if checked:
@@ -216,7 +225,7 @@ class Repairer:
                 known = best[window.index].get(patched)
                 if known is None:
                     best[window.index][patched] = Patch(items[window.index].get("path"), source.code, shifted, score,
-                                                        _sstub(source.code, shifted, source.language), logp,
+                                                        _sstub(source.code, patched, source.language), logp,
                                                         order[window.index])
                     order[window.index] += 1
                 elif logp > known.logp:
@@ -361,10 +370,7 @@ def _in_own_layout(patch: Patch | None, source: Source | None) -> Patch | None:
     return dataclasses.replace(patch, original=source.layout.original, script=source.layout.restore(patch.script))
 
 
-def _sstub(code: str, script, language: str | None) -> str | None:
+def _sstub(code: str, patched: str, language: str | None) -> str | None:
     from patchcoder.ground.sstub import classify_sstub
 
-    try:
-        return classify_sstub(code, script.apply(code), language)
-    except PatchcoderError:
-        return None
+    return classify_sstub(code, patched, language)

@@ -199,8 +199,13 @@ def suggest(repairer, found: list[Target], intent: str | None = None, min_score:
     """(target, patch) for every target that gets a patch scoring at least `min_score` (None: the
     model's calibrated threshold for the patch's kind of edit, `repairer.min_score_for`; -inf shows every
     patch). A target that gets none because ranking has no rewrites for its language gets a note in `notes`."""
+    import copy
+
     from patchcoder.tokenizer.rewrites import LANGUAGES
 
+    if min_score is not None:  # one threshold for every kind of edit, in place of the model's: it also picks
+        repairer = copy.copy(repairer)  # each file's patch (Repairer.repair)
+        repairer.min_score, repairer.min_score_by_edit = min_score, None
     items = [{"code": t.text, "path": t.path, "intent": intent, "focus": t.focus} for t in found]
     patches = repairer.repair(items, batch_size=batch_size, beam=beam, show_progress=show_progress,
                               **({"mode": mode} if mode else {}))
@@ -211,11 +216,7 @@ def suggest(repairer, found: list[Target], intent: str | None = None, min_score:
                 notes.append(f"{t.path}: rank mode has no candidate rewrites for {language} (only for "
                              f"{', '.join(LANGUAGES)}); --mode generate lets the model write a fix")
     return [(t, p) for t, p in zip(found, patches, strict=True)
-            if p is not None and _reaches(p, repairer.min_score_for(p) if min_score is None else min_score)]
-
-
-def _reaches(patch, threshold: float | None) -> bool:
-    return threshold is None or patch.score >= threshold
+            if p is not None and ((threshold := repairer.min_score_for(p)) is None or p.score >= threshold)]
 
 
 def dirty_files(found: list[Target]) -> list[str]:

@@ -223,6 +223,24 @@ def test_a_threshold_per_kind_of_edit_replaces_min_score_for_its_kind(fixer, tmp
             Repairer.load(folder)
 
 
+def test_an_items_patch_is_the_best_its_threshold_shows():
+    """Of an item's windows' patches, one that reaches its kind of edit's threshold is chosen before a
+    higher-scoring one its own threshold hides; with one threshold for all (or none), the highest score wins."""
+    from patchcoder.tokenizer.edits import EditScript
+
+    def patch(sstub, score):
+        return Patch("m.py", "x = 1\n", EditScript(()), score, sstub)
+
+    removal, operator = patch("fewer_arguments", 0.5), patch("change_binary_operator", -0.2)
+    by_edit = Repairer(None, None, min_score=-0.5, min_score_by_edit={"fewer_arguments": 1.0})
+    assert by_edit._rank_key(operator) > by_edit._rank_key(removal)  # the removal is hidden, the operator not
+    both_hidden = Repairer(None, None, min_score=-0.5,
+                           min_score_by_edit={"fewer_arguments": 1.0, "change_binary_operator": 0.0})
+    assert both_hidden._rank_key(removal) > both_hidden._rank_key(operator)
+    for one in (Repairer(None, None, min_score=0.0), Repairer(None, None)):
+        assert one._rank_key(removal) > one._rank_key(operator)
+
+
 def test_bf16_and_fp32_decoding_propose_the_same_fix(fixer):
     """precision: bf16 autocast (the default where the CPU runs bf16 natively) or fp32; scores are taken
     in fp32 either way and agree closely."""
