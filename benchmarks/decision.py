@@ -215,7 +215,8 @@ def by_edit(records: list[dict], rate: float = 0.05) -> dict:
     split in two (by a hash of the path); on each half, a threshold per kind is chosen that shows the most exact
     fixes with at most `rate` of that half's clean windows alarmed (every kind's alarms together: a
     multiple-choice knapsack over each kind's score cut-offs), then applied to the other half; beside it the one
-    threshold calibrated on the same half. Rule `undo 0.5`. Counts summed over the two held-out halves."""
+    threshold calibrated on the same half, as `patchcoder eval --calibrate` does (a kind the per-kind fit did not
+    see keeps it, as in the product). Rule `undo 0.5`. Counts summed over the two held-out halves."""
     import zlib
 
     halves = [[r for r in records if zlib.crc32(r["path"].encode()) % 2 == k] for k in (0, 1)]
@@ -223,8 +224,8 @@ def by_edit(records: list[dict], rate: float = 0.05) -> dict:
            "clean": sum(r["kind"] == "fixed" for r in records)}
     for k in (0, 1):
         fit, test = halves[k], halves[1 - k]
-        # both fitted by the same code: one threshold is the knapsack with every kind of edit as one
-        one, per_kind = _fit_by_edit(fit, rate, merged=True)["all"], _fit_by_edit(fit, rate)
+        # as the product fits them: one threshold by `calibrate`, one per kind of edit by `fit_by_edit`
+        one, per_kind = _one_threshold(fit, rate), _fit_by_edit(fit, rate)
         for r in test:
             best, score = choose(r["candidates"], ("undo", 0.5), r.get("reverse"))
             if not best[2]:
@@ -232,7 +233,6 @@ def by_edit(records: list[dict], rate: float = 0.05) -> dict:
             key = "alarms" if r["kind"] == "fixed" else "shown"
             hit = 1 if r["kind"] == "fixed" else best[3]
             out[f"{key}_one"] += hit * (score >= one)
-            # as the product: a kind the fit did not see keeps the one threshold
             out[f"{key}_by_edit"] += hit * (score >= per_kind.get(r["edit"], one))
     return out
 
@@ -247,14 +247,26 @@ def _proposals(records: list[dict]) -> list[tuple[str, float, int, int]]:
     return found
 
 
-def _fit_by_edit(records: list[dict], rate: float, merged: bool = False) -> dict[str, float]:
+def _fit_by_edit(records: list[dict], rate: float) -> dict[str, float]:
     """The product's thresholds per kind of edit (`training.evaluate.fit_by_edit`) within `rate` of the records'
-    clean windows; `merged`: one threshold for all, by the same code, under the key "all"."""
+    clean windows."""
     from patchcoder.training.evaluate import fit_by_edit
 
     budget = math.floor(rate * sum(r["kind"] == "fixed" for r in records) + 1e-9)
-    return fit_by_edit([("all" if merged else edit, score, alarm, exact)
-                        for edit, score, alarm, exact in _proposals(records)], budget)
+    return fit_by_edit(_proposals(records), budget)
+
+
+def _one_threshold(records: list[dict], rate: float) -> float:
+    """The product's one threshold (`training.evaluate.calibrate`) within `rate` of the records' clean windows."""
+    from patchcoder.training.evaluate import calibrate
+
+    found = _proposals(records)
+    report = {"examples": sum(r["kind"] == "buggy" for r in records),
+              "false_alarm_windows": sum(r["kind"] == "fixed" for r in records),
+              "scores": {"buggy": [(score, exact) for _, score, alarm, exact in found if not alarm],
+                         "fixed": [score for _, score, alarm, _ in found if alarm]}}
+    threshold = calibrate(report, rate)["min_score"]
+    return -math.inf if threshold is None else threshold
 
 
 def report(paths: list[str]) -> None:

@@ -83,10 +83,13 @@ class Repairer:
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, **options) -> Repairer:
         """A checkpoint folder (model.safetensors, config.json, tokenizer.json); None = the shipped model.
-        The folder's decoding.json (patchcoder.checkpoint) gives the options not passed here."""
+        The folder's decoding.json (patchcoder.checkpoint) gives the options not passed here (a `min_score`
+        passed here replaces its thresholds per kind of edit as well)."""
         from patchcoder.checkpoint import load_checkpoint
 
         checkpoint = load_checkpoint(path)
+        if "min_score" in options:  # a threshold given here replaces the folder's, those per kind of edit too
+            options.setdefault("min_score_by_edit", None)
         for key, value in checkpoint.decoding.items():
             options.setdefault(key, value)
         return cls(checkpoint.model, checkpoint.tokenizer, **options)

@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
                        f"{c['suggested']:.1%} of the buggy windows")
         if args.by_edit:
             report["calibration"] = c = calibrate_by_edit(report, args.calibrate)
-            stderr().print(_by_edit_table(c))
+            if c["min_score_by_edit"]:
+                stderr().print(_by_edit_table(c))
             stderr().print(f"calibration per kind of edit: false alarms {c['false_alarm_rate']:.1%}, exact fixes "
                            f"{c['exact_match']:.1%}, suggestions on {c['suggested']:.1%} of the buggy windows; "
                            "other kinds keep the one threshold")
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             written = save_min_score(args.checkpoint, c["min_score"], why, mode=report["mode"],
                                      keep_heads=report["keep_heads"], undo_weight=report["undo_weight"],
                                      by_edit=c.get("min_score_by_edit"))
-            stderr().print(f"wrote min_score{' and min_score_by_edit' if args.by_edit else ''} into {written}")
+            stderr().print(f"wrote min_score{' and min_score_by_edit' if c.get('min_score_by_edit') else ''} into {written}")
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")

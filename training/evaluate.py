@@ -157,8 +157,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
                 for counter in (totals, by_language[case.language], by_sstub[case.sstub]):
                     counter["examples"] += 1
                     counter.update(scores)
-                if out is not None and out.finished and (kind := _edit(case.window, case.n_lines, out.ids, tokenizer,
-                                                                     case.language)):
+                if out is not None and out.finished and (kind := _edit(case.old, case.window_start, case.n_lines,
+                                                                     out.ids, tokenizer, case.language)):
                     bug_scores.append((out.score, scores["exact_match"]))
                     edits["buggy"].append(kind)
                 if examples is not None:
@@ -271,46 +271,55 @@ def calibrate_by_edit(report: dict, max_false_alarm_rate: float) -> dict:
 
 def fit_by_edit(proposals: list[tuple[str, float, int, int]], budget: int) -> dict[str, float]:
     """A threshold for each kind of edit among `proposals`, each (kind, score, is a false alarm, is an exact
-    fix): the cut-offs that together show the most exact fixes with at most `budget` false alarms, the fewest
-    alarms among equals (a multiple-choice knapsack over each kind's cut-offs: a cut-off below each distinct
-    score of the kind, or none shown). A threshold lies halfway between the lowest score it shows and the
-    next score of its kind below (at the lowest score when there is none); one that shows none lies 1 above
-    the kind's best score, as `calibrate`'s does above every score."""
+    fix): the cut-offs that together show the most exact fixes with at most `budget` false alarms; among equals
+    the fewest alarms, then the most changes shown (as `calibrate` goes as low as its budget lets it). A
+    multiple-choice knapsack over each kind's cut-offs: below each distinct score of the kind, or none shown. A
+    threshold lies halfway between the lowest score it shows and the next score of its kind below (at the lowest
+    score when there is none); one that shows none lies 1 above the kind's best score, as `calibrate`'s does
+    above every score."""
     kinds: dict[str, list[tuple[float, int, int]]] = {}
     for kind, score, alarm, exact in proposals:
         kinds.setdefault(kind, []).append((score, alarm, exact))
-    best: dict[int, tuple[int, dict[str, float]]] = {0: (0, {})}  # alarms used -> (exact shown, thresholds)
+    # alarms used -> ((exact fixes shown, changes shown), thresholds)
+    best: dict[int, tuple[tuple[int, int], dict[str, float]]] = {0: ((0, 0), {})}
     for kind, items in sorted(kinds.items()):
         items.sort(reverse=True)
-        options = [(items[0][0] + 1.0, 0, 0)]  # (threshold, alarms, exact): none of this kind shown
+        options = [(items[0][0] + 1.0, 0, 0, 0)]  # (threshold, alarms, exact, shown): none of this kind shown
         alarms = exact = 0
         for i, (score, alarm, hit) in enumerate(items):
             alarms, exact = alarms + alarm, exact + hit
             if i + 1 == len(items):
-                options.append((score, alarms, exact))
+                options.append((score, alarms, exact, i + 1))
             elif items[i + 1][0] < score:  # a cut-off between two distinct scores
-                options.append(((score + items[i + 1][0]) / 2, alarms, exact))
-        grown: dict[int, tuple[int, dict[str, float]]] = {}
-        for used, (shown, chosen) in best.items():
-            for threshold, alarms, exact in options:
-                total = used + alarms
-                if total <= budget and (total not in grown or grown[total][0] < shown + exact):
-                    grown[total] = (shown + exact, {**chosen, kind: threshold})
+                options.append(((score + items[i + 1][0]) / 2, alarms, exact, i + 1))
+        grown: dict[int, tuple[tuple[int, int], dict[str, float]]] = {}
+        for used, ((fixes, changes), chosen) in best.items():
+            for threshold, alarms, exact, shown in options:
+                total, value = used + alarms, (fixes + exact, changes + shown)
+                if total <= budget and (total not in grown or grown[total][0] < value):
+                    grown[total] = (value, {**chosen, kind: threshold})
         best = grown
-    return max(best.items(), key=lambda kv: (kv[1][0], -kv[0]))[1][1]
+    return max(best.items(), key=lambda kv: (kv[1][0][0], -kv[0], kv[1][0][1]))[1][1]
 
 
-def _edit(window: str, n_lines: int, ids: list[int], tokenizer, language: str) -> str | None:
+def _edit(code: str, start: int, n_lines: int, ids: list[int], tokenizer, language: str) -> str | None:
     """The kind of edit (a single-statement class of `patchcoder.ground.sstub`, "other" for the rest) the
-    script `ids` makes on `window`; None when it does not parse, apply or change it."""
+    script `ids` makes on the window of `code` at lines [start, start + n_lines), classified on the whole file
+    as the product classifies a patch (`Patch.sstub`); None when it does not parse, apply or change it."""
+    from patchcoder.ground.languages import LANGUAGES
     from patchcoder.ground.sstub import OTHER, classify_sstub
-    from patchcoder.tokenizer.edits import EditScript, EditScriptError
+    from patchcoder.tokenizer.edits import EditScript, EditScriptError, split_lines
 
+    lines = split_lines(code)
+    window = "".join(lines[start:start + n_lines])
     try:
         new = EditScript.from_tokens(ids, tokenizer, n_lines).apply(window)
     except EditScriptError:
         return None
-    return None if new == window else classify_sstub(window, new, language) or OTHER
+    if new == window:
+        return None
+    patched = "".join(lines[:start]) + new + "".join(lines[start + n_lines:])
+    return classify_sstub(code, patched, language if language in LANGUAGES else None) or OTHER
 
 
 def _decoded(out) -> dict:
@@ -326,7 +335,6 @@ def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int,
     still fit a window), the (score, kind of edit) of the changes the model would make, and how many
     were shown.
     records[k], when given, gets what was decoded for case k's fixed window under "fixed"."""
-    from patchcoder.tokenizer.edits import split_lines
     from patchcoder.tokenizer.examples import encode_prompt
     from patchcoder.windows import Window
 
@@ -347,7 +355,6 @@ def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int,
             records[window.index]["fixed"] = _decoded(out)
         if out is None or not out.finished:
             continue
-        text = "".join(split_lines(item["code"])[window.start:window.start + window.n_lines])
-        if kind := _edit(text, window.n_lines, out.ids, tok, item["language"]):
+        if kind := _edit(item["code"], window.start, window.n_lines, out.ids, tok, item["language"]):
             changed.append((out.score, kind))
     return changed, len(windows)

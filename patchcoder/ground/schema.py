@@ -111,7 +111,7 @@ class Table:
     value: Whole | Number | OneOf | Flag | Text
 
     def expects(self) -> str:
-        return f"an object from some of {', '.join(self.keys)} to {self.value.expects()}"
+        return f"a non-empty object from some of {', '.join(self.keys)} to {self.value.expects()}"
 
     def accepts(self, value) -> bool:
         return (isinstance(value, dict) and bool(value)

@@ -207,6 +207,7 @@ def test_a_threshold_per_kind_of_edit_replaces_min_score_for_its_kind(fixer, tmp
     assert repairer.min_score_for(patch) == above and repairer.min_score == below
     assert suggest(repairer, [target]) == []  # its kind's threshold hides it, though min_score would show it
     assert len(suggest(repairer, [target], min_score=below)) == 1  # an explicit threshold replaces every one
+    assert Repairer.load(folder, min_score=None).min_score_for(patch) is None  # also when loading
     save_min_score(folder, above, "a test", by_edit={"change_binary_operator": below, "fewer_arguments": above})
     assert len(suggest(Repairer.load(folder), [target])) == 1  # its kind's threshold shows it above min_score
     save_min_score(folder, above, "a test", by_edit={"fewer_arguments": below})  # other kinds keep min_score
@@ -217,7 +218,7 @@ def test_a_threshold_per_kind_of_edit_replaces_min_score_for_its_kind(fixer, tmp
     with pytest.raises(PatchcoderError, match=r"min_score_by_edit\['other'\] must be a finite number"):
         save_min_score(folder, below, "a test", by_edit={"other": math.inf})
     for bad, message in (({"change_operator": -1.0}, "unknown key 'change_operator'"),
-                         ({}, "min_score_by_edit must be an object"), ({"other": "high"}, "\\['other'\\]")):
+                         ({}, "min_score_by_edit must be a non-empty object"), ({"other": "high"}, "\\['other'\\]")):
         (folder / "decoding.json").write_text(json.dumps({"min_score_by_edit": bad}))
         with pytest.raises(PatchcoderError, match=message):
             Repairer.load(folder)
@@ -239,6 +240,42 @@ def test_an_items_patch_is_the_best_its_threshold_shows():
     assert both_hidden._rank_key(removal) > both_hidden._rank_key(operator)
     for one in (Repairer(None, None, min_score=0.0), Repairer(None, None)):
         assert one._rank_key(removal) > one._rank_key(operator)
+
+
+def test_repair_takes_the_window_whose_patch_its_threshold_shows(fixer, monkeypatch):
+    """A file of many windows, each decoded to a chosen script (the model's scores replaced, the rest of `repair`
+    real): the higher-scoring removal of an argument, hidden by its kind's threshold, loses to the operator fix
+    of another window; without thresholds per kind the higher score wins."""
+    from patchcoder.decoding import Decoded
+    from patchcoder.tokenizer.edits import edit_script, split_lines
+
+    repairer = Repairer.load(fixer)
+    tok = repairer.tokenizer
+    code = ("def area(width, height):\n    return max(width, height)\n" + "".join(f"x{i} = {i}\n" for i in range(200))
+            + "def perimeter(width, height):\n    return width - height\n")
+    changes = {"max(width, height)": ("max(width)", -0.1), "width - height": ("width + height", -0.5)}
+
+    def decode(items, windows, mode=None, beam=1):
+        found = []
+        for w in windows:
+            old = "".join(split_lines(code)[w.start:w.start + w.n_lines])
+            hit = next((k for k in changes if k in old), None)
+            if hit is None:
+                found.append(None)
+                continue
+            new = old.replace(hit, changes[hit][0])
+            ids = edit_script(old, new, "python", lexer=tok.lexer).to_tokens(
+                tok, new_line_ids=tok.encode_lines(new, "python")) + [tok.eos_id]
+            found.append(Decoded(ids, True, changes[hit][1]))
+        return found
+
+    monkeypatch.setattr(repairer, "decode_windows", decode)
+    repairer.min_score, repairer.min_score_by_edit = -1.0, {"fewer_arguments": 0.0}
+    (patch,) = repairer.repair([{"code": code, "path": "shapes.py"}])
+    assert (patch.sstub, patch.score) == ("change_binary_operator", -0.5)
+    repairer.min_score_by_edit = None
+    (patch,) = repairer.repair([{"code": code, "path": "shapes.py"}])
+    assert (patch.sstub, patch.score) == ("fewer_arguments", -0.1)
 
 
 def test_bf16_and_fp32_decoding_propose_the_same_fix(fixer):

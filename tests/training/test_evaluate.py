@@ -12,6 +12,7 @@ import torch
 
 from patchcoder.decoding import constrained_greedy
 from patchcoder.ground.errors import PatchcoderError
+from patchcoder.ground.sstub import CLASSES
 from patchcoder.model import PatchCoder, PatchCoderConfig
 from patchcoder.tokenizer.edits import EditScript
 from patchcoder.tokenizer.grammar import EditGrammar
@@ -130,6 +131,9 @@ def test_eval_modes_and_false_alarms(tokens, mined, tmp_path):
         assert len(fixed) == round(report["false_alarm_rate"] * report["false_alarm_windows"])
         assert all(score <= 0 for score in fixed) and len(buggy) <= report["examples"]
         assert sum(exact for _, exact in buggy) == round(report["exact_match"] * report["examples"])
+        edits = report["scores"]["edits"]  # the kind of edit of each change, in step with the scores
+        assert len(edits["buggy"]) == len(buggy) and len(edits["fixed"]) == len(fixed)
+        assert set(edits["buggy"] + edits["fixed"]) <= set(CLASSES)
     # ranking only ever answers with a complete script: "no change" or a whole rewrite
     assert reports["rank"]["well_formed"] == 1 and reports["rank"]["applies"] == 1
     assert reports["both"]["well_formed"] >= reports["generate"]["well_formed"]
@@ -160,7 +164,8 @@ def test_calibration_picks_the_lowest_threshold_that_keeps_false_alarms_under_th
 
 def test_thresholds_per_kind_of_edit_show_the_most_fixes_within_the_alarm_budget():
     """fit_by_edit against every combination of cut-offs, on random proposals: never over the budget, as many
-    exact fixes as the best combination, and the fewest alarms among the combinations that show as many."""
+    exact fixes as the best combination, the fewest alarms among the combinations that show as many, and then
+    the most changes shown."""
     import itertools
     import random
 
@@ -174,15 +179,15 @@ def test_thresholds_per_kind_of_edit_show_the_most_fixes_within_the_alarm_budget
         kinds = sorted({k for k, *_ in proposals})
         cuts = {k: [math.inf] + sorted({s for kk, s, *_ in proposals if kk == k}) for k in kinds}
 
-        def shown(thresholds):
+        def shown(thresholds, proposals=proposals):
             kept = [(a, e) for k, s, a, e in proposals if s >= thresholds[k]]
-            return sum(e for _, e in kept), sum(a for a, _ in kept)
+            return sum(e for _, e in kept), sum(a for a, _ in kept), len(kept)
 
-        feasible = [shown(dict(zip(kinds, combo))) for combo in itertools.product(*(cuts[k] for k in kinds))]
-        exact, alarms = max((e, -a) for e, a in feasible if a <= budget)
+        feasible = [shown(dict(zip(kinds, combo, strict=True))) for combo in itertools.product(*(cuts[k] for k in kinds))]
+        exact, alarms, changes = max((e, -a, n) for e, a, n in feasible if a <= budget)
         fitted = fit_by_edit(proposals, budget)
         assert set(fitted) == set(kinds)
-        assert shown(fitted) == (exact, -alarms), (proposals, budget, fitted)
+        assert shown(fitted) == (exact, -alarms, changes), (proposals, budget, fitted)
         for kind, threshold in fitted.items():  # never on a measured score, except at the kind's lowest
             scores = sorted({s for k, s, *_ in proposals if k == kind})
             assert threshold not in scores[1:]
@@ -200,9 +205,10 @@ def test_calibration_per_kind_of_edit_hides_the_kind_that_costs_alarms():
     c = calibrate_by_edit(report, 0.05)  # one alarm of 20 allowed
     assert c["min_score_by_edit"]["fewer_arguments"] == -0.05 + 1.0  # none shown
     assert c["min_score_by_edit"]["change_binary_operator"] == -0.7  # all three fixes, one alarm
-    assert c["exact_match"] == 0.3 and c["false_alarm_rate"] == 0.05 and c["suggested"] == 0.3
+    assert c["exact_match"] == 0.3 and c["false_alarm_rate"] == 0.05 and c["suggested"] == 0.4
     assert c["min_score"] == (-0.15 + -0.1) / 2 and c["one_threshold"]["exact_match"] == 0.1  # one fix shown
-    assert c["min_score_by_edit"]["other"] > -1.5  # its fix is not exact: not worth its alarm
+    # its change costs no alarm: shown, down to the alarm below it (as `calibrate` goes as low as its budget lets it)
+    assert c["min_score_by_edit"]["other"] == (-1.5 + -2.0) / 2
     del report["scores"]["edits"]
     with pytest.raises(PatchcoderError, match="kind of each change"):
         calibrate_by_edit(report, 0.05)
@@ -239,7 +245,8 @@ def test_eval_calibrates_and_saves_the_threshold(tokens, mined, tmp_path):
     report = json.loads(out.stdout)
     by_edit = report["calibration"]["min_score_by_edit"]
     edits = report["scores"]["edits"]
-    assert set(by_edit) == set(edits["buggy"] + edits["fixed"]) and report["calibration"]["false_alarm_rate"] == 0
+    assert by_edit and set(by_edit) == set(edits["buggy"] + edits["fixed"])
+    assert report["calibration"]["false_alarm_rate"] == 0
     saved = json.loads((final / "decoding.json").read_text())
-    assert saved.get("min_score_by_edit") == (by_edit or None) and "--by-edit" in saved["min_score_from"]
-    assert Repairer.load(final).min_score_by_edit == (by_edit or None)
+    assert saved["min_score_by_edit"] == by_edit and "--by-edit" in saved["min_score_from"]
+    assert Repairer.load(final).min_score_by_edit == by_edit
