@@ -37,12 +37,11 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
 
     from patchcoder.checkpoint import SHIPPED_MODEL, read_decoding
     from patchcoder.decoding import autocast, score_scripts
-    from patchcoder.ground.sstub import classify_sstub
     from patchcoder.ranking import rank, undo_scores
     from patchcoder.repair import Repairer, Source
     from patchcoder.tokenizer.edits import EditScript, EditScriptError, split_lines
     from patchcoder.tokenizer.examples import encode_prompt
-    from patchcoder.training.evaluate import build_cases, fixed_file, load_rows
+    from patchcoder.training.evaluate import build_cases, edit_kind, fixed_file, load_rows
     from patchcoder.windows import Window
 
     repairer = Repairer.load(checkpoint)
@@ -100,7 +99,7 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
                 with autocast(repairer.model, repairer.precision):
                     scores = score_scripts(repairer.model, prompts, read_scripts, batch_size=16) if prompts else []
                 second = {j: [round(scores[2 * i + 1], 5), round(scores[2 * i], 5)] for i, j in enumerate(reads)}
-            for j, ((kind, case, _, window, text, right), ranking) in enumerate(zip(jobs, rankings, strict=True)):
+            for j, ((kind, case, item, window, text, right), ranking) in enumerate(zip(jobs, rankings, strict=True)):
                 candidates, results = [], []
                 for ids, score in zip(ranking.candidates, ranking.scores, strict=True):
                     result = applied(ids, text, window.n_lines)
@@ -109,9 +108,9 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
                                        int(result == right)])
                 reverse = None if undo[j] is None else [bests[j], round(undo[j], 5)]
                 # the kind of edit the best rewrite makes (the miner's single-statement classes), for thresholds
-                # per kind of edit
-                new = None if bests[j] is None else results[bests[j]]
-                edit = classify_sstub(text, new, case.language) if new is not None and new != text else None
+                # per kind of edit: classified on the whole file, as the product does
+                edit = None if bests[j] is None else edit_kind(item["code"], window.start, window.n_lines, chosen[j],
+                                                                tok, case.language)
                 record = {"kind": kind, "sstub": case.sstub, "path": case.path, "edit": edit or "other",
                           "candidates": candidates, "reverse": reverse}
                 if centre:

@@ -157,7 +157,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
                 for counter in (totals, by_language[case.language], by_sstub[case.sstub]):
                     counter["examples"] += 1
                     counter.update(scores)
-                if out is not None and out.finished and (kind := _edit(case.old, case.window_start, case.n_lines,
+                if out is not None and out.finished and (kind := edit_kind(case.old, case.window_start, case.n_lines,
                                                                      out.ids, tokenizer, case.language)):
                     bug_scores.append((out.score, scores["exact_match"]))
                     edits["buggy"].append(kind)
@@ -302,7 +302,7 @@ def fit_by_edit(proposals: list[tuple[str, float, int, int]], budget: int) -> di
     return max(best.items(), key=lambda kv: (kv[1][0][0], -kv[0], kv[1][0][1]))[1][1]
 
 
-def _edit(code: str, start: int, n_lines: int, ids: list[int], tokenizer, language: str) -> str | None:
+def edit_kind(code: str, start: int, n_lines: int, ids: list[int], tokenizer, language: str) -> str | None:
     """The kind of edit (a single-statement class of `patchcoder.ground.sstub`, "other" for the rest) the
     script `ids` makes on the window of `code` at lines [start, start + n_lines), classified on the whole file
     as the product classifies a patch (`Patch.sstub`); None when it does not parse, apply or change it."""
@@ -355,6 +355,6 @@ def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int,
             records[window.index]["fixed"] = _decoded(out)
         if out is None or not out.finished:
             continue
-        if kind := _edit(item["code"], window.start, window.n_lines, out.ids, tok, item["language"]):
+        if kind := edit_kind(item["code"], window.start, window.n_lines, out.ids, tok, item["language"]):
             changed.append((out.score, kind))
     return changed, len(windows)
