@@ -51,6 +51,26 @@ JAVA2 = """class Box {
 }
 """
 
+PY3 = """def fetch(url, retries):
+    response = session.request(
+        "GET", url, timeout=retries
+    )
+    values = [
+        response, url
+    ]
+    check(response,
+          retries)
+    return wrap(
+        response, values
+    )
+
+
+def build(
+    url, retries
+):
+    return fetch(url, retries)
+"""
+
 CASES = [
     # (class, language, old text, old fragment, new fragment)
     ("change_binary_operator", "python", PY, "total < 0", "total <= 0"),
@@ -88,6 +108,13 @@ CASES = [
     ("change_identifier", "python", PY2, "str(total)", "int(total)"),
     ("change_keyword", "java", JAVA2, "int size", "long size"),
     ("change_binary_operator", "python", PY2, "- self.height", "+ self.height"),
+    # a line of a call spread over several lines: its arguments (the call opens on a line above)
+    ("fewer_arguments", "python", PY3, '"GET", url, timeout=retries', '"GET", url'),
+    ("more_arguments", "python", PY3, "response, values\n", "response, values, url\n"),
+    ("swap_arguments", "python", PY3, "response, values\n", "values, response\n"),
+    ("fewer_arguments", "python", PY3, "          retries)", "          )"),
+    ("other", "python", PY3, "response, url\n", "response\n"),  # a list's items, not a call's arguments
+    ("other", "python", PY3, "    url, retries\n", "    url\n"),  # a definition's parameters
 ]
 
 

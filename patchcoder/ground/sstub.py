@@ -103,9 +103,9 @@ def lexemes(line: str, language: str | None = None) -> list[tuple[str, str]]:
     return out
 
 
-def _changed_lines(old: str, new: str) -> tuple[str, str, str | None] | None:
-    """The one differing line of each side and the line before it (None at the top), or None when the
-    texts differ in more (or fewer) lines."""
+def _changed_lines(old: str, new: str) -> tuple[str, str, list[str]] | None:
+    """The one differing line of each side and the lines before it, or None when the texts differ in more
+    (or fewer) lines."""
     a, b = old.split("\n"), new.split("\n")
     if abs(len(a) - len(b)) > 0:
         return None
@@ -120,7 +120,7 @@ def _changed_lines(old: str, new: str) -> tuple[str, str, str | None] | None:
         end_b -= 1
     if end_a != start or end_b != start:
         return None
-    return a[start], b[start], a[start - 1] if start > 0 else None
+    return a[start], b[start], a[:start]
 
 
 def _is_operand_end(lexeme: tuple[str, str] | None) -> bool:
@@ -205,7 +205,7 @@ def classify_sstub(old: str, new: str, language: str | None = None) -> str | Non
     if lines is None:
         return None
     a_all, b_all = lexemes(lines[0], language), lexemes(lines[1], language)
-    previous = lexemes(lines[2], language) if lines[2] is not None else []
+    previous = lexemes(lines[2][-1], language) if lines[2] else []
     if a_all == b_all or not a_all or not b_all:
         return None
     p, s = common_affixes(a_all, b_all)
@@ -246,16 +246,52 @@ def classify_sstub(old: str, new: str, language: str | None = None) -> str | Non
     if open_at is not None and open_at >= 2 and a_all[open_at - 2][1] in DEFINITIONS:
         open_at = None  # `def f(a, b)`: a changed signature, not a call with other arguments
     if open_at is not None:
-        close_a, close_b = _close_index(a_all, open_at + 1), _close_index(b_all, open_at + 1)
-        if close_a is not None and close_b is not None and a_all[close_a:] == b_all[close_b:]:
-            args_a, args_b = _arguments(a_all[open_at + 1:close_a]), _arguments(b_all[open_at + 1:close_b])
-            if len(args_a) == len(args_b) and args_a != args_b and sorted(args_a) == sorted(args_b):
-                return SWAP_ARGUMENTS
-            if len(args_b) > len(args_a) and _is_subsequence(args_a, args_b):
-                return MORE_ARGUMENTS
-            if len(args_b) < len(args_a) and _is_subsequence(args_b, args_a):
-                return FEWER_ARGUMENTS
-    return OTHER
+        found = _argument_change(a_all, b_all, open_at + 1)
+    elif _inside_call(lines[2], language):  # a line of a call spread over several: `f(\n    a, b=c\n)`
+        found = _argument_change(a_all, b_all, 0)
+    else:
+        found = None
+    return found or OTHER
+
+
+CONTEXT_LINES = 20  # lines read above a changed line to find the call it lies in
+
+
+def _inside_call(before: list[str], language: str | None) -> bool:
+    """Whether the lines `before` a line (the nearest CONTEXT_LINES read) leave a call's argument list open,
+    not a definition's parameters."""
+    prefix = [lexeme for line in before[-CONTEXT_LINES:] for lexeme in lexemes(line, language)]
+    open_at = _enclosing_call(prefix)
+    return open_at is not None and not (open_at >= 2 and prefix[open_at - 2][1] in DEFINITIONS)
+
+
+def _argument_change(a: list[tuple[str, str]], b: list[tuple[str, str]], start: int) -> str | None:
+    """Swapped, more or fewer arguments, when the arguments of a call that begin at lexeme `start` of both
+    sides differ only so; the list ends at its closing ")" on the line, or (closed on a later line) with the
+    line, whose brackets must then balance."""
+    close_a, close_b = _close_index(a, start), _close_index(b, start)
+    if close_a is None and close_b is None and _balanced(a[start:]) and _balanced(b[start:]):
+        close_a, close_b = len(a), len(b)
+    if close_a is None or close_b is None or a[close_a:] != b[close_b:]:
+        return None
+    args_a, args_b = _arguments(a[start:close_a]), _arguments(b[start:close_b])
+    if len(args_a) == len(args_b) and args_a != args_b and sorted(args_a) == sorted(args_b):
+        return SWAP_ARGUMENTS
+    if len(args_b) > len(args_a) and _is_subsequence(args_a, args_b):
+        return MORE_ARGUMENTS
+    if len(args_b) < len(args_a) and _is_subsequence(args_b, args_a):
+        return FEWER_ARGUMENTS
+    return None
+
+
+def _balanced(tokens: list[tuple[str, str]]) -> bool:
+    """Whether every bracket the lexemes open they also close, and none they close was opened before them."""
+    depth = 0
+    for _, text in tokens:
+        depth += (text in ("(", "[", "{")) - (text in (")", "]", "}"))
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 def common_affixes(a: Sequence, b: Sequence) -> tuple[int, int]:
