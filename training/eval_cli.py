@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "most RATE, e.g. 0.1, and report what it keeps")
     p.add_argument("--by-edit", action="store_true",
                    help="with --calibrate, also find a threshold per kind of edit (the single-statement classes) "
-                        "that together show the most exact fixes within the same false-alarm rate")
+                        "that together show the most exact fixes with at most RATE false alarms on files they were "
+                        "not fitted on (the fitting budget chosen by fitting on half of the files, measuring on the other)")
     p.add_argument("--save-min-score", action="store_true",
                    help="with --calibrate, write that threshold (and with --by-edit those per kind of edit) into the "
                         "checkpoint's decoding.json, where suggest and the hook take their default --min-score from")
@@ -113,12 +114,15 @@ def run(args: argparse.Namespace) -> int:
                        f"(without a threshold {c['exact_match_without']:.1%}), suggestions on "
                        f"{c['suggested']:.1%} of the buggy windows")
         if args.by_edit:
-            report["calibration"] = c = calibrate_by_edit(report, args.calibrate)
+            report["calibration"] = c = calibrate_by_edit(report, args.calibrate, held_out=True)
             if c["min_score_by_edit"]:
                 stderr().print(_by_edit_table(c))
-            stderr().print(f"calibration per kind of edit: false alarms {c['false_alarm_rate']:.1%}, exact fixes "
-                           f"{c['exact_match']:.1%}, suggestions on {c['suggested']:.1%} of the buggy windows; "
-                           "other kinds keep the one threshold")
+            h = c["held_out"]
+            stderr().print(f"calibration per kind of edit, fitted at {c['fit_rate']:.1%} (fitted on one half of the "
+                           f"files and applied to the other: {h['false_alarms']} of {h['clean']} clean windows "
+                           f"alarmed, {h['exact']} exact fixes shown): false alarms {c['false_alarm_rate']:.1%}, "
+                           f"exact fixes {c['exact_match']:.1%}, suggestions on {c['suggested']:.1%} of the buggy "
+                           f"windows; other kinds keep the one threshold, fitted at {c['fit_rate']:.1%} too")
         if args.save_min_score:
             from patchcoder.checkpoint import save_min_score
 

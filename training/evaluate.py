@@ -143,6 +143,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
     alarm_scores: list[float] = []  # scores of the changes proposed for already-fixed windows
     bug_scores: list[tuple[float, int]] = []  # (score, exact) of the changes proposed for buggy windows
     edits: dict[str, list[str]] = {"buggy": [], "fixed": []}  # the kind of edit of each, in the same order
+    files: dict[str, list[str]] = {"buggy": [], "fixed": [], "clean": []}  # the file of each, and of each clean window
     alarm_windows = 0
     started = time.perf_counter()
     with torch.no_grad(), progress_bar("evaluating", len(cases), show_progress) as advance:
@@ -161,15 +162,18 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
                                                                      out.ids, tokenizer, case.language)):
                     bug_scores.append((out.score, scores["exact_match"]))
                     edits["buggy"].append(kind)
+                    files["buggy"].append(case.path)
                 if examples is not None:
                     examples.append({"path": case.path, "window_start": case.window_start, "n_lines": case.n_lines,
                                      "language": case.language, "sstub": case.sstub, **_decoded(out), **scores})
             if false_alarms:
                 fixed = examples[len(examples) - len(batch):] if examples is not None else None
                 changed, shown = _false_alarms(repairer, batch, mode, beam, fixed)
-                alarm_scores.extend(score for score, _ in changed)
-                edits["fixed"].extend(kind for _, kind in changed)
-                alarm_windows += shown
+                alarm_scores.extend(score for score, _, _ in changed)
+                edits["fixed"].extend(kind for _, kind, _ in changed)
+                files["fixed"].extend(path for _, _, path in changed)
+                files["clean"].extend(shown)
+                alarm_windows += len(shown)
             advance(len(batch))
     seconds = time.perf_counter() - started
 
@@ -184,7 +188,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
         "sstub_examples": {k: v["examples"] for k, v in sorted(by_sstub.items())},
         "seconds_per_example": seconds / len(cases),
         **({"false_alarm_rate": len(alarm_scores) / max(1, alarm_windows), "false_alarm_windows": alarm_windows,
-            "scores": {"buggy": bug_scores, "fixed": alarm_scores, "edits": edits}}
+            "scores": {"buggy": bug_scores, "fixed": alarm_scores, "edits": edits, "files": files}}
            if false_alarms else {}),
         "mode": mode,
         "beam": beam,
@@ -241,32 +245,85 @@ def calibrate(report: dict, max_false_alarm_rate: float) -> dict:
     }
 
 
-def calibrate_by_edit(report: dict, max_false_alarm_rate: float) -> dict:
+def calibrate_by_edit(report: dict, max_false_alarm_rate: float, *, held_out: bool = False) -> dict:
     """A threshold per kind of edit, from a report made with `false_alarms=True`: together they show the most
     exact fixes with at most `max_false_alarm_rate` of the already-fixed windows alarmed (`fit_by_edit`); and
     what they keep, as `calibrate` reports it, beside `calibrate`'s one threshold ("min_score"), which stays
-    the threshold of the kinds of edit the report has no change of."""
-    one = calibrate(report, max_false_alarm_rate)
+    the threshold of the kinds of edit the report has no change of.
+
+    Fitted per kind the thresholds overfit: on windows they were not fitted on they alarm more often. With
+    `held_out`, the rate is one on files not fitted on: the report's files are split in two (by a hash of the
+    path), and the fitting budget is the largest of RATE, 0.9 RATE, ..., 0.1 RATE, 0 whose thresholds, fitted on
+    each half and applied to the other, alarm at most RATE of the clean windows together ("fit_rate", and
+    "held_out": those alarms and exact fixes); the thresholds and `min_score` are then fitted on every window
+    at that budget."""
     scores = report["scores"]
     if "edits" not in scores:
         raise PatchcoderError("calibration per kind of edit needs an evaluation that records the kind of each change")
+    if held_out and "files" not in scores:
+        raise PatchcoderError("calibration held out by file needs an evaluation that records the file of each change")
     proposals = [(kind, score, 0, exact) for (score, exact), kind in zip(scores["buggy"], scores["edits"]["buggy"],
                                                                          strict=True)]
     proposals += [(kind, score, 1, 0) for score, kind in zip(scores["fixed"], scores["edits"]["fixed"], strict=True)]
     windows = max(1, report["false_alarm_windows"])
-    by_edit = fit_by_edit(proposals, math.floor(max_false_alarm_rate * windows + 1e-9))
+    fit_rate, estimate = max_false_alarm_rate, None
+    if held_out:
+        paths = scores["files"]["buggy"] + scores["files"]["fixed"]
+        fit_rate, estimate = _held_out_budget(list(zip(proposals, paths, strict=True)), scores["files"]["clean"],
+                                              max_false_alarm_rate)
+    one = calibrate(report, fit_rate)
+    by_edit = fit_by_edit(proposals, math.floor(fit_rate * windows + 1e-9))
     kept = [(alarm, exact) for kind, score, alarm, exact in proposals if score >= by_edit[kind]]
     examples = max(1, report["examples"])
     return {
         "min_score_by_edit": by_edit,
         "min_score": one["min_score"],
         "max_false_alarm_rate": max_false_alarm_rate,
+        "fit_rate": fit_rate,
+        **({"held_out": estimate} if estimate is not None else {}),
         "false_alarm_rate": sum(alarm for alarm, _ in kept) / windows,
         "exact_match": sum(exact for _, exact in kept) / examples,
         "exact_match_without": one["exact_match_without"],
         "suggested": sum(1 - alarm for alarm, _ in kept) / examples,
         "one_threshold": {k: one[k] for k in ("false_alarm_rate", "exact_match", "suggested")},
     }
+
+
+def _held_out_budget(proposals: list[tuple[tuple[str, float, int, int], str]], clean: list[str],
+                     rate: float) -> tuple[float, dict]:
+    """(the fitting rate, {"false_alarms", "exact", "clean"} held out) for `calibrate_by_edit(held_out=True)`:
+    `proposals` are ((kind, score, is an alarm, is exact), file), `clean` the file of every clean window."""
+    allowed = math.floor(rate * len(clean) + 1e-9)
+    for tenths in range(10, 0, -1):
+        alarms, exact = _across_halves(proposals, clean, rate * tenths / 10)
+        if alarms <= allowed:
+            return rate * tenths / 10, {"false_alarms": alarms, "exact": exact, "clean": len(clean)}
+    alarms, exact = _across_halves(proposals, clean, 0.0)
+    return 0.0, {"false_alarms": alarms, "exact": exact, "clean": len(clean)}
+
+
+def _across_halves(proposals: list[tuple[tuple[str, float, int, int], str]], clean: list[str],
+                   fit_rate: float) -> tuple[int, int]:
+    """(alarms, exact fixes) of thresholds fitted at `fit_rate` on each half of the files (one per kind of edit,
+    and `calibrate`'s for the kinds a half has no change of) and applied to the other half, summed."""
+    import zlib
+
+    def half(path: str) -> int:
+        return zlib.crc32(path.encode()) % 2
+
+    alarms = exact = 0
+    for k in (0, 1):
+        mine = [p for p, path in proposals if half(path) == k]
+        windows = sum(half(path) == k for path in clean)
+        one = calibrate({"examples": 1, "false_alarm_windows": windows, "scores": {
+            "buggy": [(score, hit) for _, score, alarm, hit in mine if not alarm],
+            "fixed": [score for _, score, alarm, _ in mine if alarm]}}, fit_rate)["min_score"]
+        by_edit = fit_by_edit(mine, math.floor(fit_rate * windows + 1e-9))
+        for (kind, score, alarm, hit), path in proposals:
+            threshold = by_edit.get(kind, one)
+            if half(path) != k and (threshold is None or score >= threshold):
+                alarms, exact = alarms + alarm, exact + hit
+    return alarms, exact
 
 
 def fit_by_edit(proposals: list[tuple[str, float, int, int]], budget: int) -> dict[str, float]:
@@ -330,10 +387,10 @@ def _decoded(out) -> dict:
 
 
 def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int,
-                  records: list[dict] | None = None) -> tuple[list[tuple[float, str]], int]:
+                  records: list[dict] | None = None) -> tuple[list[tuple[float, str, str]], list[str]]:
     """(changes, shown): of the batch's windows shown as they are after the real change (those that
-    still fit a window), the (score, kind of edit) of the changes the model would make, and how many
-    were shown.
+    still fit a window), the (score, kind of edit, file) of the changes the model would make, and the
+    file of each window shown.
     records[k], when given, gets what was decoded for case k's fixed window under "fixed"."""
     from patchcoder.tokenizer.examples import encode_prompt
     from patchcoder.windows import Window
@@ -347,14 +404,14 @@ def _false_alarms(repairer, batch: list[_Case], mode: str, beam: int,
         items.append({"code": code, "language": case.language})
         windows.append(Window(k, encode_prompt(tok, code, case.path, None, case.language, start, start + n),
                               start, n))
-    changed: list[tuple[float, str]] = []
+    changed: list[tuple[float, str, str]] = []
     if not windows:
-        return changed, 0
+        return changed, []
     for item, window, out in zip(items, windows, repairer.decode_windows(items, windows, mode, beam), strict=True):
         if records is not None:
             records[window.index]["fixed"] = _decoded(out)
         if out is None or not out.finished:
             continue
         if kind := edit_kind(item["code"], window.start, window.n_lines, out.ids, tok, item["language"]):
-            changed.append((out.score, kind))
-    return changed, len(windows)
+            changed.append((out.score, kind, batch[window.index].path))
+    return changed, [batch[w.index].path for w in windows]

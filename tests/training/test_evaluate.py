@@ -214,6 +214,45 @@ def test_calibration_per_kind_of_edit_hides_the_kind_that_costs_alarms():
         calibrate_by_edit(report, 0.05)
 
 
+def test_calibration_per_kind_of_edit_held_out_by_file_keeps_the_rate_on_files_not_fitted_on():
+    """With held_out, the fitting budget is the largest tenth of RATE whose thresholds, fitted on one half of the
+    files and applied to the other, alarm at most RATE of the clean windows; the thresholds are those fitted on
+    every window at that budget."""
+    import random
+
+    from patchcoder.training.evaluate import _across_halves, calibrate_by_edit
+
+    rng = random.Random(1)
+    rate, lowered = 0.15, 0
+    for _ in range(40):
+        files = [f"pkg/m{k}.py" for k in range(6)]
+        buggy = [(round(rng.uniform(-2, 0), 2), int(rng.random() < 0.5)) for _ in range(rng.randint(3, 12))]
+        fixed = [round(rng.uniform(-2, 0), 2) for _ in range(rng.randint(1, 14))]
+        report = {"examples": 20, "false_alarm_windows": 20, "scores": {
+            "buggy": buggy, "fixed": fixed,
+            "edits": {"buggy": [rng.choice("ab") for _ in buggy], "fixed": [rng.choice("ab") for _ in fixed]},
+            "files": {"buggy": [rng.choice(files) for _ in buggy], "fixed": [rng.choice(files) for _ in fixed],
+                      "clean": [rng.choice(files) for _ in range(20)]}}}
+        c = calibrate_by_edit(report, rate, held_out=True)
+        allowed = math.floor(rate * 20 + 1e-9)
+        assert c["held_out"]["false_alarms"] <= allowed or c["fit_rate"] == 0
+        s = report["scores"]
+        proposals = [((k, x, 0, e), f) for (x, e), k, f in zip(s["buggy"], s["edits"]["buggy"], s["files"]["buggy"],
+                                                               strict=True)]
+        proposals += [((k, x, 1, 0), f) for x, k, f in zip(s["fixed"], s["edits"]["fixed"], s["files"]["fixed"],
+                                                               strict=True)]
+        if c["fit_rate"] < rate:  # the next tenth up alarms too often on the files it was not fitted on
+            lowered += 1
+            assert _across_halves(proposals, s["files"]["clean"], c["fit_rate"] + rate / 10)[0] > allowed
+        at_that_rate = calibrate_by_edit(report, c["fit_rate"])
+        assert c["min_score_by_edit"] == at_that_rate["min_score_by_edit"]
+        assert c["min_score"] == at_that_rate["min_score"]
+    assert lowered >= 5  # the budget was lowered in some of the cases
+    del report["scores"]["files"]
+    with pytest.raises(PatchcoderError, match="file of each change"):
+        calibrate_by_edit(report, rate, held_out=True)
+
+
 def test_eval_calibrates_and_saves_the_threshold(tokens, mined, tmp_path):
     from patchcoder.repair import Repairer
     from patchcoder.training.config import DataConfig, DataSource, OptimConfig, RunConfig, TrainConfig
@@ -246,6 +285,7 @@ def test_eval_calibrates_and_saves_the_threshold(tokens, mined, tmp_path):
     by_edit = report["calibration"]["min_score_by_edit"]
     edits = report["scores"]["edits"]
     assert by_edit and set(by_edit) == set(edits["buggy"] + edits["fixed"])
+    assert report["calibration"]["fit_rate"] == 0 and "held_out" in report["calibration"]
     assert report["calibration"]["false_alarm_rate"] == 0
     saved = json.loads((final / "decoding.json").read_text())
     assert saved["min_score_by_edit"] == by_edit and "--by-edit" in saved["min_score_from"]
