@@ -153,6 +153,21 @@ def test_fast_on_large_files():
     assert (time.perf_counter() - started) / 20 < 0.05
 
 
+@pytest.mark.parametrize(("text", "old", "new"), [
+    # a "(" inside a docstring above is not a call; nor inside a string over several lines
+    ("def f():\n    \"\"\"Parses options (the users' choice) that aren't defaults.\"\"\"\n    from x import a, b\n",
+     "import a, b", "import a"),
+    ('    """Usage: run(\n    """\n    return x, y\n', "return x, y", "return x"),
+    ('query = """\nSELECT count(\n    a, b\n"""\n', "    a, b", "    b, a"),
+    # the line begins or ends inside an argument: `foo(a + b, c)` -> `foo(a + c, b)` swaps no arguments
+    ("foo(\n    a +\n    b, c\n)\n", "b, c", "c, b"),
+    ("foo(\n    a, b\n    + c\n)\n", "a, b", "b, a"),
+])
+def test_a_line_is_classed_by_arguments_only_inside_a_call_and_at_their_boundaries(text, old, new):
+    assert text.count(old) == 1
+    assert classify_sstub(text, text.replace(old, new), "python") == "other"
+
+
 def test_relative_import_is_an_identifier_not_an_attribute():
     old = "from .utils import echo\nx = 1\n"
     assert classify_sstub(old, old.replace(".utils", ".helpers"), "python") == "change_identifier"

@@ -123,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
                            f"alarmed, {h['exact']} exact fixes shown): false alarms {c['false_alarm_rate']:.1%}, "
                            f"exact fixes {c['exact_match']:.1%}, suggestions on {c['suggested']:.1%} of the buggy "
                            f"windows; other kinds keep the one threshold, fitted at {c['fit_rate']:.1%} too")
+            if h["false_alarms"] > h["allowed"]:
+                stderr().print(f"warning: even fitted at 0%, the thresholds alarm {h['false_alarms']} clean windows "
+                               f"of files they were not fitted on, more than {args.calibrate:.1%} allows "
+                               f"({h['allowed']}); the evaluation set may be too small to calibrate per kind of edit")
         if args.save_min_score:
             from patchcoder.checkpoint import save_min_score
 
@@ -133,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
             written = save_min_score(args.checkpoint, c["min_score"], why, mode=report["mode"],
                                      keep_heads=report["keep_heads"], undo_weight=report["undo_weight"],
                                      by_edit=c.get("min_score_by_edit"))
-            stderr().print(f"wrote min_score{' and min_score_by_edit' if c.get('min_score_by_edit') else ''} into {written}")
+            tables = " and min_score_by_edit" if c.get("min_score_by_edit") else ""
+            stderr().print(f"wrote min_score{tables} into {written}")
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")

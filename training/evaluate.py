@@ -253,10 +253,11 @@ def calibrate_by_edit(report: dict, max_false_alarm_rate: float, *, held_out: bo
 
     Fitted per kind the thresholds overfit: on windows they were not fitted on they alarm more often. With
     `held_out`, the rate is one on files not fitted on: the report's files are split in two (by a hash of the
-    path), and the fitting budget is the largest of RATE, 0.9 RATE, ..., 0.1 RATE, 0 whose thresholds, fitted on
-    each half and applied to the other, alarm at most RATE of the clean windows together ("fit_rate", and
-    "held_out": those alarms and exact fixes); the thresholds and `min_score` are then fitted on every window
-    at that budget."""
+    path), and the fitting budget is the largest of RATE, 0.9 RATE, ..., 0.1 RATE whose thresholds, fitted on
+    each half and applied to the other, alarm at most RATE of the clean windows together, or 0 when none does
+    ("fit_rate", and "held_out": those alarms, exact fixes and the alarms RATE allows; with every file in one
+    half, the other half fits nothing and the estimate is no estimate); the thresholds and `min_score` are then
+    fitted on every window at that budget."""
     scores = report["scores"]
     if "edits" not in scores:
         raise PatchcoderError("calibration per kind of edit needs an evaluation that records the kind of each change")
@@ -294,12 +295,12 @@ def _held_out_budget(proposals: list[tuple[tuple[str, float, int, int], str]], c
     """(the fitting rate, {"false_alarms", "exact", "clean"} held out) for `calibrate_by_edit(held_out=True)`:
     `proposals` are ((kind, score, is an alarm, is exact), file), `clean` the file of every clean window."""
     allowed = math.floor(rate * len(clean) + 1e-9)
-    for tenths in range(10, 0, -1):
+    for tenths in range(10, 0, -1) if rate > 0 else ():
         alarms, exact = _across_halves(proposals, clean, rate * tenths / 10)
         if alarms <= allowed:
-            return rate * tenths / 10, {"false_alarms": alarms, "exact": exact, "clean": len(clean)}
+            return rate * tenths / 10, {"false_alarms": alarms, "exact": exact, "clean": len(clean), "allowed": allowed}
     alarms, exact = _across_halves(proposals, clean, 0.0)
-    return 0.0, {"false_alarms": alarms, "exact": exact, "clean": len(clean)}
+    return 0.0, {"false_alarms": alarms, "exact": exact, "clean": len(clean), "allowed": allowed}
 
 
 def _across_halves(proposals: list[tuple[tuple[str, float, int, int], str]], clean: list[str],

@@ -4,8 +4,9 @@ A change is a candidate only when exactly one line differs on each side (after d
 two texts share at the start and the end) and its code lexemes differ (not only whitespace or comments).
 The class then comes from the lexemes that differ, e.g. `<` → `<=` is change_binary_operator and
 `f(a, b)` → `f(b, a)` is swap_arguments; a one-line change that fits no class is "other".
-Only the two changed lines are lexed (regex lexer, below), so this is cheap on whole files; the miner
-calls it for small single-hunk changes.
+Only the two changed lines are lexed (regex lexer, below), and, for a line of a call spread over several lines,
+at most CONTEXT_LINES lines around it, so this is cheap on whole files; the miner calls it for small single-hunk
+changes.
 """
 
 from __future__ import annotations
@@ -103,9 +104,9 @@ def lexemes(line: str, language: str | None = None) -> list[tuple[str, str]]:
     return out
 
 
-def _changed_lines(old: str, new: str) -> tuple[str, str, list[str]] | None:
-    """The one differing line of each side and the lines before it, or None when the texts differ in more
-    (or fewer) lines."""
+def _changed_lines(old: str, new: str) -> tuple[str, str, list[str], list[str]] | None:
+    """The one differing line of each side, the lines before it and the lines after it (of `old`), or None
+    when the texts differ in more (or fewer) lines."""
     a, b = old.split("\n"), new.split("\n")
     if abs(len(a) - len(b)) > 0:
         return None
@@ -120,7 +121,7 @@ def _changed_lines(old: str, new: str) -> tuple[str, str, list[str]] | None:
         end_b -= 1
     if end_a != start or end_b != start:
         return None
-    return a[start], b[start], a[:start]
+    return a[start], b[start], a[:start], a[start + 1:]
 
 
 def _is_operand_end(lexeme: tuple[str, str] | None) -> bool:
@@ -247,7 +248,7 @@ def classify_sstub(old: str, new: str, language: str | None = None) -> str | Non
         open_at = None  # `def f(a, b)`: a changed signature, not a call with other arguments
     if open_at is not None:
         found = _argument_change(a_all, b_all, open_at + 1)
-    elif _inside_call(lines[2], language):  # a line of a call spread over several: `f(\n    a, b=c\n)`
+    elif _whole_arguments(lines[2], a_all, lines[3], language):  # a line of a call over several: `f(\n a, b=c\n)`
         found = _argument_change(a_all, b_all, 0)
     else:
         found = None
@@ -255,14 +256,27 @@ def classify_sstub(old: str, new: str, language: str | None = None) -> str | Non
 
 
 CONTEXT_LINES = 20  # lines read above a changed line to find the call it lies in
+CONTEXT_CHARS = 4_000  # longer context lines (minified code) are not read: the line is not classed by arguments
 
 
-def _inside_call(before: list[str], language: str | None) -> bool:
-    """Whether the lines `before` a line (the nearest CONTEXT_LINES read) leave a call's argument list open,
-    not a definition's parameters."""
-    prefix = [lexeme for line in before[-CONTEXT_LINES:] for lexeme in lexemes(line, language)]
+def _whole_arguments(before: list[str], line: list[tuple[str, str]], after: list[str], language: str | None) -> bool:
+    """Whether a line (its lexemes `line`) lies in a call's argument list opened in the lines `before` it (the
+    nearest CONTEXT_LINES, read as one text, so that strings and comments spanning lines are not read as code;
+    not a definition's parameters) and starts and ends at an argument's boundary: after the "(" or a ",", and
+    where the list closes on the line, or before a "," or ")" (its own last, or the next line's first)."""
+    context = before[-CONTEXT_LINES:]
+    text = "\n".join(context)
+    if any(len(line) > CONTEXT_CHARS for line in context) or any(text.count(q) % 2 for q in ('"""', "'''")):
+        return False  # too long to read, or the nearest lines begin inside a string
+    prefix = lexemes(text, language)
     open_at = _enclosing_call(prefix)
-    return open_at is not None and not (open_at >= 2 and prefix[open_at - 2][1] in DEFINITIONS)
+    if open_at is None or (open_at >= 2 and prefix[open_at - 2][1] in DEFINITIONS) or prefix[-1][1] not in ("(", ","):
+        return False
+    if _close_index(line, 0) is not None or line[-1][1] == ",":
+        return True
+    following = next((found for text in after[:CONTEXT_LINES] if len(text) <= CONTEXT_CHARS
+                      and (found := lexemes(text, language))), [])
+    return not following or following[0][1] in (")", ",")
 
 
 def _argument_change(a: list[tuple[str, str]], b: list[tuple[str, str]], start: int) -> str | None:

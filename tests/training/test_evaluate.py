@@ -133,6 +133,9 @@ def test_eval_modes_and_false_alarms(tokens, mined, tmp_path):
         assert sum(exact for _, exact in buggy) == round(report["exact_match"] * report["examples"])
         edits = report["scores"]["edits"]  # the kind of edit of each change, in step with the scores
         assert len(edits["buggy"]) == len(buggy) and len(edits["fixed"]) == len(fixed)
+        files = report["scores"]["files"]  # and the file of each, and of each clean window
+        assert len(files["buggy"]) == len(buggy) and len(files["fixed"]) == len(fixed)
+        assert len(files["clean"]) == report["false_alarm_windows"]
         assert set(edits["buggy"] + edits["fixed"]) <= set(CLASSES)
     # ranking only ever answers with a complete script: "no change" or a whole rewrite
     assert reports["rank"]["well_formed"] == 1 and reports["rank"]["applies"] == 1
@@ -219,8 +222,30 @@ def test_calibration_per_kind_of_edit_held_out_by_file_keeps_the_rate_on_files_n
     files and applied to the other, alarm at most RATE of the clean windows; the thresholds are those fitted on
     every window at that budget."""
     import random
+    import zlib
 
-    from patchcoder.training.evaluate import _across_halves, calibrate_by_edit
+    from patchcoder.training.evaluate import calibrate_by_edit
+
+    def held_out(report, fit_rate):
+        """(alarms, exact) of each half's thresholds (calibrate_by_edit on its own report) on the other half."""
+        s, alarms, exact = report["scores"], 0, 0
+        for k in (0, 1):
+            def mine(path, k=k):
+                return zlib.crc32(path.encode()) % 2 == k
+
+            own = {"examples": 1, "false_alarm_windows": sum(map(mine, s["files"]["clean"])), "scores": {
+                "buggy": [b for b, f in zip(s["buggy"], s["files"]["buggy"], strict=True) if mine(f)],
+                "fixed": [x for x, f in zip(s["fixed"], s["files"]["fixed"], strict=True) if mine(f)],
+                "edits": {side: [e for e, f in zip(s["edits"][side], s["files"][side], strict=True) if mine(f)]
+                          for side in ("buggy", "fixed")}}}
+            fitted = calibrate_by_edit(own, fit_rate)
+            for side in ("buggy", "fixed"):
+                for value, kind, f in zip(s[side], s["edits"][side], s["files"][side], strict=True):
+                    score, hit = value if side == "buggy" else (value, 0)
+                    threshold = fitted["min_score_by_edit"].get(kind, fitted["min_score"])
+                    if not mine(f) and (threshold is None or score >= threshold):
+                        alarms, exact = alarms + (side == "fixed"), exact + hit
+        return alarms, exact
 
     rng = random.Random(1)
     rate, lowered = 0.15, 0
@@ -236,14 +261,10 @@ def test_calibration_per_kind_of_edit_held_out_by_file_keeps_the_rate_on_files_n
         c = calibrate_by_edit(report, rate, held_out=True)
         allowed = math.floor(rate * 20 + 1e-9)
         assert c["held_out"]["false_alarms"] <= allowed or c["fit_rate"] == 0
-        s = report["scores"]
-        proposals = [((k, x, 0, e), f) for (x, e), k, f in zip(s["buggy"], s["edits"]["buggy"], s["files"]["buggy"],
-                                                               strict=True)]
-        proposals += [((k, x, 1, 0), f) for x, k, f in zip(s["fixed"], s["edits"]["fixed"], s["files"]["fixed"],
-                                                               strict=True)]
+        assert (c["held_out"]["false_alarms"], c["held_out"]["exact"]) == held_out(report, c["fit_rate"])
         if c["fit_rate"] < rate:  # the next tenth up alarms too often on the files it was not fitted on
             lowered += 1
-            assert _across_halves(proposals, s["files"]["clean"], c["fit_rate"] + rate / 10)[0] > allowed
+            assert held_out(report, c["fit_rate"] + rate / 10)[0] > allowed
         at_that_rate = calibrate_by_edit(report, c["fit_rate"])
         assert c["min_score_by_edit"] == at_that_rate["min_score_by_edit"]
         assert c["min_score"] == at_that_rate["min_score"]
