@@ -100,10 +100,9 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
                     scores = score_scripts(repairer.model, prompts, read_scripts, batch_size=16) if prompts else []
                 second = {j: [round(scores[2 * i + 1], 5), round(scores[2 * i], 5)] for i, j in enumerate(reads)}
             for j, ((kind, case, item, window, text, right), ranking) in enumerate(zip(jobs, rankings, strict=True)):
-                candidates, results = [], []
+                candidates = []
                 for ids, score in zip(ranking.candidates, ranking.scores, strict=True):
                     result = applied(ids, text, window.n_lines)
-                    results.append(result)
                     candidates.append([round(score, 5), len(ids), int(result is not None and result != text),
                                        int(result == right)])
                 reverse = None if undo[j] is None else [bests[j], round(undo[j], 5)]
@@ -210,62 +209,19 @@ RULES = [("length", 1.0), ("length", 0.75), ("length", 0.5), ("length", 0.0),
 
 
 def by_edit(records: list[dict], rate: float = 0.05) -> dict:
-    """Thresholds per kind of edit (the best rewrite's single-statement class), cross-validated: the files are
-    split in two (by a hash of the path); on each half, a threshold per kind is chosen that shows the most exact
-    fixes with at most `rate` of that half's clean windows alarmed (every kind's alarms together: a
-    multiple-choice knapsack over each kind's score cut-offs), then applied to the other half; beside it the one
-    threshold calibrated on the same half, as `patchcoder eval --calibrate` does (a kind the per-kind fit did not
-    see keeps it, as in the product). Rule `undo 0.5`. Counts summed over the two held-out halves."""
-    import zlib
+    """Thresholds per kind of edit (the best rewrite's single-statement class), cross-validated as `patchcoder eval
+    --calibrate --by-edit` does (`training.evaluate.across_halves`): fitted at `rate` on one half of the files and
+    applied to the other, summed; beside them the one threshold `calibrate` fits, the same way. Rule `undo 0.5`."""
+    from patchcoder.training.evaluate import across_halves
 
-    halves = [[r for r in records if zlib.crc32(r["path"].encode()) % 2 == k] for k in (0, 1)]
-    out = {"shown_one": 0, "alarms_one": 0, "shown_by_edit": 0, "alarms_by_edit": 0,
-           "clean": sum(r["kind"] == "fixed" for r in records)}
-    for k in (0, 1):
-        fit, test = halves[k], halves[1 - k]
-        # as the product fits them: one threshold by `calibrate`, one per kind of edit by `fit_by_edit`
-        one, per_kind = _one_threshold(fit, rate), _fit_by_edit(fit, rate)
-        for r in test:
-            best, score = choose(r["candidates"], ("undo", 0.5), r.get("reverse"))
-            if not best[2]:
-                continue
-            key = "alarms" if r["kind"] == "fixed" else "shown"
-            hit = 1 if r["kind"] == "fixed" else best[3]
-            out[f"{key}_one"] += hit * (score >= one)
-            out[f"{key}_by_edit"] += hit * (score >= per_kind.get(r["edit"], one))
-    return out
-
-
-def _proposals(records: list[dict]) -> list[tuple[str, float, int, int]]:
-    """(kind of edit, score, is a false alarm, is an exact fix) of every change proposed under `undo 0.5`."""
-    found = []
-    for r in records:
-        best, score = choose(r["candidates"], ("undo", 0.5), r.get("reverse"))
-        if best[2]:
-            found.append((r["edit"], score, int(r["kind"] == "fixed"), int(r["kind"] == "buggy" and best[3])))
-    return found
-
-
-def _fit_by_edit(records: list[dict], rate: float) -> dict[str, float]:
-    """The product's thresholds per kind of edit (`training.evaluate.fit_by_edit`) within `rate` of the records'
-    clean windows."""
-    from patchcoder.training.evaluate import fit_by_edit
-
-    budget = math.floor(rate * sum(r["kind"] == "fixed" for r in records) + 1e-9)
-    return fit_by_edit(_proposals(records), budget)
-
-
-def _one_threshold(records: list[dict], rate: float) -> float:
-    """The product's one threshold (`training.evaluate.calibrate`) within `rate` of the records' clean windows."""
-    from patchcoder.training.evaluate import calibrate
-
-    found = _proposals(records)
-    report = {"examples": sum(r["kind"] == "buggy" for r in records),
-              "false_alarm_windows": sum(r["kind"] == "fixed" for r in records),
-              "scores": {"buggy": [(score, exact) for _, score, alarm, exact in found if not alarm],
-                         "fixed": [score for _, score, alarm, _ in found if alarm]}}
-    threshold = calibrate(report, rate)["min_score"]
-    return -math.inf if threshold is None else threshold
+    proposals = [((r["edit"], score, int(r["kind"] == "fixed"), int(r["kind"] == "buggy" and best[3])), r["path"])
+                 for r in records for best, score in [choose(r["candidates"], ("undo", 0.5), r.get("reverse"))]
+                 if best[2]]
+    clean = [r["path"] for r in records if r["kind"] == "fixed"]
+    alarms_one, shown_one = across_halves(proposals, clean, rate, by_kind=False)
+    alarms_by_edit, shown_by_edit = across_halves(proposals, clean, rate)
+    return {"shown_one": shown_one, "alarms_one": alarms_one, "shown_by_edit": shown_by_edit,
+            "alarms_by_edit": alarms_by_edit, "clean": len(clean)}
 
 
 def report(paths: list[str]) -> None:

@@ -102,16 +102,20 @@ class Repairer:
         by_edit = self.min_score_by_edit or {}
         return by_edit.get(patch.sstub or OTHER, self.min_score)
 
+    def shows(self, patch: Patch) -> bool:
+        """Whether `patch` reaches its calibrated threshold (`min_score_for`): what suggest and the hook show."""
+        threshold = self.min_score_for(patch)
+        return threshold is None or patch.score >= threshold
+
     def _rank_key(self, patch: Patch) -> tuple[bool, float]:
         """Which of two patches of an item is shown: one its threshold shows before one it hides (with a
         threshold per kind of edit, a lower score can be shown where a higher one is not), then the score."""
-        threshold = self.min_score_for(patch)
-        return threshold is None or patch.score >= threshold, patch.score
+        return self.shows(patch), patch.score
 
     def repair(self, items, batch_size: int = 16, beam: int = 1, show_progress: bool | None = None,
                mode: str | None = None, max_checks: int = 50) -> list[Patch | None]:
         """One Patch (or None: no change proposed) per item: its best window's, the highest-scoring among
-        those that reach their calibrated threshold (`min_score_for`), else the highest-scoring. An item is a
+        those that reach their calibrated threshold (`shows`), else the highest-scoring. An item is a
         str of code or a dict with
         `code` and optional `path`, `language`, `intent` (a commit-message-like hint) and `focus`
         (first, last) lines, 0-based and inclusive, to centre the window on (candidate ranking then

@@ -197,7 +197,7 @@ def suggest(repairer, found: list[Target], intent: str | None = None, min_score:
             batch_size: int = 16, beam: int = 1, mode: str | None = None, notes: list[str] | None = None,
             show_progress: bool | None = None):
     """(target, patch) for every target that gets a patch scoring at least `min_score` (None: the
-    model's calibrated threshold for the patch's kind of edit, `repairer.min_score_for`; -inf shows every
+    model's calibrated threshold for the patch's kind of edit, `repairer.shows`; -inf shows every
     patch). A target that gets none because ranking has no rewrites for its language gets a note in `notes`."""
     import copy
 
@@ -216,7 +216,7 @@ def suggest(repairer, found: list[Target], intent: str | None = None, min_score:
                 notes.append(f"{t.path}: rank mode has no candidate rewrites for {language} (only for "
                              f"{', '.join(LANGUAGES)}); --mode generate lets the model write a fix")
     return [(t, p) for t, p in zip(found, patches, strict=True)
-            if p is not None and ((threshold := repairer.min_score_for(p)) is None or p.score >= threshold)]
+            if p is not None and repairer.shows(p)]
 
 
 def dirty_files(found: list[Target]) -> list[str]:

@@ -144,7 +144,6 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
     bug_scores: list[tuple[float, int]] = []  # (score, exact) of the changes proposed for buggy windows
     edits: dict[str, list[str]] = {"buggy": [], "fixed": []}  # the kind of edit of each, in the same order
     files: dict[str, list[str]] = {"buggy": [], "fixed": [], "clean": []}  # the file of each, and of each clean window
-    alarm_windows = 0
     started = time.perf_counter()
     with torch.no_grad(), progress_bar("evaluating", len(cases), show_progress) as advance:
         for first in range(0, len(cases), batch_size):
@@ -173,7 +172,6 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
                 edits["fixed"].extend(kind for _, kind, _ in changed)
                 files["fixed"].extend(path for _, _, path in changed)
                 files["clean"].extend(shown)
-                alarm_windows += len(shown)
             advance(len(batch))
     seconds = time.perf_counter() - started
 
@@ -187,7 +185,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
         "by_language": {k: rates(v) for k, v in sorted(by_language.items())},
         "sstub_examples": {k: v["examples"] for k, v in sorted(by_sstub.items())},
         "seconds_per_example": seconds / len(cases),
-        **({"false_alarm_rate": len(alarm_scores) / max(1, alarm_windows), "false_alarm_windows": alarm_windows,
+        **({"false_alarm_rate": len(alarm_scores) / max(1, len(files["clean"])),
+            "false_alarm_windows": len(files["clean"]),
             "scores": {"buggy": bug_scores, "fixed": alarm_scores, "edits": edits, "files": files}}
            if false_alarms else {}),
         "mode": mode,
@@ -296,17 +295,19 @@ def _held_out_budget(proposals: list[tuple[tuple[str, float, int, int], str]], c
     `proposals` are ((kind, score, is an alarm, is exact), file), `clean` the file of every clean window."""
     allowed = math.floor(rate * len(clean) + 1e-9)
     for tenths in range(10, 0, -1) if rate > 0 else ():
-        alarms, exact = _across_halves(proposals, clean, rate * tenths / 10)
+        alarms, exact = across_halves(proposals, clean, rate * tenths / 10)
         if alarms <= allowed:
             return rate * tenths / 10, {"false_alarms": alarms, "exact": exact, "clean": len(clean), "allowed": allowed}
-    alarms, exact = _across_halves(proposals, clean, 0.0)
+    alarms, exact = across_halves(proposals, clean, 0.0)
     return 0.0, {"false_alarms": alarms, "exact": exact, "clean": len(clean), "allowed": allowed}
 
 
-def _across_halves(proposals: list[tuple[tuple[str, float, int, int], str]], clean: list[str],
-                   fit_rate: float) -> tuple[int, int]:
-    """(alarms, exact fixes) of thresholds fitted at `fit_rate` on each half of the files (one per kind of edit,
-    and `calibrate`'s for the kinds a half has no change of) and applied to the other half, summed."""
+def across_halves(proposals: list[tuple[tuple[str, float, int, int], str]], clean: list[str],
+                  fit_rate: float, *, by_kind: bool = True) -> tuple[int, int]:
+    """(alarms, exact fixes) of thresholds fitted at `fit_rate` on each half of the files (split by a hash of the
+    path) and applied to the other half, summed: one per kind of edit (`fit_by_edit`) and `calibrate`'s for the
+    kinds a half has no change of, as the product reads them; without `by_kind`, `calibrate`'s alone.
+    `proposals` are ((kind, score, is an alarm, is exact), file), `clean` the file of every clean window."""
     import zlib
 
     def half(path: str) -> int:
@@ -319,7 +320,7 @@ def _across_halves(proposals: list[tuple[tuple[str, float, int, int], str]], cle
         one = calibrate({"examples": 1, "false_alarm_windows": windows, "scores": {
             "buggy": [(score, hit) for _, score, alarm, hit in mine if not alarm],
             "fixed": [score for _, score, alarm, _ in mine if alarm]}}, fit_rate)["min_score"]
-        by_edit = fit_by_edit(mine, math.floor(fit_rate * windows + 1e-9))
+        by_edit = fit_by_edit(mine, math.floor(fit_rate * windows + 1e-9)) if by_kind else {}
         for (kind, score, alarm, hit), path in proposals:
             threshold = by_edit.get(kind, one)
             if half(path) != k and (threshold is None or score >= threshold):
