@@ -11,8 +11,8 @@
                         keep_heads  ranking reads in full only the candidates under the K best edit heads
                         precision   "auto", "bf16" or "fp32"
                         min_score   the calibrated threshold below which suggest and the hook stay quiet
-                        min_score_by_edit  a threshold per kind of edit (the single-statement classes of
-                                    patchcoder.ground.sstub, "other" for the rest), in place of min_score
+                        min_score_by_edit  a threshold per kind of edit (patchcoder.ground.sstub.EDIT_KINDS: the
+                                    single-statement classes, inserted or deleted lines, "other"), in place of min_score
                                     for a patch of that kind (`patchcoder eval --calibrate R --by-edit`)
                         undo_weight rank mode: the best candidate's score less this times the mean log p
                                     of undoing it, read in the window it makes (ranking.undo_scores)
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from patchcoder.ground.atomic import atomic_directory, atomic_write
 from patchcoder.ground.errors import PatchcoderError
 from patchcoder.ground.schema import Number, OneOf, Rule, Table, Whole, problem, shown
-from patchcoder.ground.sstub import CLASSES as EDIT_KINDS
+from patchcoder.ground.sstub import EDIT_KINDS
 
 if TYPE_CHECKING:  # loaded when a model is: reading decoding.json needs no torch
     import torch

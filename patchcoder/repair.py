@@ -36,11 +36,12 @@ class Patch:
     original: str  # the exact text the patch was computed from
     script: object  # patchcoder.tokenizer.EditScript
     score: float  # mean log-probability per token of the script (higher is more confident)
-    sstub: str | None = None
+    sstub: str | None = None  # its single-statement class (patchcoder.ground.sstub), None for another shape
     logp: float | None = None  # log-probability of the whole script (`candidates`: the search order)
     rank: int = 0  # `candidates`: its position in the enumeration of the item's candidates
     checked: bool = False  # `repair` with a `check`: the check returned True for this patch
     checks: int = 0  # how many times the item's check was called
+    kind: str | None = None  # its kind of edit (patchcoder.ground.sstub.edit_kind), which chooses its threshold
 
     @property
     def diff(self) -> str:
@@ -96,11 +97,12 @@ class Repairer:
 
     def min_score_for(self, patch: Patch) -> float | None:
         """The calibrated threshold `patch` must reach to be shown (None: every patch is): its kind of edit's
-        (`Patch.sstub`, "other" for a change of another shape) where min_score_by_edit gives one, else min_score."""
+        (`Patch.kind`; for a patch made without one, its class or "other") where min_score_by_edit gives one, else
+        min_score."""
         from patchcoder.ground.sstub import OTHER
 
         by_edit = self.min_score_by_edit or {}
-        return by_edit.get(patch.sstub or OTHER, self.min_score)
+        return by_edit.get(patch.kind or patch.sstub or OTHER, self.min_score)
 
     def shows(self, patch: Patch) -> bool:
         """Whether `patch` reaches its calibrated threshold (`min_score_for`): what suggest and the hook show."""
@@ -175,7 +177,7 @@ class Repairer:
                     if source.breaks_syntax(patched):
                         continue  # never suggest a change that adds syntax errors
                     patch = Patch(items[window.index].get("path"), source.code, shifted, out.score,
-                                  _sstub(source.code, patched, source.language))
+                                  **_kinds(source.code, patched, source.language))
                     best = results[window.index]
                     if best is None or self._rank_key(patch) > self._rank_key(best):  # one patch per item
                         results[window.index] = patch
@@ -232,8 +234,8 @@ class Repairer:
                 known = best[window.index].get(patched)
                 if known is None:
                     best[window.index][patched] = Patch(items[window.index].get("path"), source.code, shifted, score,
-                                                        _sstub(source.code, patched, source.language), logp,
-                                                        order[window.index])
+                                                        logp=logp, rank=order[window.index],
+                                                        **_kinds(source.code, patched, source.language))
                     order[window.index] += 1
                 elif logp > known.logp:
                     known.script, known.score, known.logp = shifted, score, logp
@@ -377,7 +379,9 @@ def _in_own_layout(patch: Patch | None, source: Source | None) -> Patch | None:
     return dataclasses.replace(patch, original=source.layout.original, script=source.layout.restore(patch.script))
 
 
-def _sstub(code: str, patched: str, language: str | None) -> str | None:
-    from patchcoder.ground.sstub import classify_sstub
+def _kinds(code: str, patched: str, language: str | None) -> dict[str, str | None]:
+    """A patch's `sstub` and `kind` (its kind of edit: `patchcoder.ground.sstub.edit_kind`, the class lexed once)."""
+    from patchcoder.ground.sstub import classify_sstub, lines_kind
 
-    return classify_sstub(code, patched, language)
+    sstub = classify_sstub(code, patched, language)
+    return {"sstub": sstub, "kind": sstub or lines_kind(code, patched)}

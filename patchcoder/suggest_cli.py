@@ -3,9 +3,9 @@
 
 In a terminal, each suggestion is shown as a coloured diff with its score; piped, the output is a
 raw unified diff that `git apply` accepts; with --json, a list of objects (path, diff, score, script,
-sstub). --apply writes the patches, but only after checking that every file still holds exactly the
-text the suggestion was computed from (else nothing is written), and never to a file with unstaged
-changes unless --allow-dirty. Exit codes: 0 no suggestion, 1 suggestions shown (or applied),
+sstub, kind: the kind of edit whose threshold it reached). --apply writes the patches, but only after
+checking that every file still holds exactly the text the suggestion was computed from (else nothing is
+written), and never to a file with unstaged changes unless --allow-dirty. Exit codes: 0 no suggestion, 1 suggestions shown (or applied),
 2 usage or internal error.
 """
 
@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.json:
         json.dump([{"path": t.path, "diff": p.diff, "score": p.score, "sstub": p.sstub,
+                    "kind": p.kind,
                     "script": [{"kind": o.kind, "start": o.start, "end": o.end, "text": o.text} for o in p.script.ops]}
                    for t, p in suggestions], sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -106,6 +107,6 @@ def _show(suggestions) -> None:
 
     console = Console()
     for target, patch in suggestions:
-        what = f" ({patch.sstub.replace('_', ' ')})" if patch.sstub else ""
+        what = f" ({patch.kind.replace('_', ' ')})" if patch.kind and patch.kind != "other" else ""
         console.rule(f"[bold]{escape(target.path)}[/bold]  score {patch.score:.3f}{what}")
         console.print(Syntax(patch.diff, "diff", theme="ansi_dark", background_color="default"))

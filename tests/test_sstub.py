@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchcoder.ground.sstub import CLASSES
+from patchcoder.ground.sstub import CLASSES, EDIT_KINDS, edit_kind
 from patchcoder.tokenizer import classify_sstub, edit_script
 
 PY = """import os
@@ -138,6 +138,23 @@ def test_every_class_is_covered():
 ])
 def test_not_a_single_statement_change(old, new):
     assert classify_sstub(old, new, "python") is None
+
+
+@pytest.mark.parametrize(("expected", "old", "new"), [
+    ("change_binary_operator", PY, PY.replace("total < 0", "total <= 0")),  # a class is its own kind
+    ("insert_lines", PY, PY.replace("import os\n", "import os\nimport sys\n")),
+    ("insert_lines", PY, PY.replace("        return None\n", "        log(total)\n        return None\n")),
+    ("delete_lines", PY, PY.replace("    result = compute(width, height)\n", "")),
+    ("delete_lines", "a\nb\na\nb\n", "a\nb\n"),  # the repeated lines: one pair removed, wherever
+    ("other", PY, PY.replace("import os\n", "import sys\nimport re\n")),  # a line replaced by two
+    ("other", PY, PY.replace("width * height", "width + height").replace("compute(width", "compute(w")),  # 2 lines
+    ("other", PY, PY.replace("return None", "return None  # nothing")),  # a comment only: lines differ
+    (None, PY, PY),
+])
+def test_kind_of_edit(expected, old, new):
+    assert old != new or expected is None
+    assert edit_kind(old, new, "python") == expected
+    assert expected is None or expected in EDIT_KINDS
 
 
 def test_edit_script_carries_the_class():

@@ -1,7 +1,7 @@
 """Evaluate a checkpoint on held-out changes with the constrained decoder.
 
 Reads a folder of parquet shards in the miner's schema (`patchcoder mine`, `patchcoder synth`, or a
-split made by `patchcoder split`), windows each change exactly as training does, decodes an edit
+split made by `patchcoder split`; several, with --data repeated, as one set), windows each change exactly as training does, decodes an edit
 script greedily under the edit grammar, and reports exact-match patch rate, patch-applies rate,
 well-formed rate, localisation accuracy (first edited line correct) and seconds per example —
 overall, per language and per single-statement bug class.
@@ -20,7 +20,10 @@ from patchcoder.ground.argtypes import bounded_int, positive_int, weight
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, metavar="DIR",
                    help="an exported model folder (model.safetensors, config.json, tokenizer.json)")
-    p.add_argument("--data", required=True, metavar="DIR_OR_SHARDS", help="mined or synthetic parquet shards")
+    p.add_argument("--data", required=True, action="append", metavar="DIR_OR_SHARDS",
+                   help="mined or synthetic parquet shards; repeated, the sets are evaluated as one, and calibrated "
+                        "together: e.g. synthetic bugs beside real fixes, whose already-fixed windows are real code "
+                        "of the kind suggest reads")
     p.add_argument("--limit", type=positive_int, metavar="N", help="evaluate at most N examples")
     p.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="examples decoded together (default: %(default)s)")
     p.add_argument("--max-new-tokens", type=bounded_int(1, MAX_TOKENS), default=256, metavar="N",
@@ -85,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         if given and args.calibrate is None:
             raise PatchcoderError(f"{flag} needs --calibrate RATE")
     examples: list | None = [] if args.examples else None
-    report = evaluate(args.checkpoint, args.data, limit=args.limit, batch_size=args.batch_size,
+    report = evaluate(args.checkpoint, args.data if len(args.data) > 1 else args.data[0], limit=args.limit, batch_size=args.batch_size,
                       max_new_tokens=args.max_new_tokens, max_tokens=args.max_tokens, mode=args.mode,
                       beam=args.beam, false_alarms=args.false_alarms or args.calibrate is not None,
                       show_progress=not args.no_progress, keep_heads=args.keep_heads, precision=args.precision,
@@ -130,7 +133,8 @@ def run(args: argparse.Namespace) -> int:
         if args.save_min_score:
             from patchcoder.checkpoint import save_min_score
 
-            why = (f"patchcoder eval --calibrate {args.calibrate}{' --by-edit' if args.by_edit else ''} on {args.data} "
+            why = (f"patchcoder eval --calibrate {args.calibrate}{' --by-edit' if args.by_edit else ''} on "
+                   f"{' + '.join(args.data)} "
                    f"({report['examples']} examples, mode {report['mode']}, keep_heads {report['keep_heads']}, precision "
                    f"{report['precision']}, undo_weight {report['undo_weight']}"
                    f"{', no message' if not report['messages'] else ''})")

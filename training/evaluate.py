@@ -43,21 +43,23 @@ class _Case:
     window_start: int
 
 
-def load_rows(data: str | os.PathLike, limit: int | None = None) -> list[dict]:
-    """Rows of a mined/synthetic folder (its parquet shards) or of one parquet file."""
+def load_rows(data: str | os.PathLike | list, limit: int | None = None) -> list[dict]:
+    """Rows of a mined/synthetic folder (its parquet shards) or of one parquet file; of a list of them, one after
+    the other (with `limit`, the first ones' rows first)."""
     import pyarrow.parquet as pq
 
     from patchcoder.mining.shards import shard_files
 
-    path = Path(data)
-    files = [str(path)] if path.is_file() else shard_files(path)
-    if not files:
-        raise PatchcoderError(f"no parquet shards under {data}")
     rows: list[dict] = []
-    for f in files:
-        rows.extend(pq.read_table(f).to_pylist())
-        if limit is not None and len(rows) >= limit * 2:  # rows can give several examples or none
-            break
+    for one in data if isinstance(data, list) else [data]:
+        path = Path(one)
+        files = [str(path)] if path.is_file() else shard_files(path)
+        if not files:
+            raise PatchcoderError(f"no parquet shards under {one}")
+        for f in files:
+            if limit is not None and len(rows) >= limit * 2:  # rows can give several examples or none
+                return rows
+            rows.extend(pq.read_table(f).to_pylist())
     return rows
 
 
@@ -106,12 +108,13 @@ def score(case: _Case, ids: list[int], finished: bool, tokenizer) -> dict[str, i
     return scores
 
 
-def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: int | None = None,
+def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, limit: int | None = None,
              batch_size: int = 16, max_new_tokens: int = 256, max_tokens: int | None = None,
              mode: str | None = None, beam: int = 1, false_alarms: bool = False,
              show_progress: bool = False, keep_heads: int | None = None, precision: str | None = None,
              examples: list | None = None, messages: bool = True, undo_weight: float | None = None) -> dict:
-    """Metrics of `checkpoint` on `data`; see the module docstring. With `messages` False the buggy windows
+    """Metrics of `checkpoint` on `data` (a folder or file of rows, or a list of them evaluated as one set: with
+    false alarms, their clean windows are counted together); see the module docstring. With `messages` False the buggy windows
     are shown without their commit message, as the fixed ones always are: a synthetic bug's templated
     message names its class ("Fix wrong comparison operator"), a hint a user of `suggest` without
     `--intent` does not give. `examples`, when given a list, receives
@@ -195,7 +198,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike, *, limit: i
         "undo_weight": repairer.undo_weight,
         "precision": repairer.precision,
         "checkpoint": str(checkpoint),
-        "data": str(data),
+        "data": [str(d) for d in data] if isinstance(data, list) else str(data),
         "max_tokens": max_tokens,
         "messages": messages,
     }
@@ -362,11 +365,11 @@ def fit_by_edit(proposals: list[tuple[str, float, int, int]], budget: int) -> di
 
 
 def edit_kind(code: str, start: int, n_lines: int, ids: list[int], tokenizer, language: str) -> str | None:
-    """The kind of edit (a single-statement class of `patchcoder.ground.sstub`, "other" for the rest) the
-    script `ids` makes on the window of `code` at lines [start, start + n_lines), classified on the whole file
-    as the product classifies a patch (`Patch.sstub`); None when it does not parse, apply or change it."""
+    """The kind of edit (`patchcoder.ground.sstub.edit_kind`) the script `ids` makes on the window of `code` at
+    lines [start, start + n_lines), classified on the whole file as the product classifies a patch (`Patch.kind`);
+    None when it does not parse, apply or change it."""
     from patchcoder.ground.languages import LANGUAGES
-    from patchcoder.ground.sstub import OTHER, classify_sstub
+    from patchcoder.ground.sstub import edit_kind as kind_of
     from patchcoder.tokenizer.edits import EditScript, EditScriptError, split_lines
 
     lines = split_lines(code)
@@ -378,7 +381,7 @@ def edit_kind(code: str, start: int, n_lines: int, ids: list[int], tokenizer, la
     if new == window:
         return None
     patched = "".join(lines[:start]) + new + "".join(lines[start + n_lines:])
-    return classify_sstub(code, patched, language if language in LANGUAGES else None) or OTHER
+    return kind_of(code, patched, language if language in LANGUAGES else None)
 
 
 def _decoded(out) -> dict:

@@ -32,6 +32,11 @@ CLASSES = (
     CHANGE_BOOLEAN_LITERAL, CHANGE_STRING_LITERAL, CHANGE_ATTRIBUTE, SWAP_ARGUMENTS, MORE_ARGUMENTS,
     FEWER_ARGUMENTS, CHANGE_KEYWORD, OTHER,
 )
+# the kinds of edit a threshold is chosen by (decoding.json's min_score_by_edit): the classes, and beside "other"
+# the changes that only add or only remove whole lines (a missing statement put back, a statement deleted)
+INSERT_LINES = "insert_lines"
+DELETE_LINES = "delete_lines"
+EDIT_KINDS = CLASSES + (INSERT_LINES, DELETE_LINES)
 
 # keywords that are whole expressions: `this.size`, `self.x`, `None + 1` read as operands
 EXPRESSION_WORDS = frozenset({"self", "this", "cls", "super", "None", "null", "nil", "undefined"})
@@ -253,6 +258,23 @@ def classify_sstub(old: str, new: str, language: str | None = None) -> str | Non
     else:
         found = None
     return found or OTHER
+
+
+def edit_kind(old: str, new: str, language: str | None = None) -> str | None:
+    """The kind of edit old → new (one of EDIT_KINDS), or None when the texts are equal: its single-statement
+    class, else `lines_kind`'s."""
+    return classify_sstub(old, new, language) or lines_kind(old, new)
+
+
+def lines_kind(old: str, new: str) -> str | None:
+    """INSERT_LINES when new only adds whole lines to old, DELETE_LINES when it only removes some, None when the
+    texts are equal, else OTHER (the kind of edit of a change that is not a single-statement one)."""
+    a, b = old.split("\n"), new.split("\n")
+    prefix, suffix = common_affixes(a, b)
+    removed, added = len(a) - prefix - suffix, len(b) - prefix - suffix
+    if not removed and not added:
+        return None
+    return INSERT_LINES if not removed else DELETE_LINES if not added else OTHER
 
 
 CONTEXT_LINES = 20  # lines read above a changed line to find the call it lies in

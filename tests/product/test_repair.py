@@ -29,6 +29,20 @@ def test_repair_proposes_the_learned_fix(fixer, tmp_path):
     assert (tmp_path / "geometry.py").read_text() == FIXED
 
 
+def test_a_patchs_kind_of_edit_is_that_of_the_change_it_makes(fixer):
+    """Every candidate's `kind` (which chooses its threshold) is `edit_kind` of the text before and after it, in
+    the text's own layout; the wide rewrites put back missing statements and drop some, so inserted and deleted
+    lines are among them."""
+    from patchcoder.ground.sstub import edit_kind
+
+    code = "def area(width, height):\r\n\tscale = 2\r\n\treturn width + height\r\n"
+    (found,) = Repairer.load(fixer).candidates([{"code": code, "path": "geometry.py"}])
+    kinds = {p.kind for p in found}
+    assert all(p.kind == edit_kind(code, p.apply(code), "python") for p in found)
+    assert all(p.kind == p.sstub for p in found if p.sstub)
+    assert {"change_binary_operator", "insert_lines", "delete_lines", "other"} <= kinds, kinds
+
+
 def test_a_patch_refuses_a_changed_text(fixer):
     (patch,) = Repairer.load(fixer).repair([{"code": BUGGY, "path": "geometry.py"}])
     with pytest.raises(PatchcoderError, match="changed since the suggestion"):

@@ -58,7 +58,7 @@ def test_json_output(work, fixer, options):
     result = _suggest(work, fixer, "--json", *options)
     assert result.returncode == 1, result.stderr
     (item,) = json.loads(result.stdout)
-    assert item["path"] == "geometry.py" and item["sstub"] == "change_binary_operator"
+    assert item["path"] == "geometry.py" and item["sstub"] == item["kind"] == "change_binary_operator"
     assert item["score"] <= 0 and item["diff"].startswith("--- a/geometry.py")
     assert item["script"] == [{"kind": "REPLACE", "start": 1, "end": 2, "text": "    return width * height\n"}]
 

@@ -12,7 +12,7 @@ import torch
 
 from patchcoder.decoding import constrained_greedy
 from patchcoder.ground.errors import PatchcoderError
-from patchcoder.ground.sstub import CLASSES
+from patchcoder.ground.sstub import EDIT_KINDS
 from patchcoder.model import PatchCoder, PatchCoderConfig
 from patchcoder.tokenizer.edits import EditScript
 from patchcoder.tokenizer.grammar import EditGrammar
@@ -89,6 +89,12 @@ def test_eval_command_reports_every_metric(tokens, mined, tmp_path):
     for key in ("exact_match", "applies", "well_formed", "localisation", "seconds_per_example"):
         assert 0 <= report[key] and (key == "seconds_per_example" or report[key] <= 1)
     assert report["by_language"]["python"]["examples"] == 5 and report["by_sstub"]
+    out = subprocess.run([sys.executable, "-m", "patchcoder", "eval", "--checkpoint", str(result.final_dir), "--data",
+                          str(mined["gamma"]), "--data", str(mined["beta"]), "--limit", "100", "--max-new-tokens", "4",
+                          "--json", "--no-progress"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    pooled = json.loads(out.stdout)  # repeated, the sets are one: their examples together
+    assert pooled["data"] == [str(mined["gamma"]), str(mined["beta"])] and pooled["examples"] > report["examples"]
 
 
 def test_the_fixed_file_is_the_old_file_with_the_real_change_made(mined):
@@ -136,12 +142,26 @@ def test_eval_modes_and_false_alarms(tokens, mined, tmp_path):
         files = report["scores"]["files"]  # and the file of each, and of each clean window
         assert len(files["buggy"]) == len(buggy) and len(files["fixed"]) == len(fixed)
         assert len(files["clean"]) == report["false_alarm_windows"]
-        assert set(edits["buggy"] + edits["fixed"]) <= set(CLASSES)
+        assert set(edits["buggy"] + edits["fixed"]) <= set(EDIT_KINDS)
     # ranking only ever answers with a complete script: "no change" or a whole rewrite
     assert reports["rank"]["well_formed"] == 1 and reports["rank"]["applies"] == 1
     assert reports["both"]["well_formed"] >= reports["generate"]["well_formed"]
     beam = evaluate(final, mined["gamma"], limit=4, max_new_tokens=16, beam=2)
     assert beam["beam"] == 2 and "false_alarm_rate" not in beam
+    # several sets are evaluated as one: every count and every recorded change is theirs together, in order
+    options = dict(max_new_tokens=16, mode="rank", false_alarms=True, batch_size=1, precision="fp32")
+    alone = [evaluate(final, mined[name], **options) for name in ("gamma", "beta")]
+    pooled = evaluate(final, [mined["gamma"], mined["beta"]], **options)
+    assert pooled["data"] == [str(mined["gamma"]), str(mined["beta"])]
+    for key in ("examples", "false_alarm_windows"):
+        assert pooled[key] == alone[0][key] + alone[1][key] and alone[1][key] > 0
+    assert pooled["exact_match"] * pooled["examples"] == pytest.approx(
+        sum(r["exact_match"] * r["examples"] for r in alone))
+    assert pooled["scores"]["edits"] == {k: alone[0]["scores"]["edits"][k] + alone[1]["scores"]["edits"][k]
+                                         for k in ("buggy", "fixed")}
+    assert pooled["scores"]["files"]["clean"] == alone[0]["scores"]["files"]["clean"] + alone[1]["scores"]["files"]["clean"]
+    assert [round(x, 4) for x in pooled["scores"]["fixed"]] == \
+           [round(x, 4) for r in alone for x in r["scores"]["fixed"]]
 
 
 def test_calibration_picks_the_lowest_threshold_that_keeps_false_alarms_under_the_rate():
