@@ -106,7 +106,7 @@ def dump(checkpoint: str | None, data: str, out: str, *, messages: bool, limit: 
                     candidates.append([round(score, 5), len(ids), int(result is not None and result != text),
                                        int(result == right)])
                 reverse = None if undo[j] is None else [bests[j], round(undo[j], 5)]
-                # the kind of edit the best rewrite makes (the miner's single-statement classes), for thresholds
+                # the kind of edit the best rewrite makes (ground.sstub.edit_kind), for thresholds
                 # per kind of edit: classified on the whole file, as the product does
                 edit = None if bests[j] is None else edit_kind(item["code"], window.start, window.n_lines, chosen[j],
                                                                 tok, case.language)
@@ -209,7 +209,7 @@ RULES = [("length", 1.0), ("length", 0.75), ("length", 0.5), ("length", 0.0),
 
 
 def by_edit(records: list[dict], rate: float = 0.05) -> dict:
-    """Thresholds per kind of edit (the best rewrite's single-statement class), cross-validated as `patchcoder eval
+    """Thresholds per kind of edit (the best rewrite's `ground.sstub.edit_kind`), cross-validated as `patchcoder eval
     --calibrate --by-edit` does (`training.evaluate.across_halves`): fitted at `rate` on one half of the files and
     applied to the other, summed; beside them the one threshold `calibrate` fits, the same way. Rule `undo 0.5`."""
     from patchcoder.training.evaluate import across_halves

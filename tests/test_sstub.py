@@ -149,6 +149,10 @@ def test_not_a_single_statement_change(old, new):
     ("other", PY, PY.replace("import os\n", "import sys\nimport re\n")),  # a line replaced by two
     ("other", PY, PY.replace("width * height", "width + height").replace("compute(width", "compute(w")),  # 2 lines
     ("other", PY, PY.replace("return None", "return None  # nothing")),  # a comment only: lines differ
+    ("delete_lines", "a\nb", "a\n"),  # the last line, without its newline
+    ("insert_lines", "a\n", "a\nb"),
+    ("other", "a\nb\n", "a\nb"),  # only the last newline
+    ("other", "a\nb", "a\nc\nd"),  # the last line replaced by two
     (None, PY, PY),
 ])
 def test_kind_of_edit(expected, old, new):

@@ -24,7 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="mined or synthetic parquet shards; repeated, the sets are evaluated as one, and calibrated "
                         "together: e.g. synthetic bugs beside real fixes, whose already-fixed windows are real code "
                         "of the kind suggest reads")
-    p.add_argument("--limit", type=positive_int, metavar="N", help="evaluate at most N examples")
+    p.add_argument("--limit", type=positive_int, metavar="N",
+                   help="evaluate at most N examples (in all: with --data repeated, the sets are read in order)")
     p.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="examples decoded together (default: %(default)s)")
     p.add_argument("--max-new-tokens", type=bounded_int(1, MAX_TOKENS), default=256, metavar="N",
                    help="token budget of one edit script (default: %(default)s)")
@@ -48,7 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="(with false alarms) find the lowest score threshold that keeps the false-alarm rate at "
                         "most RATE, e.g. 0.1, and report what it keeps")
     p.add_argument("--by-edit", action="store_true",
-                   help="with --calibrate, also find a threshold per kind of edit (the single-statement classes) "
+                   help="with --calibrate, also find a threshold per kind of edit (the single-statement classes, "
+                        "inserted lines, deleted lines, other) "
                         "that together show the most exact fixes with at most RATE false alarms on files they were "
                         "not fitted on (the fitting budget chosen by fitting on half of the files, measuring on the other)")
     p.add_argument("--save-min-score", action="store_true",

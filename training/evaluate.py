@@ -45,13 +45,13 @@ class _Case:
 
 def load_rows(data: str | os.PathLike | list, limit: int | None = None) -> list[dict]:
     """Rows of a mined/synthetic folder (its parquet shards) or of one parquet file; of a list of them, one after
-    the other (with `limit`, the first ones' rows first)."""
+    the other (with `limit`, the first ones' rows first: a later set may not be read at all)."""
     import pyarrow.parquet as pq
 
     from patchcoder.mining.shards import shard_files
 
     rows: list[dict] = []
-    for one in data if isinstance(data, list) else [data]:
+    for one in [data] if isinstance(data, (str, os.PathLike)) else data:
         path = Path(one)
         files = [str(path)] if path.is_file() else shard_files(path)
         if not files:
@@ -138,7 +138,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
         raise PatchcoderError(f"beam must be at least 1, got {beam}")
     cases = build_cases(tokenizer, load_rows(data, limit), max_tokens, limit, messages)
     if not cases:
-        raise PatchcoderError(f"{data} gives no evaluation example (no modified files that fit a window)")
+        raise PatchcoderError(f"{_named(data)} gives no evaluation example (no modified files that fit a window)")
 
     totals = collections.Counter()
     by_language: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -198,10 +198,15 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
         "undo_weight": repairer.undo_weight,
         "precision": repairer.precision,
         "checkpoint": str(checkpoint),
-        "data": [str(d) for d in data] if isinstance(data, list) else str(data),
+        "data": str(data) if isinstance(data, (str, os.PathLike)) else [str(d) for d in data],
         "max_tokens": max_tokens,
         "messages": messages,
     }
+
+
+def _named(data) -> str:
+    """One set's path, or several joined by " + "."""
+    return str(data) if isinstance(data, (str, os.PathLike)) else " + ".join(str(d) for d in data)
 
 
 def fixed_file(case: _Case, tokenizer) -> tuple[str, int, int]:

@@ -268,13 +268,16 @@ def edit_kind(old: str, new: str, language: str | None = None) -> str | None:
 
 def lines_kind(old: str, new: str) -> str | None:
     """INSERT_LINES when new only adds whole lines to old, DELETE_LINES when it only removes some, None when the
-    texts are equal, else OTHER (the kind of edit of a change that is not a single-statement one)."""
-    a, b = old.split("\n"), new.split("\n")
-    prefix, suffix = common_affixes(a, b)
-    removed, added = len(a) - prefix - suffix, len(b) - prefix - suffix
-    if not removed and not added:
+    texts are equal, else OTHER (the kind of edit of a change that is not a single-statement one). A last line
+    without its newline is read as the same line with one (deleting the last line of `a\nb` leaves `a\n`), and
+    a change of nothing but that newline is OTHER."""
+    if old == new:
         return None
-    return INSERT_LINES if not removed else DELETE_LINES if not added else OTHER
+    a, b = (text if text.endswith("\n") or not text else text + "\n" for text in (old, new))
+    a_lines, b_lines = a.split("\n"), b.split("\n")
+    prefix, suffix = common_affixes(a_lines, b_lines)
+    removed, added = len(a_lines) - prefix - suffix, len(b_lines) - prefix - suffix
+    return INSERT_LINES if added and not removed else DELETE_LINES if removed and not added else OTHER
 
 
 CONTEXT_LINES = 20  # lines read above a changed line to find the call it lies in

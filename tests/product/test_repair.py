@@ -256,6 +256,18 @@ def test_an_items_patch_is_the_best_its_threshold_shows():
         assert one._rank_key(removal) > one._rank_key(operator)
 
 
+def test_a_patchs_kind_not_its_class_chooses_its_threshold():
+    """A deletion (no single-statement class) is judged by deleted lines' threshold, not "other"'s; a patch made
+    without a kind by its class, else by "other"'s."""
+    from patchcoder.tokenizer.edits import EditScript
+
+    repairer = Repairer(None, None, min_score=0.0, min_score_by_edit={"delete_lines": 1.0, "other": -1.0})
+    deletion = Patch("m.py", "x = 1\n", EditScript(()), 0.0, None, kind="delete_lines")
+    assert repairer.min_score_for(deletion) == 1.0 and not repairer.shows(deletion)
+    unknown = Patch("m.py", "x = 1\n", EditScript(()), 0.0, None)
+    assert repairer.min_score_for(unknown) == -1.0 and repairer.shows(unknown)
+
+
 def test_repair_takes_the_window_whose_patch_its_threshold_shows(fixer, monkeypatch):
     """A file of many windows, each decoded to a chosen script (the model's scores replaced, the rest of `repair`
     real): the higher-scoring removal of an argument, hidden by its kind's threshold, loses to the operator fix

@@ -94,7 +94,31 @@ def test_eval_command_reports_every_metric(tokens, mined, tmp_path):
                           "--json", "--no-progress"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     pooled = json.loads(out.stdout)  # repeated, the sets are one: their examples together
-    assert pooled["data"] == [str(mined["gamma"]), str(mined["beta"])] and pooled["examples"] > report["examples"]
+    alone = subprocess.run([sys.executable, "-m", "patchcoder", "eval", "--checkpoint", str(result.final_dir), "--data",
+                            str(mined["gamma"]), "--limit", "100", "--max-new-tokens", "4", "--json", "--no-progress"],
+                           capture_output=True, text=True)
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    assert pooled["data"] == [str(mined["gamma"]), str(mined["beta"])]
+    assert pooled["examples"] > json.loads(alone.stdout)["examples"]
+
+
+def test_the_kind_of_a_decoded_edit_is_the_products():
+    """eval's kind of each decoded script, on its window of the whole file: inserted and deleted lines apart."""
+    from patchcoder.tokenizer.edits import EditOp
+    from patchcoder.training.evaluate import edit_kind
+
+    code = "import os\n\n\ndef f(a, b):\n    x = a + b\n    log(x)\n    return x\n"
+    start, n = 3, 4  # the window: the function
+
+    def kind(*ops):
+        return edit_kind(code, start, n, EditScript(tuple(ops)).to_tokens(TOKENIZER) + [TOKENIZER.eos_id], TOKENIZER,
+                         "python")
+
+    assert kind(EditOp("DELETE", 2, 3, "")) == "delete_lines"
+    assert kind(EditOp("INSERT", 3, 3, "    assert x\n")) == "insert_lines"
+    assert kind(EditOp("REPLACE", 1, 2, "    x = a - b\n")) == "change_binary_operator"
+    assert kind(EditOp("REPLACE", 1, 3, "    x = a\n")) == "other"
+    assert kind() is None  # no change
 
 
 def test_the_fixed_file_is_the_old_file_with_the_real_change_made(mined):
