@@ -380,8 +380,8 @@ def _in_own_layout(patch: Patch | None, source: Source | None) -> Patch | None:
 
 
 def _kinds(code: str, patched: str, language: str | None) -> dict[str, str | None]:
-    """A patch's `sstub` and `kind` (its kind of edit: `patchcoder.ground.sstub.edit_kind`, the class lexed once)."""
-    from patchcoder.ground.sstub import classify_sstub, lines_kind
+    """A patch's `sstub` and `kind` (`patchcoder.ground.sstub.classify`)."""
+    from patchcoder.ground.sstub import classify
 
-    sstub = classify_sstub(code, patched, language)
-    return {"sstub": sstub, "kind": sstub or lines_kind(code, patched)}
+    sstub, kind = classify(code, patched, language)
+    return {"sstub": sstub, "kind": kind}

@@ -5,8 +5,8 @@ In a terminal, each suggestion is shown as a coloured diff with its score; piped
 raw unified diff that `git apply` accepts; with --json, a list of objects (path, diff, score, script,
 sstub, kind: its kind of edit, which chooses its threshold). --apply writes the patches, but only after
 checking that every file still holds exactly the text the suggestion was computed from (else nothing is
-written), and never to a file with unstaged changes unless --allow-dirty. Exit codes: 0 no suggestion, 1 suggestions shown (or applied),
-2 usage or internal error.
+written), and never to a file with unstaged changes unless --allow-dirty. Exit codes: 0 no suggestion,
+1 suggestions shown (or applied), 2 usage or internal error.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Evaluate a checkpoint on held-out changes with the constrained decoder.
 
 Reads a folder of parquet shards in the miner's schema (`patchcoder mine`, `patchcoder synth`, or a
-split made by `patchcoder split`; several, with --data repeated, as one set), windows each change exactly as training does, decodes an edit
-script greedily under the edit grammar, and reports exact-match patch rate, patch-applies rate,
-well-formed rate, localisation accuracy (first edited line correct) and seconds per example —
-overall, per language and per single-statement bug class.
+split made by `patchcoder split`; several, with --data repeated, as one set), windows each change
+exactly as training does, decodes an edit script greedily under the edit grammar, and reports
+exact-match patch rate, patch-applies rate, well-formed rate, localisation accuracy (first edited line
+correct) and seconds per example — overall, per language and per single-statement bug class.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         if given and args.calibrate is None:
             raise PatchcoderError(f"{flag} needs --calibrate RATE")
     examples: list | None = [] if args.examples else None
-    report = evaluate(args.checkpoint, args.data if len(args.data) > 1 else args.data[0], limit=args.limit, batch_size=args.batch_size,
+    data = args.data if len(args.data) > 1 else args.data[0]
+    report = evaluate(args.checkpoint, data, limit=args.limit, batch_size=args.batch_size,
                       max_new_tokens=args.max_new_tokens, max_tokens=args.max_tokens, mode=args.mode,
                       beam=args.beam, false_alarms=args.false_alarms or args.calibrate is not None,
                       show_progress=not args.no_progress, keep_heads=args.keep_heads, precision=args.precision,

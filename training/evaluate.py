@@ -51,7 +51,7 @@ def load_rows(data: str | os.PathLike | list, limit: int | None = None) -> list[
     from patchcoder.mining.shards import shard_files
 
     rows: list[dict] = []
-    for one in [data] if isinstance(data, (str, os.PathLike)) else data:
+    for one in _sets(data):
         path = Path(one)
         files = [str(path)] if path.is_file() else shard_files(path)
         if not files:
@@ -114,8 +114,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
              show_progress: bool = False, keep_heads: int | None = None, precision: str | None = None,
              examples: list | None = None, messages: bool = True, undo_weight: float | None = None) -> dict:
     """Metrics of `checkpoint` on `data` (a folder or file of rows, or a list of them evaluated as one set: with
-    false alarms, their clean windows are counted together); see the module docstring. With `messages` False the buggy windows
-    are shown without their commit message, as the fixed ones always are: a synthetic bug's templated
+    false alarms, their clean windows are counted together); see the module docstring. With `messages` False the
+    buggy windows are shown without their commit message, as the fixed ones always are: a synthetic bug's templated
     message names its class ("Fix wrong comparison operator"), a hint a user of `suggest` without
     `--intent` does not give. `examples`, when given a list, receives
     one dict per example: where it is, what the model decoded (tokens, finished, score) and its metrics
@@ -138,7 +138,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
         raise PatchcoderError(f"beam must be at least 1, got {beam}")
     cases = build_cases(tokenizer, load_rows(data, limit), max_tokens, limit, messages)
     if not cases:
-        raise PatchcoderError(f"{_named(data)} gives no evaluation example (no modified files that fit a window)")
+        raise PatchcoderError(f"{' + '.join(_sets(data))} gives no evaluation example (no modified files that fit a "
+                              "window)")
 
     totals = collections.Counter()
     by_language: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -198,15 +199,15 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
         "undo_weight": repairer.undo_weight,
         "precision": repairer.precision,
         "checkpoint": str(checkpoint),
-        "data": str(data) if isinstance(data, (str, os.PathLike)) else [str(d) for d in data],
+        "data": str(data) if isinstance(data, (str, os.PathLike)) else _sets(data),
         "max_tokens": max_tokens,
         "messages": messages,
     }
 
 
-def _named(data) -> str:
-    """One set's path, or several joined by " + "."""
-    return str(data) if isinstance(data, (str, os.PathLike)) else " + ".join(str(d) for d in data)
+def _sets(data) -> list[str]:
+    """The paths of `data`: one set (a path) or several (a sequence of paths)."""
+    return [str(data)] if isinstance(data, (str, os.PathLike)) else [str(d) for d in data]
 
 
 def fixed_file(case: _Case, tokenizer) -> tuple[str, int, int]:

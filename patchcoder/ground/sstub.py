@@ -263,7 +263,13 @@ def classify_sstub(old: str, new: str, language: str | None = None) -> str | Non
 def edit_kind(old: str, new: str, language: str | None = None) -> str | None:
     """The kind of edit old → new (one of EDIT_KINDS), or None when the texts are equal: its single-statement
     class, else `lines_kind`'s."""
-    return classify_sstub(old, new, language) or lines_kind(old, new)
+    return classify(old, new, language)[1]
+
+
+def classify(old: str, new: str, language: str | None = None) -> tuple[str | None, str | None]:
+    """(`classify_sstub`, `edit_kind`) of old → new, the changed lines lexed once."""
+    sstub = classify_sstub(old, new, language)
+    return sstub, sstub or lines_kind(old, new)
 
 
 def lines_kind(old: str, new: str) -> str | None:
