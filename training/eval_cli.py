@@ -112,6 +112,12 @@ def run(args: argparse.Namespace) -> int:
     for sstub, rate in report["by_sstub"].items():
         table.add_row(f"[dim]sstub {sstub}", str(report["sstub_examples"][sstub]), f"{rate:.1%}", "", "", "")
     stderr().print(table)
+    if "at_thresholds" in report:
+        t = report["at_thresholds"]
+        stderr().print(f"at the model's thresholds (decoding.json), as suggest shows: {t['false_alarms']} of "
+                       f"{report['false_alarm_windows']} clean windows alarmed ({t['false_alarm_rate']:.1%}); "
+                       f"{t['shown']} changes shown for the {report['examples']} buggy windows, {t['exact_shown']} "
+                       f"of them the exact fix")
     if args.calibrate is not None:
         report["calibration"] = c = calibrate(report, args.calibrate)
         shown = "no threshold is needed" if c["min_score"] is None else f"min score {c['min_score']:.4f}"

@@ -13,7 +13,9 @@ message, and `false_alarm_rate` is the fraction of those already-fixed windows t
 the report then also holds the score and the kind of edit (`patchcoder.ground.sstub`) of every change the
 model proposed, on the buggy and on the fixed windows; `calibrate` turns them into the lowest `min_score`
 that keeps false alarms under a rate, and `calibrate_by_edit` into a threshold per kind of edit that shows
-the most exact fixes within the same budget of false alarms.
+the most exact fixes within the same budget of false alarms; and, when the checkpoint has thresholds
+(decoding.json) and is evaluated in its own mode, `at_thresholds` what they would show: alarms on clean windows
+and exact fixes shown, as suggest and the hook would (e.g. on a user's own real fixes, before trusting a model).
 """
 
 from __future__ import annotations
@@ -183,6 +185,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
         n = counter["examples"]
         return {"examples": n, **{m: counter[m] / n for m in METRICS}}
 
+    scores = {"buggy": bug_scores, "fixed": alarm_scores, "edits": edits, "files": files}
     return {
         **rates(totals),
         "by_sstub": {k: rates(v)["exact_match"] for k, v in sorted(by_sstub.items())},
@@ -191,8 +194,10 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
         "seconds_per_example": seconds / len(cases),
         **({"false_alarm_rate": len(alarm_scores) / max(1, len(files["clean"])),
             "false_alarm_windows": len(files["clean"]),
-            "scores": {"buggy": bug_scores, "fixed": alarm_scores, "edits": edits, "files": files}}
-           if false_alarms else {}),
+            "scores": scores} if false_alarms else {}),
+        **({"at_thresholds": at_thresholds(scores, repairer.min_score, repairer.min_score_by_edit)}
+           if false_alarms and mode == repairer.mode and (repairer.min_score is not None or repairer.min_score_by_edit)
+           else {}),
         "mode": mode,
         "beam": beam,
         "keep_heads": repairer.keep_heads,
@@ -219,6 +224,25 @@ def fixed_file(case: _Case, tokenizer) -> tuple[str, int, int]:
     lines = split_lines(case.old)
     code = "".join(lines[:case.window_start]) + expected + "".join(lines[case.window_start + case.n_lines:])
     return code, case.window_start, len(split_lines(expected))
+
+
+def at_thresholds(scores: dict, min_score: float | None, min_score_by_edit: dict[str, float] | None) -> dict:
+    """What suggest and the hook would show of an evaluation's changes (`scores`, as `evaluate` records them with
+    false alarms) at these thresholds, read as `Repairer.min_score_for` reads them (the kind of edit's threshold,
+    else `min_score`; None shows every change): the clean windows alarmed, the changes shown for buggy windows and
+    how many of those are the exact fix, with the thresholds themselves."""
+    by_edit = min_score_by_edit or {}
+
+    def shown(score: float, kind: str) -> bool:
+        threshold = by_edit.get(kind, min_score)
+        return threshold is None or score >= threshold
+
+    buggy = [exact for (score, exact), kind in zip(scores["buggy"], scores["edits"]["buggy"], strict=True)
+             if shown(score, kind)]
+    alarms = sum(shown(score, kind) for score, kind in zip(scores["fixed"], scores["edits"]["fixed"], strict=True))
+    clean = len(scores["files"]["clean"])
+    return {"min_score": min_score, "min_score_by_edit": dict(by_edit), "false_alarms": alarms,
+            "false_alarm_rate": alarms / max(1, clean), "shown": len(buggy), "exact_shown": sum(buggy)}
 
 
 def calibrate(report: dict, max_false_alarm_rate: float) -> dict:

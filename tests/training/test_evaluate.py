@@ -355,3 +355,33 @@ def test_eval_calibrates_and_saves_the_threshold(tokens, mined, tmp_path):
     saved = json.loads((final / "decoding.json").read_text())
     assert saved["min_score_by_edit"] == by_edit and "--by-edit" in saved["min_score_from"]
     assert Repairer.load(final).min_score_by_edit == by_edit
+    # evaluated again, the report says what those thresholds show: fitted at 0% on these windows, no alarm, and
+    # the exact fixes the calibration kept
+    again = subprocess.run(cmd + ["--false-alarms", "--json"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    shown = json.loads(again.stdout)["at_thresholds"]
+    assert shown["false_alarms"] == 0 and shown["min_score_by_edit"] == by_edit
+    assert shown["exact_shown"] == round(report["calibration"]["exact_match"] * report["examples"])
+    assert shown["shown"] == round(report["calibration"]["suggested"] * report["examples"])
+    assert "at the model's thresholds" in again.stderr
+    # thresholds are the folder's rank mode's: another mode's evaluation does not read them
+    other = subprocess.run(cmd[:-3] + ["--mode", "generate", "--false-alarms", "--json", "--no-progress"],
+                           capture_output=True, text=True)
+    assert other.returncode == 0 and "at_thresholds" not in json.loads(other.stdout)
+
+
+def test_at_thresholds_reads_them_as_the_product_does():
+    from patchcoder.training.evaluate import at_thresholds
+
+    scores = {"buggy": [(0.5, 1), (0.1, 1), (-0.2, 0), (0.3, 0)],
+              "edits": {"buggy": ["change_identifier", "other", "other", "insert_lines"],
+                        "fixed": ["change_identifier", "other", "insert_lines"]},
+              "fixed": [0.6, -0.1, 0.2], "files": {"buggy": [], "fixed": [], "clean": ["a", "b", "c", "d"]}}
+    # the kind's own threshold where there is one (identifier 0.55, other -0.15), else min_score (0.25)
+    t = at_thresholds(scores, 0.25, {"change_identifier": 0.55, "other": -0.15})
+    assert (t["shown"], t["exact_shown"], t["false_alarms"]) == (2, 1, 2)  # 0.1 other, 0.3 insert; 0.6, -0.1 alarm
+    assert t["false_alarm_rate"] == 0.5
+    assert (t["shown"], t["exact_shown"], t["false_alarms"]) != tuple(
+        at_thresholds(scores, 0.25, None)[k] for k in ("shown", "exact_shown", "false_alarms"))
+    everything = at_thresholds(scores, None, None)  # no threshold: every change is shown
+    assert (everything["shown"], everything["exact_shown"], everything["false_alarms"]) == (4, 2, 3)
