@@ -96,7 +96,8 @@ class Fix:
 
     def as_dict(self) -> dict:
         return {"path": self.path, "diff": self.diff, "score": self.score, "key": self.key, "line": self.line,
-                "try": self.order + 1, "sstub": getattr(self.patch, "sstub", None)}
+                "try": self.order + 1, "sstub": getattr(self.patch, "sstub", None),
+                "kind": getattr(self.patch, "kind", None)}
 
 
 @dataclasses.dataclass

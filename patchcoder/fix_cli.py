@@ -97,7 +97,8 @@ def _show(result, console) -> None:
             from rich.syntax import Syntax
 
             out = Console()
-            what = f" ({fix_.patch.sstub.replace('_', ' ')})" if fix_.patch.sstub else ""
+            kind = getattr(fix_.patch, "kind", None)  # as suggest's header: the kind of edit, unless "other"
+            what = f" ({kind.replace('_', ' ')})" if kind and kind != "other" else ""
             out.rule(f"[bold]{fix_.path}[/bold]  score {fix_.score:.3f}{what}, try {fix_.order + 1}")
             out.print(Syntax(fix_.diff, "diff", theme="ansi_dark", background_color="default"))
         else:

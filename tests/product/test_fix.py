@@ -68,6 +68,7 @@ def test_json_jobs_and_apply(tmp_path, fixer):
     assert out["status"] == "fixed" and out["tries"] >= 1 and out["localisation"]["method"] == "coverage"
     (found,) = out["fixes"]
     assert found["path"] == "geometry.py" and found["sstub"] == "change_binary_operator"
+    assert found["kind"] == "change_binary_operator"  # its kind of edit, as suggest reports it
     assert (root / "geometry.py").read_text() == FIXED
     assert list(scratch.iterdir()) == []  # every scratch copy removed
     again = _fix(root, fixer, "--test", PYTEST, "--json")
