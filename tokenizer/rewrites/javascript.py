@@ -233,6 +233,7 @@ WIDE_OPERATORS = {
 }
 
 JAVASCRIPT_WIDE = widened(
-    dataclasses.replace(JAVASCRIPT, negation="!", statement_end=";", loops=frozenset({
+    dataclasses.replace(JAVASCRIPT, negation="!", statement_end=";",
+                        identifiers=frozenset({"identifier", "property_identifier"}), loops=frozenset({
         "for_statement", "for_in_statement", "while_statement", "do_statement"})),
     WIDE_OPERATORS, {"return_statement": Walker.returned})

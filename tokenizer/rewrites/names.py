@@ -1,5 +1,6 @@
-"""Names a programmer confuses: known pairs per language (any/all, min/max, push/unshift, ...) and names that
-differ in one word (read_header/read_body, getX/setX)."""
+"""Names a programmer confuses: known pairs per language (any/all, min/max, push/unshift, ...), names that
+differ in one word (read_header/read_body, getX/setX), and names one slip of the keyboard apart
+(hasttr/hasattr: `Spellings`)."""
 
 from __future__ import annotations
 
@@ -68,3 +69,48 @@ def similar_names(name: str, pool: Iterable[str], confusable: dict[str, tuple[st
                 if len(theirs) == len(mine) and sum(a != b for a, b in zip(mine, theirs, strict=True)) == 1:
                     out.append(other)
     return out
+
+
+def one_slip(a: str, b: str) -> bool:
+    """Whether `b` is `a` with one letter added, dropped or replaced, or two adjacent letters swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k, (x, y) in enumerate(zip(short, long)) if x != y), len(short))
+    return short[i:] == long[i + 1:]
+
+
+class Spellings:
+    """The names of a pool, found by spelling: `near(name)` gives the names of the pool one slip from `name`
+    (`one_slip`), in pool order — a misspelt name's correct spelling, when the file spells it somewhere.
+    Short names are left out (`x`/`y`, `i`/`j` are another kind of slip): both at least 3 letters, one at
+    least 4. Looked up by every one-letter deletion of each name, so a query costs its length, not the pool's."""
+
+    def __init__(self, pool: Iterable[str]):
+        self._by_key: dict[str, dict[str, None]] = {}
+        for name in pool:
+            if len(name) >= 3:
+                for key in _deletions(name):
+                    self._by_key.setdefault(key, {})[name] = None
+        self._memo: dict[str, list[str]] = {}
+
+    def near(self, name: str) -> list[str]:
+        found = self._memo.get(name)
+        if found is None:
+            found = {}
+            if len(name) >= 3:
+                for key in _deletions(name):
+                    for other in self._by_key.get(key, ()):
+                        if max(len(name), len(other)) >= 4 and one_slip(name, other):
+                            found[other] = None
+            found = self._memo[name] = list(found)
+        return found
+
+
+def _deletions(name: str) -> list[str]:
+    """`name` and every string made by deleting one of its letters."""
+    return [name] + [name[:i] + name[i + 1:] for i in range(len(name))]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 
 from patchcoder.tokenizer.rewrites.names import PYTHON_CONFUSABLE
@@ -321,5 +322,6 @@ def _call_wide(w: Walker, node, scope) -> None:
         w.offset(node)  # len(x) → len(x) ± 1 wherever it is
 
 
-PYTHON_WIDE = widened(dataclasses.replace(PYTHON, loops=frozenset({"for_statement", "while_statement"})),
+PYTHON_WIDE = widened(dataclasses.replace(PYTHON, loops=frozenset({"for_statement", "while_statement"}),
+                                          known_names=tuple(n for n in dir(builtins) if not n.startswith("_"))),
                       WIDE_OPERATORS, {"return_statement": Walker.returned, "call": _call_wide})

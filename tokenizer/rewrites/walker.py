@@ -11,7 +11,7 @@ offsets, numbers, call arguments, members, statements); a language module holds 
 tables and the handlers whose rules differ. A wider set of candidates for ranking is another `Language` (other
 operator tables, more handlers) given to the same walker, which leaves the synthetic bugs, drawn with these
 tables, as they are: `widened` makes that Language (every operator of a group into every other, names
-of the same arity or read on the same object, returned values, missing statements), used for the
+of the same arity or read on the same object, misspelt names, returned values, missing statements), used for the
 candidates that a test decides among (patchcoder fix, `Repairer.candidates`).
 """
 
@@ -21,7 +21,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-from patchcoder.tokenizer.rewrites.names import similar_names, words
+from patchcoder.tokenizer.rewrites.names import Spellings, similar_names, words
 from patchcoder.tokenizer.rewrites.rewrite import Site
 
 # handler(walker, node, scope): adds the sites of one node (scope: the enclosing function's, or None)
@@ -64,6 +64,8 @@ class Language:
     negation: str = "not "                   # prefix that negates a (primary) expression
     loops: frozenset[str] = frozenset()      # loop statements: `break` and `continue` may go in their blocks
     statement_end: str = ""                  # after an inserted jump statement (JavaScript: ";")
+    identifiers: frozenset[str] = frozenset({"identifier"})  # wide: names that may be misspelt
+    known_names: tuple[str, ...] = ()        # wide: names spelled right without the file spelling them (builtins)
 
 
 def every_other(*groups: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
@@ -114,6 +116,7 @@ class Walker:
         self.called: dict[tuple[bytes | None, int], dict[str, None]] = {}  # (object text, arity) -> names called
         self.bindings: set[int] = set()          # start bytes of identifiers that bind a name
         self._function_copies: dict[int, list[str]] = {}  # wide: a function's start byte -> its one-line statements
+        self.spelled: list = []                  # wide: every identifier node, in walk order
 
     def text(self, node) -> str:
         return self.source[node.start_byte:node.end_byte].decode()
@@ -135,6 +138,8 @@ class Walker:
             kind = node.type
             if kind in lang.skip:
                 continue
+            if lang.wide and kind in lang.identifiers:
+                self.spelled.append(node)
             if kind in lang.functions:
                 name = node.child_by_field_name("name")
                 if name is not None:
@@ -155,6 +160,8 @@ class Walker:
                 self._statements(node, scope)
             stack.extend((c, scope) for c in reversed(node.named_children))
         self._resolve_names()
+        if lang.wide:
+            self._misspelt()
         return self.sites
 
     # -- bindings and variable misuse ----------------------------------------------------------
@@ -356,6 +363,25 @@ class Walker:
                 if wide and call is not None:  # a call: the other names called on the same object, same arity
                     alternatives += [n for n in self.called.get(call, ()) if n != name and n not in alternatives]
                 memo[key] = alternatives
+            self.add(kind, node.start_byte, node.end_byte, alternatives)
+
+    def _misspelt(self) -> None:
+        """Wide: each identifier into the names one slip of the keyboard from it (`names.Spellings`) that the
+        file spells somewhere, or the language knows (builtins): `hasttr(x, k)` → `hasattr(x, k)`. Its class is
+        its place's: an attribute's name, a callee's, else a variable's."""
+        lang = self.language
+        spellings = Spellings(dict.fromkeys([self.text(n) for n in self.spelled] + list(lang.known_names)))
+        for node in self.spelled:
+            alternatives = spellings.near(self.text(node))
+            if not alternatives:
+                continue
+            parent = node.parent
+            if parent is not None and parent.type == lang.member and parent.child_by_field_name(lang.member_name) == node:
+                kind = "wrong_attribute_name"
+            elif parent is not None and parent.type == lang.call and parent.child_by_field_name("function") == node:
+                kind = "wrong_function_name"
+            else:
+                kind = "variable_misuse"
             self.add(kind, node.start_byte, node.end_byte, alternatives)
 
     # -- statements ----------------------------------------------------------------------------
