@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     stderr().print(table)
     if "at_thresholds" in report:
         t = report["at_thresholds"]
-        stderr().print(f"at the model's thresholds (decoding.json), as suggest shows: {t['false_alarms']} of "
+        before = " before this calibration" if args.calibrate is not None else ""
+        stderr().print(f"at the model's thresholds (decoding.json{before}), as suggest shows: {t['false_alarms']} of "
                        f"{report['false_alarm_windows']} clean windows alarmed ({t['false_alarm_rate']:.1%}); "
                        f"{t['shown']} changes shown for the {report['examples']} buggy windows, {t['exact_shown']} "
                        f"of them the exact fix")
