@@ -134,9 +134,6 @@ class Repairer:
         `Patch.checks`: the calls it took), or None when none does within `max_checks` calls. The check
         is never called on a candidate that does not parse, nor more than `max_checks` times per item;
         an exception it raises counts as False."""
-        from patchcoder.ground.console import progress_bar
-        from patchcoder.tokenizer.edits import EditScript
-
         _check_arguments(batch_size=(batch_size, Whole(1)), beam=(beam, Whole(1)), max_checks=(max_checks, Whole(1)))
         if show_progress is not None and not isinstance(show_progress, bool):
             raise PatchcoderError(f"show_progress must be True, False or None, got {shown(show_progress)}")
@@ -145,18 +142,55 @@ class Repairer:
             raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
         items = _checked_items(items)
         checked = [index for index, item in enumerate(items) if item.get("check") is not None]
+        unchecked = [index for index in range(len(items)) if index not in checked]
+        results: list[Patch | None] = [None] * len(items)
+        by_window = self._window_patches([items[index] for index in unchecked], batch_size, beam, show_progress,
+                                         mode, len(items)) if unchecked else []
+        for index, patches in zip(unchecked, by_window, strict=True):
+            for patch in patches:  # one patch per item: its best window's
+                if patch is not None and (results[index] is None or self._rank_key(patch) > self._rank_key(
+                        results[index])):
+                    results[index] = patch
+        if checked:
+            found = self.candidates([items[index] for index in checked], beam=beam)
+            for index, mine in zip(checked, found, strict=True):
+                results[index] = _first_that_passes(mine, items[index]["check"], max_checks)
+        return results
+
+    def window_patches(self, items, batch_size: int = 16, beam: int = 1, show_progress: bool | None = None,
+                       mode: str | None = None) -> list[list[Patch | None]]:
+        """Per item (items as in `repair`, without `check`), per window in order, the change `repair` would
+        make there (None: none): every window's verdict rather than the item's best — what `patchcoder eval
+        --clean-code` counts as false alarms on code taken as correct."""
+        _check_arguments(batch_size=(batch_size, Whole(1)), beam=(beam, Whole(1)))
+        if show_progress is not None and not isinstance(show_progress, bool):
+            raise PatchcoderError(f"show_progress must be True, False or None, got {shown(show_progress)}")
+        mode = mode or self.mode
+        if mode not in MODES:
+            raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
+        items = _checked_items(items)
+        if any(item.get("check") is not None for item in items):
+            raise PatchcoderError("window_patches takes items without `check` (repair runs the checks)")
+        return self._window_patches(items, batch_size, beam, show_progress, mode, len(items))
+
+    def _window_patches(self, items: list[dict], batch_size: int, beam: int, show_progress: bool | None,
+                        mode: str, count: int) -> list[list[Patch | None]]:
+        """`window_patches` on checked items; `count`, the items of the whole call, decides the progress bar."""
+        from patchcoder.ground.console import progress_bar
+        from patchcoder.tokenizer.edits import EditScript
+
         sources: list[Source] = []
         windows: list[Window] = []
+        results: list[list[Patch | None]] = []
+        place: dict[int, int] = {}  # id(window) -> its place among its item's windows
         for index, item in enumerate(items):
-            if index in checked:
-                sources.append(None)  # decoded below, through `candidates`
-                continue
             source, mine = self._windowed(index, item)
             sources.append(source)
             windows.extend(mine)
-        results: list[Patch | None] = [None] * len(items)
+            results.append([None] * len(mine))
+            place.update((id(w), k) for k, w in enumerate(mine))
         # a progress bar on stderr for long work (many items, or a long text's many windows), unless told
-        show = (len(items) >= 64 or len(windows) >= 64) if show_progress is None else show_progress
+        show = (count >= 64 or len(windows) >= 64) if show_progress is None else show_progress
         # Similar lengths share a batch: prompts are left-padded to the longest, and attention pays for padding.
         by_length = sorted(windows, key=lambda w: len(w.prompt))
         with progress_bar("repairing", len(windows), show) as advance:
@@ -178,15 +212,8 @@ class Repairer:
                         continue  # never suggest a change that adds syntax errors
                     patch = Patch(items[window.index].get("path"), source.code, shifted, out.score,
                                   **_kinds(source.code, patched, source.language))
-                    best = results[window.index]
-                    if best is None or self._rank_key(patch) > self._rank_key(best):  # one patch per item
-                        results[window.index] = patch
+                    results[window.index][place[id(window)]] = _in_own_layout(patch, source)
                 advance(len(batch))
-        results = [_in_own_layout(patch, sources[index]) for index, patch in enumerate(results)]
-        if checked:
-            found = self.candidates([items[index] for index in checked], beam=beam)
-            for index, mine in zip(checked, found, strict=True):
-                results[index] = _first_that_passes(mine, items[index]["check"], max_checks)
         return results
 
     def candidates(self, items, *, beam: int = 1, wide: bool = True) -> list[list[Patch]]:

@@ -24,6 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="mined or synthetic parquet shards; repeated, the sets are evaluated as one, and calibrated "
                         "together: e.g. synthetic bugs beside real fixes, whose already-fixed windows are real code "
                         "of the kind suggest reads")
+    p.add_argument("--clean-code", action="append", metavar="PATH",
+                   help="files or folders of code taken as correct (e.g. a repository's sources at a release); "
+                        "repeated, all of them: every window of every file is a clean window, read as suggest "
+                        "reads the file, and a change proposed there is a false alarm, counted with the fixed "
+                        "windows (so --calibrate keeps them within its budget) and reported alone; implies "
+                        "--false-alarms")
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="evaluate at most N examples (in all: with --data repeated, the sets are read in order)")
     p.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="examples decoded together (default: %(default)s)")
@@ -95,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
                       max_new_tokens=args.max_new_tokens, max_tokens=args.max_tokens, mode=args.mode,
                       beam=args.beam, false_alarms=args.false_alarms or args.calibrate is not None,
                       show_progress=not args.no_progress, keep_heads=args.keep_heads, precision=args.precision,
-                      examples=examples, messages=not args.no_message, undo_weight=args.undo_weight)
+                      examples=examples, messages=not args.no_message, undo_weight=args.undo_weight,
+                      clean_code=args.clean_code)
     if examples is not None:
         with open(args.examples, "w") as f:
             f.writelines(json.dumps(e) + "\n" for e in examples)
@@ -112,6 +119,13 @@ def run(args: argparse.Namespace) -> int:
     for sstub, rate in report["by_sstub"].items():
         table.add_row(f"[dim]sstub {sstub}", str(report["sstub_examples"][sstub]), f"{rate:.1%}", "", "", "")
     stderr().print(table)
+    if "clean_code" in report:
+        c = report["clean_code"]
+        line = (f"clean code: {c['files']} files, {c['windows']} windows, {c['false_alarms']} with a change "
+                f"proposed without a threshold ({c['false_alarm_rate']:.1%})")
+        if "at_thresholds" in c:
+            line += f", {c['at_thresholds']['false_alarms']} at the model's thresholds"
+        stderr().print(line + (f"; {len(c['skipped'])} files skipped, e.g. {c['skipped'][0]}" if c["skipped"] else ""))
     if "at_thresholds" in report:
         t = report["at_thresholds"]
         before = " before this calibration" if args.calibrate is not None else ""
@@ -143,8 +157,9 @@ def run(args: argparse.Namespace) -> int:
         if args.save_min_score:
             from patchcoder.checkpoint import save_min_score
 
+            clean = f" + clean code {' + '.join(args.clean_code)}" if args.clean_code else ""
             why = (f"patchcoder eval --calibrate {args.calibrate}{' --by-edit' if args.by_edit else ''} on "
-                   f"{' + '.join(args.data)} "
+                   f"{' + '.join(args.data)}{clean} "
                    f"({report['examples']} examples, mode {report['mode']}, keep_heads {report['keep_heads']}, precision "
                    f"{report['precision']}, undo_weight {report['undo_weight']}"
                    f"{', no message' if not report['messages'] else ''})")

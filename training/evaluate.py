@@ -114,14 +114,20 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
              batch_size: int = 16, max_new_tokens: int = 256, max_tokens: int | None = None,
              mode: str | None = None, beam: int = 1, false_alarms: bool = False,
              show_progress: bool = False, keep_heads: int | None = None, precision: str | None = None,
-             examples: list | None = None, messages: bool = True, undo_weight: float | None = None) -> dict:
+             examples: list | None = None, messages: bool = True, undo_weight: float | None = None,
+             clean_code: list | None = None) -> dict:
     """Metrics of `checkpoint` on `data` (a folder or file of rows, or a list of them evaluated as one set: with
     false alarms, their clean windows are counted together); see the module docstring. With `messages` False the
     buggy windows are shown without their commit message, as the fixed ones always are: a synthetic bug's templated
     message names its class ("Fix wrong comparison operator"), a hint a user of `suggest` without
     `--intent` does not give. `examples`, when given a list, receives
     one dict per example: where it is, what the model decoded (tokens, finished, score) and its metrics
-    (and, with false alarms, what it decoded for the fixed window), to compare two runs example by example."""
+    (and, with false alarms, what it decoded for the fixed window), to compare two runs example by example.
+
+    `clean_code`: files and folders of code taken as correct (a repository's own sources at a release, say):
+    every window of every file (`read_clean_code`) is a clean window, decoded as `suggest` reads the file
+    (`Repairer.window_patches`); a change proposed there is a false alarm. They join the fixed windows (so a
+    calibration counts them in its budget) and are reported alone under "clean_code"; implies false alarms."""
     import torch
 
     from patchcoder.ground.console import progress_bar
@@ -138,6 +144,11 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
         raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
     if beam < 1:
         raise PatchcoderError(f"beam must be at least 1, got {beam}")
+    false_alarms = false_alarms or bool(clean_code)
+    clean = read_clean_code(clean_code) if clean_code else None  # a bad path fails before any work
+    if clean is not None and not clean[0]:
+        raise PatchcoderError(f"{', '.join(map(str, clean_code))}: no file to read as clean code"
+                              + (f" ({len(clean[1])} skipped)" if clean[1] else ""))
     cases = build_cases(tokenizer, load_rows(data, limit), max_tokens, limit, messages)
     if not cases:
         raise PatchcoderError(f"{' + '.join(_sets(data))} gives no evaluation example (no modified files that fit a "
@@ -179,6 +190,13 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
                 files["fixed"].extend(path for _, _, path in changed)
                 files["clean"].extend(shown)
             advance(len(batch))
+    extra = None
+    if clean is not None:
+        extra = _clean_code_alarms(repairer, clean_code, *clean, mode, beam, batch_size, show_progress)
+        alarm_scores.extend(extra["scores"]["fixed"])
+        for key in ("edits", "files"):
+            for side in extra["scores"][key]:
+                (edits if key == "edits" else files)[side].extend(extra["scores"][key][side])
     seconds = time.perf_counter() - started
 
     def rates(counter: collections.Counter) -> dict:
@@ -186,6 +204,14 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
         return {"examples": n, **{m: counter[m] / n for m in METRICS}}
 
     scores = {"buggy": bug_scores, "fixed": alarm_scores, "edits": edits, "files": files}
+    thresholds = false_alarms and mode == repairer.mode and (repairer.min_score is not None
+                                                             or repairer.min_score_by_edit)
+    if extra is not None:
+        alone = extra["scores"]
+        extra = {k: v for k, v in extra.items() if k != "scores"}
+        extra["false_alarm_rate"] = extra["false_alarms"] / max(1, extra["windows"])
+        if thresholds:
+            extra["at_thresholds"] = at_thresholds(alone, repairer.min_score, repairer.min_score_by_edit)
     return {
         **rates(totals),
         "by_sstub": {k: rates(v)["exact_match"] for k, v in sorted(by_sstub.items())},
@@ -196,8 +222,8 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
             "false_alarm_windows": len(files["clean"]),
             "scores": scores} if false_alarms else {}),
         **({"at_thresholds": at_thresholds(scores, repairer.min_score, repairer.min_score_by_edit)}
-           if false_alarms and mode == repairer.mode and (repairer.min_score is not None or repairer.min_score_by_edit)
-           else {}),
+           if thresholds else {}),
+        **({"clean_code": extra} if extra is not None else {}),
         "mode": mode,
         "beam": beam,
         "keep_heads": repairer.keep_heads,
@@ -208,6 +234,72 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
         "max_tokens": max_tokens,
         "messages": messages,
     }
+
+
+def read_clean_code(paths) -> tuple[list[dict], list[str]]:
+    """(items, notes) for `evaluate(clean_code=paths)`: each path a file (read whatever its language, when
+    `language_of` knows it) or a folder (its files, recursively and in name order, in the languages the rewrite
+    engine covers, hidden folders left out); an item is {"code", "path"}, its path the folder's name and the
+    file's place in it. A file that is not UTF-8 text, is binary, or is larger or longer than `suggest` reads
+    is skipped with a note, as `suggest` skips it; a path that does not exist is a PatchcoderError."""
+    from patchcoder.ground.languages import language_of
+    from patchcoder.suggest import MAX_FILE_BYTES, MAX_LINES
+    from patchcoder.tokenizer.rewrites.check import LANGUAGES
+
+    items: list[dict] = []
+    notes: list[str] = []
+
+    def read(file: Path, shown: str) -> None:
+        data = file.read_bytes()
+        if b"\0" in data[:8000]:
+            notes.append(f"{shown}: skipped, binary")
+            return
+        if len(data) > MAX_FILE_BYTES:
+            notes.append(f"{shown}: skipped, larger than {MAX_FILE_BYTES:,} bytes")
+            return
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            notes.append(f"{shown}: skipped, not UTF-8 text")
+            return
+        if text.count("\n") + 1 > MAX_LINES:
+            notes.append(f"{shown}: skipped, more than {MAX_LINES:,} lines")
+            return
+        items.append({"code": text, "path": shown})
+
+    for path in map(Path, paths):
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                relative = file.relative_to(path)
+                if (file.is_file() and not any(part.startswith(".") for part in relative.parts)
+                        and language_of(relative.as_posix()) in LANGUAGES):
+                    read(file, f"{path.resolve().name}/{relative.as_posix()}")
+        elif path.is_file():
+            if language_of(path.name) is None:
+                raise PatchcoderError(f"{path}: not a file in a language patchcoder reads")
+            read(path, path.name)
+        else:
+            raise PatchcoderError(f"{path}: no such file or folder (--clean-code)")
+    return items, notes
+
+
+def _clean_code_alarms(repairer, paths, items: list[dict], notes: list[str], mode: str, beam: int, batch_size: int,
+                       show_progress: bool) -> dict:
+    """What `evaluate` reports of `clean_code` (see there; `read_clean_code` gave its items and notes): counts,
+    notes, and the alarms' scores in its layout."""
+    by_window = repairer.window_patches(items, batch_size=batch_size, beam=beam, mode=mode,
+                                        show_progress=show_progress)
+    scores = {"fixed": [], "edits": {"fixed": [], "buggy": []}, "files": {"fixed": [], "buggy": [], "clean": []},
+              "buggy": []}
+    for item, patches in zip(items, by_window, strict=True):
+        for patch in patches:
+            scores["files"]["clean"].append(item["path"])
+            if patch is not None:
+                scores["fixed"].append(patch.score)
+                scores["edits"]["fixed"].append(patch.kind or patch.sstub or "other")
+                scores["files"]["fixed"].append(item["path"])
+    return {"paths": [str(p) for p in paths], "files": len(items), "windows": len(scores["files"]["clean"]),
+            "false_alarms": len(scores["fixed"]), "skipped": notes, "scores": scores}
 
 
 def _sets(data) -> list[str]:

@@ -130,6 +130,42 @@ def test_a_tiled_text_gets_the_patch_of_its_best_window(fixer):
         assert lines[best.start] == "changed = True" and lines.count("changed = True") == 1
 
 
+def test_window_patches_gives_every_windows_change_and_repair_takes_the_best(fixer):
+    """`window_patches`: one entry per window of each item, in window order, each that window's change (at the
+    window's own lines) or None; `repair`'s patch is the best of them; an item with `check` is refused."""
+    from patchcoder.decoding import Decoded
+    from patchcoder.tokenizer.edits import EditOp, EditScript
+    from patchcoder.windows import windows_for
+
+    base = Repairer.load(fixer)
+    tok = base.tokenizer
+    code = "".join(f"value_{i} = {i}\n" for i in range(300))
+
+    class EveryOther(Repairer):
+        """Proposes to rewrite the first line of every other window (by start line), scored by its start."""
+        def decode_windows(self, items, windows, mode="generate", beam=1):
+            script = EditScript((EditOp("REPLACE", 0, 1, "changed = True\n"),), None)
+            return [Decoded(script.to_tokens(tok) + [tok.eos_id] if w.start % 2 == 0 else [tok.eos_id], True,
+                            -w.start / 1000) for w in windows]
+
+    repairer = EveryOther(base.model, tok)
+    windows = windows_for(tok, code, max_tokens=repairer.max_tokens, language="python", path="v.py")
+    items = [{"code": code, "path": "v.py"}, {"code": BUGGY, "path": "g.py"}]
+    found = repairer.window_patches(items, batch_size=3)
+    assert len(found[0]) == len(windows) > 3 and len(found[1]) == 1
+    assert None in found[0] and any(found[0])  # windows with a change and windows without
+    for window, patch in zip(windows, found[0], strict=True):
+        if window.start % 2:
+            assert patch is None
+        else:
+            assert patch.apply(code).splitlines()[window.start] == "changed = True"
+            assert patch.score == -window.start / 1000 and patch.kind == "other"
+    (best,) = repairer.repair(items[:1])
+    assert best.diff == max((p for p in found[0] if p), key=lambda p: p.score).diff
+    with pytest.raises(PatchcoderError, match="without `check`"):
+        repairer.window_patches([{"code": BUGGY, "check": lambda text: True}])
+
+
 def test_a_model_folder_names_its_decoding_mode(fixer, tmp_path):
     import json
     import shutil

@@ -385,3 +385,75 @@ def test_at_thresholds_reads_them_as_the_product_does():
         at_thresholds(scores, 0.25, None)[k] for k in ("shown", "exact_shown", "false_alarms"))
     everything = at_thresholds(scores, None, None)  # no threshold: every change is shown
     assert (everything["shown"], everything["exact_shown"], everything["false_alarms"]) == (4, 2, 3)
+
+
+def _clean_tree(root):
+    """A folder of code taken as correct, with what `read_clean_code` must leave out beside it."""
+    (root / "pkg" / "sub").mkdir(parents=True)
+    (root / "pkg" / "geometry.py").write_text("def area(w, h):\n    return w * h\n")
+    (root / "pkg" / "sub" / "long.py").write_text("".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(120)))
+    (root / "pkg" / "sub" / "tool.js").write_text("function add(a, b) {\n  return a + b;\n}\n")
+    (root / "pkg" / "notes.txt").write_text("not code\n")
+    (root / "pkg" / ".hidden").mkdir()
+    (root / "pkg" / ".hidden" / "x.py").write_text("x = 1\n")
+    (root / "pkg" / "latin1.py").write_bytes("s = 'caf\xe9'\n".encode("latin-1"))
+    return root / "pkg"
+
+
+def test_clean_code_is_every_window_of_every_file_and_joins_the_false_alarms(tokens, mined, tmp_path):
+    from patchcoder.repair import Repairer
+    from patchcoder.training.config import DataConfig, DataSource, OptimConfig, RunConfig, TrainConfig
+    from patchcoder.training.evaluate import evaluate, read_clean_code
+    from patchcoder.training.loop import train
+
+    tree = _clean_tree(tmp_path)
+    items, notes = read_clean_code([tree])
+    assert [i["path"] for i in items] == ["pkg/geometry.py", "pkg/sub/long.py", "pkg/sub/tool.js"]
+    assert notes == ["pkg/latin1.py: skipped, not UTF-8 text"]
+    with pytest.raises(PatchcoderError, match="no such file or folder"):
+        read_clean_code([tmp_path / "missing"])
+    config = TrainConfig(model=dict(d_model=32, n_layers=1, n_heads=2, n_kv_heads=1, loops=2, window=8),
+                         data=DataConfig(train=[DataSource(str(tokens["alpha"]))], seq_len=128),
+                         optim=OptimConfig(batch_size=4, max_steps=2, warmup_steps=1), run=RunConfig())
+    final = train(config, tmp_path / "run", show_progress=False).final_dir
+    options = dict(limit=4, max_new_tokens=16, mode="rank", precision="fp32")
+    base = evaluate(final, mined["gamma"], false_alarms=True, **options)
+    pooled = evaluate(final, mined["gamma"], clean_code=[tree], **options)  # clean code implies false alarms
+    clean = pooled["clean_code"]
+    by_window = Repairer.load(final, precision="fp32").window_patches(items, mode="rank")
+    assert clean["files"] == 3 and clean["windows"] == sum(map(len, by_window)) > 3  # the long file: several
+    assert clean["false_alarms"] == sum(p is not None for found in by_window for p in found)
+    assert pooled["false_alarm_windows"] == base["false_alarm_windows"] + clean["windows"]
+    assert len(pooled["scores"]["fixed"]) == len(base["scores"]["fixed"]) + clean["false_alarms"]
+    files = pooled["scores"]["files"]
+    assert files["clean"][base["false_alarm_windows"]:] == [i["path"] for i, f in zip(items, by_window) for _ in f]
+    assert len(files["fixed"]) == len(pooled["scores"]["edits"]["fixed"]) == len(pooled["scores"]["fixed"])
+    assert pooled["false_alarm_rate"] == len(pooled["scores"]["fixed"]) / pooled["false_alarm_windows"]
+
+
+def test_eval_calibrates_with_clean_code_in_its_budget(tokens, mined, tmp_path):
+    from patchcoder.training.config import DataConfig, DataSource, OptimConfig, RunConfig, TrainConfig
+    from patchcoder.training.loop import train
+
+    tree = _clean_tree(tmp_path)
+    config = TrainConfig(model=dict(d_model=32, n_layers=1, n_heads=2, n_kv_heads=1, loops=2, window=8),
+                         data=DataConfig(train=[DataSource(str(tokens["alpha"]))], seq_len=128),
+                         optim=OptimConfig(batch_size=4, max_steps=2, warmup_steps=1), run=RunConfig())
+    final = train(config, tmp_path / "run", show_progress=False).final_dir
+    (final / "decoding.json").write_text('{"mode": "rank"}')
+    cmd = [sys.executable, "-m", "patchcoder", "eval", "--checkpoint", str(final), "--data", str(mined["gamma"]),
+           "--limit", "4", "--max-new-tokens", "16", "--no-progress", "--clean-code", str(tree), "--json"]
+    out = subprocess.run(cmd + ["--calibrate", "0", "--by-edit", "--save-min-score"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert "clean code: 3 files" in out.stderr and "1 files skipped" in out.stderr
+    assert report["clean_code"]["false_alarms"] > 0  # an untrained model proposes changes to correct code
+    saved = json.loads((final / "decoding.json").read_text())
+    assert "clean code" in saved["min_score_from"]
+    # fitted at 0% with the clean code's windows in the budget: at those thresholds, none of them is alarmed
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(again.stdout)["clean_code"]["at_thresholds"]["false_alarms"] == 0
+    missing = subprocess.run(cmd[:-3] + ["--clean-code", str(tmp_path / "missing")], capture_output=True, text=True)
+    assert missing.returncode == 2 and "no such file or folder" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
