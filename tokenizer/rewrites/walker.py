@@ -366,13 +366,21 @@ class Walker:
             self.add(kind, node.start_byte, node.end_byte, alternatives)
 
     def _misspelt(self) -> None:
-        """Wide: each identifier into the names one slip of the keyboard from it (`names.Spellings`) that the
-        file spells somewhere, or the language knows (builtins): `hasttr(x, k)` → `hasattr(x, k)`. Its class is
-        its place's: an attribute's name, a callee's, else a variable's."""
+        """Wide: an identifier the file spells only once (a misspelling is rarely repeated; a name used
+        twice is someone's choice), and not a builtin, into the names one slip of the keyboard from it
+        (`names.Spellings`) that the file spells somewhere or the language knows: `hasttr(x, k)` →
+        `hasattr(x, k)`. Its class is its place's: an attribute's name, a callee's, else a variable's."""
         lang = self.language
-        spellings = Spellings(dict.fromkeys([self.text(n) for n in self.spelled] + list(lang.known_names)))
-        for node in self.spelled:
-            alternatives = spellings.near(self.text(node))
+        texts = [self.text(n) for n in self.spelled]
+        counts: dict[str, int] = {}
+        for text in texts:
+            counts[text] = counts.get(text, 0) + 1
+        known = set(lang.known_names)
+        spellings = Spellings(dict.fromkeys(texts + list(lang.known_names)))
+        for node, text in zip(self.spelled, texts, strict=True):
+            if counts[text] > 1 or text in known:
+                continue
+            alternatives = spellings.near(text)
             if not alternatives:
                 continue
             parent = node.parent

@@ -119,3 +119,18 @@ def test_synthetic_bugs_are_drawn_from_the_narrow_set_as_before():
     bugs = inject_bugs(code, random.Random(3), 40)
     assert len(bugs) == 40
     assert all((b.start, b.end, b.text) in narrow for b in bugs)
+
+
+def test_a_name_spelled_twice_or_a_builtin_is_not_taken_for_a_misspelling():
+    """A misspelling is rarely repeated: a name the file spells twice is someone's choice, and a builtin
+    spelled right is not misspelt; only a name spelled once is rewritten into one a slip away."""
+    cls = "class TemplateError(Exception):\n    pass\n"
+    once = cls + "E = TEmplateError\n"
+    twice = cls + "E = TEmplateError\nF = TEmplateError\n"
+    fixed_once = cls + "E = TemplateError\n"
+    assert fixed_once in {r.code for r in enumerate_rewrites(once, check=True, wide=True)}
+    assert not any("TemplateError\nF = TEmplateError" in r.code or r.code.endswith("F = TemplateError\n")
+                   for r in enumerate_rewrites(twice, check=True, wide=True))
+    # `len` is a builtin: never rewritten into `lens`, though the file spells `lens` once
+    code = "def f(lens):\n    return len(lens)\n"
+    assert "def f(lens):\n    return lens(lens)\n" not in {r.code for r in enumerate_rewrites(code, wide=True)}
