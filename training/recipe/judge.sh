@@ -3,6 +3,7 @@
 # stages N1, O1 and their mean on"), in $DATA (default /work/data) with patchcoder on PATH:
 #
 #   bash training/recipe/judge.sh runs/stageN1/final N1     # -> judge/N1/: wide.jsonl, cal.json, rv.json
+#   CLEAN="clean/jinja/src/jinja2 clean/cli/httpie clean/starlette/starlette" bash ... # calibrated with clean code
 #   python benchmarks/decision.py report judge/LM/wide.jsonl judge/N1/wide.jsonl       # criteria 1-3
 #
 # The candidate is copied to ship<NAME> with the shipped decoding.json (mode, heads, undo weight), then two lanes
@@ -26,8 +27,10 @@ cp "$REPO/patchcoder/assets/model/decoding.json" "$ship/decoding.json"
 ( $PY "$REPO/benchmarks/decision.py" dump --checkpoint "$ship" --data synth-valid-wide --no-message \
     --out "$out/wide.jsonl" 2> "$out/wide.err" ) &
 lane1=$!
+clean=()  # CLEAN="tree ...": clean code in the calibration, as decoding.json's command names it (recipe README)
+for tree in ${CLEAN:-}; do clean+=(--clean-code "$tree"); done
 patchcoder eval --checkpoint "$ship" --data synth-valid-wide --mode rank --no-message --calibrate 0.05 --by-edit \
-  --save-min-score --json --no-progress > "$out/cal.json" 2> "$out/cal.err"
+  --save-min-score "${clean[@]}" --json --no-progress > "$out/cal.json" 2> "$out/cal.err"
 patchcoder eval --checkpoint "$ship" --data realfix-valid --mode rank --false-alarms --no-message --json \
   --no-progress > "$out/rv.json" 2> "$out/rv.err"
 wait "$lane1"
