@@ -141,7 +141,7 @@ class Repairer:
         if mode not in MODES:
             raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
         items = _checked_items(items)
-        checked = [index for index, item in enumerate(items) if item.get("check") is not None]
+        checked = {index for index, item in enumerate(items) if item.get("check") is not None}
         unchecked = [index for index in range(len(items)) if index not in checked]
         results: list[Patch | None] = [None] * len(items)
         by_window = self._window_patches([items[index] for index in unchecked], batch_size, beam, show_progress,
@@ -152,8 +152,8 @@ class Repairer:
                         results[index])):
                     results[index] = patch
         if checked:
-            found = self.candidates([items[index] for index in checked], beam=beam)
-            for index, mine in zip(checked, found, strict=True):
+            found = self.candidates([items[index] for index in sorted(checked)], beam=beam)
+            for index, mine in zip(sorted(checked), found, strict=True):
                 results[index] = _first_that_passes(mine, items[index]["check"], max_checks)
         return results
 
@@ -175,7 +175,8 @@ class Repairer:
 
     def _window_patches(self, items: list[dict], batch_size: int, beam: int, show_progress: bool | None,
                         mode: str, count: int) -> list[list[Patch | None]]:
-        """`window_patches` on checked items; `count`, the items of the whole call, decides the progress bar."""
+        """`window_patches` on items already validated; `count`, the items of the whole call, decides the progress
+        bar. Of two windows' patches with the same `_rank_key`, `repair` keeps the first in the text."""
         from patchcoder.ground.console import progress_bar
         from patchcoder.tokenizer.edits import EditScript
 

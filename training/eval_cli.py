@@ -122,9 +122,11 @@ def run(args: argparse.Namespace) -> int:
     if "clean_code" in report:
         c = report["clean_code"]
         line = (f"clean code: {c['files']} files, {c['windows']} windows, {c['false_alarms']} with a change "
-                f"proposed without a threshold ({c['false_alarm_rate']:.1%})")
+                f"proposed without a threshold ({c['false_alarm_rate']:.1%}, in {c['files_alarmed']} files)")
         if "at_thresholds" in c:
-            line += f", {c['at_thresholds']['false_alarms']} at the model's thresholds"
+            t = c["at_thresholds"]
+            line += (f", {t['false_alarms']} at the model's thresholds (suggest would show {t['files_alarmed']} "
+                     f"suggestions: one per file)")
         stderr().print(line + (f"; {len(c['skipped'])} files skipped, e.g. {c['skipped'][0]}" if c["skipped"] else ""))
     if "at_thresholds" in report:
         t = report["at_thresholds"]

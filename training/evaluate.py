@@ -138,6 +138,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
                if v is not None}
     repairer = Repairer.load(checkpoint, max_new_tokens=max_new_tokens, **options)  # and the trained sequence length
     tokenizer = repairer.tokenizer
+    default_tokens = repairer.max_tokens
     max_tokens = max_tokens or repairer.max_tokens
     mode = mode or repairer.mode
     if mode not in ("generate", "rank", "both"):
@@ -190,22 +191,25 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
                 files["fixed"].extend(path for _, _, path in changed)
                 files["clean"].extend(shown)
             advance(len(batch))
+    seconds = time.perf_counter() - started  # per example: the clean code is timed apart
     extra = None
     if clean is not None:
+        repairer.max_tokens = max_tokens  # its windows as the examples' (the trained length unless told)
         extra = _clean_code_alarms(repairer, clean_code, *clean, mode, beam, batch_size, show_progress)
         alarm_scores.extend(extra["scores"]["fixed"])
         for key in ("edits", "files"):
             for side in extra["scores"][key]:
                 (edits if key == "edits" else files)[side].extend(extra["scores"][key][side])
-    seconds = time.perf_counter() - started
 
     def rates(counter: collections.Counter) -> dict:
         n = counter["examples"]
         return {"examples": n, **{m: counter[m] / n for m in METRICS}}
 
     scores = {"buggy": bug_scores, "fixed": alarm_scores, "edits": edits, "files": files}
-    thresholds = false_alarms and mode == repairer.mode and (repairer.min_score is not None
-                                                             or repairer.min_score_by_edit)
+    # the folder's thresholds hold for its own decoding: its mode, heads, undo weight and window length, greedy
+    thresholds = (false_alarms and mode == repairer.mode and beam == 1 and "keep_heads" not in options
+                  and "undo_weight" not in options and max_tokens == default_tokens
+                  and (repairer.min_score is not None or repairer.min_score_by_edit))
     if extra is not None:
         alone = extra["scores"]
         extra = {k: v for k, v in extra.items() if k != "scores"}
@@ -237,19 +241,36 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
 
 
 def read_clean_code(paths) -> tuple[list[dict], list[str]]:
-    """(items, notes) for `evaluate(clean_code=paths)`: each path a file (read whatever its language, when
-    `language_of` knows it) or a folder (its files, recursively and in name order, in the languages the rewrite
-    engine covers, hidden folders left out); an item is {"code", "path"}, its path the folder's name and the
-    file's place in it. A file that is not UTF-8 text, is binary, or is larger or longer than `suggest` reads
-    is skipped with a note, as `suggest` skips it; a path that does not exist is a PatchcoderError."""
+    """(items, notes) for `evaluate(clean_code=paths)`: each path a file or a folder (its files, recursively and
+    in name order, hidden folders, `node_modules` and symbolic links left out), each file in a language the rewrite
+    engine covers (rank mode has nothing to change in another: its windows could never alarm) and read once
+    however often it is named. An item is {"code", "path"}, its path as `suggest` names the file: relative to its
+    repository, else to the folder given (under the folder's name). A file that is not UTF-8 text, is binary, or
+    is larger or longer than `suggest` reads is skipped with a note, as `suggest` skips it; a path that does not
+    exist, or a file named in another language, is a PatchcoderError."""
     from patchcoder.ground.languages import language_of
-    from patchcoder.suggest import MAX_FILE_BYTES, MAX_LINES
+    from patchcoder.suggest import MAX_FILE_BYTES, MAX_LINES, find_repository
+    from patchcoder.tokenizer.edits import split_lines
     from patchcoder.tokenizer.rewrites.check import LANGUAGES
 
     items: list[dict] = []
     notes: list[str] = []
+    seen: set[Path] = set()
 
-    def read(file: Path, shown: str) -> None:
+    def named(file: Path, fallback: str) -> str:
+        repo = find_repository(file.parent)
+        if repo is not None:
+            try:
+                return file.resolve().relative_to(Path(repo.workdir).resolve()).as_posix()
+            except ValueError:
+                pass
+        return fallback
+
+    def read(file: Path, fallback: str) -> None:
+        if file.resolve() in seen:
+            return
+        seen.add(file.resolve())
+        shown = named(file, fallback)
         data = file.read_bytes()
         if b"\0" in data[:8000]:
             notes.append(f"{shown}: skipped, binary")
@@ -262,21 +283,24 @@ def read_clean_code(paths) -> tuple[list[dict], list[str]]:
         except UnicodeDecodeError:
             notes.append(f"{shown}: skipped, not UTF-8 text")
             return
-        if text.count("\n") + 1 > MAX_LINES:
+        if len(split_lines(text)) > MAX_LINES:
             notes.append(f"{shown}: skipped, more than {MAX_LINES:,} lines")
             return
         items.append({"code": text, "path": shown})
 
     for path in map(Path, paths):
         if path.is_dir():
-            for file in sorted(path.rglob("*")):
-                relative = file.relative_to(path)
-                if (file.is_file() and not any(part.startswith(".") for part in relative.parts)
-                        and language_of(relative.as_posix()) in LANGUAGES):
-                    read(file, f"{path.resolve().name}/{relative.as_posix()}")
+            for root, folders, files in os.walk(path):  # pruned as it goes: never into .git or node_modules
+                folders[:] = sorted(f for f in folders if not f.startswith(".") and f != "node_modules")
+                for name in sorted(files):
+                    file = Path(root, name)
+                    relative = file.relative_to(path).as_posix()
+                    if not file.is_symlink() and language_of(relative) in LANGUAGES:
+                        read(file, f"{path.resolve().name}/{relative}")
         elif path.is_file():
-            if language_of(path.name) is None:
-                raise PatchcoderError(f"{path}: not a file in a language patchcoder reads")
+            if language_of(path.name) not in LANGUAGES:
+                raise PatchcoderError(f"{path}: not in a language whose code rank mode reads "
+                                      f"({', '.join(LANGUAGES)})")
             read(path, path.name)
         else:
             raise PatchcoderError(f"{path}: no such file or folder (--clean-code)")
@@ -287,6 +311,7 @@ def _clean_code_alarms(repairer, paths, items: list[dict], notes: list[str], mod
                        show_progress: bool) -> dict:
     """What `evaluate` reports of `clean_code` (see there; `read_clean_code` gave its items and notes): counts,
     notes, and the alarms' scores in its layout."""
+    started = time.perf_counter()
     by_window = repairer.window_patches(items, batch_size=batch_size, beam=beam, mode=mode,
                                         show_progress=show_progress)
     scores = {"fixed": [], "edits": {"fixed": [], "buggy": []}, "files": {"fixed": [], "buggy": [], "clean": []},
@@ -299,7 +324,8 @@ def _clean_code_alarms(repairer, paths, items: list[dict], notes: list[str], mod
                 scores["edits"]["fixed"].append(patch.kind or patch.sstub or "other")
                 scores["files"]["fixed"].append(item["path"])
     return {"paths": [str(p) for p in paths], "files": len(items), "windows": len(scores["files"]["clean"]),
-            "false_alarms": len(scores["fixed"]), "skipped": notes, "scores": scores}
+            "false_alarms": len(scores["fixed"]), "files_alarmed": len(set(scores["files"]["fixed"])),
+            "skipped": notes, "seconds": time.perf_counter() - started, "scores": scores}
 
 
 def _sets(data) -> list[str]:
@@ -322,7 +348,8 @@ def at_thresholds(scores: dict, min_score: float | None, min_score_by_edit: dict
     """What suggest and the hook would show of an evaluation's changes (`scores`, as `evaluate` records them with
     false alarms) at these thresholds, read as `Repairer.min_score_for` reads them (the kind of edit's threshold,
     else `min_score`; None shows every change): the clean windows alarmed, the changes shown for buggy windows and
-    how many of those are the exact fix, with the thresholds themselves."""
+    how many of those are the exact fix, with the thresholds themselves; and the files with a window alarmed (what
+    suggest shows of a file is one patch: its best window's, a shown one before a hidden one)."""
     by_edit = min_score_by_edit or {}
 
     def shown(score: float, kind: str) -> bool:
@@ -331,10 +358,12 @@ def at_thresholds(scores: dict, min_score: float | None, min_score_by_edit: dict
 
     buggy = [exact for (score, exact), kind in zip(scores["buggy"], scores["edits"]["buggy"], strict=True)
              if shown(score, kind)]
-    alarms = sum(shown(score, kind) for score, kind in zip(scores["fixed"], scores["edits"]["fixed"], strict=True))
+    alarmed = [path for score, kind, path in zip(scores["fixed"], scores["edits"]["fixed"], scores["files"]["fixed"],
+                                                  strict=True) if shown(score, kind)]
     clean = len(scores["files"]["clean"])
-    return {"min_score": min_score, "min_score_by_edit": dict(by_edit), "false_alarms": alarms,
-            "false_alarm_rate": alarms / max(1, clean), "shown": len(buggy), "exact_shown": sum(buggy)}
+    return {"min_score": min_score, "min_score_by_edit": dict(by_edit), "false_alarms": len(alarmed),
+            "false_alarm_rate": len(alarmed) / max(1, clean), "files_alarmed": len(set(alarmed)),
+            "shown": len(buggy), "exact_shown": sum(buggy)}
 
 
 def calibrate(report: dict, max_false_alarm_rate: float) -> dict:

@@ -142,11 +142,12 @@ def test_window_patches_gives_every_windows_change_and_repair_takes_the_best(fix
     code = "".join(f"value_{i} = {i}\n" for i in range(300))
 
     class EveryOther(Repairer):
-        """Proposes to rewrite the first line of every other window (by start line), scored by its start."""
+        """Proposes to rewrite the first line of every other window (by start line), scored by how near it starts
+        to line 150 (the best window is neither the first nor the last)."""
         def decode_windows(self, items, windows, mode="generate", beam=1):
             script = EditScript((EditOp("REPLACE", 0, 1, "changed = True\n"),), None)
             return [Decoded(script.to_tokens(tok) + [tok.eos_id] if w.start % 2 == 0 else [tok.eos_id], True,
-                            -w.start / 1000) for w in windows]
+                            -abs(w.start - 150) / 1000) for w in windows]
 
     repairer = EveryOther(base.model, tok)
     windows = windows_for(tok, code, max_tokens=repairer.max_tokens, language="python", path="v.py")
@@ -159,9 +160,11 @@ def test_window_patches_gives_every_windows_change_and_repair_takes_the_best(fix
             assert patch is None
         else:
             assert patch.apply(code).splitlines()[window.start] == "changed = True"
-            assert patch.score == -window.start / 1000 and patch.kind == "other"
+            assert patch.score == -abs(window.start - 150) / 1000 and patch.kind == "other"
     (best,) = repairer.repair(items[:1])
-    assert best.diff == max((p for p in found[0] if p), key=lambda p: p.score).diff
+    changed = [p for p in found[0] if p]
+    top = max(changed, key=lambda p: p.score)
+    assert best.diff == top.diff and top is not changed[0] and top is not changed[-1]
     with pytest.raises(PatchcoderError, match="without `check`"):
         repairer.window_patches([{"code": BUGGY, "check": lambda text: True}])
 

@@ -376,7 +376,7 @@ def test_at_thresholds_reads_them_as_the_product_does():
     scores = {"buggy": [(0.5, 1), (0.1, 1), (-0.2, 0), (0.3, 0)],
               "edits": {"buggy": ["change_identifier", "other", "other", "insert_lines"],
                         "fixed": ["change_identifier", "other", "insert_lines"]},
-              "fixed": [0.6, -0.1, 0.2], "files": {"buggy": [], "fixed": [], "clean": ["a", "b", "c", "d"]}}
+              "fixed": [0.6, -0.1, 0.2], "files": {"buggy": [], "fixed": ["a", "a", "b"], "clean": ["a", "b", "c", "d"]}}
     # the kind's own threshold where there is one (identifier 0.55, other -0.15), else min_score (0.25)
     t = at_thresholds(scores, 0.25, {"change_identifier": 0.55, "other": -0.15})
     assert (t["shown"], t["exact_shown"], t["false_alarms"]) == (2, 1, 2)  # 0.1 other, 0.3 insert; 0.6, -0.1 alarm
@@ -385,6 +385,18 @@ def test_at_thresholds_reads_them_as_the_product_does():
         at_thresholds(scores, 0.25, None)[k] for k in ("shown", "exact_shown", "false_alarms"))
     everything = at_thresholds(scores, None, None)  # no threshold: every change is shown
     assert (everything["shown"], everything["exact_shown"], everything["false_alarms"]) == (4, 2, 3)
+    # the same verdicts as the product's (`Repairer.shows`), change by change
+    from patchcoder.repair import Patch, Repairer
+    from patchcoder.tokenizer.edits import EditScript
+
+    thresholds = dict(min_score=0.25, min_score_by_edit={"change_identifier": 0.55, "other": -0.15})
+    product = Repairer(None, None, **thresholds)
+    changes = [(score, kind) for (score, _), kind in zip(scores["buggy"], scores["edits"]["buggy"], strict=True)]
+    changes += list(zip(scores["fixed"], scores["edits"]["fixed"], strict=True))
+    shown = [product.shows(Patch("m.py", "x = 1\n", EditScript(()), score, kind=kind)) for score, kind in changes]
+    t = at_thresholds(scores, **thresholds)
+    assert (t["shown"], t["false_alarms"]) == (sum(shown[:4]), sum(shown[4:]))
+    assert t["files_alarmed"] == 1  # both alarms in file a: suggest would show one suggestion
 
 
 def _clean_tree(root):
@@ -412,6 +424,18 @@ def test_clean_code_is_every_window_of_every_file_and_joins_the_false_alarms(tok
     assert notes == ["pkg/latin1.py: skipped, not UTF-8 text"]
     with pytest.raises(PatchcoderError, match="no such file or folder"):
         read_clean_code([tmp_path / "missing"])
+    # a file is read once however often it is named; a symbolic link is not followed; another language refused
+    (tree / "sub" / "link.py").symlink_to(tree / "geometry.py")
+    assert read_clean_code([tree, tree / "geometry.py", tree / "sub"])[0] == items
+    (tree / "main.go").write_text("package main\n")
+    with pytest.raises(PatchcoderError, match="not in a language"):
+        read_clean_code([tree / "main.go"])
+    # inside a repository, a file is named as suggest names it: relative to the repository's root
+    import pygit2
+
+    pygit2.init_repository(str(tmp_path))
+    assert [i["path"] for i in read_clean_code([tree / "sub"])[0]] == ["pkg/sub/long.py", "pkg/sub/tool.js"]
+    (tmp_path / ".git").rename(tmp_path / "not-a-repo")
     config = TrainConfig(model=dict(d_model=32, n_layers=1, n_heads=2, n_kv_heads=1, loops=2, window=8),
                          data=DataConfig(train=[DataSource(str(tokens["alpha"]))], seq_len=128),
                          optim=OptimConfig(batch_size=4, max_steps=2, warmup_steps=1), run=RunConfig())
@@ -426,7 +450,7 @@ def test_clean_code_is_every_window_of_every_file_and_joins_the_false_alarms(tok
     assert pooled["false_alarm_windows"] == base["false_alarm_windows"] + clean["windows"]
     assert len(pooled["scores"]["fixed"]) == len(base["scores"]["fixed"]) + clean["false_alarms"]
     files = pooled["scores"]["files"]
-    assert files["clean"][base["false_alarm_windows"]:] == [i["path"] for i, f in zip(items, by_window) for _ in f]
+    assert files["clean"][base["false_alarm_windows"]:] == [i["path"] for i, f in zip(items, by_window, strict=True) for _ in f]
     assert len(files["fixed"]) == len(pooled["scores"]["edits"]["fixed"]) == len(pooled["scores"]["fixed"])
     assert pooled["false_alarm_rate"] == len(pooled["scores"]["fixed"]) / pooled["false_alarm_windows"]
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 
 from patchcoder.tokenizer.rewrites.names import PYTHON_CONFUSABLE
@@ -307,6 +306,31 @@ PYTHON = Language(
 
 # -- the wider candidate set (repair guided by tests) ------------------------------------------
 
+# Python 3.11's builtin names (frozen here: `dir(builtins)` differs between versions and startup modes), the names
+# the wide set may correct a misspelling into without the file spelling them
+BUILTINS = (
+    "ArithmeticError", "AssertionError", "AttributeError", "BaseException", "BaseExceptionGroup",
+    "BlockingIOError", "BrokenPipeError", "BufferError", "BytesWarning", "ChildProcessError",
+    "ConnectionAbortedError", "ConnectionError", "ConnectionRefusedError", "ConnectionResetError",
+    "DeprecationWarning", "EOFError", "Ellipsis", "EncodingWarning", "EnvironmentError", "Exception",
+    "ExceptionGroup", "False", "FileExistsError", "FileNotFoundError", "FloatingPointError", "FutureWarning",
+    "GeneratorExit", "IOError", "ImportError", "ImportWarning", "IndentationError", "IndexError",
+    "InterruptedError", "IsADirectoryError", "KeyError", "KeyboardInterrupt", "LookupError", "MemoryError",
+    "ModuleNotFoundError", "NameError", "None", "NotADirectoryError", "NotImplemented", "NotImplementedError",
+    "OSError", "OverflowError", "PendingDeprecationWarning", "PermissionError", "ProcessLookupError",
+    "RecursionError", "ReferenceError", "ResourceWarning", "RuntimeError", "RuntimeWarning",
+    "StopAsyncIteration", "StopIteration", "SyntaxError", "SyntaxWarning", "SystemError", "SystemExit",
+    "TabError", "TimeoutError", "True", "TypeError", "UnboundLocalError", "UnicodeDecodeError",
+    "UnicodeEncodeError", "UnicodeError", "UnicodeTranslateError", "UnicodeWarning", "UserWarning",
+    "ValueError", "Warning", "ZeroDivisionError", "abs", "aiter", "all", "anext", "any", "ascii", "bin", "bool",
+    "breakpoint", "bytearray", "bytes", "callable", "chr", "classmethod", "compile", "complex", "delattr",
+    "dict", "dir", "divmod", "enumerate", "eval", "exec", "filter", "float", "format", "frozenset", "getattr",
+    "globals", "hasattr", "hash", "hex", "id", "input", "int", "isinstance", "issubclass", "iter", "len",
+    "list", "locals", "map", "max", "memoryview", "min", "next", "object", "oct", "open", "ord", "pow", "print",
+    "property", "range", "repr", "reversed", "round", "set", "setattr", "slice", "sorted", "staticmethod",
+    "str", "sum", "super", "tuple", "type", "vars", "zip",
+)
+
 WIDE_OPERATORS = {
     "wrong_binary_operator": every_other(("+", "-", "*", "/", "//", "%", "**", "@"), ("&", "|", "^", "<<", ">>")),
     "wrong_comparison_operator": every_other(("<", "<=", ">", ">=", "==", "!=", "is", "is not", "in", "not in")),
@@ -323,5 +347,5 @@ def _call_wide(w: Walker, node, scope) -> None:
 
 
 PYTHON_WIDE = widened(dataclasses.replace(PYTHON, loops=frozenset({"for_statement", "while_statement"}),
-                                          known_names=tuple(n for n in dir(builtins) if not n.startswith("_"))),
+                                          known_names=BUILTINS),
                       WIDE_OPERATORS, {"return_statement": Walker.returned, "call": _call_wide})

@@ -378,7 +378,7 @@ class Walker:
         known = set(lang.known_names)
         spellings = Spellings(dict.fromkeys(texts + list(lang.known_names)))
         for node, text in zip(self.spelled, texts, strict=True):
-            if counts[text] > 1 or text in known:
+            if counts[text] > 1 or text in known or len(text) > 64:  # (a generated name: not a slip of the hand)
                 continue
             alternatives = spellings.near(text)
             if not alternatives:

@@ -4,6 +4,7 @@
 #
 #   bash training/recipe/judge.sh runs/stageN1/final N1     # -> judge/N1/: wide.jsonl, cal.json, rv.json
 #   CLEAN="clean/jinja/src/jinja2 clean/cli/httpie clean/starlette/starlette" bash ... # calibrated with clean code
+#   (CLEAN is split on spaces: paths without spaces)
 #   python benchmarks/decision.py report judge/LM/wide.jsonl judge/N1/wide.jsonl       # criteria 1-3
 #
 # The candidate is copied to ship<NAME> with the shipped decoding.json (mode, heads, undo weight), then two lanes
@@ -27,6 +28,7 @@ cp "$REPO/patchcoder/assets/model/decoding.json" "$ship/decoding.json"
 ( $PY "$REPO/benchmarks/decision.py" dump --checkpoint "$ship" --data synth-valid-wide --no-message \
     --out "$out/wide.jsonl" 2> "$out/wide.err" ) &
 lane1=$!
+trap 'kill $lane1 2>/dev/null || true' EXIT  # a failed calibration stops the other lane too
 clean=()  # CLEAN="tree ...": clean code in the calibration, as decoding.json's command names it (recipe README)
 for tree in ${CLEAN:-}; do clean+=(--clean-code "$tree"); done
 patchcoder eval --checkpoint "$ship" --data synth-valid-wide --mode rank --no-message --calibrate 0.05 --by-edit \

@@ -41,3 +41,5 @@ def test_spellings_finds_the_names_one_slip_away_in_pool_order_and_leaves_short_
     assert spellings.near("x") == [] and spellings.near("z") == []  # x/y: too short to be a misspelling
     assert spellings.near("ids") == []  # ids/idx: both 3 letters
     assert spellings.near("frobnicate") == []
+    assert Spellings(["rows", "row_", "roe", "rowx"]).near("row") == ["rows", "row_", "rowx"]  # in pool order
+    assert Spellings(["rowx", "rows"]).near("row") == ["rowx", "rows"]

@@ -131,6 +131,6 @@ def test_a_name_spelled_twice_or_a_builtin_is_not_taken_for_a_misspelling():
     assert fixed_once in {r.code for r in enumerate_rewrites(once, check=True, wide=True)}
     assert not any("TemplateError\nF = TEmplateError" in r.code or r.code.endswith("F = TemplateError\n")
                    for r in enumerate_rewrites(twice, check=True, wide=True))
-    # `len` is a builtin: never rewritten into `lens`, though the file spells `lens` once
+    # `len`, spelled once, is a builtin: never rewritten into `lens`, one slip away and spelled in the file
     code = "def f(lens):\n    return len(lens)\n"
     assert "def f(lens):\n    return lens(lens)\n" not in {r.code for r in enumerate_rewrites(code, wide=True)}
