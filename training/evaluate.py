@@ -125,9 +125,10 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
     (and, with false alarms, what it decoded for the fixed window), to compare two runs example by example.
 
     `clean_code`: files and folders of code taken as correct (a repository's own sources at a release, say):
-    every window of every file (`read_clean_code`) is a clean window, decoded as `suggest` reads the file
-    (`Repairer.window_patches`); a change proposed there is a false alarm. They join the fixed windows (so a
-    calibration counts them in its budget) and are reported alone under "clean_code"; implies false alarms."""
+    every window of every file (`read_clean_code`) is decoded as `suggest` reads the file
+    (`Repairer.window_patches`), and a change proposed there is a false alarm; reported under "clean_code" (with
+    the scores, kinds and files of its alarms, which `calibrate_by_edit` reads to keep suggestions off all but a
+    share of these files), apart from the fixed windows' false alarms; implies false alarms."""
     import torch
 
     from patchcoder.ground.console import progress_bar
@@ -196,10 +197,6 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
     if clean is not None:
         repairer.max_tokens = max_tokens  # its windows as the examples' (the trained length unless told)
         extra = _clean_code_alarms(repairer, clean_code, *clean, mode, beam, batch_size, show_progress)
-        alarm_scores.extend(extra["scores"]["fixed"])
-        for key in ("edits", "files"):
-            for side in extra["scores"][key]:
-                (edits if key == "edits" else files)[side].extend(extra["scores"][key][side])
 
     def rates(counter: collections.Counter) -> dict:
         n = counter["examples"]
@@ -211,11 +208,9 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
                   and "undo_weight" not in options and max_tokens == default_tokens
                   and (repairer.min_score is not None or repairer.min_score_by_edit))
     if extra is not None:
-        alone = extra["scores"]
-        extra = {k: v for k, v in extra.items() if k != "scores"}
         extra["false_alarm_rate"] = extra["false_alarms"] / max(1, extra["windows"])
         if thresholds:
-            extra["at_thresholds"] = at_thresholds(alone, repairer.min_score, repairer.min_score_by_edit)
+            extra["at_thresholds"] = at_thresholds(extra["scores"], repairer.min_score, repairer.min_score_by_edit)
     return {
         **rates(totals),
         "by_sstub": {k: rates(v)["exact_match"] for k, v in sorted(by_sstub.items())},
@@ -314,8 +309,7 @@ def _clean_code_alarms(repairer, paths, items: list[dict], notes: list[str], mod
     started = time.perf_counter()
     by_window = repairer.window_patches(items, batch_size=batch_size, beam=beam, mode=mode,
                                         show_progress=show_progress)
-    scores = {"fixed": [], "edits": {"fixed": [], "buggy": []}, "files": {"fixed": [], "buggy": [], "clean": []},
-              "buggy": []}
+    scores = {"buggy": [], "fixed": [], "edits": {"buggy": [], "fixed": []}, "files": {"buggy": [], "fixed": [], "clean": []}}
     for item, patches in zip(items, by_window, strict=True):
         for patch in patches:
             scores["files"]["clean"].append(item["path"])
@@ -427,7 +421,22 @@ def calibrate_by_edit(report: dict, max_false_alarm_rate: float, *, held_out: bo
                                               max_false_alarm_rate)
     one = calibrate(report, fit_rate)
     by_edit = fit_by_edit(proposals, math.floor(fit_rate * windows + 1e-9))
-    kept = [(alarm, exact) for kind, score, alarm, exact in proposals if score >= by_edit[kind]]
+    clean_code = None
+    if "clean_code" in report:  # then as few of the clean code's files get a suggestion as RATE allows
+        code = report["clean_code"]
+        alarms = list(zip(code["scores"]["edits"]["fixed"], code["scores"]["fixed"], code["scores"]["files"]["fixed"],
+                          strict=True))
+        allowed = math.floor(max_false_alarm_rate * code["files"] + 1e-9)
+        fitted = by_edit  # the held-out estimate quiets each half from here, not from what all files made
+        by_edit = keep_files_quiet(fitted, one["min_score"], proposals, alarms, allowed)
+        clean_code = {"files": code["files"], "allowed": allowed,
+                      "files_alarmed_before": _files_alarmed(alarms, fitted, one["min_score"]),
+                      "files_alarmed": _files_alarmed(alarms, by_edit, one["min_score"]),
+                      **({"held_out": _quiet_across_halves(fitted, one["min_score"], proposals, alarms,
+                                                           code["scores"]["files"]["clean"], max_false_alarm_rate)}
+                         if held_out else {})}
+    kept = [(alarm, exact) for kind, score, alarm, exact in proposals
+            if score >= by_edit.get(kind, -math.inf if one["min_score"] is None else one["min_score"])]
     examples = max(1, report["examples"])
     return {
         "min_score_by_edit": by_edit,
@@ -440,7 +449,74 @@ def calibrate_by_edit(report: dict, max_false_alarm_rate: float, *, held_out: bo
         "exact_match_without": one["exact_match_without"],
         "suggested": sum(1 - alarm for alarm, _ in kept) / examples,
         "one_threshold": {k: one[k] for k in ("false_alarm_rate", "exact_match", "suggested")},
+        **({"clean_code": clean_code} if clean_code is not None else {}),
     }
+
+
+def _threshold(by_edit: dict[str, float], one: float | None, kind: str) -> float:
+    """The threshold of `kind`, as the product reads it (`Repairer.min_score_for`); -inf for none."""
+    threshold = by_edit.get(kind, one)
+    return -math.inf if threshold is None else threshold
+
+
+def _files_alarmed(alarms: list[tuple[str, float, str]], by_edit: dict[str, float], one: float | None) -> int:
+    """How many files of the clean code's `alarms` (kind, score, file) hold one the thresholds show."""
+    return len({path for kind, score, path in alarms if score >= _threshold(by_edit, one, kind)})
+
+
+def keep_files_quiet(by_edit: dict[str, float], one: float | None, proposals: list[tuple[str, float, int, int]],
+                     alarms: list[tuple[str, float, str]], allowed: int) -> dict[str, float]:
+    """Thresholds per kind of edit (`by_edit`, `one` for the kinds it lacks) raised until at most `allowed` files of
+    the clean code hold an alarm they show (`alarms`: kind, score, file): one kind at a time, to just above its
+    lowest shown alarm, choosing each time the raise that loses the fewest exact fixes of `proposals` (kind, score,
+    is an alarm, is exact) per file it quiets (raising only hides: the other false alarms do not grow). A
+    greedy search, not an optimum: files count once however many kinds alarm in them."""
+    thresholds = dict(by_edit)
+
+    def exact() -> int:
+        return sum(hit for kind, score, alarm, hit in proposals if not alarm
+                   and score >= _threshold(thresholds, one, kind))
+
+    while (quiet := _files_alarmed(alarms, thresholds, one)) > allowed:
+        fixes, best = exact(), None
+        for kind in sorted({kind for kind, _, _ in alarms}):
+            shown = [score for k, score, _ in alarms if k == kind and score >= _threshold(thresholds, one, kind)]
+            if not shown:
+                continue
+            before = thresholds.get(kind)
+            raised = min(shown)
+            higher = [score for k, score, alarm, _ in proposals if k == kind and score > raised]
+            higher += [score for k, score, _ in alarms if k == kind and score > raised]
+            thresholds[kind] = (raised + min(higher)) / 2 if higher else raised + 1.0  # between two scores
+            quieted, lost = quiet - _files_alarmed(alarms, thresholds, one), fixes - exact()
+            cost = (lost / quieted) if quieted else math.inf
+            if best is None or (cost, lost) < best[0]:
+                best = ((cost, lost), kind, thresholds[kind])
+            if before is None:
+                del thresholds[kind]
+            else:
+                thresholds[kind] = before
+        thresholds[best[1]] = best[2]
+    return thresholds
+
+
+def _quiet_across_halves(by_edit: dict[str, float], one: float | None, proposals: list[tuple[str, float, int, int]],
+                         alarms: list[tuple[str, float, str]], windows: list[str], rate: float) -> dict:
+    """The clean code's files alarmed on files the quieting was not fitted on: `keep_files_quiet` fitted on each
+    half of its files (by a hash of the path) and applied to the other, summed; with the files and what RATE allows."""
+    import zlib
+
+    def half(path: str) -> int:
+        return zlib.crc32(path.encode()) % 2
+
+    files = sorted(set(windows))
+    alarmed = 0
+    for k in (0, 1):
+        mine = [a for a in alarms if half(a[2]) == k]
+        fitted = keep_files_quiet(by_edit, one, proposals, mine,
+                                  math.floor(rate * sum(half(f) == k for f in files) + 1e-9))
+        alarmed += _files_alarmed([a for a in alarms if half(a[2]) != k], fitted, one)
+    return {"files_alarmed": alarmed, "files": len(files), "allowed": math.floor(rate * len(files) + 1e-9)}
 
 
 def _held_out_budget(proposals: list[tuple[tuple[str, float, int, int], str]], clean: list[str],
