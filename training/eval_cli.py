@@ -26,10 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "of the kind suggest reads")
     p.add_argument("--clean-code", action="append", metavar="PATH",
                    help="files or folders of code taken as correct (e.g. a repository's sources at a release); "
-                        "repeated, all of them: every window of every file is a clean window, read as suggest "
-                        "reads the file, and a change proposed there is a false alarm, counted with the fixed "
-                        "windows (so --calibrate keeps them within its budget) and reported alone; implies "
-                        "--false-alarms")
+                        "repeated, all of them: every window of every file is read as suggest reads the file, a "
+                        "change proposed there is a false alarm, reported apart; with --calibrate RATE --by-edit "
+                        "the thresholds are then raised until at most RATE of these files get a suggestion; "
+                        "implies --false-alarms")
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="evaluate at most N examples (in all: with --data repeated, the sets are read in order)")
     p.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="examples decoded together (default: %(default)s)")
@@ -152,6 +152,13 @@ def run(args: argparse.Namespace) -> int:
                            f"alarmed, {h['exact']} exact fixes shown): false alarms {c['false_alarm_rate']:.1%}, "
                            f"exact fixes {c['exact_match']:.1%}, suggestions on {c['suggested']:.1%} of the buggy "
                            f"windows; other kinds keep the one threshold, fitted at {c['fit_rate']:.1%} too")
+            if "clean_code" in c:
+                q = c["clean_code"]
+                held = (f" (fitted on one half of its files and applied to the other: {q['held_out']['files_alarmed']})"
+                        if "held_out" in q else "")
+                stderr().print(f"the clean code's files with a suggestion: {q['files_alarmed_before']} → "
+                               f"{q['files_alarmed']} of {q['files']} (at most {q['allowed']} allowed){held}: "
+                               "thresholds raised where that costs the fewest exact fixes")
             if h["false_alarms"] > h["allowed"]:
                 stderr().print(f"warning: even fitted at 0%, the thresholds alarm {h['false_alarms']} clean windows "
                                f"of files they were not fitted on, more than {args.calibrate:.1%} allows "

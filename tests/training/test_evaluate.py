@@ -442,20 +442,24 @@ def test_clean_code_is_every_window_of_every_file_and_joins_the_false_alarms(tok
     final = train(config, tmp_path / "run", show_progress=False).final_dir
     options = dict(limit=4, max_new_tokens=16, mode="rank", precision="fp32")
     base = evaluate(final, mined["gamma"], false_alarms=True, **options)
-    pooled = evaluate(final, mined["gamma"], clean_code=[tree], **options)  # clean code implies false alarms
-    clean = pooled["clean_code"]
+    both = evaluate(final, mined["gamma"], clean_code=[tree], **options)  # clean code implies false alarms
+    clean = both["clean_code"]
     by_window = Repairer.load(final, precision="fp32").window_patches(items, mode="rank")
     assert clean["files"] == 3 and clean["windows"] == sum(map(len, by_window)) > 3  # the long file: several
-    assert clean["false_alarms"] == sum(p is not None for found in by_window for p in found)
-    assert pooled["false_alarm_windows"] == base["false_alarm_windows"] + clean["windows"]
-    assert len(pooled["scores"]["fixed"]) == len(base["scores"]["fixed"]) + clean["false_alarms"]
-    files = pooled["scores"]["files"]
-    assert files["clean"][base["false_alarm_windows"]:] == [i["path"] for i, f in zip(items, by_window, strict=True) for _ in f]
-    assert len(files["fixed"]) == len(pooled["scores"]["edits"]["fixed"]) == len(pooled["scores"]["fixed"])
-    assert pooled["false_alarm_rate"] == len(pooled["scores"]["fixed"]) / pooled["false_alarm_windows"]
+    patches = [(item["path"], p) for item, found in zip(items, by_window, strict=True) for p in found]
+    assert clean["false_alarms"] == sum(p is not None for _, p in patches)
+    assert clean["files_alarmed"] == len({path for path, p in patches if p is not None})
+    code = clean["scores"]  # every alarm's score, kind and file; every window's file
+    assert code["files"]["clean"] == [path for path, _ in patches]
+    assert code["files"]["fixed"] == [path for path, p in patches if p is not None]
+    assert [round(x, 4) for x in code["fixed"]] == [round(p.score, 4) for _, p in patches if p is not None]
+    assert code["edits"]["fixed"] == [p.kind for _, p in patches if p is not None]
+    # apart from the fixed windows' false alarms, which are those of the data alone
+    assert both["false_alarm_windows"] == base["false_alarm_windows"]
+    assert both["scores"]["edits"] == base["scores"]["edits"] and both["scores"]["files"] == base["scores"]["files"]
 
 
-def test_eval_calibrates_with_clean_code_in_its_budget(tokens, mined, tmp_path):
+def test_eval_calibrates_with_clean_codes_files_kept_quiet(tokens, mined, tmp_path):
     from patchcoder.training.config import DataConfig, DataSource, OptimConfig, RunConfig, TrainConfig
     from patchcoder.training.loop import train
 
@@ -474,10 +478,34 @@ def test_eval_calibrates_with_clean_code_in_its_budget(tokens, mined, tmp_path):
     assert report["clean_code"]["false_alarms"] > 0  # an untrained model proposes changes to correct code
     saved = json.loads((final / "decoding.json").read_text())
     assert "clean code" in saved["min_score_from"]
-    # fitted at 0% with the clean code's windows in the budget: at those thresholds, none of them is alarmed
+    quiet = report["calibration"]["clean_code"]
+    assert quiet["files_alarmed"] == 0 == quiet["allowed"]  # RATE 0: no file of the clean code
+    assert quiet["files"] == 3 and "held_out" in quiet and "clean code's files" in out.stderr
+    # at the saved thresholds, the clean code gets no suggestion (keep_files_quiet's own test sees it raise them)
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert json.loads(again.stdout)["clean_code"]["at_thresholds"]["false_alarms"] == 0
+    assert json.loads(again.stdout)["clean_code"]["at_thresholds"]["files_alarmed"] == 0
     missing = subprocess.run(cmd[:-3] + ["--clean-code", str(tmp_path / "missing")], capture_output=True, text=True)
     assert missing.returncode == 2 and "no such file or folder" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_keep_files_quiet_raises_the_cheapest_kind_until_few_files_hold_an_alarm():
+    from patchcoder.training.evaluate import keep_files_quiet
+
+    # (kind, score, is an alarm, is exact): raising identifiers above their alarm hides the exact fix at 0.45;
+    # raising "other" above its alarm hides no exact fix (the one at 0.6 stays above)
+    proposals = [("change_identifier", 0.45, 0, 1), ("change_identifier", 0.9, 0, 1), ("other", 0.6, 0, 1)]
+    alarms = [("change_identifier", 0.5, "a.py"), ("other", 0.4, "b.py")]
+    start = {"change_identifier": 0.2, "other": 0.2}
+    quiet = keep_files_quiet(start, None, proposals, alarms, allowed=1)
+    assert quiet == {"change_identifier": 0.2, "other": 0.5}  # "other" raised, halfway to its next score
+    assert keep_files_quiet(start, None, proposals, alarms, allowed=2) == start  # already within bounds
+    # several alarms, one file each: raised until at most one file holds a shown alarm, never lowered
+    alarms += [("other", 0.35, "c.py"), ("other", 0.3, "a.py")]
+    quiet = keep_files_quiet(start, None, proposals, alarms, allowed=1)
+    assert len({path for kind, score, path in alarms if score >= quiet[kind]}) <= 1
+    assert all(quiet[k] >= start[k] for k in start)
+    # a kind the thresholds lack is read at the one threshold, and raised as its own
+    assert keep_files_quiet({}, 0.0, proposals, [("delete_lines", 0.5, "d.py")], allowed=0)["delete_lines"] > 0.5
+    assert keep_files_quiet(start, None, proposals, alarms, allowed=0)["change_identifier"] > 0.5
