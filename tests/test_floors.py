@@ -49,8 +49,9 @@ FLOORS: list[tuple[str, int]] = [
 # The top floor of the product, which no part below may import: the CLI and the user-facing commands.
 PRODUCT_TOP = ("patchcoder.cli", "patchcoder.repair", "patchcoder.suggest", "patchcoder.suggest_cli",
                "patchcoder.hook", "patchcoder.fix", "patchcoder.fix_cli", "patchcoder.__main__")
-# Training's evaluation decodes the way the product does; its entry point for `accelerate launch -m` is the CLI.
-ALLOWED_TOP = {"patchcoder.training.evaluate": ("patchcoder.repair", "patchcoder.windows"),
+# Training's evaluation decodes the way the product does, and reads clean code the way suggest reads files (its
+# limits, a file's repository); its entry point for `accelerate launch -m` is the CLI.
+ALLOWED_TOP = {"patchcoder.training.evaluate": ("patchcoder.repair", "patchcoder.windows", "patchcoder.suggest"),
                "patchcoder.training.eval_cli": ("patchcoder.repair",),
                "patchcoder.training.__main__": ("patchcoder.cli",)}
 
