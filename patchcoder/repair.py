@@ -134,13 +134,8 @@ class Repairer:
         `Patch.checks`: the calls it took), or None when none does within `max_checks` calls. The check
         is never called on a candidate that does not parse, nor more than `max_checks` times per item;
         an exception it raises counts as False."""
-        _check_arguments(batch_size=(batch_size, Whole(1)), beam=(beam, Whole(1)), max_checks=(max_checks, Whole(1)))
-        if show_progress is not None and not isinstance(show_progress, bool):
-            raise PatchcoderError(f"show_progress must be True, False or None, got {shown(show_progress)}")
-        mode = mode or self.mode
-        if mode not in MODES:
-            raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
-        items = _checked_items(items)
+        _check_arguments(max_checks=(max_checks, Whole(1)))
+        items, mode = self._decoding_call(items, batch_size, beam, show_progress, mode)
         checked = {index for index, item in enumerate(items) if item.get("check") is not None}
         unchecked = [index for index in range(len(items)) if index not in checked]
         results: list[Patch | None] = [None] * len(items)
@@ -162,16 +157,21 @@ class Repairer:
         """Per item (items as in `repair`, without `check`), per window in order, the change `repair` would
         make there (None: none): every window's verdict rather than the item's best — what `patchcoder eval
         --clean-code` counts as false alarms on code taken as correct."""
+        items, mode = self._decoding_call(items, batch_size, beam, show_progress, mode)
+        if any(item.get("check") is not None for item in items):
+            raise PatchcoderError("window_patches takes items without `check` (repair runs the checks)")
+        return self._window_patches(items, batch_size, beam, show_progress, mode, len(items))
+
+    def _decoding_call(self, items, batch_size, beam, show_progress, mode) -> tuple[list[dict], str]:
+        """(the items, the mode) of a `repair` or `window_patches` call, its arguments checked: one PatchcoderError
+        for a bad one, before any work."""
         _check_arguments(batch_size=(batch_size, Whole(1)), beam=(beam, Whole(1)))
         if show_progress is not None and not isinstance(show_progress, bool):
             raise PatchcoderError(f"show_progress must be True, False or None, got {shown(show_progress)}")
         mode = mode or self.mode
         if mode not in MODES:
             raise PatchcoderError(f"mode must be 'generate', 'rank' or 'both', got {mode!r}")
-        items = _checked_items(items)
-        if any(item.get("check") is not None for item in items):
-            raise PatchcoderError("window_patches takes items without `check` (repair runs the checks)")
-        return self._window_patches(items, batch_size, beam, show_progress, mode, len(items))
+        return _checked_items(items), mode
 
     def _window_patches(self, items: list[dict], batch_size: int, beam: int, show_progress: bool | None,
                         mode: str, count: int) -> list[list[Patch | None]]:
