@@ -157,8 +157,8 @@ def run(args: argparse.Namespace) -> int:
                 held = (f" (fitted on one half of its files and applied to the other: {q['held_out']['files_alarmed']})"
                         if "held_out" in q else "")
                 stderr().print(f"the clean code's files with a suggestion: {q['files_alarmed_before']} → "
-                               f"{q['files_alarmed']} of {q['files']} (at most {q['allowed']} allowed){held}: "
-                               "thresholds raised where that costs the fewest exact fixes")
+                               f"{q['files_alarmed']} of {q['files']}, fitted at {q['fit_rate']:.1%}{held} (at most "
+                               f"{q['allowed']} allowed): thresholds raised where that costs the fewest exact fixes")
             if h["false_alarms"] > h["allowed"]:
                 stderr().print(f"warning: even fitted at 0%, the thresholds alarm {h['false_alarms']} clean windows "
                                f"of files they were not fitted on, more than {args.calibrate:.1%} allows "

@@ -428,12 +428,20 @@ def calibrate_by_edit(report: dict, max_false_alarm_rate: float, *, held_out: bo
                           strict=True))
         allowed = math.floor(max_false_alarm_rate * code["files"] + 1e-9)
         fitted = by_edit  # the held-out estimate quiets each half from here, not from what all files made
-        by_edit = keep_files_quiet(fitted, one["min_score"], proposals, alarms, allowed)
-        clean_code = {"files": code["files"], "allowed": allowed,
+        files_rate, files_estimate = max_false_alarm_rate, None
+        if held_out:  # as the window budget: the largest of RATE, 0.9 RATE, ..., 0 that holds across halves
+            for tenths in range(10, -1, -1):
+                files_rate = max_false_alarm_rate * tenths / 10
+                files_estimate = _quiet_across_halves(fitted, one["min_score"], proposals, alarms,
+                                                      code["scores"]["files"]["clean"], files_rate)
+                if files_estimate <= allowed:
+                    break
+        by_edit = keep_files_quiet(fitted, one["min_score"], proposals, alarms,
+                                   math.floor(files_rate * code["files"] + 1e-9))
+        clean_code = {"files": code["files"], "allowed": allowed, "fit_rate": files_rate,
                       "files_alarmed_before": _files_alarmed(alarms, fitted, one["min_score"]),
                       "files_alarmed": _files_alarmed(alarms, by_edit, one["min_score"]),
-                      **({"held_out": _quiet_across_halves(fitted, one["min_score"], proposals, alarms,
-                                                           code["scores"]["files"]["clean"], max_false_alarm_rate)}
+                      **({"held_out": {"files_alarmed": files_estimate, "files": code["files"], "allowed": allowed}}
                          if held_out else {})}
     kept = [(alarm, exact) for kind, score, alarm, exact in proposals
             if score >= by_edit.get(kind, -math.inf if one["min_score"] is None else one["min_score"])]
@@ -501,9 +509,9 @@ def keep_files_quiet(by_edit: dict[str, float], one: float | None, proposals: li
 
 
 def _quiet_across_halves(by_edit: dict[str, float], one: float | None, proposals: list[tuple[str, float, int, int]],
-                         alarms: list[tuple[str, float, str]], windows: list[str], rate: float) -> dict:
-    """The clean code's files alarmed on files the quieting was not fitted on: `keep_files_quiet` fitted on each
-    half of its files (by a hash of the path) and applied to the other, summed; with the files and what RATE allows."""
+                         alarms: list[tuple[str, float, str]], windows: list[str], rate: float) -> int:
+    """The clean code's files alarmed on files the quieting was not fitted on: `keep_files_quiet` fitted at `rate` on
+    each half of its files (by a hash of the path) and applied to the other, summed."""
     import zlib
 
     def half(path: str) -> int:
@@ -516,7 +524,7 @@ def _quiet_across_halves(by_edit: dict[str, float], one: float | None, proposals
         fitted = keep_files_quiet(by_edit, one, proposals, mine,
                                   math.floor(rate * sum(half(f) == k for f in files) + 1e-9))
         alarmed += _files_alarmed([a for a in alarms if half(a[2]) != k], fitted, one)
-    return {"files_alarmed": alarmed, "files": len(files), "allowed": math.floor(rate * len(files) + 1e-9)}
+    return alarmed
 
 
 def _held_out_budget(proposals: list[tuple[tuple[str, float, int, int], str]], clean: list[str],

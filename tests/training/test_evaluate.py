@@ -509,3 +509,41 @@ def test_keep_files_quiet_raises_the_cheapest_kind_until_few_files_hold_an_alarm
     # a kind the thresholds lack is read at the one threshold, and raised as its own
     assert keep_files_quiet({}, 0.0, proposals, [("delete_lines", 0.5, "d.py")], allowed=0)["delete_lines"] > 0.5
     assert keep_files_quiet(start, None, proposals, alarms, allowed=0)["change_identifier"] > 0.5
+
+
+def test_the_files_bound_is_fitted_at_the_largest_share_of_rate_that_holds_across_halves():
+    """As the window budget: the quieting is fitted at the largest of RATE, 0.9 RATE, ..., 0 whose thresholds,
+    fitted on each half of the clean code's files and applied to the other, leave at most RATE of them alarmed."""
+    import random
+
+    from patchcoder.training.evaluate import _quiet_across_halves, calibrate_by_edit
+
+    rng = random.Random(7)
+    kinds = ["other", "change_identifier", "change_binary_operator"]
+    fitted_at = []
+    for _ in range(6):
+        files = [f"pkg/m{i}.py" for i in range(60)]
+        alarms = [(rng.choice(kinds), rng.uniform(-1, 1), rng.choice(files)) for _ in range(rng.randint(20, 80))]
+        buggy = [(rng.uniform(-1, 1), rng.randint(0, 1)) for _ in range(40)]
+        report = {"examples": 40, "false_alarm_windows": 40, "scores": {
+            "buggy": buggy, "fixed": [rng.uniform(-1, 1) for _ in range(8)],
+            "edits": {"buggy": [rng.choice(kinds) for _ in buggy], "fixed": [rng.choice(kinds) for _ in range(8)]},
+            "files": {"buggy": [f"s{i % 7}.py" for i in range(40)], "fixed": [f"s{i % 7}.py" for i in range(8)],
+                      "clean": [f"s{i % 7}.py" for i in range(40)]}},
+            "clean_code": {"files": len(files), "scores": {
+                "fixed": [a[1] for a in alarms], "edits": {"fixed": [a[0] for a in alarms]},
+                "files": {"fixed": [a[2] for a in alarms], "clean": files}}}}
+        c = calibrate_by_edit(report, 0.1, held_out=True)
+        quiet = c["clean_code"]
+        fitted_at.append(quiet["fit_rate"])
+        assert quiet["allowed"] == 6 and quiet["files_alarmed"] <= round(quiet["fit_rate"] * 60)
+        assert quiet["held_out"]["files_alarmed"] <= 6 or quiet["fit_rate"] == 0
+        if quiet["fit_rate"] < 0.1:  # the next share up does not hold across halves
+            proposals = [(k, s, 0, e) for (s, e), k in zip(buggy, report["scores"]["edits"]["buggy"], strict=True)]
+            proposals += [(k, s, 1, 0) for s, k in zip(report["scores"]["fixed"], report["scores"]["edits"]["fixed"],
+                                                       strict=True)]
+            synthetic = calibrate_by_edit({k: v for k, v in report.items() if k != "clean_code"}, 0.1, held_out=True)
+            up = _quiet_across_halves(synthetic["min_score_by_edit"], synthetic["min_score"], proposals,
+                                      alarms, files, round(quiet["fit_rate"] + 0.01, 4))
+            assert up > 6
+    assert 0.1 in fitted_at and min(fitted_at) < 0.1  # both: RATE holds, and a smaller share was needed
