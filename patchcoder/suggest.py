@@ -83,7 +83,7 @@ def _whole_file(path: str, cwd, notes) -> Target | None:
     if not file.is_file():
         raise UsageError(f"{path} is not a regular file")
     named_in = find_repository(given.parent)
-    text = _read_text(file.read_bytes(), path, notes)
+    text = read_text(file.read_bytes(), path, notes)
     if text is None:
         return None
     repo = find_repository(file.parent)  # the file's own repository: a submodule's for a file in it
@@ -117,7 +117,8 @@ def _shown(file: Path, repo) -> str:
     return file.as_posix().lstrip("/")
 
 
-def _read_text(data: bytes, path: str, notes: list[str]) -> str | None:
+def read_text(data: bytes, path: str, notes: list[str]) -> str | None:
+    """`data` as text, or None with a note in `notes` when it is too large, binary or not UTF-8 (as suggest skips it)."""
     if len(data) > MAX_FILE_BYTES:
         notes.append(f"{path}: skipped, larger than {MAX_FILE_BYTES:,} bytes")
         return None
@@ -172,7 +173,7 @@ def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list
                 data = (root / path).read_bytes()
             except OSError:
                 continue
-        text = _read_text(data, path, notes)
+        text = read_text(data, path, notes)
         if text is None:
             continue
         lines = [(h.new_start, h.new_lines) for h in patch.hunks]

@@ -244,7 +244,7 @@ def read_clean_code(paths) -> tuple[list[dict], list[str]]:
     is larger or longer than `suggest` reads is skipped with a note, as `suggest` skips it; a path that does not
     exist, or a file named in another language, is a PatchcoderError."""
     from patchcoder.ground.languages import language_of
-    from patchcoder.suggest import MAX_FILE_BYTES, MAX_LINES, find_repository
+    from patchcoder.suggest import MAX_LINES, find_repository, read_text
     from patchcoder.tokenizer.edits import split_lines
     from patchcoder.tokenizer.rewrites.check import LANGUAGES
 
@@ -266,17 +266,8 @@ def read_clean_code(paths) -> tuple[list[dict], list[str]]:
             return
         seen.add(file.resolve())
         shown = named(file, fallback)
-        data = file.read_bytes()
-        if b"\0" in data[:8000]:
-            notes.append(f"{shown}: skipped, binary")
-            return
-        if len(data) > MAX_FILE_BYTES:
-            notes.append(f"{shown}: skipped, larger than {MAX_FILE_BYTES:,} bytes")
-            return
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            notes.append(f"{shown}: skipped, not UTF-8 text")
+        text = read_text(file.read_bytes(), shown, notes)  # binary, too large, not UTF-8: skipped as suggest skips
+        if text is None:
             return
         if len(split_lines(text)) > MAX_LINES:
             notes.append(f"{shown}: skipped, more than {MAX_LINES:,} lines")
@@ -347,8 +338,7 @@ def at_thresholds(scores: dict, min_score: float | None, min_score_by_edit: dict
     by_edit = min_score_by_edit or {}
 
     def shown(score: float, kind: str) -> bool:
-        threshold = by_edit.get(kind, min_score)
-        return threshold is None or score >= threshold
+        return score >= _threshold(by_edit, min_score, kind)
 
     buggy = [exact for (score, exact), kind in zip(scores["buggy"], scores["edits"]["buggy"], strict=True)
              if shown(score, kind)]
@@ -444,7 +434,7 @@ def calibrate_by_edit(report: dict, max_false_alarm_rate: float, *, held_out: bo
                       **({"held_out": {"files_alarmed": files_estimate, "files": code["files"], "allowed": allowed}}
                          if held_out else {})}
     kept = [(alarm, exact) for kind, score, alarm, exact in proposals
-            if score >= by_edit.get(kind, -math.inf if one["min_score"] is None else one["min_score"])]
+            if score >= _threshold(by_edit, one["min_score"], kind)]
     examples = max(1, report["examples"])
     return {
         "min_score_by_edit": by_edit,
@@ -512,18 +502,13 @@ def _quiet_across_halves(by_edit: dict[str, float], one: float | None, proposals
                          alarms: list[tuple[str, float, str]], windows: list[str], rate: float) -> int:
     """The clean code's files alarmed on files the quieting was not fitted on: `keep_files_quiet` fitted at `rate` on
     each half of its files (by a hash of the path) and applied to the other, summed."""
-    import zlib
-
-    def half(path: str) -> int:
-        return zlib.crc32(path.encode()) % 2
-
     files = sorted(set(windows))
     alarmed = 0
     for k in (0, 1):
-        mine = [a for a in alarms if half(a[2]) == k]
+        mine = [a for a in alarms if _half(a[2]) == k]
         fitted = keep_files_quiet(by_edit, one, proposals, mine,
-                                  math.floor(rate * sum(half(f) == k for f in files) + 1e-9))
-        alarmed += _files_alarmed([a for a in alarms if half(a[2]) != k], fitted, one)
+                                  math.floor(rate * sum(_half(f) == k for f in files) + 1e-9))
+        alarmed += _files_alarmed([a for a in alarms if _half(a[2]) != k], fitted, one)
     return alarmed
 
 
@@ -546,24 +531,26 @@ def across_halves(proposals: list[tuple[tuple[str, float, int, int], str]], clea
     path) and applied to the other half, summed: one per kind of edit (`fit_by_edit`) and `calibrate`'s for the
     kinds a half has no change of, as the product reads them; without `by_kind`, `calibrate`'s alone.
     `proposals` are ((kind, score, is an alarm, is exact), file), `clean` the file of every clean window."""
-    import zlib
-
-    def half(path: str) -> int:
-        return zlib.crc32(path.encode()) % 2
-
     alarms = exact = 0
     for k in (0, 1):
-        mine = [p for p, path in proposals if half(path) == k]
-        windows = sum(half(path) == k for path in clean)
+        mine = [p for p, path in proposals if _half(path) == k]
+        windows = sum(_half(path) == k for path in clean)
         one = calibrate({"examples": 1, "false_alarm_windows": windows, "scores": {
             "buggy": [(score, hit) for _, score, alarm, hit in mine if not alarm],
             "fixed": [score for _, score, alarm, _ in mine if alarm]}}, fit_rate)["min_score"]
         by_edit = fit_by_edit(mine, math.floor(fit_rate * windows + 1e-9)) if by_kind else {}
         for (kind, score, alarm, hit), path in proposals:
             threshold = by_edit.get(kind, one)
-            if half(path) != k and (threshold is None or score >= threshold):
+            if _half(path) != k and (threshold is None or score >= threshold):
                 alarms, exact = alarms + alarm, exact + hit
     return alarms, exact
+
+
+def _half(path: str) -> int:
+    """Which half of the files `path` is in (0 or 1, by a hash of the path), for the estimates held out by file."""
+    import zlib
+
+    return zlib.crc32(path.encode()) % 2
 
 
 def fit_by_edit(proposals: list[tuple[str, float, int, int]], budget: int) -> dict[str, float]:
