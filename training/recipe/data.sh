@@ -7,7 +7,7 @@
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh            # everything
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh realfix    # one step
 #
-# Steps (in order): mine split heldout realfix packages synth evalsynth; stagedata (one stage's data, by
+# Steps (in order): mine split heldout realfix packages synth evalsynth clean; stagedata (one stage's data, by
 # variables: see the step) is not among the defaults. Mirror paths come from
 # variables: MIRROR_<owner>_<name> (non-alphanumerics as _), default $MIRRORS/<owner>+<name>/repo.
 # Not done here: tokenizing (waits for the "no change" examples) and training.
@@ -30,6 +30,11 @@ TEST_REPOS=(Textualize/rich)         # the test split
 HELDOUT_REPOS=(pallets/flask psf/requests)  # held-out synthetic bugs and real commits
 REALFIX_REPOS=(tornadoweb/tornado scrapy/scrapy networkx/networkx httpie/cli encode/starlette aio-libs/aiohttp)
 REALFIX_VALID=pallets/jinja,httpie/cli,encode/starlette  # real fixes for choosing things; the rest: test
+# clean code for calibrating what `suggest` shows (owner/name:package folder at HEAD): the three validation
+# repositories, and (session 16) six more never mined, installed or trained on (checked by hash; README.md)
+CLEAN_TREES=(pallets/jinja:src/jinja2 httpie/cli:httpie encode/starlette:starlette
+             pallets/markupsafe:src/markupsafe jd/tenacity:tenacity hynek/structlog:src/structlog
+             Delgan/loguru:loguru arrow-py/arrow:arrow tqdm/tqdm:tqdm)
 
 mirror() {  # owner/name -> its bare git directory
   local var="MIRROR_$(echo "$1" | tr -c 'A-Za-z0-9\n' '_')"
@@ -130,6 +135,18 @@ step_evalsynth() {
     --jobs "$JOBS" --no-progress
 }
 
+# 6b. Clean code (library code taken as correct) for `patchcoder eval --clean-code`: each CLEAN_TREES package
+#    folder at its mirror's HEAD, into $DATA/clean/<name>/<folder> (e.g. clean/jinja/src/jinja2).
+step_clean() {
+  local spec repo sub name
+  for spec in "${CLEAN_TREES[@]}"; do
+    repo=${spec%%:*}; sub=${spec#*:}; name=${repo#*/}
+    rm -rf "$DATA/clean/$name" && mkdir -p "$DATA/clean/$name"
+    git --git-dir="$(mirror "$repo")" archive HEAD "$sub" | tar -x -C "$DATA/clean/$name"
+    echo "clean: $repo $sub: $(find "$DATA/clean/$name" -name '*.py' | wc -l) .py files" >&2
+  done
+}
+
 # 7. One training stage's data (session 12 on; stages E-I made the same from synth-train's shards): fresh
 #    synthetic pairs (a new seed, SYNTH_FILES files sampled from the packages), two thirds of their shards
 #    tokenised, the last third as ranking windows; the training split's shards REAL_SHARDS (a `sed` range
@@ -167,7 +184,7 @@ step_stagedata() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth)
+[ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth clean)
 for s in "${steps[@]}"; do
   echo "== $s" >&2
   "step_$s"
