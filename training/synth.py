@@ -87,6 +87,9 @@ class SynthConfig:
     """Skip files larger than this (whole files go into each row, twice)."""
     kinds: tuple[str, ...] | None = None
     """Mutation classes to draw from (None: all of patchcoder.tokenizer.rewrites.KINDS)."""
+    mix: tuple[tuple[str, float], ...] | None = None
+    """The class mix: (class, factor) pairs multiplying the classes' draw weights (rewrites.DRAW_WEIGHTS); a
+    class not named keeps its weight, a factor of 0 never draws it. None: DRAW_WEIGHTS as they are."""
     messages: str = "templated"
     """'templated' ("Fix wrong comparison operator") or 'empty' commit messages."""
     include_tests: bool = False
@@ -430,7 +433,7 @@ def example_row(file: SourceFile, original: str, rewrite, seed: int, messages: s
 def file_examples(file: SourceFile, config: SynthConfig) -> tuple[list[tuple[str, dict]], str | None]:
     """([(mutation class, row), ...], None) for a usable file, or ([], skip reason)."""
     from patchcoder.mining.filters import FilterConfig, content_reason
-    from patchcoder.tokenizer.rewrites import inject_bugs, parses
+    from patchcoder.tokenizer.rewrites import draw_weights, inject_bugs, parses
 
     try:
         if file.row is not None:
@@ -453,7 +456,8 @@ def file_examples(file: SourceFile, config: SynthConfig) -> tuple[list[tuple[str
     if not parses(text, file.language):
         return [], "unparsable"
     rng = random.Random(f"{config.seed}\0{file.repo}\0{file.path}")
-    rewrites = inject_bugs(text, rng, config.per_file, file.language, kinds=config.kinds)
+    weights = None if config.mix is None else draw_weights(config.mix)
+    rewrites = inject_bugs(text, rng, config.per_file, file.language, kinds=config.kinds, weights=weights)
     if not rewrites:
         return [], "no_site"
     return [(r.kind, example_row(file, text, r, config.seed, config.messages)) for r in rewrites], None
@@ -490,8 +494,10 @@ def synth_unit(unit: Unit, channel: Channel, *, config: SynthConfig, out: str) -
 
 
 def _request(sources, config: SynthConfig) -> dict:
-    return {"sources": [dataclasses.asdict(s) for s in sources],
-            "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()}}
+    config_dict = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()}
+    if config.mix is None:  # as runs made before the mix existed recorded their request: they still resume
+        del config_dict["mix"]
+    return {"sources": [dataclasses.asdict(s) for s in sources], "config": config_dict}
 
 
 def synthesize(
@@ -506,12 +512,13 @@ def synthesize(
 ) -> SynthSummary:
     """Write synthetic bug-fix pairs from `sources` (None: the standard library and site-packages) under `out`
     (a folder path or an fsspec URL)."""
-    from patchcoder.tokenizer.rewrites import LANGUAGES, select_kinds
+    from patchcoder.tokenizer.rewrites import LANGUAGES, draw_weights, select_kinds
 
     started = time.perf_counter()
     config = config or SynthConfig()
-    if config.kinds is not None:
-        select_kinds(config.kinds)  # unknown names are a usage error before any work
+    kinds = select_kinds(config.kinds)  # unknown names, or a mix that draws nothing, are usage errors before any work
+    if config.mix is not None and not any(w > 0 for k, w in draw_weights(config.mix).items() if k in kinds):
+        raise UsageError("the mix gives every class to draw a factor of 0")
     unknown = set(config.languages) - set(LANGUAGES)
     if unknown or not config.languages:
         raise UsageError(f"no rewrite engine for {', '.join(sorted(unknown)) or 'no language'}; "

@@ -44,6 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip files larger than N bytes (default: %(default)s)")
     p.add_argument("--kinds", metavar="LIST",
                    help="comma-separated mutation classes to use (default: all; see tokenizer/rewrites/kinds.py)")
+    p.add_argument("--mix", metavar="CLASS=FACTOR,...",
+                   help="the class mix: factors on the draw weights of these mutation classes (e.g. "
+                        "swapped_arguments=2,deleted_statement=0.5; 0 never draws a class; default: all 1)")
     p.add_argument("--messages", choices=("templated", "empty"), default=d.messages,
                    help="commit message of each pair (default: %(default)s, e.g. 'Fix wrong comparison operator')")
     p.add_argument("--languages", metavar="LIST", default=",".join(d.languages),
@@ -69,6 +72,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
 
 
+def parse_mix(text: str) -> tuple[tuple[str, float], ...]:
+    """`--mix`'s "class=factor,..." as (class, factor) pairs in the order given; a malformed item, an unknown
+    class or a factor below 0 is a UsageError (one line)."""
+    from patchcoder.ground.errors import PatchcoderError, UsageError
+    from patchcoder.tokenizer.rewrites import draw_weights
+
+    pairs = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        kind, sep, factor = item.partition("=")
+        try:
+            pairs.append((kind.strip(), float(factor)))
+        except ValueError:
+            raise UsageError(f"--mix wants CLASS=FACTOR items, got {item!r}") from None
+        if not sep:
+            raise UsageError(f"--mix wants CLASS=FACTOR items, got {item!r}")
+    if not pairs:
+        raise UsageError("--mix needs at least one CLASS=FACTOR item")
+    try:
+        draw_weights(pairs)
+    except PatchcoderError as error:
+        raise UsageError(f"--mix: {error}") from None
+    return tuple(pairs)
+
+
 def run(args: argparse.Namespace) -> int:
     from patchcoder.ground.console import print_summary
     from patchcoder.ground.errors import UsageError
@@ -80,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         if not kinds:
             raise UsageError("--kinds needs at least one mutation class")
     config = SynthConfig(seed=args.seed, per_file=args.per_file, max_files=args.max_files, max_bytes=args.max_bytes,
-                         kinds=kinds, messages=args.messages, include_tests=args.include_tests,
+                         kinds=kinds, mix=parse_mix(args.mix) if args.mix else None, messages=args.messages, include_tests=args.include_tests,
                          evaluation_set=args.evaluation_set,
                          files_per_shard=args.files_per_shard,
                          languages=tuple(x.strip().lower() for x in args.languages.split(",") if x.strip()))

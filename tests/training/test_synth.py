@@ -321,3 +321,38 @@ def test_evaluation_sets_may_use_the_reserved_projects(source_dir, tmp_path):
     assert any("requests" in row["path"] for row in _rows(out))
     assert exclusion_reason(("flask", "app.py"), evaluation_set=True) is None
     assert exclusion_reason(("humaneval", "p.py"), evaluation_set=True) == "benchmark"
+
+
+def test_the_class_mix_reweights_the_draw_of_the_same_files(source_dir, tmp_path):
+    sources = [Source("src", str(source_dir / "pkg"))]
+    plain_config = SynthConfig(seed=2, per_file=6, max_bytes=50_000)
+    plain = synthesize(sources, tmp_path / "plain", plain_config, jobs=1, show_progress=False)
+    manifest = json.loads((tmp_path / "plain" / "manifest.json").read_text())
+    assert "mix" not in json.dumps(manifest)  # no mix: the request of runs made before it (they resume)
+    mix = (("swapped_arguments", 0.0), ("wrong_boolean_operator", 0.0), ("wrong_number", 10.0))
+    mixed = synthesize(sources, tmp_path / "mixed", SynthConfig(seed=2, per_file=6, max_bytes=50_000, mix=mix),
+                       jobs=1, show_progress=False)
+    assert plain.files_used == mixed.files_used and plain.kinds.get("swapped_arguments")
+    assert "swapped_arguments" not in mixed.kinds and "wrong_boolean_operator" not in mixed.kinds
+    assert mixed.kinds["wrong_number"] > plain.kinds.get("wrong_number", 0)
+    assert {(r["repo"], r["path"]) for r in _rows(tmp_path / "mixed")} == \
+        {(r["repo"], r["path"]) for r in _rows(tmp_path / "plain")}
+    with pytest.raises(UsageError, match="different options"):  # a run resumes only with its own mix
+        synthesize(sources, tmp_path / "plain", SynthConfig(seed=2, per_file=6, max_bytes=50_000, mix=mix),
+                   resume=True, show_progress=False)
+    with pytest.raises(UsageError, match="factor of 0"):
+        synthesize(sources, tmp_path / "none", SynthConfig(kinds=("wrong_number",), mix=(("wrong_number", 0),)),
+                   show_progress=False)
+
+
+def test_cli_mix(source_dir, tmp_path):
+    out = tmp_path / "out"
+    result = _cli("synth", str(source_dir / "pkg"), "--out", str(out), "--per-file", "4", "--jobs", "1",
+                  "--max-bytes", "50000", "--mix", "variable_misuse=0, wrong_function_name=0", "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    kinds = json.loads(result.stdout)["kinds"]
+    assert kinds and not {"variable_misuse", "wrong_function_name"} & set(kinds)
+    for bad, said in (("wrong_number", "CLASS=FACTOR"), ("wrong_number=x", "CLASS=FACTOR"),
+                      ("no_such_class=2", "unknown mutation class"), ("wrong_number=-1", ">= 0"), (",", "at least one")):
+        result = _cli("synth", str(source_dir / "pkg"), "--out", str(tmp_path / "bad"), "--mix", bad)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and said in result.stderr, (bad, result.stderr)

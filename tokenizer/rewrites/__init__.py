@@ -10,7 +10,7 @@ result still parses (BugLab-style self-supervision). The fix of an injected bug 
 
 Languages: Python, JavaScript and TypeScript (every class); others raise `UnsupportedLanguage`.
 
-    kinds.py       the classes: KINDS, draw weights, messages, the sstub of each fix
+    kinds.py       the classes: KINDS, draw weights (and a mix of them), messages, the sstub of each fix
     rewrite.py     Rewrite (a replaced byte range) and Site (a span with its replacements)
     engine.py      analyse, enumerate_rewrites, rewrite_checker, inject_bugs
     walker.py      the one walk over the tree, and what is alike across languages
@@ -29,10 +29,10 @@ from patchcoder.tokenizer.rewrites.engine import (
     inject_bugs,
     rewrite_checker,
 )
-from patchcoder.tokenizer.rewrites.kinds import DRAW_WEIGHTS, KINDS, MESSAGES, select_kinds
+from patchcoder.tokenizer.rewrites.kinds import DRAW_WEIGHTS, KINDS, MESSAGES, draw_weights, select_kinds
 from patchcoder.tokenizer.rewrites.names import similar_names
 from patchcoder.tokenizer.rewrites.rewrite import Rewrite, Site
 
 __all__ = ["DRAW_WEIGHTS", "KINDS", "LANGUAGES", "MESSAGES", "Analysis", "Rewrite", "Site", "UnsupportedLanguage",
-           "analyse", "enumerate_rewrites", "inject_bug", "inject_bugs", "parses", "rewrite_checker",
+           "analyse", "draw_weights", "enumerate_rewrites", "inject_bug", "inject_bugs", "parses", "rewrite_checker",
            "select_kinds", "similar_names"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from patchcoder.tokenizer.rewrites.check import Checker, parser_for
@@ -89,9 +89,11 @@ def rewrite_checker(code: str, language: str = "python") -> Callable[[Rewrite], 
 
 
 def inject_bugs(code: str, rng: random.Random, count: int = 1, language: str = "python", *,
-                kinds: Iterable[str] | None = None, max_tries: int = 30) -> list[Rewrite]:
+                kinds: Iterable[str] | None = None, max_tries: int = 30,
+                weights: Mapping[str, float] | None = None) -> list[Rewrite]:
     """Up to `count` distinct rewrites of `code` whose result parses, drawn with `rng` (deterministic given
-    its state): a class among those with a site (weighted by DRAW_WEIGHTS), then a site, then a replacement.
+    its state): a class among those with a site (weighted by `weights`, default DRAW_WEIGHTS; a class of
+    weight 0 is never drawn), then a site, then a replacement.
 
     Returns [] when `code` does not parse or offers no site. The original must parse cleanly, so that
     "still parses" is a meaningful check on the result.
@@ -100,7 +102,8 @@ def inject_bugs(code: str, rng: random.Random, count: int = 1, language: str = "
     if analysis is None:
         return []
     source, sites, checker = analysis
-    wanted = select_kinds(kinds)
+    weights = DRAW_WEIGHTS if weights is None else weights
+    wanted = {kind for kind in select_kinds(kinds) if weights[kind] > 0}
     by_kind: dict[str, list[Site]] = {}
     for site in sites:
         if site.kind in wanted:
@@ -111,7 +114,7 @@ def inject_bugs(code: str, rng: random.Random, count: int = 1, language: str = "
     while len(chosen) < count and by_kind and tries < max_tries + count:
         tries += 1
         present = sorted(by_kind)
-        kind = rng.choices(present, weights=[DRAW_WEIGHTS[k] for k in present])[0]
+        kind = rng.choices(present, weights=[weights[k] for k in present])[0]
         options = by_kind[kind]
         i = rng.randrange(len(options))
         site = options[i]
@@ -130,9 +133,9 @@ def inject_bugs(code: str, rng: random.Random, count: int = 1, language: str = "
 
 
 def inject_bug(code: str, rng: random.Random, language: str = "python", *,
-               kinds: Iterable[str] | None = None) -> Rewrite | None:
+               kinds: Iterable[str] | None = None, weights: Mapping[str, float] | None = None) -> Rewrite | None:
     """One random rewrite of `code` that still parses (see `inject_bugs`), or None."""
-    found = inject_bugs(code, rng, 1, language, kinds=kinds)
+    found = inject_bugs(code, rng, 1, language, kinds=kinds, weights=weights)
     return found[0] if found else None
 
 

@@ -3,7 +3,8 @@ its fix and the fix's class in the sstub taxonomy."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 
 from patchcoder.ground.errors import PatchcoderError
 
@@ -89,3 +90,19 @@ def select_kinds(kinds: Iterable[str] | None) -> frozenset[str]:
         raise PatchcoderError(f"unknown mutation class(es): {', '.join(sorted(unknown))}; "
                               f"known: {', '.join(KINDS)}")
     return kinds
+
+
+def draw_weights(mix: Mapping[str, float] | Iterable[tuple[str, float]] | None) -> dict[str, float]:
+    """DRAW_WEIGHTS with each class's weight multiplied by its factor in `mix` (classes it does not name keep
+    theirs; a factor of 0 never draws the class). None: DRAW_WEIGHTS. An unknown class, or a factor that is
+    negative or not finite, is a PatchcoderError."""
+    weights = dict(DRAW_WEIGHTS)
+    if mix is None:
+        return weights
+    for kind, factor in (mix.items() if isinstance(mix, Mapping) else mix):
+        if kind not in weights:
+            raise PatchcoderError(f"unknown mutation class in the mix: {kind}; known: {', '.join(KINDS)}")
+        if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor >= 0):
+            raise PatchcoderError(f"the mix's factor for {kind} must be a number >= 0, got {factor!r}")
+        weights[kind] *= factor
+    return weights

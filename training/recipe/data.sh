@@ -153,6 +153,7 @@ step_clean() {
 #    over their sorted names; 1-48 were read by stages E-I); the jinja validation windows, made as every
 #    stage's. Into $DATA/tok256<x>/{synth-<X>1,real-<X>1,synth-valid} and $DATA/cand256<x>/{synth-<X>1,
 #    synth-valid} for STAGE=<X>. Stage J: STAGE=J SYNTH_SEED=2 SYNTH_FILES=2400 REAL_SHARDS=49,60.
+#    SYNTH_MIX (optional): synth's --mix, the class mix (factors on the draw weights).
 #    The synthetic pairs resume; the token and candidate folders do not: remove them to make them again.
 step_stagedata() {
   local X=${STAGE:?set STAGE, e.g. J} x seed=${SYNTH_SEED:?} files=${SYNTH_FILES:-2400} real=${REAL_SHARDS:?}
@@ -161,7 +162,7 @@ step_stagedata() {
   local synth="$DATA/synth-$X" src="$DATA/synth-$X-src" csrc="$DATA/synth-${X}c-src" rsrc="$DATA/real-$X-src"
   local tok="$DATA/tok256$x" cand="$DATA/cand256$x" shards i n cut
   $NICE $PATCHCODER synth "$DATA/pkgs/pypi" --per-package --seed "$seed" --per-file 12 --max-files "$files" \
-    --jobs "$JOBS" --out "$synth" --no-progress --resume
+    ${SYNTH_MIX:+--mix "$SYNTH_MIX"} --jobs "$JOBS" --out "$synth" --no-progress --resume
   rm -rf "$src" "$csrc" "$rsrc" && mkdir -p "$src/shards" "$csrc/shards" "$rsrc/shards"
   mapfile -t shards < <(ls "$synth"/shards/*.parquet | sort)
   n=${#shards[@]}; cut=$((n * 2 / 3))

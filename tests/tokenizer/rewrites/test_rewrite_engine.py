@@ -15,9 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.tokenizer.rewrites import (
+    DRAW_WEIGHTS,
     LANGUAGES,
     UnsupportedLanguage,
+    draw_weights,
     enumerate_rewrites,
     inject_bug,
     inject_bugs,
@@ -132,3 +135,27 @@ def test_the_rewrite_checker_keeps_exactly_what_check_true_keeps():
     assert [(r.start, r.end, r.text) for r in kept] == \
         [(r.start, r.end, r.text) for r in enumerate_rewrites(code, "python", check=True)]
     assert rewrite_checker("def f(:\n", "python") is None
+
+
+def test_the_mix_shifts_the_draw_and_zero_never_draws():
+    code = (STDLIB / "argparse.py").read_text()
+    plain = inject_bugs(code, random.Random(3), 40)
+    same = inject_bugs(code, random.Random(3), 40, weights=draw_weights(None))
+    assert [(r.kind, r.start, r.text) for r in plain] == [(r.kind, r.start, r.text) for r in same]
+    counts = Counter(r.kind for r in plain)
+    heavy = Counter(r.kind for r in inject_bugs(code, random.Random(3), 40,
+                                                weights=draw_weights({"swapped_arguments": 20})))
+    assert heavy["swapped_arguments"] > 2 * max(1, counts["swapped_arguments"])
+    none = inject_bugs(code, random.Random(3), 40, weights=draw_weights({"variable_misuse": 0, "wrong_number": 0}))
+    assert none and not {"variable_misuse", "wrong_number"} & {r.kind for r in none}
+    only_zero = draw_weights({k: 0 for k in DRAW_WEIGHTS})
+    assert inject_bugs(code, random.Random(3), 5, weights=only_zero) == []
+
+
+def test_draw_weights_refuses_unknown_classes_and_bad_factors():
+    assert draw_weights([("wrong_boolean", 2)])["wrong_boolean"] == 2 * DRAW_WEIGHTS["wrong_boolean"]
+    assert draw_weights({"wrong_boolean": 2})["wrong_number"] == DRAW_WEIGHTS["wrong_number"]
+    for bad in ({"no_such_class": 1}, {"wrong_boolean": -1}, {"wrong_boolean": float("nan")},
+                {"wrong_boolean": float("inf")}, {"wrong_boolean": "2"}):
+        with pytest.raises(PatchcoderError):
+            draw_weights(bad)
