@@ -33,8 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="evaluate at most N examples (in all: with --data repeated, the sets are read in order)")
     p.add_argument("--batch-size", type=positive_int, default=16, metavar="N", help="examples decoded together (default: %(default)s)")
-    p.add_argument("--max-new-tokens", type=bounded_int(1, MAX_TOKENS), default=256, metavar="N",
-                   help="token budget of one edit script (default: %(default)s)")
+    p.add_argument("--max-new-tokens", type=bounded_int(1, MAX_TOKENS), metavar="N",
+                   help="token budget of one edit script (default: the product's, as suggest decodes)")
     p.add_argument("--max-tokens", type=bounded_int(1, MAX_TOKENS), metavar="N",
                    help="example budget (default: the sequence length the checkpoint was trained with)")
     p.add_argument("--mode", choices=("generate", "rank", "both"),

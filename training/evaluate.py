@@ -111,7 +111,7 @@ def score(case: _Case, ids: list[int], finished: bool, tokenizer) -> dict[str, i
 
 
 def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, limit: int | None = None,
-             batch_size: int = 16, max_new_tokens: int = 256, max_tokens: int | None = None,
+             batch_size: int = 16, max_new_tokens: int | None = None, max_tokens: int | None = None,
              mode: str | None = None, beam: int = 1, false_alarms: bool = False,
              show_progress: bool = False, keep_heads: int | None = None, precision: str | None = None,
              examples: list | None = None, messages: bool = True, undo_weight: float | None = None,
@@ -137,7 +137,9 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
 
     options = {k: v for k, v in (("keep_heads", keep_heads), ("precision", precision), ("undo_weight", undo_weight))
                if v is not None}
-    repairer = Repairer.load(checkpoint, max_new_tokens=max_new_tokens, **options)  # and the trained sequence length
+    # max_new_tokens None: the product's budget (Repairer's default), so that eval decodes as suggest does
+    budget = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
+    repairer = Repairer.load(checkpoint, **budget, **options)  # and the trained sequence length
     tokenizer = repairer.tokenizer
     default_tokens = repairer.max_tokens
     max_tokens = max_tokens or repairer.max_tokens
@@ -231,6 +233,7 @@ def evaluate(checkpoint: str | os.PathLike, data: str | os.PathLike | list, *, l
         "checkpoint": str(checkpoint),
         "data": str(data) if isinstance(data, (str, os.PathLike)) else _sets(data),
         "max_tokens": max_tokens,
+        "max_new_tokens": repairer.max_new_tokens,
         "messages": messages,
     }
 

@@ -171,7 +171,10 @@ def test_eval_modes_and_false_alarms(tokens, mined, tmp_path):
     assert reports["rank"]["well_formed"] == 1 and reports["rank"]["applies"] == 1
     assert reports["both"]["well_formed"] >= reports["generate"]["well_formed"]
     beam = evaluate(final, mined["gamma"], limit=4, max_new_tokens=16, beam=2)
-    assert beam["beam"] == 2 and "false_alarm_rate" not in beam
+    assert beam["beam"] == 2 and "false_alarm_rate" not in beam and beam["max_new_tokens"] == 16
+    # without a budget, eval decodes with the product's (what `suggest` loads the checkpoint with)
+    from patchcoder.repair import Repairer
+    assert evaluate(final, mined["gamma"], limit=1)["max_new_tokens"] == Repairer.load(final).max_new_tokens
     # several sets are evaluated as one: every count and every recorded change is theirs together, in order
     options = dict(max_new_tokens=16, mode="rank", false_alarms=True, batch_size=1, precision="fp32")
     alone = [evaluate(final, mined[name], **options) for name in ("gamma", "beta")]
