@@ -497,6 +497,8 @@ def _request(sources, config: SynthConfig) -> dict:
     config_dict = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()}
     if config.mix is None:  # as runs made before the mix existed recorded their request: they still resume
         del config_dict["mix"]
+    else:  # as JSON reads it back: lists, not tuples, or a run with a mix would never resume
+        config_dict["mix"] = [[kind, factor] for kind, factor in config.mix]
     return {"sources": [dataclasses.asdict(s) for s in sources], "config": config_dict}
 
 

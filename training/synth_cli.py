@@ -82,13 +82,11 @@ def parse_mix(text: str) -> tuple[tuple[str, float], ...]:
     for item in (x.strip() for x in text.split(",")):
         if not item:
             continue
-        kind, sep, factor = item.partition("=")
+        kind, _, factor = item.partition("=")
         try:
             pairs.append((kind.strip(), float(factor)))
-        except ValueError:
+        except ValueError:  # no "=", no factor, or one that is not a number ("a=1=2" too)
             raise UsageError(f"--mix wants CLASS=FACTOR items, got {item!r}") from None
-        if not sep:
-            raise UsageError(f"--mix wants CLASS=FACTOR items, got {item!r}")
     if not pairs:
         raise UsageError("--mix needs at least one CLASS=FACTOR item")
     try:
@@ -103,13 +101,15 @@ def run(args: argparse.Namespace) -> int:
     from patchcoder.ground.errors import UsageError
     from patchcoder.training.synth import SynthConfig, main_json, synthesize, user_sources
 
+    if args.mix is not None and not args.mix.strip():
+        raise UsageError("--mix needs at least one CLASS=FACTOR item")
     kinds = None
     if args.kinds:
         kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
         if not kinds:
             raise UsageError("--kinds needs at least one mutation class")
     config = SynthConfig(seed=args.seed, per_file=args.per_file, max_files=args.max_files, max_bytes=args.max_bytes,
-                         kinds=kinds, mix=parse_mix(args.mix) if args.mix else None, messages=args.messages, include_tests=args.include_tests,
+                         kinds=kinds, mix=parse_mix(args.mix) if args.mix is not None else None, messages=args.messages, include_tests=args.include_tests,
                          evaluation_set=args.evaluation_set,
                          files_per_shard=args.files_per_shard,
                          languages=tuple(x.strip().lower() for x in args.languages.split(",") if x.strip()))

@@ -340,6 +340,14 @@ def test_the_class_mix_reweights_the_draw_of_the_same_files(source_dir, tmp_path
     with pytest.raises(UsageError, match="different options"):  # a run resumes only with its own mix
         synthesize(sources, tmp_path / "plain", SynthConfig(seed=2, per_file=6, max_bytes=50_000, mix=mix),
                    resume=True, show_progress=False)
+    other = (("swapped_arguments", 0.0), ("wrong_boolean_operator", 0.0), ("wrong_number", 9.0))
+    with pytest.raises(UsageError, match="different options"):
+        synthesize(sources, tmp_path / "mixed", SynthConfig(seed=2, per_file=6, max_bytes=50_000, mix=other),
+                   resume=True, show_progress=False)
+    again = synthesize(sources, tmp_path / "mixed", SynthConfig(seed=2, per_file=6, max_bytes=50_000, mix=mix),
+                       resume=True, show_progress=False)  # its own mix, read back from the manifest's JSON
+    assert again.examples == mixed.examples and again.resumed_units == len(
+        json.loads((tmp_path / "mixed" / "manifest.json").read_text())["units"])
     with pytest.raises(UsageError, match="factor of 0"):
         synthesize(sources, tmp_path / "none", SynthConfig(kinds=("wrong_number",), mix=(("wrong_number", 0),)),
                    show_progress=False)
@@ -353,6 +361,8 @@ def test_cli_mix(source_dir, tmp_path):
     kinds = json.loads(result.stdout)["kinds"]
     assert kinds and not {"variable_misuse", "wrong_function_name"} & set(kinds)
     for bad, said in (("wrong_number", "CLASS=FACTOR"), ("wrong_number=x", "CLASS=FACTOR"),
-                      ("no_such_class=2", "unknown mutation class"), ("wrong_number=-1", ">= 0"), (",", "at least one")):
+                      ("no_such_class=2", "unknown mutation class"), ("wrong_number=-1", ">= 0"), (",", "at least one"),
+                      ("", "at least one"), ("wrong_number=1=2", "CLASS=FACTOR"),
+                      ("wrong_number=2,wrong_number=3", "twice")):
         result = _cli("synth", str(source_dir / "pkg"), "--out", str(tmp_path / "bad"), "--mix", bad)
         assert result.returncode == 2 and result.stderr.count("\n") == 1 and said in result.stderr, (bad, result.stderr)

@@ -92,8 +92,9 @@ def inject_bugs(code: str, rng: random.Random, count: int = 1, language: str = "
                 kinds: Iterable[str] | None = None, max_tries: int = 30,
                 weights: Mapping[str, float] | None = None) -> list[Rewrite]:
     """Up to `count` distinct rewrites of `code` whose result parses, drawn with `rng` (deterministic given
-    its state): a class among those with a site (weighted by `weights`, default DRAW_WEIGHTS; a class of
-    weight 0 is never drawn), then a site, then a replacement.
+    its state): a class among those with a site (weighted by `weights`, a weight for every class as
+    `draw_weights` gives; default DRAW_WEIGHTS; a class of weight 0 is never drawn), then a site, then a
+    replacement.
 
     Returns [] when `code` does not parse or offers no site. The original must parse cleanly, so that
     "still parses" is a meaningful check on the result.

@@ -94,15 +94,22 @@ def select_kinds(kinds: Iterable[str] | None) -> frozenset[str]:
 
 def draw_weights(mix: Mapping[str, float] | Iterable[tuple[str, float]] | None) -> dict[str, float]:
     """DRAW_WEIGHTS with each class's weight multiplied by its factor in `mix` (classes it does not name keep
-    theirs; a factor of 0 never draws the class). None: DRAW_WEIGHTS. An unknown class, or a factor that is
-    negative or not finite, is a PatchcoderError."""
+    theirs; a factor of 0 never draws the class): the full mapping `inject_bugs(weights=...)` takes. None:
+    DRAW_WEIGHTS. An unknown or repeated class, a factor that is negative or not finite, or weights whose sum
+    is not finite, is a PatchcoderError."""
     weights = dict(DRAW_WEIGHTS)
     if mix is None:
         return weights
+    seen: set[str] = set()
     for kind, factor in (mix.items() if isinstance(mix, Mapping) else mix):
         if kind not in weights:
             raise PatchcoderError(f"unknown mutation class in the mix: {kind}; known: {', '.join(KINDS)}")
-        if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor >= 0):
+        if kind in seen:
+            raise PatchcoderError(f"the mix names {kind} twice")
+        seen.add(kind)
+        if isinstance(factor, bool) or not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor >= 0):
             raise PatchcoderError(f"the mix's factor for {kind} must be a number >= 0, got {factor!r}")
         weights[kind] *= factor
+    if not math.isfinite(sum(weights.values())):
+        raise PatchcoderError("the mix's factors are too large: the draw weights no longer sum to a finite number")
     return weights

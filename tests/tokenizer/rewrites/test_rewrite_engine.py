@@ -137,6 +137,34 @@ def test_the_rewrite_checker_keeps_exactly_what_check_true_keeps():
     assert rewrite_checker("def f(:\n", "python") is None
 
 
+_PINNED = """def total(items, limit, scale=2):
+    count = 0
+    seen = []
+    for i, item in enumerate(items):
+        if item > limit and not item.skip:
+            count += item.value * scale
+            seen.append(item)
+        elif i % 2 == 0 or item is None:
+            continue
+    print(count, len(seen))
+    return max(count - 1, limit) if seen else [count]
+"""
+
+
+def test_the_draw_without_a_mix_is_the_one_every_earlier_stage_made():
+    # drawn by the engine before the class mix existed (d1ba632): the same seed must keep giving the same bugs,
+    # or a stage's data could not be made again
+    drawn = [(r.kind, r.start, r.text) for r in inject_bugs(_PINNED, random.Random(3), 12)]
+    assert drawn == [
+        ("extra_statement", 212, "            seen.append(item)\n"), ("swapped_operands", 317, "1 - count"),
+        ("wrong_binary_operator", 174, "/"), ("wrong_number", 234, "-1"), ("wrong_assignment_operator", 160, "="),
+        ("wrong_attribute_name", 199, "insert"), ("wrong_boolean_operator", 123, "or"),
+        ("wrong_boolean_operator", 236, "and"), ("wrong_comparison_operator", 115, ">="),
+        ("wrong_function_name", 313, "min"), ("wrong_literal_shape", 59, "{}"), ("swapped_operands", 225, "2 % i")]
+    assert drawn == [(r.kind, r.start, r.text)
+                     for r in inject_bugs(_PINNED, random.Random(3), 12, weights=draw_weights(None))]
+
+
 def test_the_mix_shifts_the_draw_and_zero_never_draws():
     code = (STDLIB / "argparse.py").read_text()
     plain = inject_bugs(code, random.Random(3), 40)
@@ -156,6 +184,7 @@ def test_draw_weights_refuses_unknown_classes_and_bad_factors():
     assert draw_weights([("wrong_boolean", 2)])["wrong_boolean"] == 2 * DRAW_WEIGHTS["wrong_boolean"]
     assert draw_weights({"wrong_boolean": 2})["wrong_number"] == DRAW_WEIGHTS["wrong_number"]
     for bad in ({"no_such_class": 1}, {"wrong_boolean": -1}, {"wrong_boolean": float("nan")},
-                {"wrong_boolean": float("inf")}, {"wrong_boolean": "2"}):
+                {"wrong_boolean": float("inf")}, {"wrong_boolean": "2"}, {"wrong_boolean": True},
+                [("wrong_boolean", 2), ("wrong_boolean", 3)], {"wrong_number": 1e308, "wrong_boolean": 1e308}):
         with pytest.raises(PatchcoderError):
             draw_weights(bad)
