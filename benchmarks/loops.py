@@ -108,7 +108,8 @@ def main() -> None:
         result["evals"] = previous.get("evals", {})
         for label, mode, data, limit in evals:
             if label not in result["evals"]:  # a resumed study keeps the evaluations it already has
-                report = evaluate(run / "final", data, limit=limit, mode=mode)
+                # the budget the study's earlier evaluations were made with (eval's default until session 16)
+                report = evaluate(run / "final", data, limit=limit, mode=mode, max_new_tokens=256)
                 result["evals"][label] = {k: report[k] for k in EVAL_KEYS} | {"mode": mode or "model's default"}
         result["diagnostics"] = diagnostics(run, args.valid, seq_len)
         results[loops] = result
