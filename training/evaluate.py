@@ -543,8 +543,7 @@ def across_halves(proposals: list[tuple[tuple[str, float, int, int], str]], clea
             "fixed": [score for _, score, alarm, _ in mine if alarm]}}, fit_rate)["min_score"]
         by_edit = fit_by_edit(mine, math.floor(fit_rate * windows + 1e-9)) if by_kind else {}
         for (kind, score, alarm, hit), path in proposals:
-            threshold = by_edit.get(kind, one)
-            if _half(path) != k and (threshold is None or score >= threshold):
+            if _half(path) != k and score >= _threshold(by_edit, one, kind):
                 alarms, exact = alarms + alarm, exact + hit
     return alarms, exact
 

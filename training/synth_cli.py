@@ -101,15 +101,14 @@ def run(args: argparse.Namespace) -> int:
     from patchcoder.ground.errors import UsageError
     from patchcoder.training.synth import SynthConfig, main_json, synthesize, user_sources
 
-    if args.mix is not None and not args.mix.strip():
-        raise UsageError("--mix needs at least one CLASS=FACTOR item")
     kinds = None
     if args.kinds:
         kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
         if not kinds:
             raise UsageError("--kinds needs at least one mutation class")
     config = SynthConfig(seed=args.seed, per_file=args.per_file, max_files=args.max_files, max_bytes=args.max_bytes,
-                         kinds=kinds, mix=parse_mix(args.mix) if args.mix is not None else None, messages=args.messages, include_tests=args.include_tests,
+                         kinds=kinds, mix=None if args.mix is None else parse_mix(args.mix),
+                         messages=args.messages, include_tests=args.include_tests,
                          evaluation_set=args.evaluation_set,
                          files_per_shard=args.files_per_shard,
                          languages=tuple(x.strip().lower() for x in args.languages.split(",") if x.strip()))
