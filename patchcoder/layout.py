@@ -42,7 +42,7 @@ class Layout:
         body = line.lstrip(" \t")
         indent = line[:len(line) - len(body)]
         if self._tabs and indent:
-            indent = self._indents.get(indent) or _tabbed(indent)
+            indent = self._indent_near(indent, op, k)
         if body.endswith("\n"):
             body = body[:-2 if body.endswith("\r\n") else -1] + self._ending(op, k)
         return indent + body
@@ -54,6 +54,45 @@ class Layout:
             if old.endswith("\n"):
                 return "\r\n" if old.endswith("\r\n") else "\n"
         return self._usual_ending
+
+    def _indent_near(self, normal: str, op, k: int) -> str:
+        """The original indentation for the normalised `normal` at new line `k` of `op`, taken from the lines of
+        the same top-level statement (a block mixing tabs and spaces must stay consistent, as Python requires:
+        a TabError otherwise): that of the nearest line indented as wide (the line it replaces first); wider
+        than every line there, the nearest narrower line's indentation and the rest in its characters; else the
+        text's habit."""
+        width, n = len(_normal_indent(normal)), len(self.lines)
+        anchor = min(op.start + k, n - 1)
+        narrower = None
+        for i in self._statement_around(anchor):
+            own = _indent(self.lines[i])
+            wide = len(_normal_indent(own))
+            if wide == width:
+                return own
+            if narrower is None and 0 < wide < width:
+                narrower = own
+        if narrower is not None:
+            rest = " " * (width - len(_normal_indent(narrower)))
+            return narrower + (_tabbed(rest) if narrower.endswith("\t") else rest)
+        return self._indents.get(_normal_indent(normal)) or _tabbed(normal)
+
+    def _statement_around(self, anchor: int) -> list[int]:
+        """Indices of the indented, non-blank lines of the top-level statement at line `anchor`, nearest first
+        (the earlier of two as near). An indented new line in place of (or before) an unindented line continues
+        the statement before it."""
+        lines = self.lines
+        if not 0 <= anchor < len(lines):
+            return []
+        if lines[anchor].strip() and lines[anchor][0] not in " \t":
+            anchor, hi = anchor - 1, anchor - 1
+        else:
+            hi = anchor
+            while hi + 1 < len(lines) and not (lines[hi + 1].strip() and lines[hi + 1][0] not in " \t"):
+                hi += 1
+        lo = anchor
+        while lo - 1 >= 0 and not (lines[lo - 1].strip() and lines[lo - 1][0] not in " \t"):
+            lo -= 1
+        return sorted((i for i in range(lo, hi + 1) if lines[i].strip()), key=lambda i: (abs(i - anchor), i))
 
     @functools.cached_property
     def _usual_ending(self) -> str:

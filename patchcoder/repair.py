@@ -267,7 +267,8 @@ class Repairer:
                     order[window.index] += 1
                 elif logp > known.logp:
                     known.script, known.score, known.logp = shifted, score, logp
-        return [[_in_own_layout(p, source) for p in sorted(found.values(), key=lambda p: (-p.logp, p.rank))]
+        return [[own for p in sorted(found.values(), key=lambda p: (-p.logp, p.rank))
+                 if (own := _in_own_layout(p, source)) is not None]
                 for found, source in zip(best, sources, strict=True)]
 
     def _windowed(self, index: int, item: dict, *, wide: bool = False) -> tuple[Source, list[Window]]:
@@ -401,10 +402,29 @@ def _first_that_passes(patches: list[Patch], check, max_checks: int) -> Patch | 
 
 
 def _in_own_layout(patch: Patch | None, source: Source | None) -> Patch | None:
-    """`patch` (made on the text the model read) on the item's own text, in its line endings and indentation."""
+    """`patch` (made on the text the model read) on the item's own text, in its line endings and indentation;
+    None when, written so, Python code that compiled no longer does (tabs and spaces mixed inconsistently:
+    the syntax check read the normalised text, where every indentation is spaces)."""
     if patch is None or source is None or source.layout is None:
         return patch
-    return dataclasses.replace(patch, original=source.layout.original, script=source.layout.restore(patch.script))
+    own = dataclasses.replace(patch, original=source.layout.original, script=source.layout.restore(patch.script))
+    if source.language == "python" and _compiles(own.original) and not _compiles(own.apply(own.original)):
+        return None
+    return own
+
+
+def _compiles(code: str) -> bool:
+    """Whether Python's own parser accepts `code` (it also checks what tree-sitter does not: TabError)."""
+    import ast
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. an invalid escape sequence: the code's own, not ours to say
+            ast.parse(code)
+    except (SyntaxError, ValueError):  # TabError and IndentationError are SyntaxErrors; ValueError: a NUL byte
+        return False
+    return True
 
 
 def _kinds(code: str, patched: str, language: str | None) -> dict[str, str | None]:

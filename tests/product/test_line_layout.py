@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from patchcoder.layout import normalise
-from patchcoder.tokenizer.edits import EditOp, EditScript
+from patchcoder.tokenizer.edits import EditOp, EditScript, split_lines
 
 LF = "def f(x):\n    if x:\n        return 1\n    return 2\n"
 
@@ -36,3 +36,54 @@ def test_the_model_reads_the_normal_form_and_the_patch_keeps_the_files_layout(or
 def test_a_normal_text_is_read_as_it_is():
     assert normalise(LF) == (LF, None)
     assert normalise("x = '\t'\n") == ("x = '\t'\n", None)  # a tab inside a line is not indentation
+
+
+def _compiles(code: str) -> bool:
+    try:
+        compile(code, "<test>", "exec")
+    except SyntaxError:
+        return False
+    return True
+
+
+# two functions indented with tabs, a third with spaces: Python accepts it, block by block
+MIXED = "def a():\n\treturn 1\n\n\ndef b():\n\treturn 2\n\n\ndef is_empty(x):\n        if x:\n        " \
+        "    return True\n        return False\n"
+
+
+@pytest.mark.parametrize("op", [
+    EditOp("REPLACE", 11, 12, "        return True\n"),                        # a line of the spaces block
+    EditOp("INSERT", 11, 11, "        x = 0\n"),                              # a new line in it
+    EditOp("REPLACE", 10, 11, "            if x > 1:\n                return True\n"),  # wider than any line
+    EditOp("INSERT", 2, 2, "    x = 0\n"),                                    # the end of a tabs block
+    EditOp("REPLACE", 1, 2, "    return 3\n"),                                # a line of a tabs block
+])
+def test_a_new_line_is_indented_as_the_lines_of_its_block_when_a_file_mixes_tabs_and_spaces(op):
+    assert _compiles(MIXED)
+    normal, layout = normalise(MIXED)
+    restored = layout.restore(EditScript((op,)))
+    patched = restored.apply(MIXED)
+    assert _compiles(patched), patched  # no TabError
+    assert normalise(patched)[0] == EditScript((op,)).apply(normal)  # the same change, read normalised
+    block_uses_tabs = op.start < 8
+    for line in split_lines(restored.ops[0].text):
+        indent = line[:len(line) - len(line.lstrip(" \t"))]
+        assert ("\t" in indent) == block_uses_tabs, repr(line)
+
+
+def test_a_patch_that_would_not_compile_in_the_files_own_layout_is_not_suggested():
+    from patchcoder.ranking import Source
+    from patchcoder.repair import Patch, _in_own_layout
+
+    # two blocks of one function, indented as Python allows: "\t\t" in one, "\t    " in the other
+    code = "def f():\n\tif a:\n\t\tx()\n\n\tif b:\n\t    y()\n"
+    normal, layout = normalise(code)
+    source = Source(normal, "python", layout)
+    assert _compiles(code) and source.breaks_syntax(normal) is False
+    good = Patch("f.py", normal, EditScript((EditOp("REPLACE", 2, 3, "        x(1)\n"),)), -0.1)
+    assert _in_own_layout(good, source).apply(code) == code.replace("x()", "x(1)")
+    # deleting `if b:` joins y() to the first block: fine read normalised (every indent spaces), but in the
+    # file's own layout x() and y() are indented differently within one block, whatever the new line is
+    joined = EditScript((EditOp("REPLACE", 4, 5, "        z()\n"),))
+    assert _compiles(joined.apply(normal)) and not source.breaks_syntax(joined.apply(normal))
+    assert _in_own_layout(Patch("f.py", normal, joined, -0.1), source) is None
