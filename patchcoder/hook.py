@@ -137,10 +137,34 @@ def check(mode: str, timeout: float, min_score: float | None, checkpoint: str | 
     for s in suggestions:
         say(f"patchcoder suggests for {s['path']} (score {s['score']:.3f}):\n{s['diff']}")
     if mode == "strict" and blocking:
-        say("patchcoder hook: commit blocked (strict mode); apply with `patchcoder suggest --staged --apply`, "
-            "or commit with --no-verify")
+        say(f"patchcoder hook: commit blocked (strict mode); {advice(min_score, checkpoint)}, or commit with --no-verify")
         return 1
     return 0
+
+
+def advice(min_score: float | None, checkpoint: str | None) -> str:
+    """How to apply what blocked the commit: the hook's own threshold and model, and the content it checked.
+    `git commit -a` and `git commit FILE` checked a temporary index ($GIT_INDEX_FILE), gone once the commit is
+    refused: their changes are in the work tree, unstaged (hence --allow-dirty). Otherwise the staged content: `--staged --apply` writes the
+    fix into the work tree only (the index stays as the user staged it), so the file is to be staged again."""
+    options = "".join([f" --min-score={min_score}" if min_score is not None else "",
+                       f" --checkpoint {shlex.quote(checkpoint)}" if checkpoint else ""])
+    if _temporary_index():
+        return f"apply with `patchcoder suggest --apply --allow-dirty{options}`, then commit again"
+    return f"apply with `patchcoder suggest --staged --apply{options}`, then `git add` the files it names"
+
+
+def _temporary_index() -> bool:
+    """Whether git named an index other than the repository's own for this hook (`commit -a`, `commit FILE`)."""
+    named = os.environ.get("GIT_INDEX_FILE")
+    if not named:
+        return False
+    import pygit2
+
+    found = pygit2.discover_repository(".")
+    if found is None:
+        return False
+    return os.path.realpath(named) != os.path.realpath(os.path.join(found, "index"))
 
 
 def _say(text: str) -> None:

@@ -6,6 +6,7 @@ process of ours imports code from the repository it checks."""
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -207,6 +208,18 @@ def test_strict_mode_blocks_what_is_committed_however_it_is_staged(repo, fixer, 
     blocked = _git(repo, *command[way], "-m", "Compute the area", check=False)
     assert blocked.returncode != 0 and "+    return width * height" in blocked.stderr
     assert _commits(repo) == 1
+    # the advice works as written: its command applies the fix, and the commit made again goes through
+    advice = blocked.stderr.split("commit blocked")[1]
+    command_line = advice.split("`")[1]
+    assert command_line.startswith("patchcoder suggest ") and f"--checkpoint {fixer}" in command_line
+    applied = subprocess.run([sys.executable, "-m", *shlex.split(command_line)], cwd=repo, capture_output=True,
+                             text=True)
+    assert applied.returncode == 1 and "applied 1 patch: geometry.py" in applied.stderr, (command_line, applied.stderr)
+    if "`git add`" in advice:
+        _git(repo, "add", "geometry.py")
+    again = _git(repo, *command[way], "-m", "Compute the area", check=False)
+    assert again.returncode == 0, again.stderr
+    assert _git(repo, "show", "HEAD:geometry.py").stdout == BUGGY.replace("+", "*")
 
 
 def test_strict_mode_ignores_a_staged_file_left_out_of_the_commit(repo, fixer):
