@@ -39,6 +39,7 @@ from patchcoder.search import Candidate, SearchResult, search
 # any weight; 2 is the smallest weight of the plateau (2–8 alike; 1 and less fewer within 10 tries). On 40
 # cachetools bugs (reported, not chosen on): median place 81.5, against 94.5 for the enumeration order.
 WEIGHT = 2.0
+CANNOT_RUN = (126, 127)  # the shell's exit statuses for a command that is not executable / not found
 # Exit codes of `patchcoder fix`.
 NOTHING_TO_FIX, FIXED, ERROR, NOT_FOUND = 0, 1, 2, 3
 ORDERS = ("model", "enumeration", "random")
@@ -151,6 +152,7 @@ def tree_of(directory: str | os.PathLike) -> tuple[Path, str]:
 
 def fix(repairer, config: FixConfig, progress: Progress | None = None) -> FixResult:
     """Find a patch that makes `config.test` pass; see the module docstring."""
+    check_config(config)
     progress = progress or Progress()
     started = time.perf_counter()
     root, subdir = tree_of(config.directory)
@@ -165,6 +167,9 @@ def fix(repairer, config: FixConfig, progress: Progress | None = None) -> FixRes
                              baseline_seconds=first.seconds)
         if first.timed_out:
             raise PatchcoderError(f"the test command did not finish within the budget ({config.budget:g} s)")
+        if first.returncode in CANNOT_RUN:  # the shell's: no such command, or not executable
+            said = first.output.strip().splitlines()[-1:] or [f"exit status {first.returncode}"]
+            raise UsageError(f"the test command could not run ({said[0]}); nothing was tried")
         timeout = config.timeout if config.timeout is not None else 3 * first.seconds + 5
         _say(progress, "localising")
         run, localisation = _localise(trees[0], config, root, subdir, paths, timeout)
@@ -211,6 +216,23 @@ def fix(repairer, config: FixConfig, progress: Progress | None = None) -> FixRes
     return result
 
 
+def check_config(config: FixConfig) -> None:
+    """A PatchcoderError naming the first setting of `config` out of its range, before anything runs."""
+    from patchcoder.ground.schema import Number, OneOf, Whole, problem
+
+    rules = {"test": None, "max_tries": Whole(1), "jobs": Whole(1), "suspects": Whole(1), "beam": Whole(1),
+             "timeout": Number(0, above=True), "budget": Number(0, above=True), "weight": Number(0),
+             "order": OneOf(*ORDERS)}
+    if not isinstance(config.test, str) or not config.test.strip():
+        raise PatchcoderError(f"test must be a shell command, got {config.test!r}")
+    for name, rule in rules.items():
+        value = getattr(config, name)
+        if rule is None or (value is None and name in ("timeout", "budget")):
+            continue
+        if (line := problem(name, value, rule)) is not None:
+            raise PatchcoderError(line)
+
+
 def _under(root: Path, subdir: str, path: str) -> str:
     """A PATH argument (relative to where CMD runs) as a path relative to the tree's root."""
     full = (root / subdir / path).resolve()
@@ -243,6 +265,7 @@ def _localise(tree: ScratchTree, config: FixConfig, root: Path, subdir: str, pat
 
 def rank_candidates(repairer, root: Path, suspects: list[Suspect], config: FixConfig) -> list[Candidate]:
     """Every candidate rewrite of the suspicious lines, best first by order_key."""
+    check_config(config)
     by_file: dict[str, list[Suspect]] = {}
     for s in suspects:
         if language_of(s.path) is not None:
@@ -256,8 +279,6 @@ def rank_candidates(repairer, root: Path, suspects: list[Suspect], config: FixCo
         for s in mine:
             items.append({"code": text, "path": path, "focus": (s.line, s.line)})
             owners.append(s)
-    if config.order not in ORDERS:
-        raise UsageError(f"order must be one of {', '.join(ORDERS)}, got {config.order!r}")
     ranked = repairer.candidates(items, beam=config.beam, wide=config.wide) if items else []
     best: dict[tuple[str, str], tuple[Candidate, int]] = {}
     position = 0  # enumeration order: suspects as localised, each line's rewrites as enumerated

@@ -154,6 +154,9 @@ def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list
         path = side.path
         if delta.status_char() == "D":
             continue  # deleted: nothing left to repair
+        if delta.status == pygit2.enums.DeltaStatus.CONFLICTED:  # the index holds its merge's sides, no content
+            notes.append(f"{path}: skipped, unmerged (a merge conflict): resolve it and stage the result first")
+            continue
         if side.mode == modes.COMMIT:
             notes.append(f"{path}: skipped, a submodule: run patchcoder suggest inside it to look at its changes")
             continue

@@ -188,3 +188,25 @@ def test_the_order_key_is_the_mean_per_token_plus_twice_log_ochiai():
     assert order_key(long, 1.0) > order_key(short, 1.0)
     assert WEIGHT == 2.0 and order_key(long, 0.5) == pytest.approx(-0.5 + 2 * math.log(0.5))
     assert order_key(long, 1.0) > order_key(long, 0.5)  # the more suspicious line first
+
+
+def test_a_test_command_that_cannot_run_is_a_usage_error_before_any_search(tmp_path, fixer):
+    root = project(tmp_path / "proj")
+    missing = _fix(root, fixer, "--test", "no_such_command_xyz --flag", "--no-progress")
+    assert missing.returncode == 2, missing.stderr
+    line = missing.stderr.strip()
+    assert "\n" not in line and "the test command could not run" in line and "not found" in line, line
+    assert "tried" not in line.replace("nothing was tried", "")  # no search ran
+    (root / "run.sh").write_text("pytest -q\n")  # not executable: 126
+    assert _fix(root, fixer, "--test", "./run.sh", "--no-progress").returncode == 2
+
+
+@pytest.mark.parametrize("option, value", [("order", "bogus"), ("jobs", 0), ("max_tries", -1), ("beam", 0),
+                                           ("timeout", 0.0), ("budget", -5.0), ("suspects", 1.5), ("weight", -1.0)])
+def test_repairer_fix_refuses_a_bad_setting_before_running_anything(tmp_path, fixer, option, value):
+    root = project(tmp_path / "proj", tests="import pathlib\npathlib.Path('ran').write_text('1')\n")
+    with pytest.raises(PatchcoderError, match=f"^{option} must be"):
+        Repairer.load(fixer).fix(root, test="python test_geometry.py", **{option: value})
+    assert not (root / "ran").exists()  # the test command never ran
+    with pytest.raises(PatchcoderError, match="^test must be a shell command"):
+        Repairer.load(fixer).fix(root, test="  ")

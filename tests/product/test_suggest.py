@@ -261,3 +261,22 @@ def test_a_size_guard_and_a_progress_bar(work, fixer):
     shown = _suggest(work, fixer, "geometry.py", "--progress")
     assert shown.returncode == 1 and "repairing" in shown.stderr
     assert "repairing" not in _suggest(work, fixer, "geometry.py").stderr  # not a terminal, not asked
+
+
+def test_a_file_with_a_merge_conflict_is_skipped_with_a_note_when_staged(work):
+    """An unmerged entry has no staged content (its sides are in the index's conflict stages)."""
+    _git(work, "add", "geometry.py")
+    _git(work, "commit", "-qm", "buggy")
+    _git(work, "checkout", "-qb", "other")
+    (work / "geometry.py").write_text(FIXED)
+    _git(work, "commit", "-qam", "fixed")
+    _git(work, "checkout", "-q", "-")
+    (work / "geometry.py").write_text(FIRST)
+    _git(work, "commit", "-qam", "first again")
+    assert subprocess.run(["git", "merge", "-q", "other"], cwd=work, capture_output=True).returncode != 0
+    notes: list[str] = []
+    found, _ = targets([], staged=True, cwd=work, notes=notes)
+    assert [t.path for t in found] == []
+    assert "geometry.py: skipped, unmerged (a merge conflict): resolve it and stage the result first" in notes
+    found, _ = targets([], cwd=work, notes=[])  # the work tree's file, with its conflict markers, is text to read
+    assert [t.path for t in found] == ["geometry.py"] and "<<<<<<<" in found[0].text
