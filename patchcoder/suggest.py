@@ -86,9 +86,17 @@ def _whole_file(path: str, cwd, notes) -> Target | None:
     text = read_text(file.read_bytes(), path, notes)
     if text is None:
         return None
+    if language_of(path, _head(text)) is None:
+        notes.append(f"{path}: skipped, not a recognised programming language")
+        return None
     repo = find_repository(file.parent)  # the file's own repository: a submodule's for a file in it
     return Target(_shown(file, repo), file, text, None, repo,
                   Path(named_in.workdir).resolve() if named_in is not None else None)
+
+
+def _head(text: str) -> bytes:
+    """A text's first bytes, for `language_of` to read a shebang in."""
+    return text[:256].encode("utf-8", "surrogateescape")
 
 
 def _not_too_long(found: list[Target], max_lines: int | None, notes: list[str]) -> list[Target]:
@@ -210,12 +218,13 @@ def suggest(repairer, found: list[Target], intent: str | None = None, min_score:
     if min_score is not None:  # one threshold for every kind of edit, in place of the model's: it also picks
         repairer = copy.copy(repairer)  # each file's patch (Repairer.repair)
         repairer.min_score, repairer.min_score_by_edit = min_score, None
-    items = [{"code": t.text, "path": t.path, "intent": intent, "focus": t.focus} for t in found]
+    items = [{"code": t.text, "path": t.path, "intent": intent, "focus": t.focus,
+              "language": language_of(t.path, _head(t.text))} for t in found]
     patches = repairer.repair(items, batch_size=batch_size, beam=beam, show_progress=show_progress,
                               **({"mode": mode} if mode else {}))
     if (mode or repairer.mode) == "rank" and notes is not None:
-        for t, p in zip(found, patches, strict=True):
-            language = language_of(t.path)
+        for t, p, item in zip(found, patches, items, strict=True):
+            language = item["language"]
             if p is None and language is not None and language not in LANGUAGES:
                 notes.append(f"{t.path}: rank mode has no candidate rewrites for {language} (only for "
                              f"{', '.join(LANGUAGES)}); --mode generate lets the model write a fix")
@@ -251,8 +260,16 @@ def apply_patches(suggestions, notes: list[str] | None = None) -> list[str]:
         note = atomic_write(file, data, keep_file=True)
         if note and notes is not None:
             notes.append(f"{target.path}: {note}")
-        written.append(target.path)
+        written.append(_named(target, file))
     return written
+
+
+def _named(target: Target, file: Path) -> str:
+    """How a message names a written file: as its diff does, or, outside any repository and the current
+    folder (where the diff's name, the absolute path without its "/", reads as a relative path), absolutely."""
+    if target.repo is None and target.root is None and not file.is_relative_to(Path.cwd().resolve()):
+        return str(file)
+    return target.path
 
 
 def _file_to_write(target: Target) -> Path:

@@ -54,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.staged and args.paths:
         raise PatchcoderError("--staged looks at the index; it cannot be combined with paths")
+    if args.rev and args.paths:
+        raise PatchcoderError("--rev looks at the changes against REV; it cannot be combined with paths (named "
+                              "files are read whole)")
     notes: list[str] = []
     found, _ = targets(args.paths, staged=args.staged, rev=args.rev, notes=notes, max_lines=args.max_lines)
     _say(notes)
@@ -88,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
                                   "--allow-dirty (nothing was written)")
         written = apply_patches(suggestions, notes)
         _say(notes)
-        stderr().print(escape(f"applied {len(written)} patch{'es' if len(written) != 1 else ''}: {', '.join(written)}"))
+        stderr().print(escape(f"applied {len(written)} patch{'es' if len(written) != 1 else ''}: {', '.join(written)}"),
+                       soft_wrap=True)
     return 1
 
 
@@ -97,7 +101,7 @@ def _say(notes: list[str]) -> None:
     from patchcoder.ground.console import stderr
 
     for note in notes:
-        stderr().print(f"[dim]note: {escape(note)}")
+        stderr().print(f"[dim]note: {escape(note)}", soft_wrap=True)  # a path is never cut in two
     notes.clear()
 
 

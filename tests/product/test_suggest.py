@@ -107,12 +107,19 @@ def test_plain_files_outside_a_repository(tmp_path, fixer):
     assert (tmp_path / "geometry.py").read_text() == FIXED
     nothing = _suggest(tmp_path, fixer)
     assert nothing.returncode == 2 and "not inside a git repository" in nothing.stderr
+    # applied from elsewhere (outside any repository and the current folder), the message names it absolutely
+    (tmp_path / "geometry.py").write_text(BUGGY)
+    (tmp_path / "here").mkdir()
+    away = _suggest(tmp_path / "here", fixer, "../geometry.py", "--apply")
+    assert away.returncode == 1 and f"applied 1 patch: {tmp_path / 'geometry.py'}" in away.stderr, away.stderr
 
 
 def test_usage_errors(work, fixer, tmp_path):
     assert _suggest(work, fixer, "missing.py").returncode == 2
     bad_rev = _suggest(work, fixer, "--rev", "nope")
     assert bad_rev.returncode == 2 and "names no commit" in bad_rev.stderr
+    rev_and_paths = _suggest(work, fixer, "--rev", "HEAD", "geometry.py")
+    assert rev_and_paths.returncode == 2 and "--rev" in rev_and_paths.stderr and "paths" in rev_and_paths.stderr
     no_model = subprocess.run([sys.executable, "-m", "patchcoder", "suggest", "--checkpoint", str(tmp_path)],
                               cwd=work, capture_output=True, text=True)
     errors = [line for line in no_model.stderr.splitlines() if "error" in line]
@@ -280,3 +287,14 @@ def test_a_file_with_a_merge_conflict_is_skipped_with_a_note_when_staged(work):
     assert "geometry.py: skipped, unmerged (a merge conflict): resolve it and stage the result first" in notes
     found, _ = targets([], cwd=work, notes=[])  # the work tree's file, with its conflict markers, is text to read
     assert [t.path for t in found] == ["geometry.py"] and "<<<<<<<" in found[0].text
+
+
+def test_a_named_file_that_is_not_code_is_skipped_and_a_script_is_read_by_its_shebang(tmp_path):
+    from patchcoder.suggest import targets
+
+    (tmp_path / "notes.txt").write_text("x = 1\n")
+    (tmp_path / "tool").write_text("#!/usr/bin/env python3\n" + BUGGY)
+    notes: list[str] = []
+    found, _ = targets(["notes.txt", "tool"], cwd=tmp_path, notes=notes)
+    assert [t.file.name for t in found] == ["tool"]
+    assert notes == ["notes.txt: skipped, not a recognised programming language"]
