@@ -39,7 +39,10 @@ from patchcoder.search import Candidate, SearchResult, search
 # any weight; 2 is the smallest weight of the plateau (2–8 alike; 1 and less fewer within 10 tries). On 40
 # cachetools bugs (reported, not chosen on): median place 81.5, against 94.5 for the enumeration order.
 WEIGHT = 2.0
-CANNOT_RUN = (126, 127)  # the shell's exit statuses for a command that is not executable / not found
+# A command the shell cannot run: its exit status (126 not executable, 127 not found) with the shell's own words
+# (a test script may exit 126 or 127 itself, e.g. `exit $?` after a command that the code under test names)
+CANNOT_RUN = (126, 127)
+SHELL_SAYS = ("not found", "permission denied", "cannot execute", "no such file")
 # Exit codes of `patchcoder fix`.
 NOTHING_TO_FIX, FIXED, ERROR, NOT_FOUND = 0, 1, 2, 3
 ORDERS = ("model", "enumeration", "random")
@@ -167,8 +170,8 @@ def fix(repairer, config: FixConfig, progress: Progress | None = None) -> FixRes
                              baseline_seconds=first.seconds)
         if first.timed_out:
             raise PatchcoderError(f"the test command did not finish within the budget ({config.budget:g} s)")
-        if first.returncode in CANNOT_RUN:  # the shell's: no such command, or not executable
-            said = first.output.strip().splitlines()[-1:] or [f"exit status {first.returncode}"]
+        said = first.output.strip().splitlines()[-1:]
+        if first.returncode in CANNOT_RUN and said and any(w in said[0].lower() for w in SHELL_SAYS):
             raise UsageError(f"the test command could not run ({said[0]}); nothing was tried")
         timeout = config.timeout if config.timeout is not None else 3 * first.seconds + 5
         _say(progress, "localising")

@@ -41,7 +41,7 @@ class Layout:
         """New line `k` of `op`, written as the original writes the line it replaces (or the text's habit)."""
         body = line.lstrip(" \t")
         indent = line[:len(line) - len(body)]
-        if self._tabs and indent:
+        if self.has_tabs and indent:
             indent = self._indent_near(indent, op, k)
         if body.endswith("\n"):
             body = body[:-2 if body.endswith("\r\n") else -1] + self._ending(op, k)
@@ -58,22 +58,23 @@ class Layout:
     def _indent_near(self, normal: str, op, k: int) -> str:
         """The original indentation for the normalised `normal` at new line `k` of `op`, taken from the lines of
         the same top-level statement (a block mixing tabs and spaces must stay consistent, as Python requires:
-        a TabError otherwise): that of the nearest line indented as wide (the line it replaces first); wider
-        than every line there, the nearest narrower line's indentation and the rest in its characters; else the
-        text's habit."""
+        a TabError otherwise), nearest first from the line it replaces (a line beyond those replaced: from the
+        last one replaced; an inserted line: from the line it goes before): that of a line indented as wide;
+        wider than every line there, a narrower line's (one above first: the block's opener is above) and the
+        rest in its characters; else the text's habit."""
         width, n = len(_normal_indent(normal)), len(self.lines)
-        anchor = min(op.start + k, n - 1)
-        narrower = None
-        for i in self._statement_around(anchor):
-            own = _indent(self.lines[i])
-            wide = len(_normal_indent(own))
-            if wide == width:
-                return own
-            if narrower is None and 0 < wide < width:
-                narrower = own
-        if narrower is not None:
-            rest = " " * (width - len(_normal_indent(narrower)))
-            return narrower + (_tabbed(rest) if narrower.endswith("\t") else rest)
+        replaced = op.end - op.start if op.kind == "REPLACE" else 0
+        anchor = min(op.start + k if k < replaced else op.end - 1 if replaced else op.start, n - 1)
+        around = self._statement_around(anchor)
+        widths = {i: len(_normal_indent(_indent(self.lines[i]))) for i in around}
+        same = next((i for i in around if widths[i] == width), None)
+        if same is not None:
+            return _indent(self.lines[same])
+        narrower = [i for i in around if 0 < widths[i] < width]
+        if narrower:
+            base = _indent(self.lines[next((i for i in narrower if i <= anchor), narrower[0])])
+            rest = " " * (width - len(_normal_indent(base)))
+            return base + (_tabbed(rest) if base.endswith("\t") else rest)
         return self._indents.get(_normal_indent(normal)) or _tabbed(normal)
 
     def _statement_around(self, anchor: int) -> list[int]:
@@ -85,6 +86,8 @@ class Layout:
             return []
         if lines[anchor].strip() and lines[anchor][0] not in " \t":
             anchor, hi = anchor - 1, anchor - 1
+            if anchor < 0:
+                return []
         else:
             hi = anchor
             while hi + 1 < len(lines) and not (lines[hi + 1].strip() and lines[hi + 1][0] not in " \t"):
@@ -100,7 +103,8 @@ class Layout:
         return "\r\n" if 2 * crlf >= sum(line.endswith("\n") for line in self.lines) else "\n"
 
     @functools.cached_property
-    def _tabs(self) -> bool:
+    def has_tabs(self) -> bool:
+        """Whether some line is indented with a tab (else only line endings differ from the normal form)."""
         return any("\t" in _indent(line) for line in self.lines)
 
     @functools.cached_property

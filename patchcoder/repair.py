@@ -403,17 +403,48 @@ def _first_that_passes(patches: list[Patch], check, max_checks: int) -> Patch | 
 
 def _in_own_layout(patch: Patch | None, source: Source | None) -> Patch | None:
     """`patch` (made on the text the model read) on the item's own text, in its line endings and indentation;
-    None when, written so, Python code that compiled no longer does (tabs and spaces mixed inconsistently:
-    the syntax check read the normalised text, where every indentation is spaces)."""
+    None when, written so, Python code with tab indentation no longer parses where it does read normalised (tabs
+    and spaces mixed inconsistently, a TabError: the syntax check read the normalised text, all spaces)."""
     if patch is None or source is None or source.layout is None:
         return patch
     own = dataclasses.replace(patch, original=source.layout.original, script=source.layout.restore(patch.script))
-    if source.language == "python" and _compiles(own.original) and not _compiles(own.apply(own.original)):
-        return None
+    if source.language == "python" and source.layout.has_tabs:
+        normal, written = _statements_changed(patch.apply(patch.original), own.script), \
+            _statements_changed(own.apply(own.original), own.script)
+        if _parses(normal) and not _parses(written):
+            return None
     return own
 
 
-def _compiles(code: str) -> bool:
+def _statements_changed(patched: str, script) -> str:
+    """The top-level statements of `patched` that `script` (of the text it was made from) changed: from the
+    last unindented line at or above its first changed line to the line before the next unindented one below
+    its last (what Python's indentation rules are checked within; parsing them alone keeps this cheap)."""
+    from patchcoder.tokenizer.edits import split_lines
+
+    lines, offset, first, last = split_lines(patched), 0, None, None
+    for op in sorted(script.ops, key=lambda o: o.start):
+        new = len(split_lines(op.text))
+        start = op.start + offset
+        first = start if first is None else min(first, start)
+        last = max(last if last is not None else start, start + max(new, 1) - 1)
+        offset += new - (op.end - op.start)
+    if first is None:
+        return patched
+
+    def top(i: int) -> bool:
+        return bool(lines[i].strip()) and lines[i][0] not in " \t"
+
+    lo = min(first, len(lines) - 1)
+    while lo > 0 and not top(lo):
+        lo -= 1
+    hi = last + 1
+    while hi < len(lines) and not top(hi):
+        hi += 1
+    return "".join(lines[max(lo, 0):hi])
+
+
+def _parses(code: str) -> bool:
     """Whether Python's own parser accepts `code` (it also checks what tree-sitter does not: TabError)."""
     import ast
     import warnings

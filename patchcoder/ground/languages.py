@@ -75,7 +75,7 @@ def language_of(path: str, head: bytes | None = None) -> str | None:
     if ext in EXTENSIONS:
         return EXTENSIONS[ext]
     if ext == "" and head and head.startswith(b"#!"):
-        match = _SHEBANG.match(head.split(b"\n", 1)[0])
+        match = _SHEBANG.match(head.split(b"\n", 1)[0].rstrip(b"\r"))  # a CRLF file's first line too
         if match:
             return _SHEBANG_INTERPRETERS.get(match.group(1).decode("ascii", "replace").lower())
     return None

@@ -199,6 +199,11 @@ def test_a_test_command_that_cannot_run_is_a_usage_error_before_any_search(tmp_p
     assert "tried" not in line.replace("nothing was tried", "")  # no search ran
     (root / "run.sh").write_text("pytest -q\n")  # not executable: 126
     assert _fix(root, fixer, "--test", "./run.sh", "--no-progress").returncode == 2
+    # a test that exits 127 itself, without the shell's words, is an ordinary failure: the search runs
+    (root / "test_geometry.py").write_text(TEST_AREA.replace("def test_area():\n", "def test_area():\n"
+                                           "    import sys\n    if area(2, 3) != 6:\n        sys.exit(127)\n"))
+    own = _fix(root, fixer, "--test", "python -c 'import test_geometry as t; t.test_area()'", *BEAM, "--no-progress")
+    assert own.returncode == 1 and "+    return width * height" in own.stdout, own.stderr
 
 
 @pytest.mark.parametrize("option, value", [("order", "bogus"), ("jobs", 0), ("max_tries", -1), ("beam", 0),

@@ -87,3 +87,29 @@ def test_a_patch_that_would_not_compile_in_the_files_own_layout_is_not_suggested
     joined = EditScript((EditOp("REPLACE", 4, 5, "        z()\n"),))
     assert _compiles(joined.apply(normal)) and not source.breaks_syntax(joined.apply(normal))
     assert _in_own_layout(Patch("f.py", normal, joined, -0.1), source) is None
+
+
+@pytest.mark.parametrize("code, op", [
+    # lines beyond those replaced, or inserted, belong to the block they join, not to the next function's
+    ("def f(x):\n\treturn x\ndef g(y):\n    y += 1\n    return y\n",
+     EditOp("REPLACE", 1, 2, "    x += 1\n    x *= 2\n    return x\n")),
+    ("def f(x):\n\treturn x\ndef g(y):\n    y += 1\n    return y\n", EditOp("INSERT", 1, 1, "    a = 1\n    b = 2\n    c = 3\n")),
+    ("class C:\n\tdef f(self):\n\t    u = 1\n\t    return u\n\tdef h(self):\n\t\tw = 2\n\t\treturn w\n",
+     EditOp("REPLACE", 2, 3, "        u = 1\n        v = 2\n        w = 3\n")),
+    # a new block deeper than every line: built on its opener above, not on a narrower line below
+    ("def f():\n\tif a:\n\t    if b:\n\t        if c:\n\t            pass\n\treturn 0\n",
+     EditOp("REPLACE", 4, 5, "                if d:\n                    pass\n")),
+])
+def test_every_new_line_of_a_longer_change_is_indented_as_its_own_block(code, op):
+    assert _compiles(code)
+    normal, layout = normalise(code)
+    patched = layout.restore(EditScript((op,))).apply(code)
+    assert _compiles(patched), patched
+    assert normalise(patched)[0] == EditScript((op,)).apply(normal)
+
+
+def test_an_indented_new_first_line_before_an_unindented_first_line_reads_no_other_line():
+    code = "x = 1\n\tif y:  # (never valid Python: only the lookup is checked)\n"
+    _, layout = normalise("def f():\n\treturn 1\n")
+    assert layout._statement_around(0) == []
+    assert normalise(code)[1]._statement_around(0) == []

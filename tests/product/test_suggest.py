@@ -294,7 +294,8 @@ def test_a_named_file_that_is_not_code_is_skipped_and_a_script_is_read_by_its_sh
 
     (tmp_path / "notes.txt").write_text("x = 1\n")
     (tmp_path / "tool").write_text("#!/usr/bin/env python3\n" + BUGGY)
+    (tmp_path / "crlf-tool").write_bytes(("#!/usr/bin/python3\n" + BUGGY).replace("\n", "\r\n").encode())
     notes: list[str] = []
-    found, _ = targets(["notes.txt", "tool"], cwd=tmp_path, notes=notes)
-    assert [t.file.name for t in found] == ["tool"]
+    found, _ = targets(["notes.txt", "tool", "crlf-tool"], cwd=tmp_path, notes=notes)
+    assert [t.file.name for t in found] == ["tool", "crlf-tool"]
     assert notes == ["notes.txt: skipped, not a recognised programming language"]
