@@ -137,21 +137,46 @@ def check(mode: str, timeout: float, min_score: float | None, checkpoint: str | 
     for s in suggestions:
         say(f"patchcoder suggests for {s['path']} (score {s['score']:.3f}):\n{s['diff']}")
     if mode == "strict" and blocking:
-        say(f"patchcoder hook: commit blocked (strict mode); {advice(min_score, checkpoint)}, or commit with --no-verify")
+        paths = sorted({s["path"] for s in blocking})
+        say(f"patchcoder hook: commit blocked (strict mode); {advice(paths, min_score, checkpoint)}, or commit with "
+            "--no-verify")
         return 1
     return 0
 
 
-def advice(min_score: float | None, checkpoint: str | None) -> str:
-    """How to apply what blocked the commit: the hook's own threshold and model, and the content it checked.
-    `git commit -a` and `git commit FILE` checked a temporary index ($GIT_INDEX_FILE), gone once the commit is
-    refused: their changes are in the work tree, unstaged (hence --allow-dirty). Otherwise the staged content: `--staged --apply` writes the
-    fix into the work tree only (the index stays as the user staged it), so the file is to be staged again."""
-    options = "".join([f" --min-score={min_score}" if min_score is not None else "",
+def advice(paths: list[str], min_score: float | None, checkpoint: str | None) -> str:
+    """How to apply what blocked the commit of `paths` (relative to the work tree's root, where git runs the
+    hook), with the hook's own threshold and model, on the content it checked. `--staged --apply` reads what the
+    hook read and writes the fix into the work tree only (the index stays as the user staged it), so the files
+    are staged again after. `git commit -a` and `git commit FILE` checked a temporary index ($GIT_INDEX_FILE),
+    gone once the commit is refused: the files are staged first, which is what those commands do. A file with
+    unstaged changes besides needs --allow-dirty (the fix goes where its lines are in the work tree)."""
+    options = "".join([" --allow-dirty" if _unstaged(paths) else "",
+                       f" --min-score={min_score}" if min_score is not None else "",
                        f" --checkpoint {shlex.quote(checkpoint)}" if checkpoint else ""])
+    files = " ".join(shlex.quote(p) for p in paths)
+    apply = f"`patchcoder suggest --staged --apply{options}`"
     if _temporary_index():
-        return f"apply with `patchcoder suggest --apply --allow-dirty{options}`, then commit again"
-    return f"apply with `patchcoder suggest --staged --apply{options}`, then `git add` the files it names"
+        return f"stage the files (`git add {files}`), apply with {apply}, then `git add {files}` again"
+    return f"apply with {apply}, then `git add {files}`"
+
+
+def _unstaged(paths: list[str]) -> bool:
+    """Whether the repository's own index differs from the work tree for some of `paths` (not the hook's index:
+    after `commit -a` or `commit FILE`, the files are staged from the work tree first, as advised)."""
+    if _temporary_index():
+        return False
+    import pygit2
+
+    found = pygit2.discover_repository(".")
+    if found is None:
+        return False
+    repo = pygit2.Repository(found)
+    flags = pygit2.enums.FileStatus
+    try:
+        return any(repo.status_file(p) & (flags.WT_MODIFIED | flags.WT_TYPECHANGE) for p in paths)
+    except (KeyError, pygit2.GitError):
+        return False
 
 
 def _temporary_index() -> bool:

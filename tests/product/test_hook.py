@@ -197,29 +197,34 @@ def test_a_hook_whose_python_was_moved_lets_the_commit_through_with_one_line(rep
     assert "\n" not in note and "no check" in note and str(python) in note
 
 
-@pytest.mark.parametrize("way", ["add then commit", "commit -a", "commit FILE"])
+@pytest.mark.parametrize("way", ["add then commit", "commit -a", "commit FILE", "partly staged"])
 def test_strict_mode_blocks_what_is_committed_however_it_is_staged(repo, fixer, way):
-    """git commit -a and git commit FILE stage into a temporary index, named by $GIT_INDEX_FILE."""
+    """git commit -a and git commit FILE stage into a temporary index, named by $GIT_INDEX_FILE. Whichever way,
+    the advice of the blocked commit, followed as written, applies the fix and the commit goes through."""
     _hook(repo, "install", "--mode", "strict", "--checkpoint", str(fixer))
     (repo / "geometry.py").write_text(BUGGY)
-    if way == "add then commit":
+    if way in ("add then commit", "partly staged"):
         _git(repo, "add", "geometry.py")
-    command = {"add then commit": ["commit"], "commit -a": ["commit", "-a"], "commit FILE": ["commit", "geometry.py"]}
-    blocked = _git(repo, *command[way], "-m", "Compute the area", check=False)
+    if way == "partly staged":  # an unstaged change besides the staged bug
+        (repo / "geometry.py").write_text("import math\n\n" + BUGGY)
+    command = {"commit -a": ["commit", "-a"], "commit FILE": ["commit", "geometry.py"]}.get(way, ["commit"])
+    blocked = _git(repo, *command, "-m", "Compute the area", check=False)
     assert blocked.returncode != 0 and "+    return width * height" in blocked.stderr
     assert _commits(repo) == 1
-    # the advice works as written: its command applies the fix, and the commit made again goes through
     advice = blocked.stderr.split("commit blocked")[1]
-    command_line = advice.split("`")[1]
-    assert command_line.startswith("patchcoder suggest ") and f"--checkpoint {fixer}" in command_line
-    applied = subprocess.run([sys.executable, "-m", *shlex.split(command_line)], cwd=repo, capture_output=True,
-                             text=True)
-    assert applied.returncode == 1 and "applied 1 patch: geometry.py" in applied.stderr, (command_line, applied.stderr)
-    if "`git add`" in advice:
-        _git(repo, "add", "geometry.py")
-    again = _git(repo, *command[way], "-m", "Compute the area", check=False)
+    steps = advice.split("`")[1::2]  # the commands, in the order given
+    assert any(step.startswith("patchcoder suggest ") and f"--checkpoint {fixer}" in step for step in steps), steps
+    for step in steps:
+        words = shlex.split(step)
+        if words[0] == "git":
+            _git(repo, *words[1:])
+            continue
+        applied = subprocess.run([sys.executable, "-m", *words], cwd=repo, capture_output=True, text=True)
+        assert applied.returncode == 1 and "applied 1 patch: geometry.py" in applied.stderr, (step, applied.stderr)
+    again = _git(repo, *command, "-m", "Compute the area", check=False)
     assert again.returncode == 0, again.stderr
-    assert _git(repo, "show", "HEAD:geometry.py").stdout == BUGGY.replace("+", "*")
+    before = "import math\n\n" if way == "partly staged" else ""
+    assert _git(repo, "show", "HEAD:geometry.py").stdout == before + BUGGY.replace("+", "*")
 
 
 def test_strict_mode_ignores_a_staged_file_left_out_of_the_commit(repo, fixer):
