@@ -18,6 +18,7 @@ it changes (its score and "no change"'s there), and `report` adds the rule "cent
         [--keep-heads N|all]   (default: the checkpoint's decoding.json, else the shipped model's: 1)
         [--centre]             (also the second reading, in a window centred on the change)
     python benchmarks/decision.py report records.jsonl
+    python benchmarks/decision.py compare before.jsonl after.jsonl   (the same set: who shows which fixes, sign test)
 
 The rule `a = 1` reproduces `patchcoder eval --mode rank --calibrate 0.05` on the same set (checked on
 synth-valid: 45.5% exact, 17 of 88 shown at −0.736, the shipped model's model card figures).
@@ -242,6 +243,40 @@ def report(paths: list[str]) -> None:
                   f"of edit {m['shown_by_edit']} shown, {m['alarms_by_edit']} alarmed")
 
 
+def shown_exact(records: list[dict], rule=("undo", 0.5), rate: float = 0.05) -> list[bool]:
+    """Per buggy window, in order: whether its exact fix is shown at the records' own threshold (`measure`'s,
+    calibrated for at most `rate` false alarms), the count criterion 1 of the shipping rule sums."""
+    threshold = measure(records, rule, rate)["threshold"]
+    return [bool(best[2] and best[3] and score >= threshold) for r in records if r["kind"] == "buggy"
+            for best, score in [choose(r["candidates"], rule, r.get("reverse"), r.get("centre"))]]
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test (McNemar's, exact): how likely a split at least this uneven is when each bug
+    shown by one set of weights only is as likely to be either's."""
+    n, k = wins + losses, min(wins, losses)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
+
+
+def compare(before_path: str, after_path: str) -> dict:
+    """The bugs whose exact fix two dumps of the same set show at their own thresholds: both, only the first,
+    only the second, and the sign test of that split (each dump is one model's reading of the same windows)."""
+    runs = []
+    for path in (before_path, after_path):
+        records = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+        runs.append(([(r["kind"], r.get("sstub"), r.get("path")) for r in records], shown_exact(records)))
+    (keys_a, a), (keys_b, b) = runs
+    if keys_a != keys_b:
+        raise SystemExit(f"error: {before_path} and {after_path} are not records of the same windows in the same "
+                         "order (dump both from the same --data)")
+    only_a = sum(x and not y for x, y in zip(a, b, strict=True))
+    only_b = sum(y and not x for x, y in zip(a, b, strict=True))
+    return {"bugs": len(a), "shown_a": sum(a), "shown_b": sum(b), "both": sum(x and y for x, y in zip(a, b)),
+            "only_a": only_a, "only_b": only_b, "p": sign_test(only_b, only_a)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -255,10 +290,18 @@ def main() -> None:
     d.add_argument("--centre", action="store_true", help="also read each best rewrite in a window centred on it")
     r = sub.add_parser("report")
     r.add_argument("records", nargs="+")
+    c = sub.add_parser("compare", help="two dumps of the same set: the bugs each shows exactly, and a sign test")
+    c.add_argument("before")
+    c.add_argument("after")
     args = parser.parse_args()
     if args.command == "dump":
         dump(args.checkpoint, args.data, args.out, messages=not args.no_message, limit=args.limit,
              keep_heads=args.keep_heads, centre=args.centre)
+    elif args.command == "compare":
+        m = compare(args.before, args.after)
+        print(f"{m['bugs']} bugs: exact fix shown at each one's own 5% threshold by {args.before}: {m['shown_a']}, by "
+              f"{args.after}: {m['shown_b']}; by both {m['both']}, only the first {m['only_a']}, only the second "
+              f"{m['only_b']}; sign test p = {m['p']:.3f} (two-sided)")
     else:
         report(args.records)
 
