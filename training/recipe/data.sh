@@ -7,7 +7,7 @@
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh            # everything
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh realfix    # one step
 #
-# Steps (in order): mine split heldout realfix packages synth evalsynth clean; stagedata (one stage's data, by
+# Steps (in order): mine split heldout realfix packages synth evalsynth clean evalmore; stagedata (one stage's data, by
 # variables: see the step) is not among the defaults. Mirror paths come from
 # variables: MIRROR_<owner>_<name> (non-alphanumerics as _), default $MIRRORS/<owner>+<name>/repo.
 # Not done here: tokenizing (waits for the "no change" examples) and training.
@@ -184,8 +184,23 @@ step_stagedata() {
     --no-change 0.5 --negatives 15 --jobs "$JOBS" --no-progress
 }
 
+# 6c. (session 17) More synthetic validation bugs, for telling stages apart: the six clean-code packages never
+#    mined, installed or trained on (clean/, step 6b), 8 bugs per file as synth-valid-wide. Read beside it, the
+#    two sets hold about 1,700 bugs (records of both, concatenated, for `decision.py report` and `compare`).
+step_evalmore() {
+  local more="$DATA/src/valid-more" spec repo sub name
+  rm -rf "$more" && mkdir -p "$more"
+  for spec in "${CLEAN_TREES[@]:3}"; do
+    repo=${spec%%:*}; sub=${spec#*:}; name=${repo#*/}
+    [ -d "$DATA/clean/$name/$sub" ] || { echo "no $DATA/clean/$name/$sub: run the clean step first" >&2; exit 1; }
+    cp -r "$DATA/clean/$name/$sub" "$more/"
+  done
+  $PATCHCODER synth --per-package "$more" --evaluation-set --seed 1 --per-file 8 --out "$DATA/synth-valid-more" \
+    --jobs "$JOBS" --no-progress
+}
+
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth clean)
+[ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth clean evalmore)
 for s in "${steps[@]}"; do
   echo "== $s" >&2
   "step_$s"
