@@ -7,7 +7,7 @@
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh            # everything
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh realfix    # one step
 #
-# Steps (in order): mine split heldout realfix packages synth evalsynth clean evalmore; stagedata (one stage's data, by
+# Steps (in order): mine split heldout realfix packages synth evalsynth clean evalmore evalfresh; stagedata (one stage's data, by
 # variables: see the step) is not among the defaults. Mirror paths come from
 # variables: MIRROR_<owner>_<name> (non-alphanumerics as _), default $MIRRORS/<owner>+<name>/repo.
 # Not done here: tokenizing (waits for the "no change" examples) and training.
@@ -199,8 +199,29 @@ step_evalmore() {
     --jobs "$JOBS" --no-progress
 }
 
+# 6d. (session 17) A fresh validation set for the next shipping decision, made before any model was read on it:
+#    new bugs (seed 2) in the files of synth-valid-wide and synth-valid-more, and bugs in five more packages never
+#    mined, installed or trained on (FRESH_TREES; none of their files byte-identical to a file of pkgs/).
+FRESH_TREES=(python-humanize/humanize:src/humanize jazzband/prettytable:src/prettytable r1chardj0n3s/parse:parse.py
+             astanin/python-tabulate:tabulate grantjenks/python-sortedcontainers:src/sortedcontainers)
+step_evalfresh() {
+  local fresh="$DATA/src/valid-fresh" spec repo sub name tmp
+  for d in "$DATA/src/valid-wide" "$DATA/src/valid-more"; do
+    [ -d "$d" ] || { echo "no $d: run the evalsynth and evalmore steps first" >&2; exit 1; }
+  done
+  rm -rf "$fresh" && mkdir -p "$fresh" && cp -r "$DATA/src/valid-wide/." "$DATA/src/valid-more/." "$fresh/"
+  for spec in "${FRESH_TREES[@]}"; do
+    repo=${spec%%:*}; sub=${spec#*:}; name=$(basename "$sub" .py); tmp=$(mktemp -d)
+    git --git-dir="$(mirror "$repo")" archive HEAD "$sub" | tar -x -C "$tmp"
+    mkdir -p "$fresh/$name" && cp -r "$tmp/$sub" "$fresh/$name/" && rm -rf "$tmp"
+    [ -d "$fresh/$name/$name" ] && mv "$fresh/$name/$name"/* "$fresh/$name/" && rmdir "$fresh/$name/$name"
+  done
+  $PATCHCODER synth --per-package "$fresh" --evaluation-set --seed 2 --per-file 8 --out "$DATA/synth-valid-fresh" \
+    --jobs "$JOBS" --no-progress
+}
+
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth clean evalmore)
+[ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth clean evalmore evalfresh)
 for s in "${steps[@]}"; do
   echo "== $s" >&2
   "step_$s"
