@@ -225,9 +225,15 @@ def by_edit(records: list[dict], rate: float = 0.05) -> dict:
             "alarms_by_edit": alarms_by_edit, "clean": len(clean)}
 
 
+def load_records(path: str) -> list[dict]:
+    """A `dump`'s records, one per line."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 def report(paths: list[str]) -> None:
     for path in paths:
-        records = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+        records = load_records(path)
         print(path)
         print(f"made to change (the best rewrite, never \"no change\"): {made_to_change(records):.1%} exact")
         print(f"{'rule':<16} {'exact':>7} {'false alarms':>12} {'threshold (5%)':>14} {'exact shown':>16}")
@@ -265,7 +271,7 @@ def compare(before_path: str, after_path: str) -> dict:
     only the second, and the sign test of that split (each dump is one model's reading of the same windows)."""
     runs = []
     for path in (before_path, after_path):
-        records = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+        records = load_records(path)
         runs.append(([(r["kind"], r.get("sstub"), r.get("path")) for r in records], shown_exact(records)))
     (keys_a, a), (keys_b, b) = runs
     if keys_a != keys_b:

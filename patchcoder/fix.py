@@ -221,19 +221,17 @@ def fix(repairer, config: FixConfig, progress: Progress | None = None) -> FixRes
 
 def check_config(config: FixConfig) -> None:
     """A PatchcoderError naming the first setting of `config` out of its range, before anything runs."""
-    from patchcoder.ground.schema import Number, OneOf, Whole, problem
+    from patchcoder.ground.schema import Number, OneOf, Whole, problems
 
-    rules = {"test": None, "max_tries": Whole(1), "jobs": Whole(1), "suspects": Whole(1), "beam": Whole(1),
-             "timeout": Number(0, above=True), "budget": Number(0, above=True), "weight": Number(0),
-             "order": OneOf(*ORDERS)}
     if not isinstance(config.test, str) or not config.test.strip():
         raise PatchcoderError(f"test must be a shell command, got {config.test!r}")
-    for name, rule in rules.items():
-        value = getattr(config, name)
-        if rule is None or (value is None and name in ("timeout", "budget")):
-            continue
-        if (line := problem(name, value, rule)) is not None:
-            raise PatchcoderError(line)
+    rules = {"max_tries": Whole(1), "jobs": Whole(1), "suspects": Whole(1), "beam": Whole(1),
+             "timeout": Number(0, above=True), "budget": Number(0, above=True), "weight": Number(0),
+             "order": OneOf(*ORDERS)}
+    given = {name: value for name, value in dataclasses.asdict(config).items()
+             if not (value is None and name in ("timeout", "budget"))}  # None: no limit
+    if found := problems(given, rules):
+        raise PatchcoderError(found[0])
 
 
 def _under(root: Path, subdir: str, path: str) -> str:

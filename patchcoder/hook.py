@@ -151,27 +151,25 @@ def advice(paths: list[str], min_score: float | None, checkpoint: str | None) ->
     are staged again after. `git commit -a` and `git commit FILE` checked a temporary index ($GIT_INDEX_FILE),
     gone once the commit is refused: the files are staged first, which is what those commands do. A file with
     unstaged changes besides needs --allow-dirty (the fix goes where its lines are in the work tree)."""
-    options = "".join([" --allow-dirty" if _unstaged(paths) else "",
+    import pygit2
+
+    found = pygit2.discover_repository(".")
+    temporary = found is not None and _temporary_index(found)
+    options = "".join([" --allow-dirty" if found is not None and not temporary and _unstaged(found, paths) else "",
                        f" --min-score={min_score}" if min_score is not None else "",
                        f" --checkpoint {shlex.quote(checkpoint)}" if checkpoint else ""])
     files = " ".join(shlex.quote(p) for p in paths)
     apply = f"`patchcoder suggest --staged --apply{options}`"
-    if _temporary_index():
+    if temporary:
         return f"stage the files (`git add {files}`), apply with {apply}, then `git add {files}` again"
     return f"apply with {apply}, then `git add {files}`"
 
 
-def _unstaged(paths: list[str]) -> bool:
-    """Whether the repository's own index differs from the work tree for some of `paths` (not the hook's index:
-    after `commit -a` or `commit FILE`, the files are staged from the work tree first, as advised)."""
-    if _temporary_index():
-        return False
+def _unstaged(git_dir: str, paths: list[str]) -> bool:
+    """Whether the repository's own index differs from the work tree for some of `paths`."""
     import pygit2
 
-    found = pygit2.discover_repository(".")
-    if found is None:
-        return False
-    repo = pygit2.Repository(found)
+    repo = pygit2.Repository(git_dir)
     flags = pygit2.enums.FileStatus
     try:
         return any(repo.status_file(p) & (flags.WT_MODIFIED | flags.WT_TYPECHANGE) for p in paths)
@@ -179,17 +177,10 @@ def _unstaged(paths: list[str]) -> bool:
         return False
 
 
-def _temporary_index() -> bool:
+def _temporary_index(git_dir: str) -> bool:
     """Whether git named an index other than the repository's own for this hook (`commit -a`, `commit FILE`)."""
     named = os.environ.get("GIT_INDEX_FILE")
-    if not named:
-        return False
-    import pygit2
-
-    found = pygit2.discover_repository(".")
-    if found is None:
-        return False
-    return os.path.realpath(named) != os.path.realpath(os.path.join(found, "index"))
+    return bool(named) and os.path.realpath(named) != os.path.realpath(os.path.join(git_dir, "index"))
 
 
 def _say(text: str) -> None:

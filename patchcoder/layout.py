@@ -78,24 +78,15 @@ class Layout:
         return self._indents.get(_normal_indent(normal)) or _tabbed(normal)
 
     def _statement_around(self, anchor: int) -> list[int]:
-        """Indices of the indented, non-blank lines of the top-level statement at line `anchor`, nearest first
-        (the earlier of two as near). An indented new line in place of (or before) an unindented line continues
-        the statement before it."""
-        lines = self.lines
-        if not 0 <= anchor < len(lines):
+        """Indices of the non-blank lines of the top-level statement at line `anchor`, nearest first (the earlier
+        of two as near). An indented new line in place of (or before) an unindented line continues the statement
+        before it."""
+        if 0 <= anchor < len(self.lines) and _top_level(self.lines[anchor]):
+            anchor -= 1
+        if not 0 <= anchor < len(self.lines):
             return []
-        if lines[anchor].strip() and lines[anchor][0] not in " \t":
-            anchor, hi = anchor - 1, anchor - 1
-            if anchor < 0:
-                return []
-        else:
-            hi = anchor
-            while hi + 1 < len(lines) and not (lines[hi + 1].strip() and lines[hi + 1][0] not in " \t"):
-                hi += 1
-        lo = anchor
-        while lo - 1 >= 0 and not (lines[lo - 1].strip() and lines[lo - 1][0] not in " \t"):
-            lo -= 1
-        return sorted((i for i in range(lo, hi + 1) if lines[i].strip()), key=lambda i: (abs(i - anchor), i))
+        lo, hi = statement_span(self.lines, anchor, anchor)
+        return sorted((i for i in range(lo, hi) if self.lines[i].strip()), key=lambda i: (abs(i - anchor), i))
 
     @functools.cached_property
     def _usual_ending(self) -> str:
@@ -127,6 +118,23 @@ def normalise(code: str) -> tuple[str, Layout | None]:
     lines = split_lines(code)
     normal = "".join(_normal_line(line) for line in lines)
     return (code, None) if normal == code else (normal, Layout(code, tuple(lines)))
+
+
+def statement_span(lines, first: int, last: int) -> tuple[int, int]:
+    """[lo, hi) of the top-level statements holding lines `first` to `last` of `lines`: from the last unindented
+    line at or above `first` to the next unindented line below `last` (Python checks indentation within them)."""
+    lo = min(first, len(lines) - 1)
+    while lo > 0 and not _top_level(lines[lo]):
+        lo -= 1
+    hi = last + 1
+    while hi < len(lines) and not _top_level(lines[hi]):
+        hi += 1
+    return max(lo, 0), hi
+
+
+def _top_level(line: str) -> bool:
+    """A non-blank line that starts unindented: a top-level statement's first line."""
+    return bool(line.strip()) and line[0] not in " \t"
 
 
 def _indent(line: str) -> str:

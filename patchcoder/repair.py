@@ -409,17 +409,18 @@ def _in_own_layout(patch: Patch | None, source: Source | None) -> Patch | None:
         return patch
     own = dataclasses.replace(patch, original=source.layout.original, script=source.layout.restore(patch.script))
     if source.language == "python" and source.layout.has_tabs:
-        normal, written = _statements_changed(patch.apply(patch.original), own.script), \
-            _statements_changed(own.apply(own.original), own.script)
+        normal = _statements_changed(patch.apply(patch.original), patch.script)
+        written = _statements_changed(own.apply(own.original), own.script)
         if _parses(normal) and not _parses(written):
             return None
     return own
 
 
 def _statements_changed(patched: str, script) -> str:
-    """The top-level statements of `patched` that `script` (of the text it was made from) changed: from the
-    last unindented line at or above its first changed line to the line before the next unindented one below
-    its last (what Python's indentation rules are checked within; parsing them alone keeps this cheap)."""
+    """The top-level statements of `patched` that `script` (of the text it was made from) changed
+    (`layout.statement_span`: what Python's indentation rules are checked within; parsing them alone keeps this
+    cheap)."""
+    from patchcoder.layout import statement_span
     from patchcoder.tokenizer.edits import split_lines
 
     lines, offset, first, last = split_lines(patched), 0, None, None
@@ -431,17 +432,8 @@ def _statements_changed(patched: str, script) -> str:
         offset += new - (op.end - op.start)
     if first is None:
         return patched
-
-    def top(i: int) -> bool:
-        return bool(lines[i].strip()) and lines[i][0] not in " \t"
-
-    lo = min(first, len(lines) - 1)
-    while lo > 0 and not top(lo):
-        lo -= 1
-    hi = last + 1
-    while hi < len(lines) and not top(hi):
-        hi += 1
-    return "".join(lines[max(lo, 0):hi])
+    lo, hi = statement_span(lines, first, last)
+    return "".join(lines[lo:hi])
 
 
 def _parses(code: str) -> bool:

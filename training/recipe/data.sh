@@ -213,8 +213,9 @@ step_evalfresh() {
   for spec in "${FRESH_TREES[@]}"; do
     repo=${spec%%:*}; sub=${spec#*:}; name=$(basename "$sub" .py); tmp=$(mktemp -d)
     git --git-dir="$(mirror "$repo")" archive HEAD "$sub" | tar -x -C "$tmp"
-    mkdir -p "$fresh/$name" && cp -r "$tmp/$sub" "$fresh/$name/" && rm -rf "$tmp"
-    [ -d "$fresh/$name/$name" ] && mv "$fresh/$name/$name"/* "$fresh/$name/" && rmdir "$fresh/$name/$name"
+    mkdir -p "$fresh/$name"
+    if [ -d "$tmp/$sub" ]; then cp -r "$tmp/$sub/." "$fresh/$name/"; else cp "$tmp/$sub" "$fresh/$name/"; fi
+    rm -rf "$tmp"
   done
   $PATCHCODER synth --per-package "$fresh" --evaluation-set --seed 2 --per-file 8 --out "$DATA/synth-valid-fresh" \
     --jobs "$JOBS" --no-progress
