@@ -23,7 +23,7 @@ FILE_REASONS = ("submodule", "symlink", "typechange", "non_utf8_path", "vendored
                 "generated", "minified", "binary", "lfs_pointer", "oversized_file", "oversized_diff",
                 "undecodable", "language", "missing_object", "unchanged_text", "exact_duplicate",
                 "near_duplicate", "file_error")
-REPO_REASONS = ("not_a_repository", "empty_repository", "bad_branch")
+REPO_REASONS = ("not_a_repository", "empty_repository", "bad_branch", "bad_head", "unreadable_repository")
 
 
 @dataclasses.dataclass(frozen=True)

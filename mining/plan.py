@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from patchcoder.ground.errors import PatchcoderError, UsageError
 from patchcoder.mining.filters import DropCounter
 from patchcoder.mining.walk import (
+    BadHead,
     NotARepository,
     list_commits,
     open_repository,
@@ -95,22 +96,42 @@ def discover_repositories(paths: list[str]) -> tuple[list[Repository], DropCount
         if given_name:
             raise UsageError(f"{given_name}={raw}: a name can only be given to a repository, not a directory")
         found.extend(children)
-    # Names become shard folder names too: make them safe, and both unique.
-    named, seen = [], collections.Counter()
-    for name, path in found:
-        safe = re.sub(r"[^A-Za-z0-9._+-]", "_", name) or "repo"
-        seen[safe] += 1
-        suffix = "" if seen[safe] == 1 else f"-{seen[safe]}"
-        named.append(Repository(name + suffix, safe + suffix, path))
-    return named, drops
+    return _unique_folders(found), drops
 
 
-def resolve_heads(repos: list[Repository], branch: str | None, drops: DropCounter) -> dict[str, str | None]:
-    """The commit each repository is walked from (None: nothing to walk, counted in `drops`), by folder."""
+def _unique_folders(found: list[tuple[str, str]]) -> list[Repository]:
+    """Names become shard folder names too: each made safe for a file system, visible to `datasets` (which skips
+    folders starting with `.` or `__`), and unique, ignoring case; a repeated name gets the first free `-N`."""
+    safe_names = [re.sub(r"[^A-Za-z0-9._+-]", "_", name).lstrip("._") or "repo" for name, _ in found]
+    reserved = collections.Counter(safe.lower() for safe in safe_names)
+    taken: set[str] = set()
+    named = []
+    for (name, path), safe in zip(found, safe_names, strict=True):
+        folder, suffix, n = safe, "", 1
+        while folder.lower() in taken or (suffix and folder.lower() in reserved):
+            n += 1
+            suffix = f"-{n}"
+            folder = safe + suffix
+        taken.add(folder.lower())
+        named.append(Repository(name + suffix, folder, path))
+    return named
+
+
+def resolve_heads(repos: list[Repository], branch: str | None, drops: DropCounter,
+                  notes: list[str] | None = None) -> dict[str, str | None]:
+    """The commit each repository is walked from (None: nothing to walk, counted in `drops`), by folder.
+
+    A repository whose HEAD cannot be read is skipped, counted as `bad_head` and named in `notes`."""
     heads = {}
     for repo in repos:
         try:
             heads[repo.folder] = resolve_head(open_repository(repo.path), branch)
+        except BadHead as exc:
+            drops["bad_head"] += 1
+            heads[repo.folder] = None
+            if notes is not None:
+                notes.append(f"skipped: {exc}")
+            continue
         except PatchcoderError:
             drops["bad_branch"] += 1
             heads[repo.folder] = None

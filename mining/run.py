@@ -191,8 +191,9 @@ def mine(
 
     manifest = Manifest.open(out, shards.FORMAT, "mining", resume=resume, same={"request": request},
                              what="options or repositories")
+    head_notes: list[str] = []
     if manifest is None:
-        heads = resolve_heads(repos, branch, repo_drops)
+        heads = resolve_heads(repos, branch, repo_drops, head_notes)
         manifest = Manifest.create(out, {"format": shards.FORMAT, "request": request, "heads": heads,
                                          "repo_drops": repo_drops.as_dict(), "complete": False})
 
@@ -225,9 +226,19 @@ def mine(
             progress.update(task, rows=rows_written)
 
         def crashed(unit: Unit) -> UnitResult:
-            """A unit that killed its worker twice is committed empty, and counted."""
-            for decided in verdicts.offer(unit.key, [], [], None, 0):
-                pool.answer(decided, verdicts.masks[decided])
+            """A unit that killed its worker twice is committed empty, and counted.
+
+            If it died after its verdict, the rows it was told to keep are in its shard only if the shard was
+            stored (atomically) before the death; otherwise they are lost and counted, and their keys stay in
+            the duplicate filter, since later units may already have been decided against them."""
+            if unit.key not in verdicts.masks:
+                for decided in verdicts.offer(unit.key, [], [], None, 0):
+                    pool.answer(decided, verdicts.masks[decided])
+            elif (out / unit.shard).exists():
+                return UnitResult(unit.key, {"commits_seen": len(unit.items)})
+            else:
+                lost = sum(verdicts.masks[unit.key])
+                verdicts.masks[unit.key], verdicts.counts[unit.key] = [], DropCounter({"rows_lost": lost})
             return UnitResult(unit.key, {"commits_seen": len(unit.items), "unit_crashed": len(unit.items)})
 
         pool.run(todo, functools.partial(mine_unit, config=config, out=str(out)), commit,
@@ -243,6 +254,8 @@ def mine(
     summary.resumed_units = len(units) - len(todo)
     for reason, n in plan_drops.items():
         summary.drops[reason] = summary.drops.get(reason, 0) + n
+    summary.repos -= plan_drops["unreadable_repository"]
+    summary.notes.extend(head_notes)
     if first_parent and config.skip_merges and summary.drops.get("merge", 0) * 2 > summary.commits_seen > 0:
         summary.notes.append("most first-parent commits are merges (pull requests); --all-commits also walks "
                              "the commits of the merged branches")

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import os
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import pygit2
 from pygit2.enums import DiffFind, FileMode, RepositoryOpenFlag
@@ -35,6 +35,10 @@ _CHANGE = {"A": "A", "M": "M", "D": "D", "R": "R", "C": "A"}
 
 class NotARepository(PatchcoderError):
     """The path is not a git repository (work tree or bare)."""
+
+
+class BadHead(PatchcoderError):
+    """The repository's HEAD, or the branch it names, is damaged (a truncated reference file, say)."""
 
 
 @dataclasses.dataclass
@@ -94,9 +98,12 @@ def repository_name(path: str | os.PathLike) -> str:
 def resolve_head(repo: pygit2.Repository, branch: str | None = None) -> str | None:
     """The commit sha that `branch` (default HEAD) points at; None for an empty repository."""
     if branch is None:
-        if repo.head_is_unborn or repo.is_empty:
-            return None
-        return str(repo.head.target if not repo.head_is_detached else repo.head.target)
+        try:
+            if repo.head_is_unborn or repo.is_empty:
+                return None
+            return str(repo.head.target)
+        except (KeyError, ValueError, pygit2.GitError, pygit2.InvalidSpecError) as exc:
+            raise BadHead(f"{repo.path}: its HEAD cannot be read ({exc})") from exc
     try:
         obj = repo.revparse_single(branch)
         return str(obj.peel(pygit2.Commit).id)
@@ -104,11 +111,20 @@ def resolve_head(repo: pygit2.Repository, branch: str | None = None) -> str | No
         raise PatchcoderError(f"{branch!r} names no commit in {repo.path}") from exc
 
 
-def _timestamp(value: str | datetime | int | None) -> int | None:
+def _timestamp(value: str | datetime | int | None, *, end_of_day: bool = False) -> int | None:
+    """Seconds since the epoch (UTC when no zone is given). A bare date (`2024-01-31`) is the first second of
+    that day, or with `end_of_day` its last, so that `--until` a date keeps the commits made on it."""
     if value is None or isinstance(value, int):
         return value
     if isinstance(value, str):
+        try:
+            date.fromisoformat(value)
+            bare_date = True
+        except ValueError:
+            bare_date = False
         value = datetime.fromisoformat(value)
+        if bare_date and end_of_day:
+            value = value.replace(hour=23, minute=59, second=59)
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return int(value.timestamp())
@@ -128,7 +144,7 @@ def list_commits(
     commit ends the walk there (counted) instead of failing it.
     """
     drops = drops if drops is not None else DropCounter()
-    since_ts, until_ts = _timestamp(since), _timestamp(until)
+    since_ts, until_ts = _timestamp(since), _timestamp(until, end_of_day=True)
     shas: list[str] = []
     if first_parent:
         oid = pygit2.Oid(hex=head)
@@ -136,10 +152,10 @@ def list_commits(
             try:
                 commit = repo[oid]
             except (KeyError, ValueError, pygit2.GitError):
-                # A missing head is corruption; a missing parent is reported for its child by
-                # `pairs_of_commit` (missing_parent), so the walk simply ends here.
+                # An unreadable head leaves nothing of the repository to mine; a missing parent is reported
+                # for its child by `pairs_of_commit` (missing_parent), so the walk simply ends there.
                 if not shas:
-                    drops["corrupt_commit"] += 1
+                    drops["unreadable_repository"] += 1
                 break
             shas.append(str(commit.id))
             parents = commit.parent_ids
@@ -151,7 +167,7 @@ def list_commits(
         try:
             walker = repo.walk(pygit2.Oid(hex=head), pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
             shas = [str(c.id) for c in walker]
-        except (KeyError, pygit2.GitError):
+        except (KeyError, ValueError, pygit2.GitError):
             drops["corrupt_commit"] += 1
             return list_commits(repo, head, True, since, until, drops)
     if since_ts is not None or until_ts is not None:
@@ -185,8 +201,17 @@ def _decode_path(file: pygit2.DiffFile) -> str | None:
 def _message(commit: pygit2.Commit) -> str:
     try:
         return commit.message
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeDecodeError, LookupError):  # bytes not in the header's encoding, or an encoding Python lacks
         return commit.raw_message.decode("utf-8", "replace")
+
+
+def _author(commit: pygit2.Commit) -> tuple[str, str]:
+    """The author's name and e-mail, decoded as `_message` decodes the message."""
+    author = commit.author
+    try:
+        return author.name or "", author.email or ""
+    except (UnicodeDecodeError, LookupError):
+        return author.raw_name.decode("utf-8", "replace"), author.raw_email.decode("utf-8", "replace")
 
 
 @dataclasses.dataclass(slots=True)
@@ -267,7 +292,7 @@ def pairs_of_commit(
     if len(parents) > 1 and config.skip_merges:
         drops["merge"] += 1
         return
-    if config.skip_bots and is_bot(commit.author.name or "", commit.author.email or ""):
+    if config.skip_bots and is_bot(*_author(commit)):
         drops["bot_author"] += 1
         return
     message = _message(commit)
@@ -284,10 +309,14 @@ def pairs_of_commit(
             diff = commit.tree.diff_to_tree(swap=True, context_lines=3)
         else:
             diff = repo.diff(parent_tree, commit.tree, context_lines=3)
-        if len(diff) > config.max_files:
+        # A renamed file is two deltas until find_similar pairs them; it costs, so only near the limit.
+        if len(diff) > 2 * config.max_files:
             drops["too_many_files"] += 1
             return
         diff.find_similar(flags=DiffFind.FIND_RENAMES)
+        if len(diff) > config.max_files:
+            drops["too_many_files"] += 1
+            return
         deltas = list(diff.deltas)
     except (KeyError, ValueError, pygit2.GitError):
         drops["corrupt_commit"] += 1
@@ -427,7 +456,7 @@ def mine_commits(
         try:
             commit = repo[sha]
             yield from pairs_of_commit(repo, commit, repo_name, config, drops, boundary, blobs)
-        except (KeyError, ValueError, pygit2.GitError):
+        except (KeyError, ValueError, LookupError, UnicodeError, pygit2.GitError):
             drops["corrupt_commit"] += 1
         if progress is not None:
             progress(1)

@@ -194,3 +194,72 @@ def test_a_url_whose_storage_is_not_installed_is_one_line_and_writes_nothing(his
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and message in lines[0], lines
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history"]  # no folder `s3:` (or any other)
+
+
+def test_shard_folders_are_unique_and_every_shard_is_visible_to_datasets(new_repo, tmp_path):
+    paths = [_many_commits(new_repo(where), 3, name=f"N{i}").path
+             for i, where in enumerate(["m1/proj", "m2/proj", "m2/proj-2", "m3/.github", "m3/__init"])]
+    out = tmp_path / "out"
+    result = _cli("mine", *paths, "--out", str(out), "--json", "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["repos"] == 5 and summary["rows"] == 5  # one row each: the three files begin alike
+    folders = sorted(p.name for p in (out / "shards").iterdir())
+    assert folders == ["github", "init", "proj", "proj-2", "proj-3"]
+    assert len({r["repo"] for r in _rows(out)}) == 5
+    ds = datasets.load_dataset("parquet", data_files=str(out / "shards" / "**" / "*.parquet"), split="train")
+    assert len(ds) == 5
+
+
+def test_a_damaged_or_lost_repository_is_skipped_named_and_counted(new_repo, tmp_path):
+    _many_commits(new_repo("repos/good"), 4)
+    torn = _many_commits(new_repo("repos/torn"), 4, name="TORN")
+    with open(os.path.join(torn.repo.path, "refs", "heads", "main"), "w") as f:
+        f.write("0123\n")  # a truncated reference
+    lost = _many_commits(new_repo("repos/lost"), 4, name="LOST")
+    head = str(lost.repo.head.target)
+    os.unlink(os.path.join(lost.repo.path, "objects", head[:2], head[2:]))  # its head commit is gone
+    result = _cli("mine", str(tmp_path / "repos"), "--out", str(tmp_path / "out"), "--json", "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["repos"] == 1 and summary["rows"] == 1
+    assert summary["drops"]["bad_head"] == 1 and summary["drops"]["unreadable_repository"] == 1
+    assert "corrupt_commit" not in summary["drops"]
+    assert "torn" in result.stderr and "HEAD cannot be read" in result.stderr
+    assert {r["repo"] for r in _rows(tmp_path / "out")} == {"good"}
+
+
+KILL_IN_WRITE = """
+import os
+from patchcoder.mining import shards
+_write = shards.write_shard
+def write_shard(where, rows):
+    if str(where).endswith(os.environ["PATCHCODER_TEST_KILL_SHARD"]):
+        os._exit(137)  # as the OOM killer would, every time: after the unit's verdict, before its shard is stored
+    return _write(where, rows)
+shards.write_shard = write_shard
+"""
+
+
+def test_a_unit_that_dies_twice_after_its_verdict_is_recorded_without_rows(new_repo, tmp_path):
+    b = new_repo("dies")
+    for i in range(6):
+        b.commit(f"Add m{i}", {f"m{i}.py": f"x = {i}\n".encode()})
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(KILL_IN_WRITE)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(inject), os.getcwd()]),
+               PATCHCODER_TEST_KILL_SHARD="dies/00001.parquet")
+    out = tmp_path / "out"
+    args = ["mine", b.path, "--out", str(out), "--jobs", "2", "--commits-per-shard", "2", "--json", "--no-progress"]
+    result = _cli(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["drops"]["unit_crashed"] == 2 and summary["drops"]["rows_lost"] == 2
+    assert summary["rows"] == 4 == len(_rows(out))
+    units = json.loads((out / "manifest.json").read_text())["units"]
+    assert units["dies/00001"]["rows"] == 0 and units["dies/00001"]["shard"] is None
+    assert all((out / u["shard"]).exists() for u in units.values() if u["shard"])
+    again = _cli(*args[:-2], "--resume", "--json")  # no fault any more: the finished run is read back whole
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["rows"] == 4

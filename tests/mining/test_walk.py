@@ -10,6 +10,7 @@ import pygit2
 import pytest
 import unidiff
 
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.mining import DropCounter, walk
 from patchcoder.mining.walk import NotARepository, open_repository
 
@@ -220,3 +221,63 @@ def test_missing_and_corrupt_objects_are_counted_not_fatal(new_repo):
         ("Add files", "a.py"), ("Add files", "b.py"), ("Add files", "c.py"), ("Change files", "c.py"),
     ]
     assert drops["missing_object"] + drops["file_error"] == 2
+
+
+def _raw_commit(repo: pygit2.Repository, text: bytes, parents: list, header: bytes, message: bytes) -> pygit2.Oid:
+    """A commit object written byte for byte (author, committer, encoding as given), as old or odd tools write them."""
+    tree = repo.TreeBuilder()
+    tree.insert("a.py", repo.create_blob(text), pygit2.enums.FileMode.BLOB)
+    body = b"tree %s\n" % str(tree.write()).encode() + b"".join(b"parent %s\n" % str(p).encode() for p in parents)
+    return repo.odb.write(pygit2.enums.ObjectType.COMMIT, body + header + b"\n" + message)
+
+
+def test_an_unknown_encoding_or_a_name_outside_its_encoding_is_decoded_not_fatal(tmp_path):
+    repo = pygit2.init_repository(str(tmp_path / "odd"), initial_head="main")
+    ada = b"author Ada <ada@example.org> 1700000000 +0000\ncommitter Ada <ada@example.org> 1700000000 +0000\n"
+    jose = b"author Jos\xe9 <jose@example.org> 1700000060 +0000\ncommitter Jos\xe9 <jose@example.org> 1700000060 +0000\n"
+    first = _raw_commit(repo, b"x = 1\n", [], ada, b"Add x\n")
+    # git writes whatever i18n.commitEncoding says; Python knows neither name
+    second = _raw_commit(repo, b"x = 2\n", [first], ada + b"encoding bogus-enc\n", b"Fix the value of x\n")
+    third = _raw_commit(repo, b"x = 3\n", [second], ada + b"encoding UTF-8-MAC\n", b"Change x again\n")
+    fourth = _raw_commit(repo, b"x = 4\n", [third], jose + b"encoding UTF-8\n", b"Caf\xe9 fix\n")  # Latin-1 bytes
+    repo.references.create("refs/heads/main", fourth)
+    drops = DropCounter()
+    pairs = list(walk(repo.workdir, drops=drops))
+    assert [p.message.splitlines()[0] for p in pairs] == ["Add x", "Fix the value of x", "Change x again", "Caf\ufffd fix"]
+    assert [p.new for p in pairs] == ["x = 1\n", "x = 2\n", "x = 3\n", "x = 4\n"]
+    assert drops["corrupt_commit"] == 0 and drops["commits_passed"] == 4
+
+
+def test_until_a_bare_date_keeps_the_commits_of_that_day(history):
+    # the fixture's commits are all made on 2023-11-14 (UTC), from 22:14 on
+    every = [p.commit for p in walk(history.path)]
+    assert [p.commit for p in walk(history.path, since="2023-11-14", until="2023-11-14")] == every
+    assert list(walk(history.path, until="2023-11-13")) == []
+    assert list(walk(history.path, since="2023-11-15")) == []
+    early = {p.message for p in walk(history.path, until="2023-11-14T22:16:00+00:00")}  # a time is exact
+    assert early == {"Add the app", "Return two from main"}
+
+
+@pytest.mark.parametrize("moved, kept", [(4, True), (6, False)])
+def test_max_files_counts_a_renamed_file_once(new_repo, moved, kept):
+    b = new_repo("moves")
+    body = "".join(f"    value = value * {i} + {i}\n" for i in range(12))
+    files = {f"old/m{i}.py": f"def f{i}(value):\n{body}    return value\n".encode() for i in range(moved)}
+    for path, text in files.items():
+        b.commit(f"Add {path}", {path: text})
+    changes = {path: None for path in files}
+    changes.update({path.replace("old/", "new/"): text.replace(b"return value", b"return -value")
+                    for path, text in files.items()})
+    b.commit("Move the modules and negate", changes)  # 2 * moved deltas before rename detection
+    drops = DropCounter()
+    pairs = [p for p in walk(b.path, max_files=5, drops=drops) if p.message.startswith("Move")]
+    assert ([p.change for p in pairs] == ["R"] * moved) if kept else (pairs == [] and drops["too_many_files"] == 1)
+
+
+def test_a_damaged_head_is_one_clear_error(new_repo):
+    b = new_repo("torn")
+    b.commit("Add a", {"a.py": b"a = 1\n"})
+    with open(os.path.join(b.repo.path, "refs", "heads", "main"), "w") as f:
+        f.write("0123\n")  # what a torn write of a reference leaves
+    with pytest.raises(PatchcoderError, match="HEAD cannot be read"):
+        list(walk(b.path))
