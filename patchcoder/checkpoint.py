@@ -104,7 +104,7 @@ def load_model(directory: str | os.PathLike, device: str | torch.device = "cpu",
     if config is None:
         try:
             config = PatchCoderConfig.from_dict(json.loads(config_path.read_text()), complete=True)
-        except (OSError, ValueError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        except (OSError, ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError: ValueErrors
             raise CheckpointError(f"{config_path}: not a valid model config ({e})") from None
     try:
         state = load_file(str(weights_path), device=str(device))
@@ -217,7 +217,7 @@ def _read_decoding_file(path: Path) -> dict:
 def _json_object(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError: ValueErrors
         raise CheckpointError(f"{path}: not readable JSON ({exc})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: not a JSON object")

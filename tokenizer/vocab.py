@@ -89,6 +89,9 @@ def _text_bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+MAX_LINES_LIMIT = 100_000  # far above any window; a larger value in a file is damage (it would build as many ids)
+
+
 class CodeTokenizer:
     """Encode code to ids and back; `special[name]` and `line_marker(i)` give the special ids."""
 
@@ -125,13 +128,15 @@ class CodeTokenizer:
             document = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise PatchcoderError(f"vocabulary file {path} does not exist") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise PatchcoderError(f"vocabulary file {path} is not readable JSON ({exc})") from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise PatchcoderError(f"{path} is not a patchcoder vocabulary (expected format {FORMAT!r})")
         try:
             hf = Tokenizer.from_str(json.dumps(document["hf_tokenizer"]))
             max_lines = int(document["max_lines"])
+            if not 1 <= max_lines <= MAX_LINES_LIMIT:
+                raise ValueError(f"max_lines {max_lines} is not between 1 and {MAX_LINES_LIMIT:,}")
         except Exception as exc:  # tokenizers raises plain Exception for a malformed tokenizer
             raise PatchcoderError(f"vocabulary file {path} is damaged ({type(exc).__name__}: {exc}); "
                                   "rebuild it with `patchcoder tokenize train-vocab`") from None

@@ -4,7 +4,8 @@ Runs the same code on one CPU process, on several processes (gloo) or on GPUs (N
     patchcoder train --preset tiny --data TOKENS --out runs/tiny
     accelerate launch --multi_gpu --num_processes 2 -m patchcoder.training --preset tiny --data TOKENS --out runs/x
 Checkpoints are written every [run] checkpoint_every steps, at the end, and on SIGTERM/SIGINT;
-`--resume RUN_DIR` continues with the same data order and the same losses. The final export
+`--resume RUN_DIR` continues with the same data order and the same losses; it refuses other settings than the
+checkpoint's, except `optim.max_steps` and what is logged, evaluated and checkpointed. The final export
 (RUN_DIR/final: model.safetensors, config.json, tokenizer.json) is what `patchcoder suggest` loads.
 """
 
@@ -37,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rank-valid", metavar="DIR", help="candidate shards for validating the ranking; replaces the config's")
     p.add_argument("--tokenizer", metavar="FILE", help="the vocabulary the shards were made with (default: shipped)")
     p.add_argument("--max-steps", type=positive_int, metavar="N", help="optimizer steps in total (overrides the config)")
-    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest checkpoint")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its newest checkpoint, with the same settings (only --max-steps and "
+                   "what is logged, evaluated and checkpointed may change)")
     p.add_argument("--init-from", metavar="DIR",
                    help="start a new stage from an exported model's weights (fresh optimizer and schedule)")
     p.add_argument("--seed", type=integer, metavar="N", help="overrides [run] seed")

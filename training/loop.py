@@ -125,8 +125,53 @@ class _StopFlag:
 
 
 def _checkpoints(out: Path) -> list[Path]:
+    """A run's finished checkpoints, oldest first (by step: past step 999,999 the names grow a digit)."""
     root = out / "checkpoints"
-    return sorted(p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(TEMP_SUFFIX)) if root.exists() else []
+    if not root.exists():
+        return []
+    found = [p for p in root.glob("step-*") if p.is_dir() and not p.name.endswith(TEMP_SUFFIX)]
+    return sorted((p for p in found if p.name[5:].isdigit()), key=lambda p: int(p.name[5:]))
+
+
+# What --resume may change: how long the run is, and what it logs, evaluates and checkpoints. Everything else
+# decides the weights, and a changed value would continue one run as another while recording only the new one.
+RESUME_MAY_CHANGE = frozenset({"optim.max_steps", "run.checkpoint_every", "run.eval_every", "run.eval_batches",
+                               "run.log_every", "run.compile", "run.init_from", "data.valid", "data.rank_valid"})
+
+
+def _changed_settings(saved: dict, now: dict) -> list[str]:
+    """The settings (section.key) that differ between a checkpoint's configuration and this run's."""
+    changed = []
+    for section in sorted(set(saved) | set(now)):
+        old, new = saved.get(section, {}), now.get(section, {})
+        if not isinstance(old, dict) or not isinstance(new, dict):
+            changed += [section] if old != new else []
+            continue
+        for key in sorted(set(old) | set(new)):
+            if f"{section}.{key}" not in RESUME_MAY_CHANGE and old.get(key) != new.get(key):
+                changed.append(f"{section}.{key}: {old.get(key)!r} -> {new.get(key)!r}")
+    return changed
+
+
+def _read_state(checkpoint: Path) -> dict:
+    """A checkpoint's own state file; a damaged one is one CheckpointError line that names it."""
+    from patchcoder.checkpoint import CheckpointError
+
+    path = checkpoint / STATE_NAME
+    try:
+        state = json.loads(path.read_text())
+        if not isinstance(state, dict) or not isinstance(state.get("config"), dict) or \
+                not isinstance(state.get("step"), int) or not isinstance(state.get("batches"), list):
+            raise ValueError("config, step or batches missing")
+        return state
+    except (OSError, ValueError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: damaged training state ({exc}){_older_hint(checkpoint)}") from None
+
+
+def _older_hint(checkpoint: Path) -> str:
+    found = _checkpoints(checkpoint.parent.parent)
+    older = found[:found.index(checkpoint)] if checkpoint in found else []
+    return f"; resume from the checkpoint before it with --resume {older[-1]}" if older else ""
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
@@ -160,9 +205,13 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
         checkpoint = latest_checkpoint(resume_dir) if (resume_dir / "checkpoints").exists() else resume_dir
         if checkpoint is None or not (checkpoint / STATE_NAME).exists():
             raise PatchcoderError(f"{resume_dir} holds no training checkpoint to resume from")
-        saved = json.loads((checkpoint / STATE_NAME).read_text())
-        if saved["config"]["model"] != config.to_dict()["model"]:
+        saved = _read_state(checkpoint)
+        if saved["config"].get("model") != config.to_dict()["model"]:
             raise PatchcoderError(f"{checkpoint} was trained with a different model configuration")
+        if changed := _changed_settings(saved["config"], config.to_dict()):
+            raise PatchcoderError(f"{checkpoint} was trained with other settings ({'; '.join(changed)}); resume with "
+                                  "the same ones (only optim.max_steps and what is logged, evaluated and checkpointed "
+                                  "may change), or start a new stage from its weights with --init-from")
 
     accelerator = Accelerator(mixed_precision=config.run.mixed_precision, cpu=not torch.cuda.is_available())
     main = accelerator.is_main_process
@@ -176,17 +225,23 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
                                   f"{config.data.seq_len}: tokenize with --max-tokens {config.data.seq_len}")
     ranking = config.optim.rank_weight > 0
     rank_sources = [(TokenShards(s.path), s.weight) for s in config.data.rank] if ranking else []
-    fingerprints = {s.manifest["vocab_fingerprint"] for s, _ in sources + rank_sources}
     tokenizer = CodeTokenizer.load(config.run.tokenizer) if config.run.tokenizer else CodeTokenizer.default()
-    if fingerprints != {tokenizer.fingerprint}:
-        raise PatchcoderError("the token shards were not made with the configured tokenizer "
-                              "(set [run] tokenizer to the vocabulary file they were made with)")
+    valid_shards = TokenShards(config.data.valid) if config.data.valid else None
+    rank_valid_shards = TokenShards(config.data.rank_valid) if ranking and config.data.rank_valid else None
+    every = [s for s, _ in sources + rank_sources] + [s for s in (valid_shards, rank_valid_shards) if s is not None]
+    for shards in every:
+        if shards.manifest["vocab_fingerprint"] != tokenizer.fingerprint:
+            raise PatchcoderError(f"{shards.directory} was not made with the configured tokenizer "
+                                  "(set [run] tokenizer to the vocabulary file it was made with)")
+    if checkpoint is not None and saved.get("tokenizer", tokenizer.fingerprint) != tokenizer.fingerprint:
+        raise PatchcoderError(f"{checkpoint} was trained with another vocabulary than the configured tokenizer")
     try:
         model_config = PatchCoderConfig.from_dict({**config.model, "vocab_size": tokenizer.vocab_size})
     except (ValueError, TypeError) as exc:
         raise PatchcoderError(f"[model] settings: {exc}") from None
     model = PatchCoder(model_config)
     if config.run.init_from and checkpoint is None:
+        _check_start_vocabulary(Path(config.run.init_from), tokenizer)
         _start_from(model, load_model(config.run.init_from), config.run.init_from, announce=main)
     optimizer = torch.optim.AdamW(_param_groups(model, config.optim.weight_decay), lr=config.optim.lr,
                                   betas=(config.optim.beta1, config.optim.beta2))
@@ -196,27 +251,34 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
                              lm_weight=config.optim.lm_loss_weight, pad_to=pad_to)
     valid = None
     if config.data.valid:
-        valid = validation_batches(TokenShards(config.data.valid), config.optim.batch_size, config.data.seq_len,
-                                   config.run.eval_batches)
+        valid = validation_batches(valid_shards, config.optim.batch_size, config.data.seq_len, config.run.eval_batches)
     rank_batches = rank_valid = None
     if ranking:
         rank_batches = CandidateBatches(rank_sources, config.optim.rank_batch, config.data.rank_len,
                                         seed=config.run.seed, rank=accelerator.process_index,
                                         world_size=accelerator.num_processes)  # trie rows are not compiled
         if config.data.rank_valid:
-            rank_valid = validation_batches(TokenShards(config.data.rank_valid), config.optim.rank_batch,
+            rank_valid = validation_batches(rank_valid_shards, config.optim.rank_batch,
                                             config.data.rank_len, config.run.eval_batches, kind=CandidateBatches)
     model, optimizer = accelerator.prepare(model, optimizer)
     forward = torch.compile(model) if config.run.compile else model
 
     step, tokens, rank_tokens = 0, 0, 0
     if checkpoint is not None:
-        accelerator.load_state(str(checkpoint))
-        saved = json.loads((checkpoint / STATE_NAME).read_text())
-        step, tokens, rank_tokens = saved["step"], saved["tokens"], saved.get("rank_tokens", 0)
-        batches.load_state_dict(saved["batches"][accelerator.process_index])
-        if rank_batches is not None and saved.get("rank_batches"):  # a run that started without ranking: from the start
-            rank_batches.load_state_dict(saved["rank_batches"][accelerator.process_index])
+        from patchcoder.checkpoint import CheckpointError
+
+        try:
+            accelerator.load_state(str(checkpoint))
+            step, tokens, rank_tokens = saved["step"], saved["tokens"], saved.get("rank_tokens", 0)
+            batches.load_state_dict(saved["batches"][accelerator.process_index])
+            if rank_batches is not None and saved.get("rank_batches"):  # started without ranking: from the start
+                rank_batches.load_state_dict(saved["rank_batches"][accelerator.process_index])
+        except PatchcoderError:
+            raise
+        except Exception as exc:  # torch, safetensors and accelerate raise many kinds for a damaged file
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise CheckpointError(f"{checkpoint}: damaged or incompatible training checkpoint "
+                                  f"({type(exc).__name__}: {first[:300]}){_older_hint(checkpoint)}") from None
     log = TrainingLog(out, enabled=main, resume_step=step if checkpoint is not None else None)
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -234,7 +296,7 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
         rank_states = accelerator.gather_for_metrics([json.dumps(rank_batches.state_dict())], use_gather_object=True) \
             if rank_batches is not None else []
         if main:
-            state = {"step": at_step, "tokens": tokens, "config": config.to_dict(),
+            state = {"step": at_step, "tokens": tokens, "config": config.to_dict(), "tokenizer": tokenizer.fingerprint,
                      "batches": [json.loads(s) for s in states]}
             if rank_batches is not None:
                 state["rank_tokens"] = rank_tokens
@@ -377,6 +439,20 @@ def export(model, tokenizer, config: TrainConfig, directory: Path, steps: int, t
 
     save_checkpoint(directory, model, tokenizer, training={"steps": steps, "tokens": tokens, "config": config.to_dict()},
                     max_tokens=config.data.seq_len)
+
+
+def _check_start_vocabulary(start: Path, tokenizer) -> None:
+    """--init-from's weights must have been trained with this run's vocabulary: the same number of ids is not
+    enough (an id would mean another token, and the run would ship the new vocabulary with the old embeddings)."""
+    from patchcoder.checkpoint import TOKENIZER_FILE
+    from patchcoder.tokenizer.vocab import CodeTokenizer
+
+    own = start / TOKENIZER_FILE
+    theirs = CodeTokenizer.load(own) if own.is_file() else CodeTokenizer.default()
+    if theirs.fingerprint != tokenizer.fingerprint:
+        raise PatchcoderError(f"--init-from {start} was trained with another vocabulary than this run's "
+                              f"({own if own.is_file() else 'the default one'}); set [run] tokenizer to it, "
+                              "and tokenize the data with it")
 
 
 def _start_from(model, start, where: str, *, announce: bool) -> None:
