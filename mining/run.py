@@ -200,7 +200,7 @@ def mine(
     plan_drops = DropCounter()
     units = plan_units(repos, manifest["heads"], first_parent, since, until, commits_per_shard, plan_drops)
     done = manifest.units
-    dedup = _committed_rows(out, units, done, config)
+    dedup = _committed_rows(out, units, done, config, show_progress)
     todo = [u for u in units if u.key not in done]
     total_commits = sum(len(u.items) for u in units)
     done_commits = total_commits - sum(len(u.items) for u in todo)
@@ -262,23 +262,26 @@ def mine(
     return summary
 
 
-def _committed_rows(out: Location, units: list[Unit], done: dict, config: FilterConfig) -> Deduplicator:
-    """The duplicate filter with the rows that earlier runs committed, added in plan order."""
+def _committed_rows(out: Location, units: list[Unit], done: dict, config: FilterConfig,
+                    show_progress: bool = False) -> Deduplicator:
+    """The duplicate filter with the rows that earlier runs committed, added in plan order (with a progress bar:
+    near-duplicate signatures are not stored, so a resume recomputes them from the shards' diffs)."""
     dedup = Deduplicator(config.near_duplicates)
-    for unit in units:
-        entry = done.get(unit.key)
-        if entry and entry["rows"]:
-            for key in shards.read_dedup_keys(out / entry["shard"]):
-                dedup.add_exact(key)
-    if config.near_duplicates is not None and done:
-        # MinHash signatures are not stored; recomputing them needs the diffs, which the shards hold.
-        dedup = Deduplicator(config.near_duplicates)
-        for unit in units:
-            entry = done.get(unit.key)
-            if entry and entry["rows"]:
-                table = shards.read_shard(out / entry["shard"], ["old_blob", "new_blob", "diff"])
-                for old_blob, new_blob, diff in zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True):
+    finished = [done[u.key]["shard"] for u in units if done.get(u.key) and done[u.key]["rows"]]
+    if not finished:
+        return dedup
+    with progress_bar("shards", transient=True, enabled=show_progress) as progress:
+        task = progress.add_task("reading finished shards", total=len(finished))
+        for shard in finished:
+            if config.near_duplicates is None:
+                for key in shards.read_dedup_keys(out / shard):
+                    dedup.add_exact(key)
+            else:
+                table = shards.read_shard(out / shard, ["old_blob", "new_blob", "diff"])
+                for old_blob, new_blob, diff in zip(*(table.column(c).to_pylist() for c in table.column_names),
+                                                    strict=True):
                     dedup.check(old_blob, new_blob, diff)
+            progress.advance(task)
     return dedup
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from patchcoder.mining import walk
+from patchcoder.mining.filters import FilterConfig
 from patchcoder.mining.run import mine
 from patchcoder.mining.shards import SCHEMA, shard_files
 from tests.mining.conftest import grow_edits
@@ -263,3 +265,25 @@ def test_a_unit_that_dies_twice_after_its_verdict_is_recorded_without_rows(new_r
     again = _cli(*args[:-2], "--resume", "--json")  # no fault any more: the finished run is read back whole
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["rows"] == 4
+
+
+def test_a_resume_rebuilds_the_near_duplicate_filter_from_the_finished_shards(new_repo, tmp_path):
+    b = new_repo("near")
+    body = "".join(f"    total += values[{i}] * weight\n" for i in range(30))
+    b.commit("Add f", {"a.py": ("def f(values, weight):\n    total = 0\n" + body + "    return total\n").encode()})
+    b.commit("Add g", {"b.py": ("def g(values, weight):\n    total = 0\n" + body + "    return total\n").encode()})
+    b.commit("Use a loop in f", {"a.py": b"def f(values, weight):\n    return sum(v * weight for v in values)\n"})
+    b.commit("Use a loop in g", {"b.py": b"def g(values, weight):\n    return sum(v * weight for v in values)\n"})
+    config = FilterConfig(near_duplicates=0.8)
+    whole = mine([b.path], tmp_path / "whole", config=config, jobs=1, commits_per_shard=1, show_progress=False)
+    assert whole.rows == 2 and whole.drops["near_duplicate"] == 2  # g repeats f, twice
+    out = tmp_path / "cut"
+    shutil.copytree(tmp_path / "whole", out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    for key in ("near/00001", "near/00003"):  # as if the run had been killed before these units
+        assert manifest["units"].pop(key)["rows"] == 0
+    manifest["complete"] = False
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    resumed = mine([b.path], out, config=config, jobs=1, commits_per_shard=1, resume=True, show_progress=False)
+    assert resumed.resumed_units == 2 and resumed.rows == 2 and resumed.drops["near_duplicate"] == 2
+    assert _rows(out) == _rows(tmp_path / "whole")
