@@ -15,6 +15,7 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from patchcoder.ground.errors import PatchcoderError
 from patchcoder.ground.storage import Location
 
 FORMAT = "patchcoder-mined/1"
@@ -52,9 +53,15 @@ def write_shard(where: str | os.PathLike | Location, rows: list[dict]) -> None:
 
 
 def read_shard(where: str | os.PathLike | Location, columns: list[str] | None = None) -> pa.Table:
-    """The rows of a shard (only `columns`, when given)."""
+    """The rows of a shard (only `columns`, when given); a damaged file, or one without those columns, is one
+    PatchcoderError line that names it."""
     source, filesystem = Location(where).for_arrow()
-    return pq.read_table(source, columns=columns, filesystem=filesystem)
+    try:
+        return pq.read_table(source, columns=columns, filesystem=filesystem)
+    except (pa.ArrowException, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise PatchcoderError(f"{where}: not a readable shard{' with the columns ' + ', '.join(columns) if columns else ''} "
+                              f"({first[:200]})") from None
 
 
 def read_dedup_keys(where: str | os.PathLike | Location) -> list[tuple[str, str]]:
@@ -64,5 +71,19 @@ def read_dedup_keys(where: str | os.PathLike | Location) -> list[tuple[str, str]
 
 
 def shard_files(out: str | os.PathLike | Location) -> list[str]:
-    """Every finished shard under `out` (paths, or URLs under a URL), in a stable order (for `datasets.load_dataset`)."""
-    return [str(shard) for shard in Location(out).files(".parquet")]
+    """Every shard under `out` (paths, or URLs under a URL), in a stable order (for `datasets.load_dataset`).
+    A run that has not finished (its manifest says so: a `mine` or `synth` killed or still running) is refused:
+    its shards are a part of what was asked for."""
+    out = Location(out)
+    manifest = out / "manifest.json"
+    if manifest.exists():
+        import json
+
+        try:
+            fields = json.loads(manifest.read_bytes())
+        except ValueError:
+            fields = None
+        if isinstance(fields, dict) and fields.get("complete") is False:
+            raise PatchcoderError(f"{out} holds a run that has not finished (its manifest.json says so); finish it "
+                                  "with --resume before reading it")
+    return [str(shard) for shard in out.files(".parquet")]

@@ -91,6 +91,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     t.add_argument("--exclude", action="append", default=[], metavar="NAME",
                    help="skip paths with a folder of this name below a --files folder (repeatable), e.g. site-packages")
     t.add_argument("--name", default=None, help="name recorded in the file (default: the file's stem)")
+    t.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     t.add_argument("--jobs", dest="train_jobs", type=positive_int, default=os.cpu_count() or 1, metavar="N",
                    help="lexing processes (default: %(default)s)")
     e = sub.add_parser("encode", help="show the tokens of a file", description="Show how a file is tokenized.")
@@ -130,6 +131,15 @@ def _train_vocab(args: argparse.Namespace) -> int:
     for folder in args.files:
         if not Path(folder).exists():
             raise UsageError(f"{folder} does not exist")
+    if args.train_data and not Path(args.train_data).is_dir():
+        raise UsageError(f"mined data folder {args.train_data} does not exist")
+    out = Path(args.vocab_out)
+    if out.exists():
+        raise UsageError(f"{out} already exists; a vocabulary is never overwritten: remove it or choose another --out")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
     sources = [source_files(folder, args.max_mb, args.exclude) for folder in args.files]
     if args.train_data:
         sources.append(mined_texts(args.train_data, args.max_mb))
@@ -154,10 +164,12 @@ def _train_vocab(args: argparse.Namespace) -> int:
         *(f"--exclude {x}" for x in args.exclude), *([f"--max-mb {args.max_mb / 1e6:g}"] if args.max_mb else []),
         f"--vocab-size {args.vocab_size}", f"--out {args.vocab_out}",
     ])
-    out = Path(args.vocab_out)
     name = args.name or out.stem
-    tok = train(measured(inputs), args.vocab_size, show_progress=False,
+    tok = train(measured(inputs), args.vocab_size, show_progress=not args.no_progress,
                 meta={"name": name, "trained_by": command})
+    if not stats["files"]:
+        raise UsageError(f"no code files under {', '.join([*args.files, *filter(None, [args.train_data])])}; "
+                         "nothing written")
     tok.meta["trained_on"] = {"files": stats["files"], "bytes": stats["bytes"],
                               "sources": [*args.files, *([args.train_data] if args.train_data else [])]}
     tok.save(out)

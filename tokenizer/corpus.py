@@ -50,14 +50,12 @@ def source_files(root: str | os.PathLike, max_bytes: int | None = None,
 
 def mined_texts(data_dir: str | os.PathLike, max_bytes: int | None = None) -> Iterator[tuple[bytes, str | None]]:
     """(text, language) of each distinct `new` file text in a mined dataset (patchcoder mine --out DIR)."""
-    import pyarrow.parquet as pq
-
-    from patchcoder.mining.shards import shard_files
+    from patchcoder.mining.shards import read_shard, shard_files
 
     seen: set[str] = set()
     taken = 0
     for shard in shard_files(data_dir):
-        table = pq.read_table(shard, columns=["repo", "new", "new_blob", "language"])
+        table = read_shard(shard, ["repo", "new", "new_blob", "language"])
         for repo, new, blob, language in zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True):
             if new is None or blob in seen or EVALUATION_ONLY.intersection(Path(repo or "").parts):
                 continue

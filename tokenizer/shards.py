@@ -106,9 +106,31 @@ def tokenize_unit(unit: Unit, channel: Channel, *, out: str, config: ExampleConf
 
     tok = _TOKENIZER
     (shard,) = unit.items
-    source, filesystem = Location(shard).for_arrow()
-    parquet = pq.ParquetFile(source, filesystem=filesystem)
     dtype = np.uint16 if tok.vocab_size <= 2**16 else np.uint32
+    try:
+        all_ids, all_masks, offsets, meta, counts = _tokenize_rows(tok, shard, dtype, config, make_examples)
+    except (pa.ArrowException, OSError):  # a truncated or damaged shard: counted, and its unit holds no examples
+        all_ids, all_masks, offsets, meta, counts = _tokenize_rows(tok, None, dtype, config, make_examples)
+        counts["dropped"]["unreadable_shard"] += 1
+    folder = Location(out) / "shards"
+    arrays = {
+        "ids": np.concatenate(all_ids) if all_ids else np.zeros(0, dtype=dtype),
+        "mask": np.concatenate(all_masks) if all_masks else np.zeros(0, dtype=np.uint8),
+        "offsets": np.asarray(offsets, dtype=np.int64),
+    }
+    for name, array in arrays.items():
+        (folder / f"{unit.key}.{name}.npy").write(lambda f, array=array: np.save(f, array))
+    (folder / f"{unit.key}.examples.parquet").write(lambda f: pq.write_table(pa.table(meta), f))
+    counts["dropped"] = dict(counts["dropped"])
+    counts["languages"] = dict(counts["languages"])
+    counts["sstubs"] = dict(counts["sstubs"])
+    return counts
+
+
+def _tokenize_rows(tok, shard: str | None, dtype, config: ExampleConfig, make_examples):
+    """The examples of one mined shard's rows (none for None), as arrays, their metadata, and the unit's counts."""
+    import pyarrow.parquet as pq
+
     all_ids: list[np.ndarray] = []
     all_masks: list[np.ndarray] = []
     offsets = [0]
@@ -116,6 +138,10 @@ def tokenize_unit(unit: Unit, channel: Channel, *, out: str, config: ExampleConf
                                              "window_lines", "message_dropped", "no_change")}
     counts = {"rows": 0, "examples": 0, "no_change_examples": 0, "tokens": 0, "answer_tokens": 0, "messages_dropped": 0,
               "dropped": Counter(), "languages": Counter(), "sstubs": Counter()}
+    if shard is None:
+        return all_ids, all_masks, offsets, meta, counts
+    source, filesystem = Location(shard).for_arrow()
+    parquet = pq.ParquetFile(source, filesystem=filesystem)
     rows = (row for batch in parquet.iter_batches(batch_size=256, columns=COLUMNS) for row in batch.to_pylist())
     for row in rows:  # a few hundred rows in memory at a time, not the whole shard
         counts["rows"] += 1
@@ -148,19 +174,7 @@ def tokenize_unit(unit: Unit, channel: Channel, *, out: str, config: ExampleConf
             counts["messages_dropped"] += example.message_dropped
             counts["languages"][row["language"] or "unknown"] += 1
             counts["sstubs"][example.sstub or "none"] += 1
-    folder = Location(out) / "shards"
-    arrays = {
-        "ids": np.concatenate(all_ids) if all_ids else np.zeros(0, dtype=dtype),
-        "mask": np.concatenate(all_masks) if all_masks else np.zeros(0, dtype=np.uint8),
-        "offsets": np.asarray(offsets, dtype=np.int64),
-    }
-    for name, array in arrays.items():
-        (folder / f"{unit.key}.{name}.npy").write(lambda f, array=array: np.save(f, array))
-    (folder / f"{unit.key}.examples.parquet").write(lambda f: pq.write_table(pa.table(meta), f))
-    counts["dropped"] = dict(counts["dropped"])
-    counts["languages"] = dict(counts["languages"])
-    counts["sstubs"] = dict(counts["sstubs"])
-    return counts
+    return all_ids, all_masks, offsets, meta, counts
 
 
 # ---- the driver
@@ -204,10 +218,11 @@ def tokenize_dataset(
         "dtype": "uint16" if tok.vocab_size <= 2**16 else "uint32",
         "config": config.as_dict(),
         **({"examples": describe} if describe is not None else {}),
+        "data": str(data_dir.resolve()),
     }
     manifest = Manifest.open(out, FORMAT, KIND, resume=resume, same=expected)
     if manifest is None:
-        manifest = Manifest.create(out, {**expected, "data": str(data_dir.resolve())})
+        manifest = Manifest.create(out, {**expected, "complete": False})
 
     summary = TokenizeSummary()
     todo = []
@@ -233,5 +248,6 @@ def tokenize_dataset(
 
         pool.run(todo, functools.partial(tokenize_unit, out=str(out), config=config, make_examples=make_examples),
                  finished)
+    manifest.complete()
     summary.seconds = time.perf_counter() - started
     return summary

@@ -16,10 +16,9 @@ import json
 import os
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from patchcoder.ground.errors import PatchcoderError
-from patchcoder.mining.shards import shard_files, write_shard
+from patchcoder.mining.pool import progress_bar
+from patchcoder.mining.shards import read_shard, shard_files, write_shard
 
 SPLITS = ("train", "valid", "test")
 _PRIORITY = {"test": 0, "valid": 1, "train": 2}
@@ -52,7 +51,8 @@ def assign_repositories(rows_per_repo: dict[str, int], valid: float, test: float
 
 
 def split_by_repository(data: list[str | os.PathLike], out: str | os.PathLike, *, valid: float = 0.05,
-                        test: float = 0.05, seed: int = 0, pinned: dict[str, str] | None = None) -> dict:
+                        test: float = 0.05, seed: int = 0, pinned: dict[str, str] | None = None,
+                        show_progress: bool = False) -> dict:
     """Write out/{train,valid,test}/shards/**.parquet and out/split.json; returns the summary."""
     files = [f for d in data for f in shard_files(d)]
     if not files:
@@ -60,15 +60,23 @@ def split_by_repository(data: list[str | os.PathLike], out: str | os.PathLike, *
     out = Path(out)
     if (out / "split.json").exists():
         raise PatchcoderError(f"{out} already holds a split; choose another --out")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PatchcoderError(f"{out} is not an empty folder (an interrupted split leaves its shards there); remove it "
+                              "or choose another --out")
 
     # Pass 1: only the small columns, to assign repositories and find changes repeated across splits.
     rows_per_repo: collections.Counter = collections.Counter()
     keys_by_repo: dict[str, set] = collections.defaultdict(set)
-    for f in files:
-        table = pq.read_table(f, columns=["repo", "old_blob", "new_blob"])
-        for repo, old_blob, new_blob in zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True):
-            rows_per_repo[repo] += 1
-            keys_by_repo[repo].add((old_blob, new_blob))
+    with progress_bar("shards", transient=True, enabled=show_progress) as progress:
+        task = progress.add_task("split: reading", total=len(files))
+        for f in files:
+            table = read_shard(f, ["repo", "old_blob", "new_blob"])
+            if table.column("repo").null_count:
+                raise PatchcoderError(f"{f}: rows without a repository; every row needs one to be split by repository")
+            for repo, old_blob, new_blob in zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True):
+                rows_per_repo[repo] += 1
+                keys_by_repo[repo].add((old_blob, new_blob))
+            progress.advance(task)
     assignment = assign_repositories(dict(rows_per_repo), valid, test, seed, pinned)
     home: dict[tuple[str, str], str] = {}  # each change's most held-out split
     for repo, keys in keys_by_repo.items():
@@ -80,23 +88,11 @@ def split_by_repository(data: list[str | os.PathLike], out: str | os.PathLike, *
     # Pass 2: copy rows to their split, one output shard per input shard and split.
     counts = {s: collections.Counter() for s in SPLITS}
     taken: set[tuple[str, str]] = set()
-    for index, f in enumerate(files):
-        rows = pq.read_table(f).to_pylist()
-        by_split = collections.defaultdict(list)
-        for row in rows:
-            split = assignment[row["repo"]]
-            key = (row["old_blob"], row["new_blob"])
-            if home[key] != split:
-                counts[split]["dropped_in_" + home[key]] += 1
-                continue
-            if key in taken:  # the same change twice in one split (e.g. two mining runs)
-                counts[split]["repeated"] += 1
-                continue
-            taken.add(key)
-            by_split[split].append(row)
-            counts[split]["rows"] += 1
-        for split, kept in by_split.items():
-            write_shard(out / split / "shards" / f"{index:05d}.parquet", kept)
+    with progress_bar("shards", transient=True, enabled=show_progress) as progress:
+        task = progress.add_task("split: writing", total=len(files))
+        for index, f in enumerate(files):
+            _copy_rows(index, read_shard(f).to_pylist(), assignment, home, taken, counts, out)
+            progress.advance(task)
     summary = {
         "seed": seed, "valid": valid, "test": test,
         "repositories": {s: sorted(r for r, a in assignment.items() if a == s) for s in SPLITS},
@@ -108,3 +104,23 @@ def split_by_repository(data: list[str | os.PathLike], out: str | os.PathLike, *
     out.mkdir(parents=True, exist_ok=True)
     (out / "split.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _copy_rows(index: int, rows: list[dict], assignment: dict[str, str], home: dict, taken: set, counts: dict,
+               out: Path) -> None:
+    """One input shard's rows into their splits' shards `index`, each change once, in its most held-out split."""
+    by_split = collections.defaultdict(list)
+    for row in rows:
+        split = assignment[row["repo"]]
+        key = (row["old_blob"], row["new_blob"])
+        if home[key] != split:
+            counts[split]["dropped_in_" + home[key]] += 1
+            continue
+        if key in taken:  # the same change twice in one split (e.g. two mining runs)
+            counts[split]["repeated"] += 1
+            continue
+        taken.add(key)
+        by_split[split].append(row)
+        counts[split]["rows"] += 1
+    for split, kept in by_split.items():
+        write_shard(out / split / "shards" / f"{index:05d}.parquet", kept)

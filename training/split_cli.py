@@ -26,6 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--valid-repos", metavar="NAMES", help="comma-separated repositories pinned to valid")
     p.add_argument("--train-repos", metavar="NAMES", help="comma-separated repositories pinned to train")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
             if name.strip() in pinned:
                 raise UsageError(f"repository {name.strip()!r} is pinned to two splits")
             pinned[name.strip()] = split
-    summary = split_by_repository(args.data, args.out, valid=args.valid, test=args.test, seed=args.seed, pinned=pinned)
+    summary = split_by_repository(args.data, args.out, valid=args.valid, test=args.test, seed=args.seed, pinned=pinned,
+                                  show_progress=not args.no_progress)
     for split in ("train", "valid", "test"):
         stderr().print(f"{split:5s}: {summary['rows'][split]:,} rows from {len(summary['repositories'][split])} "
                        f"repositories")

@@ -307,15 +307,16 @@ def list_files(sources: list[Source], config: SynthConfig, skipped: collections.
 def _mined_files(source: Source, config: SynthConfig, skipped: collections.Counter) -> list[SourceFile]:
     """The latest `new` text of each (repo, path) in mined shards; the rows keep the mined repository's name,
     so a split by repository puts a repository's synthetic bugs where its real commits are."""
-    import pyarrow.parquet as pq
-
     files = [source.root] if os.path.isfile(source.root) else shards.shard_files(source.root)
     latest: dict[tuple[str, str], tuple[int, str, int, str, str]] = {}
     columns = ["repo", "path", "language", "change", "new_blob", "author_time"]
     for file in files:
-        table = pq.read_table(file, columns=columns)
+        table = shards.read_shard(file, columns)
         for i, (repo, path, language, change, blob, when) in enumerate(
                 zip(*(table.column(c).to_pylist() for c in columns), strict=True)):
+            if None in (repo, path, blob, when):
+                skipped["incomplete_row"] += 1
+                continue
             if change == "D" or language not in config.languages or path.endswith((".pyi", ".d.ts")):
                 continue
             if (repo, path) not in latest or when >= latest[(repo, path)][0]:
@@ -338,9 +339,7 @@ def _mined_files(source: Source, config: SynthConfig, skipped: collections.Count
 @functools.lru_cache(maxsize=2)
 def _mined_texts(path: str) -> list[str | None]:
     """The `new` column of one mined shard (a unit reads its rows in order, so two cached files suffice)."""
-    import pyarrow.parquet as pq
-
-    return pq.read_table(path, columns=["new"]).column("new").to_pylist()
+    return shards.read_shard(path, ["new"]).column("new").to_pylist()
 
 
 def _language(name: str, languages: tuple[str, ...]) -> str | None:
@@ -438,6 +437,8 @@ def file_examples(file: SourceFile, config: SynthConfig) -> tuple[list[tuple[str
     try:
         if file.row is not None:
             data = (_mined_texts(file.abspath)[file.row] or "").encode()
+        elif not os.path.isfile(file.abspath):  # a named pipe or a device: reading it could wait forever
+            return [], "unreadable"
         elif os.path.getsize(file.abspath) > config.max_bytes:
             return [], "too_large"
         else:
@@ -541,8 +542,6 @@ def synthesize(
         raise UsageError(f"the files under the sources changed since the run in {out} started; "
                          "--resume needs the same files (start a new run in another --out)")
     if manifest is None:
-        if out.has_files():
-            raise UsageError(f"{out} is not empty and holds no synth run; choose another --out")
         manifest = Manifest.create(out, {"format": FORMAT, "request": request, "files_digest": digest,
                                          "path_skips": dict(skipped), "complete": False})
     units = cut(files, config.files_per_shard)

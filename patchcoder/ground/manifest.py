@@ -80,8 +80,11 @@ class Manifest:
 
     @classmethod
     def create(cls, folder: str | os.PathLike | Location, fields: dict) -> Manifest:
-        """Start the manifest of a new run in `folder` (made if missing), with no unit done."""
+        """Start the manifest of a new run in `folder` (made if missing), with no unit done. A folder that
+        holds anything else is refused: a new run never writes among files it did not make."""
         manifest = cls(folder, {**fields, "units": {}})
+        if manifest.folder.has_files():
+            raise UsageError(f"{manifest.folder} is not empty and holds no run to resume; choose another --out")
         manifest.folder.make_folder()
         manifest.write()
         return manifest

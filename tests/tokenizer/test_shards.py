@@ -392,3 +392,50 @@ def test_tokenize_command_writes_no_change_examples(tok, mined, tmp_path, capsys
     # the loss of exactly those examples is on <|eos|> alone (a change's answer has more tokens)
     answers = [int(shards[i][1].sum()) for i in range(len(shards))]
     assert answers.count(1) == 24 and len(answers) == 48
+
+
+def test_tokenize_refuses_other_data_on_resume_and_a_folder_it_did_not_make(mined, tmp_path):
+    out = tmp_path / "tokens"
+    tokenize_dataset(mined, out)
+    other = tmp_path / "other"
+    write_shard(other / "shards" / "x" / "00000.parquet", [row(7, module(7, bug=True), module(7))])
+    with pytest.raises(PatchcoderError, match="different"):
+        tokenize_dataset(other, out, resume=True)  # e.g. split/valid resumed into split/train's tokens
+    before = sorted(p.name for p in (mined / "shards").rglob("*"))
+    with pytest.raises(PatchcoderError, match="not empty"):
+        tokenize_dataset(mined, mined)  # into the mined folder itself
+    assert sorted(p.name for p in (mined / "shards").rglob("*")) == before
+
+
+def test_a_damaged_shard_is_counted_and_the_others_are_tokenized(mined, tmp_path):
+    damaged = next((mined / "shards" / "repo1").glob("*.parquet"))
+    damaged.write_bytes(damaged.read_bytes()[:200])  # truncated: no parquet footer
+    out = tmp_path / "tokens"
+    summary = tokenize_dataset(mined, out, jobs=1)
+    assert summary.units == 3 and summary.dropped["unreadable_shard"] == 1
+    assert len(TokenShards(out)) == 16  # the 24 changes less the damaged shard's 8
+
+
+def test_training_refuses_a_tokenize_run_that_has_not_finished(mined, tmp_path):
+    out = tmp_path / "tokens"
+    tokenize_dataset(mined, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is True
+    manifest["complete"] = False  # as a killed run leaves it
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PatchcoderError, match="not finished"):
+        TokenShards(out)
+
+
+def test_train_vocab_refuses_no_input_and_an_existing_file(mined, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "v.json"
+    assert main(["tokenize", "train-vocab", "--files", str(empty), "--vocab-size", "600", "--jobs", "1",
+                 "--out", str(out), "--no-progress"]) == 2
+    assert not out.exists() and "no code files" in capsys.readouterr().err
+    assert main(["tokenize", "train-vocab", "--data", str(tmp_path / "missing"), "--out", str(out)]) == 2
+    out.write_text("mine")
+    assert main(["tokenize", "train-vocab", "--data", str(mined), "--vocab-size", "600", "--jobs", "1",
+                 "--out", str(out)]) == 2
+    assert out.read_text() == "mine" and "never overwritten" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -85,3 +86,34 @@ def test_split_command_line(five_repos, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "patchcoder", "split", str(five_repos[0]), "--out",
                           str(tmp_path / "t"), "--valid", "0.6", "--test", "0.5"], capture_output=True, text=True)
     assert bad.returncode == 2 and "nothing for training" in bad.stderr
+
+
+def test_a_folder_with_files_but_no_split_is_refused_and_kept(five_repos, tmp_path):
+    out = tmp_path / "splits"
+    (out / "train" / "shards").mkdir(parents=True)
+    (out / "train" / "shards" / "00003.parquet").write_bytes(b"left by a killed run")
+    with pytest.raises(PatchcoderError, match="not an empty folder"):
+        split_by_repository(five_repos, out, valid=0.2, test=0.2)
+    assert sorted(p.name for p in out.rglob("*")) == ["00003.parquet", "shards", "train"]
+
+
+def test_unfinished_or_damaged_input_is_one_line_naming_it(five_repos, tmp_path):
+    manifest = five_repos[0] / "manifest.json"
+    fields = json.loads(manifest.read_text())
+    fields["complete"] = False  # a mine run killed midway
+    manifest.write_text(json.dumps(fields))
+    with pytest.raises(PatchcoderError, match="has not finished"):
+        split_by_repository(five_repos, tmp_path / "a")
+    fields["complete"] = True
+    manifest.write_text(json.dumps(fields))
+    shard = shard_files(five_repos[1])[0]
+    table = pq.read_table(shard)
+    pq.write_table(table.set_column(table.schema.get_field_index("repo"), "repo",
+                                    pa.array([None] * len(table), pa.string())), shard)
+    with pytest.raises(PatchcoderError, match="without a repository") as caught:
+        split_by_repository(five_repos, tmp_path / "b")
+    assert str(shard) in str(caught.value) and not (tmp_path / "b").exists()
+    pq.write_table(table.drop_columns(["repo"]), shard)
+    with pytest.raises(PatchcoderError, match="not a readable shard") as caught:
+        split_by_repository(five_repos, tmp_path / "c")
+    assert "\n" not in str(caught.value)

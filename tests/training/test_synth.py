@@ -366,3 +366,27 @@ def test_cli_mix(source_dir, tmp_path):
                       ("wrong_number=2,wrong_number=3", "twice")):
         result = _cli("synth", str(source_dir / "pkg"), "--out", str(tmp_path / "bad"), "--mix", bad)
         assert result.returncode == 2 and result.stderr.count("\n") == 1 and said in result.stderr, (bad, result.stderr)
+
+
+def test_a_named_pipe_is_skipped_not_read_and_rows_with_nulls_are_counted(tmp_path):
+    import os
+
+    from patchcoder.mining.shards import write_shard
+    from patchcoder.training.synth import user_sources
+
+    src = tmp_path / "src" / "pkg"
+    src.mkdir(parents=True)
+    shutil.copy(STDLIB / "bisect.py", src / "bisect.py")
+    os.mkfifo(src / "pipe.py")  # reading it would wait for a writer forever
+    summary = synthesize([Source("src", str(tmp_path / "src"))], tmp_path / "out", SynthConfig(seed=2, per_file=2), jobs=1,
+                         show_progress=False)
+    assert summary.files_used == 1 and summary.skipped.get("unreadable") == 1
+    text = (STDLIB / "bisect.py").read_text()
+    row = {"repo": "lib", "commit": "c" * 40, "parent": "0" * 40, "author_time": 1, "message": "m", "path": "a.py",
+           "old_path": None, "change": "A", "language": "python", "old": None, "new": text, "old_blob": "0" * 40,
+           "new_blob": "b" * 40, "diff": "", "added": 1, "deleted": 0, "hunks": 1, "sstub": None}
+    write_shard(tmp_path / "mined" / "shards" / "lib" / "00000.parquet",
+                [row, {**row, "path": None, "new_blob": "d" * 40}, {**row, "path": "b.py", "author_time": None}])
+    mined = synthesize(user_sources([str(tmp_path / "mined")]), tmp_path / "out2", SynthConfig(seed=2, per_file=2),
+                       jobs=1, show_progress=False)
+    assert mined.files_used == 1 and mined.skipped.get("incomplete_row") == 2
