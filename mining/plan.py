@@ -105,6 +105,7 @@ def _unique_folders(found: list[tuple[str, str]]) -> list[Repository]:
     safe_names = [re.sub(r"[^A-Za-z0-9._+-]", "_", name).lstrip("._") or "repo" for name, _ in found]
     reserved = collections.Counter(safe.lower() for safe in safe_names)
     taken: set[str] = set()
+    names: set[str] = set()
     named = []
     for (name, path), safe in zip(found, safe_names, strict=True):
         folder, suffix, n = safe, "", 1
@@ -113,7 +114,9 @@ def _unique_folders(found: list[tuple[str, str]]) -> list[Repository]:
             suffix = f"-{n}"
             folder = safe + suffix
         taken.add(folder.lower())
-        named.append(Repository(name + suffix, folder, path))
+        unique = name if name not in names else name + suffix  # the `repo` column: only an equal name is renamed
+        names.add(unique)
+        named.append(Repository(unique, folder, path))
     return named
 
 

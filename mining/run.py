@@ -158,9 +158,20 @@ def _request(repos, config, branch, first_parent, since, until, commits_per_shar
         "branch": branch,
         "first_parent": first_parent,
         "since": str(since) if since is not None else None,
-        "until": str(until) if until is not None else None,
+        # a bare date has meant "to the end of that day" since session 18 (before: its first second)
+        "until": (f"{until} (whole day)" if _is_bare_date(str(until)) else str(until)) if until is not None else None,
         "commits_per_shard": commits_per_shard,
     }
+
+
+def _is_bare_date(text: str) -> bool:
+    from datetime import date
+
+    try:
+        date.fromisoformat(text)
+        return True
+    except ValueError:
+        return False
 
 
 def mine(

@@ -109,7 +109,9 @@ def tokenize_unit(unit: Unit, channel: Channel, *, out: str, config: ExampleConf
     dtype = np.uint16 if tok.vocab_size <= 2**16 else np.uint32
     try:
         all_ids, all_masks, offsets, meta, counts = _tokenize_rows(tok, shard, dtype, config, make_examples)
-    except (pa.ArrowException, OSError):  # a truncated or damaged shard: counted, and its unit holds no examples
+    except (pa.ArrowException, OSError) as exc:  # a truncated or damaged shard: counted, its unit holds no examples
+        if _transient(exc):  # a read that may work next time: the unit stays undone, for --resume
+            raise
         all_ids, all_masks, offsets, meta, counts = _tokenize_rows(tok, None, dtype, config, make_examples)
         counts["dropped"]["unreadable_shard"] += 1
     folder = Location(out) / "shards"
@@ -125,6 +127,14 @@ def tokenize_unit(unit: Unit, channel: Channel, *, out: str, config: ExampleConf
     counts["languages"] = dict(counts["languages"])
     counts["sstubs"] = dict(counts["sstubs"])
     return counts
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure of the reading, not of the file: the network, the disk, a limit of this process."""
+    import errno
+
+    return isinstance(exc, (ConnectionError, TimeoutError, BlockingIOError, InterruptedError)) or \
+        getattr(exc, "errno", None) in (errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN)
 
 
 def _tokenize_rows(tok, shard: str | None, dtype, config: ExampleConfig, make_examples):

@@ -135,12 +135,21 @@ def _checkpoints(out: Path) -> list[Path]:
 
 # What --resume may change: how long the run is, and what it logs, evaluates and checkpoints. Everything else
 # decides the weights, and a changed value would continue one run as another while recording only the new one.
+# The token folders are compared by what they hold (`_source_digests`), not by how their paths are written, and the
+# vocabulary by its fingerprint when the checkpoint records one.
 RESUME_MAY_CHANGE = frozenset({"optim.max_steps", "run.checkpoint_every", "run.eval_every", "run.eval_batches",
                                "run.log_every", "run.compile", "run.init_from", "data.valid", "data.rank_valid"})
 
 
 def _changed_settings(saved: dict, now: dict) -> list[str]:
-    """The settings (section.key) that differ between a checkpoint's configuration and this run's."""
+    """The settings (section.key) that differ between a checkpoint's configuration and this run's. A key the
+    checkpoint lacks (a setting added since) counts as its default. The paths of the token folders and of the
+    vocabulary are not compared (the same folder can be written many ways): `_source_digests` and the
+    vocabulary's fingerprint are."""
+    try:
+        saved = TrainConfig.from_dict(saved).to_dict()
+    except PatchcoderError:
+        pass
     changed = []
     for section in sorted(set(saved) | set(now)):
         old, new = saved.get(section, {}), now.get(section, {})
@@ -148,9 +157,21 @@ def _changed_settings(saved: dict, now: dict) -> list[str]:
             changed += [section] if old != new else []
             continue
         for key in sorted(set(old) | set(new)):
-            if f"{section}.{key}" not in RESUME_MAY_CHANGE and old.get(key) != new.get(key):
-                changed.append(f"{section}.{key}: {old.get(key)!r} -> {new.get(key)!r}")
+            name = f"{section}.{key}"
+            a, b = old.get(key), new.get(key)
+            if name in ("data.train", "data.rank"):
+                a, b = ([s["weight"] for s in v] if isinstance(v, list) else v for v in (a, b))
+            elif name == "run.tokenizer":
+                continue
+            if name not in RESUME_MAY_CHANGE and a != b:
+                changed.append(f"{name}: {old.get(key)!r} -> {new.get(key)!r}")
     return changed
+
+
+def _source_digests(folders) -> list[str]:
+    """What each token folder holds (its source, how it was made, its units), independent of its path."""
+    return [hashlib.sha256(json.dumps({k: f.manifest.get(k) for k in ("data", "config", "vocab_fingerprint", "units")},
+                                      sort_keys=True).encode()).hexdigest()[:16] for f in folders]
 
 
 def _read_state(checkpoint: Path) -> dict:
@@ -235,6 +256,10 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
                                   "(set [run] tokenizer to the vocabulary file it was made with)")
     if checkpoint is not None and saved.get("tokenizer", tokenizer.fingerprint) != tokenizer.fingerprint:
         raise PatchcoderError(f"{checkpoint} was trained with another vocabulary than the configured tokenizer")
+    sources_held = {"train": _source_digests(s for s, _ in sources), "rank": _source_digests(s for s, _ in rank_sources)}
+    if checkpoint is not None and saved.get("sources", sources_held) != sources_held:
+        raise PatchcoderError(f"{checkpoint} was trained on other token folders (or these were made again since); "
+                              "resume with the same ones, or start a new stage from its weights with --init-from")
     try:
         model_config = PatchCoderConfig.from_dict({**config.model, "vocab_size": tokenizer.vocab_size})
     except (ValueError, TypeError) as exc:
@@ -297,7 +322,7 @@ def train(config: TrainConfig, out: str | os.PathLike, *, resume: str | os.PathL
             if rank_batches is not None else []
         if main:
             state = {"step": at_step, "tokens": tokens, "config": config.to_dict(), "tokenizer": tokenizer.fingerprint,
-                     "batches": [json.loads(s) for s in states]}
+                     "sources": sources_held, "batches": [json.loads(s) for s in states]}
             if rank_batches is not None:
                 state["rank_tokens"] = rank_tokens
                 state["rank_batches"] = [json.loads(s) for s in rank_states]

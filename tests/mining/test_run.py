@@ -287,3 +287,23 @@ def test_a_resume_rebuilds_the_near_duplicate_filter_from_the_finished_shards(ne
     resumed = mine([b.path], out, config=config, jobs=1, commits_per_shard=1, resume=True, show_progress=False)
     assert resumed.resumed_units == 2 and resumed.rows == 2 and resumed.drops["near_duplicate"] == 2
     assert _rows(out) == _rows(tmp_path / "whole")
+
+
+def test_until_a_date_is_recorded_whole_day_and_an_older_run_is_not_resumed_with_the_new_meaning(history, tmp_path):
+    out = tmp_path / "out"
+    mine([history.path], out, until="2023-11-14", jobs=1, show_progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["request"]["until"] == "2023-11-14 (whole day)"
+    manifest["request"]["until"], manifest["complete"] = "2023-11-14", False  # as a run made before the change
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(Exception, match="different"):
+        mine([history.path], out, until="2023-11-14", jobs=1, resume=True, show_progress=False)
+
+
+def test_names_that_differ_only_in_case_keep_their_names_and_get_two_folders(new_repo, tmp_path):
+    a = _many_commits(new_repo("m1/lib"), 3)
+    b = _many_commits(new_repo("m2/lib"), 3, name="OTHER")
+    result = _cli("mine", f"Acme/lib={a.path}", f"acme/lib={b.path}", "--out", str(tmp_path / "out"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert {r["repo"] for r in _rows(tmp_path / "out")} == {"Acme/lib", "acme/lib"}
+    assert sorted(p.name for p in (tmp_path / "out" / "shards").iterdir()) == ["Acme_lib", "acme_lib-2"]

@@ -439,3 +439,23 @@ def test_train_vocab_refuses_no_input_and_an_existing_file(mined, tmp_path, caps
     assert main(["tokenize", "train-vocab", "--data", str(mined), "--vocab-size", "600", "--jobs", "1",
                  "--out", str(out)]) == 2
     assert out.read_text() == "mine" and "never overwritten" in capsys.readouterr().err
+
+
+def test_a_read_that_fails_for_a_moment_leaves_its_unit_for_resume(mined, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    real = pq.ParquetFile
+    failures = iter([ConnectionResetError(104, "Connection reset by peer")])
+
+    def flaky(*args, **kwargs):  # the first read of a shard on a network store fails, as connections do
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pq, "ParquetFile", flaky)
+    out = tmp_path / "tokens"
+    with pytest.raises(ConnectionResetError):
+        tokenize_dataset(mined, out, jobs=1)
+    again = tokenize_dataset(mined, out, jobs=1, resume=True)
+    assert again.examples == 24 and "unreadable_shard" not in again.dropped

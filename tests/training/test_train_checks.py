@@ -4,6 +4,7 @@ with other settings, a damaged checkpoint; and which checkpoint is the newest pa
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -108,3 +109,32 @@ def test_a_vocabulary_file_with_an_absurd_line_count_is_refused_at_once(tmp_path
     path.write_text(json.dumps(document))
     with pytest.raises(PatchcoderError, match="max_lines"):
         CodeTokenizer.load(path)
+
+
+def test_a_resume_compares_what_the_folders_hold_not_how_their_paths_are_written(tokens, stopped, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(stopped, run)
+    moved = small_config(tokens)
+    for source in moved.data.train:  # the same folders through other spellings of their paths
+        source.path = str(tmp_path / ".." / tmp_path.name / ".." / tmp_path.name / os.path.relpath(source.path, tmp_path))
+    assert moved.data.train[0].path != small_config(tokens).data.train[0].path
+    assert train(moved, run, resume=run, show_progress=False).steps == 8
+
+    swapped = small_config(tokens)
+    swapped.data.train[0].path, swapped.data.train[1].path = swapped.data.train[1].path, swapped.data.train[0].path
+    swapped.data.train[0].weight, swapped.data.train[1].weight = 1.0, 0.5  # the weights as saved, the folders not
+    again = tmp_path / "again"
+    shutil.copytree(stopped, again)
+    with pytest.raises(PatchcoderError, match="other token folders"):
+        train(swapped, again, resume=again, show_progress=False)
+
+
+def test_a_checkpoint_saved_before_a_setting_existed_resumes_with_its_default(tokens, stopped, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(stopped, run)
+    state_file = latest_checkpoint(run) / "patchcoder_state.json"
+    state = json.loads(state_file.read_text())
+    for key in ("rank_batch", "rank_temperature"):  # as a checkpoint made before the ranking loss had them
+        del state["config"]["optim"][key]
+    state_file.write_text(json.dumps(state))
+    assert train(small_config(tokens), run, resume=run, show_progress=False).steps == 8
