@@ -213,6 +213,8 @@ def tokenize_dataset(
     started = time.perf_counter()
     data_dir, out = Location(data_dir), Location(out)
     if not data_dir.is_dir():
+        if data_dir.exists():
+            raise PatchcoderError(f"{data_dir} is a file; --data takes the folder `patchcoder mine` (or synth) wrote")
         raise PatchcoderError(f"mined data folder {data_dir} does not exist (make it with `patchcoder mine ... --out {data_dir}`)")
     shards = [Location(p) for p in shard_files(data_dir)]
     if not shards:

@@ -83,6 +83,9 @@ class Manifest:
         """Start the manifest of a new run in `folder` (made if missing), with no unit done. A folder that
         holds anything else is refused: a new run never writes among files it did not make."""
         manifest = cls(folder, {**fields, "units": {}})
+        local = manifest.folder.path
+        if local is not None and local.exists() and not local.is_dir():
+            raise UsageError(f"{manifest.folder} is a file, not a folder; choose another --out")
         if manifest.folder.has_files():
             raise UsageError(f"{manifest.folder} is not empty and holds no run to resume; choose another --out")
         manifest.folder.make_folder()

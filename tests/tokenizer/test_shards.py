@@ -459,3 +459,14 @@ def test_a_read_that_fails_for_a_moment_leaves_its_unit_for_resume(mined, tmp_pa
         tokenize_dataset(mined, out, jobs=1)
     again = tokenize_dataset(mined, out, jobs=1, resume=True)
     assert again.examples == 24 and "unreadable_shard" not in again.dropped
+
+
+def test_a_file_where_a_folder_is_expected_is_one_line(mined, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    with pytest.raises(PatchcoderError, match="is a file, not a folder"):
+        tokenize_dataset(mined, afile)
+    assert afile.read_text() == "not a folder"
+    shard = next((mined / "shards").rglob("*.parquet"))
+    assert main(["tokenize", "--data", str(shard), "--out", str(tmp_path / "t")]) == 2
+    assert "is a file" in capsys.readouterr().err
