@@ -29,8 +29,10 @@ def print_summary(title: str, rows, notes=()) -> None:
     for what, count in rows:
         table.add_row(what, f"{count:,}" if isinstance(count, int) else count)
     stderr().print(table)
-    for note in notes:
-        stderr().print(f"[yellow]note:[/yellow] {note}")
+    from rich.markup import escape
+
+    for note in notes:  # plain text (a path may hold brackets), never cut in two
+        stderr().print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)
 
 
 class progress_bar:
