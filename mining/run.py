@@ -26,7 +26,7 @@ from patchcoder.mining.filters import (
 )
 from patchcoder.mining.plan import Unit, discover_repositories, plan_units, resolve_heads
 from patchcoder.mining.pool import Channel, Pool, make_pool, progress_bar
-from patchcoder.mining.walk import mine_commits, open_repository
+from patchcoder.mining.walk import is_bare_date, mine_commits, open_repository
 
 
 @dataclasses.dataclass
@@ -159,19 +159,9 @@ def _request(repos, config, branch, first_parent, since, until, commits_per_shar
         "first_parent": first_parent,
         "since": str(since) if since is not None else None,
         # a bare date has meant "to the end of that day" since session 18 (before: its first second)
-        "until": (f"{until} (whole day)" if _is_bare_date(str(until)) else str(until)) if until is not None else None,
+        "until": (f"{until} (whole day)" if is_bare_date(str(until)) else str(until)) if until is not None else None,
         "commits_per_shard": commits_per_shard,
     }
-
-
-def _is_bare_date(text: str) -> bool:
-    from datetime import date
-
-    try:
-        date.fromisoformat(text)
-        return True
-    except ValueError:
-        return False
 
 
 def mine(

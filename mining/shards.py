@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from patchcoder.ground.errors import PatchcoderError
+from patchcoder.ground.manifest import Manifest
 from patchcoder.ground.storage import Location
 
 FORMAT = "patchcoder-mined/1"
@@ -75,15 +76,7 @@ def shard_files(out: str | os.PathLike | Location) -> list[str]:
     A run that has not finished (its manifest says so: a `mine` or `synth` killed or still running) is refused:
     its shards are a part of what was asked for."""
     out = Location(out)
-    manifest = out / "manifest.json"
-    if manifest.exists():
-        import json
-
-        try:
-            fields = json.loads(manifest.read_bytes())
-        except ValueError:
-            fields = None
-        if isinstance(fields, dict) and fields.get("complete") is False:
-            raise PatchcoderError(f"{out} holds a run that has not finished (its manifest.json says so); finish it "
-                                  "with --resume before reading it")
+    if Manifest.unfinished(out):
+        raise PatchcoderError(f"{out} holds a run that has not finished (its manifest.json says so); finish it "
+                              "with --resume before reading it")
     return [str(shard) for shard in out.files(".parquet")]

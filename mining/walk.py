@@ -111,17 +111,22 @@ def resolve_head(repo: pygit2.Repository, branch: str | None = None) -> str | No
         raise PatchcoderError(f"{branch!r} names no commit in {repo.path}") from exc
 
 
+def is_bare_date(text: str) -> bool:
+    """An ISO date without a time (`2024-01-31`)."""
+    try:
+        date.fromisoformat(text)
+        return True
+    except ValueError:
+        return False
+
+
 def _timestamp(value: str | datetime | int | None, *, end_of_day: bool = False) -> int | None:
     """Seconds since the epoch (UTC when no zone is given). A bare date (`2024-01-31`) is the first second of
     that day, or with `end_of_day` its last, so that `--until` a date keeps the commits made on it."""
     if value is None or isinstance(value, int):
         return value
     if isinstance(value, str):
-        try:
-            date.fromisoformat(value)
-            bare_date = True
-        except ValueError:
-            bare_date = False
+        bare_date = is_bare_date(value)
         value = datetime.fromisoformat(value)
         if bare_date and end_of_day:
             value = value.replace(hour=23, minute=59, second=59)
@@ -456,7 +461,7 @@ def mine_commits(
         try:
             commit = repo[sha]
             yield from pairs_of_commit(repo, commit, repo_name, config, drops, boundary, blobs)
-        except (KeyError, ValueError, LookupError, UnicodeError, pygit2.GitError):
+        except (LookupError, ValueError, pygit2.GitError):  # KeyError, UnicodeError and codec lookups included
             drops["corrupt_commit"] += 1
         if progress is not None:
             progress(1)

@@ -167,11 +167,10 @@ def _train_vocab(args: argparse.Namespace) -> int:
     name = args.name or out.stem
     tok = train(measured(inputs), args.vocab_size, show_progress=not args.no_progress,
                 meta={"name": name, "trained_by": command})
+    named = [*args.files, *([args.train_data] if args.train_data else [])]
     if not stats["files"]:
-        raise UsageError(f"no code files under {', '.join([*args.files, *filter(None, [args.train_data])])}; "
-                         "nothing written")
-    tok.meta["trained_on"] = {"files": stats["files"], "bytes": stats["bytes"],
-                              "sources": [*args.files, *([args.train_data] if args.train_data else [])]}
+        raise UsageError(f"no code files under {', '.join(named)}; nothing written")
+    tok.meta["trained_on"] = {"files": stats["files"], "bytes": stats["bytes"], "sources": named}
     tok.save(out)
     stderr().print(f"vocabulary {name}: {tok.vocab_size} ids ({tok.bpe_size} BPE + "
                    f"{tok.vocab_size - tok.bpe_size} special) from {stats['files']} files, "

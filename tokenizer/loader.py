@@ -41,7 +41,7 @@ class TokenShards:
         if self.manifest is None:
             raise PatchcoderError(f"{directory} has no manifest.json; make token shards with "
                                   f"`patchcoder tokenize --data ... --out {directory}`")
-        if self.manifest.get("complete") is False:
+        if not self.manifest.finished:
             raise PatchcoderError(f"{directory} holds a tokenize run that has not finished; finish it with "
                                   "`patchcoder tokenize ... --resume` before training on it")
         self.pad_id: int = self.manifest["pad_id"]

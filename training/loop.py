@@ -448,7 +448,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, directory: str | os.PathLik
     state_file = checkpoint / STATE_NAME
     if not state_file.exists() or not (checkpoint / WEIGHTS_FILE).exists():
         raise PatchcoderError(f"{checkpoint} is not a training checkpoint (no {STATE_NAME} or {WEIGHTS_FILE})")
-    state = json.loads(state_file.read_text())
+    state = _read_state(checkpoint)
     config = TrainConfig.from_dict(state["config"], origin=str(state_file))
     tokenizer = CodeTokenizer.load(config.run.tokenizer) if config.run.tokenizer else CodeTokenizer.default()
     model_config = PatchCoderConfig.from_dict({**config.model, "vocab_size": tokenizer.vocab_size})

@@ -41,17 +41,37 @@ class Manifest:
     def get(self, key: str, default=None):
         return self.fields.get(key, default)
 
-    @classmethod
-    def read(cls, folder: str | os.PathLike | Location, format: str, kind: str) -> Manifest | None:
-        """The manifest in `folder`, or None when it has none; one that is not `format` is an error."""
+    @property
+    def finished(self) -> bool:
+        """False only for a run that records it has not finished (`complete` false: killed, or still running)."""
+        return self.get("complete") is not False
+
+    @staticmethod
+    def _fields(folder: str | os.PathLike | Location) -> dict | None:
+        """The manifest's fields in `folder` as stored (None: no manifest; {} unreadable ones)."""
         path = Location(folder) / NAME
         if not path.exists():
             return None
         try:
             fields = json.loads(path.read_bytes())
         except ValueError:
-            fields = None
-        if not isinstance(fields, dict) or fields.get("format") != format:
+            return {}
+        return fields if isinstance(fields, dict) else {}
+
+    @classmethod
+    def unfinished(cls, folder: str | os.PathLike | Location) -> bool:
+        """Does `folder` hold a run, of any kind, that records it has not finished?"""
+        fields = cls._fields(folder)
+        return fields is not None and not cls(folder, fields).finished
+
+    @classmethod
+    def read(cls, folder: str | os.PathLike | Location, format: str, kind: str) -> Manifest | None:
+        """The manifest in `folder`, or None when it has none; one that is not `format` is an error."""
+        fields = cls._fields(folder)
+        if fields is None:
+            return None
+        path = Location(folder) / NAME
+        if fields.get("format") != format:
             raise PatchcoderError(f"{path} is not a patchcoder {kind} manifest")
         return cls(folder, fields)
 
@@ -83,8 +103,7 @@ class Manifest:
         """Start the manifest of a new run in `folder` (made if missing), with no unit done. A folder that
         holds anything else is refused: a new run never writes among files it did not make."""
         manifest = cls(folder, {**fields, "units": {}})
-        local = manifest.folder.path
-        if local is not None and local.exists() and not local.is_dir():
+        if manifest.folder.exists() and not manifest.folder.is_dir():
             raise UsageError(f"{manifest.folder} is a file, not a folder; choose another --out")
         if manifest.folder.has_files():
             raise UsageError(f"{manifest.folder} is not empty and holds no run to resume; choose another --out")
