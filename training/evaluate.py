@@ -68,9 +68,14 @@ def load_rows(data: str | os.PathLike | list, limit: int | None = None) -> list[
 def build_cases(tokenizer, rows: list[dict], max_tokens: int, limit: int | None,
                 messages: bool = True) -> list[_Case]:
     """The evaluation windows of `rows`, framed as training frames them; with `messages` False, every prompt
-    without its commit message (as `suggest` and the hook decode when no intent is given)."""
+    without its commit message (as `suggest` and the hook decode when no intent is given).
+
+    A synthetic row is one bug: if it does not fit one window (two swapped lines far apart, say), it is left out
+    rather than counted as two bugs, each with a "fixed" twin that is only half fixed. A mined row's changes far
+    apart are separate cases, as training makes them."""
     from patchcoder.tokenizer.edits import split_lines
     from patchcoder.tokenizer.examples import Dropped, ExampleConfig, build_examples
+    from patchcoder.training.synth import is_synthetic
 
     config = ExampleConfig(max_tokens=max_tokens, drop_message=0.0 if messages else 1.0)
     cases = []
@@ -78,6 +83,8 @@ def build_cases(tokenizer, rows: list[dict], max_tokens: int, limit: int | None,
         try:
             examples, _ = build_examples(tokenizer, row, config)
         except Dropped:
+            continue
+        if len(examples) > 1 and is_synthetic(row):
             continue
         lines = split_lines(row["old"])
         for ex in examples:

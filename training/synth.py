@@ -237,11 +237,20 @@ def exclusion_reason(parts: tuple[str, ...], include_tests: bool = False, root_p
     return None
 
 
+REPO_PREFIX = "synth:"
+"""what the `repo` of every synthetic row begins with"""
+
+
+def is_synthetic(row: dict) -> bool:
+    """Whether a row was made by `synth` (one bug per row) rather than mined from a commit."""
+    return str(row.get("repo") or "").startswith(REPO_PREFIX)
+
+
 def _repo_name(source: Source, parts: tuple[str, ...]) -> str:
     if not source.per_package:
-        return f"synth:{source.label}"
+        return f"{REPO_PREFIX}{source.label}"
     top = parts[0][:-3] if len(parts) == 1 and parts[0].endswith(".py") else parts[0]
-    return f"synth:{source.label}/{top}"
+    return f"{REPO_PREFIX}{source.label}/{top}"
 
 
 def list_files(sources: list[Source], config: SynthConfig, skipped: collections.Counter) -> list[SourceFile]:

@@ -121,6 +121,20 @@ def test_the_kind_of_a_decoded_edit_is_the_products():
     assert kind() is None  # no change
 
 
+def test_a_synthetic_bug_that_does_not_fit_one_window_is_left_out_not_counted_twice():
+    # two argument lines swapped 30 lines apart: one bug, which no window of 64 tokens shows whole
+    body = "".join(f"    v{i} = {i}\n" for i in range(30))
+    new = f"def f(a, b):\n    g(\n        a,\n{body}        b,\n    )\n"
+    old = new.replace("        a,\n", "        @,\n").replace("        b,\n", "        a,\n").replace("        @,\n", "        b,\n")
+    row = dict(old=old, new=new, path="m.py", language="python", message="Fix swapped arguments",
+               sstub="swap_arguments", repo="synth:valid/m")
+    mined_row = dict(row, repo="alice/m")  # a commit: its two changes far apart are two cases, as in training
+    assert len(build_cases(TOKENIZER, [mined_row], max_tokens=64, limit=None)) == 2
+    assert build_cases(TOKENIZER, [row], max_tokens=64, limit=None) == []
+    near = dict(row, old=new.replace("        a,\n        v0", "        v0").replace("v0 = 0\n", "v0 = 0\n        a,\n", 1))
+    assert len(build_cases(TOKENIZER, [near], max_tokens=64, limit=None)) == 1  # a bug that fits is kept
+
+
 def test_the_fixed_file_is_the_old_file_with_the_real_change_made(mined):
     from patchcoder.tokenizer.edits import split_lines
     from patchcoder.training.evaluate import fixed_file

@@ -7,7 +7,7 @@
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh            # everything
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh realfix    # one step
 #
-# Steps (in order): mine split heldout realfix packages synth evalsynth clean evalmore evalfresh; stagedata (one stage's data, by
+# Steps (in order): mine split heldout realfix packages synth evalsynth clean evalmore evalfresh evalfresh2; stagedata (one stage's data, by
 # variables: see the step) is not among the defaults. Mirror paths come from
 # variables: MIRROR_<owner>_<name> (non-alphanumerics as _), default $MIRRORS/<owner>+<name>/repo.
 # Not done here: tokenizing (waits for the "no change" examples) and training.
@@ -221,8 +221,28 @@ step_evalfresh() {
     --jobs "$JOBS" --no-progress
 }
 
+# 6e. (session 19) A second fresh validation set, for the candidates after the four read on synth-valid-fresh:
+#    new bugs (seed 3) in synth-valid-fresh's files, and bugs in six more packages never mined, installed or
+#    trained on (FRESH2_TREES; none of their files byte-identical to a file of pkgs/). Made before any model was
+#    read on it; a synthetic bug that does not fit one window is left out by the evaluation (build_cases).
+FRESH2_TREES=(Suor/funcy:funcy mahmoud/glom:glom tkem/cachetools:src/cachetools jab/bidict:bidict
+              erikrose/parsimonious:parsimonious jmespath/jmespath.py:jmespath)
+step_evalfresh2() {
+  local fresh="$DATA/src/valid-fresh" fresh2="$DATA/src/valid-fresh2" spec repo sub name tmp
+  [ -d "$fresh" ] || { echo "no $fresh: run the evalfresh step first" >&2; exit 1; }
+  rm -rf "$fresh2" && mkdir -p "$fresh2" && cp -r "$fresh/." "$fresh2/"
+  for spec in "${FRESH2_TREES[@]}"; do
+    repo=${spec%%:*}; sub=${spec#*:}; name=$(basename "$sub" .py); tmp=$(mktemp -d)
+    git --git-dir="$(mirror "$repo")" archive HEAD "$sub" | tar -x -C "$tmp"
+    mkdir -p "$fresh2/$name" && cp -r "$tmp/$sub/." "$fresh2/$name/"
+    rm -rf "$tmp"
+  done
+  $PATCHCODER synth --per-package "$fresh2" --evaluation-set --seed 3 --per-file 8 --out "$DATA/synth-valid-fresh2" \
+    --jobs "$JOBS" --no-progress
+}
+
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth clean evalmore evalfresh)
+[ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth clean evalmore evalfresh evalfresh2)
 for s in "${steps[@]}"; do
   echo "== $s" >&2
   "step_$s"
