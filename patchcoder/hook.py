@@ -68,13 +68,13 @@ def install(mode: str, timeout: float, min_score: float | None, checkpoint: str 
     hooks = hooks_dir(cwd)
     hooks.mkdir(parents=True, exist_ok=True)
     hook = hooks / "pre-commit"
-    if hook.exists() and MARKER not in hook.read_text(errors="replace"):
-        if (hooks / CHAINED).exists():
+    if _foreign(hook):  # a symbolic link is never ours: writing through it would write where it points
+        if (hooks / CHAINED).exists() or (hooks / CHAINED).is_symlink():
             raise PatchcoderError(f"{hook} exists and {hooks / CHAINED} too; move one of them away first")
         hook.rename(hooks / CHAINED)
     args = ["hook", "run", "--mode", mode, "--timeout", str(timeout)]
-    if min_score is not None:
-        args += ["--min-score", str(min_score)]
+    if min_score is not None:  # one argument: argparse would take "-inf" or "-1e-05" after a space for an option
+        args += [f"--min-score={min_score}"]
     if checkpoint:
         args += ["--checkpoint", str(Path(checkpoint).resolve())]
     command = " ".join(shlex.quote(a) for a in ["-c", HOOK_START, *args])
@@ -98,13 +98,20 @@ exit 0
     return hook
 
 
+def _foreign(hook: Path) -> bool:
+    """Whether `hook` is a hook other than ours: a file without our marker, or a symbolic link (even a broken one)."""
+    if hook.is_symlink():
+        return True
+    return hook.exists() and MARKER not in hook.read_text(errors="replace")
+
+
 def uninstall(cwd=".") -> bool:
     hooks = hooks_dir(cwd)
     hook = hooks / "pre-commit"
-    if not hook.exists() or MARKER not in hook.read_text(errors="replace"):
+    if not hook.exists() or _foreign(hook):
         return False
     hook.unlink()
-    if (hooks / CHAINED).exists():
+    if (hooks / CHAINED).exists() or (hooks / CHAINED).is_symlink():  # a chained link, even a broken one
         (hooks / CHAINED).rename(hook)
     return True
 
@@ -207,11 +214,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from patchcoder.ground.console import stderr
 
     if args.action == "install":
         hook = install(args.mode, args.timeout, args.min_score, args.checkpoint)
-        stderr().print(f"installed {hook} ({args.mode} mode, {args.timeout:g} s budget)")
+        chained = hook.with_name(CHAINED)
+        kept = f"; the hook that was there is kept as {chained.name} and runs first" \
+            if chained.exists() or chained.is_symlink() else ""
+        stderr().print(escape(f"installed {hook} ({args.mode} mode, {args.timeout:g} s budget){kept}"), soft_wrap=True)
         return 0
     if args.action == "uninstall":
         removed = uninstall()

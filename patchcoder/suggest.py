@@ -5,7 +5,8 @@ focused on its changed lines; or explicit paths, whole, each in the repository i
 file, so a submodule's file is its submodule's). `suggest(...)` runs a Repairer on them.
 `apply_patches(...)` writes patches only after checking that every file still holds exactly the text
 the suggestion was computed from (a staged suggestion: that the index still does, and that the lines it
-changes are the same in the work tree), each file atomically; on any refusal nothing is written.
+changes are the same in the work tree) and is not read-only, each file atomically; on any refusal nothing is
+written.
 Writes stay inside the work tree the file was named in and go to the file itself: a symbolic link is
 written through to its target only when that target is inside the same work tree (else refused), and
 is never replaced; the file keeps its mode, owner and hard links (`atomic_write(keep_file=True)`).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from pathlib import Path
 
 import pygit2
@@ -54,8 +56,11 @@ def targets(paths: list[str], *, staged: bool = False, rev: str | None = None, c
     files go to `notes`: among them those with more than `max_lines` lines to read (None: no limit)."""
     notes = notes if notes is not None else []
     if paths:
-        found = [t for p in paths if (t := _whole_file(p, cwd, notes))]
-        return _not_too_long(found, max_lines, notes), find_repository(cwd)
+        found: dict[Path, Target] = {}
+        for p in paths:  # a file named twice (or also through a symbolic link) is looked at, and patched, once
+            if (t := _whole_file(p, cwd, notes)) is not None:
+                found.setdefault(t.file, t)
+        return _not_too_long(list(found.values()), max_lines, notes), find_repository(cwd)
     repo = _work_tree(cwd)
     return _not_too_long(_changed(repo, staged, rev, notes), max_lines, notes), repo
 
@@ -90,8 +95,21 @@ def _whole_file(path: str, cwd, notes) -> Target | None:
         notes.append(f"{path}: skipped, not a recognised programming language")
         return None
     repo = find_repository(file.parent)  # the file's own repository: a submodule's for a file in it
-    return Target(_shown(file, repo), file, text, None, repo,
-                  Path(named_in.workdir).resolve() if named_in is not None else None)
+    shown = _shown(file, repo)
+    if not _utf8_name(shown, notes):
+        return None
+    return Target(shown, file, text, None, repo, Path(named_in.workdir).resolve() if named_in is not None else None)
+
+
+def _utf8_name(path: str, notes: list[str]) -> bool:
+    """Whether `path` is text (a name of other bytes arrives with surrogate escapes, which the model cannot
+    read); if not, a note says it is skipped."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        notes.append(f"{path}: skipped, its name is not UTF-8 (rename the file to look at it)")
+        return False
+    return True
 
 
 def _head(text: str) -> bytes:
@@ -162,6 +180,8 @@ def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list
         path = side.path
         if delta.status_char() == "D":
             continue  # deleted: nothing left to repair
+        if delta.status_char() == "M" and delta.old_file.id == delta.new_file.id:
+            continue  # the same content, only its mode changed (chmod +x): no line of yours to look at
         if delta.status == pygit2.enums.DeltaStatus.CONFLICTED:  # the index holds its merge's sides, no content
             notes.append(f"{path}: skipped, unmerged (a merge conflict): resolve it and stage the result first")
             continue
@@ -176,6 +196,8 @@ def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list
             continue
         if language_of(path) is None:
             notes.append(f"{path}: skipped, not a recognised programming language")
+            continue
+        if not _utf8_name(path, notes):
             continue
         if staged:
             data = repo[side.id].data
@@ -280,6 +302,9 @@ def _file_to_write(target: Target) -> Path:
                               "link); nothing was written")
     if not file.is_file():
         raise PatchcoderError(f"{target.path} is no longer a regular file; nothing was written")
+    if not file.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(file, os.W_OK):
+        raise PatchcoderError(f"{target.path} is read-only; make it writable to apply the suggestion (nothing was "
+                              "written)")  # a rename would replace it anyway: root, or a writable folder
     return file
 
 

@@ -94,6 +94,28 @@ def test_install_chains_an_existing_hook_and_uninstall_puts_it_back(repo, fixer)
     assert outside.returncode == 2 and "not inside a git work tree" in outside.stderr
 
 
+def test_install_keeps_a_hook_that_is_a_symbolic_link_and_writes_nothing_where_it_points(repo, tmp_path_factory):
+    """A pre-commit that is a symbolic link (here a broken one) is someone else's: chained, never written through."""
+    hooks, target = repo / ".git" / "hooks", tmp_path_factory.mktemp("elsewhere") / "shared-hook"
+    (hooks / "pre-commit").symlink_to(target)
+    installed = _hook(repo, "install")
+    assert not target.exists() and not (hooks / "pre-commit").is_symlink()
+    assert installed.returncode == 0 and "kept as pre-commit.before-patchcoder" in installed.stderr
+    assert os.readlink(hooks / "pre-commit.before-patchcoder") == str(target)
+    assert _hook(repo, "uninstall").returncode == 0
+    assert os.readlink(hooks / "pre-commit") == str(target) and not target.exists()
+
+
+def test_a_threshold_of_minus_infinity_is_installed_as_one_argument(repo, fixer):
+    """`--min-score -inf` after a space reads as an option to argparse: the hook would never check."""
+    assert _hook(repo, "install", "--mode", "strict", "--min-score=-inf", "--checkpoint", str(fixer)).returncode == 0
+    (repo / "geometry.py").write_text(BUGGY)
+    _git(repo, "add", "geometry.py")
+    blocked = _git(repo, "commit", "-m", "Compute the area", check=False)
+    assert blocked.returncode != 0 and "blocked" in blocked.stderr and "--min-score=-inf" in blocked.stderr
+    assert _commits(repo) == 1
+
+
 def test_pre_commit_framework_manifest():
 
     import yaml

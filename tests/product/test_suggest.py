@@ -299,3 +299,46 @@ def test_a_named_file_that_is_not_code_is_skipped_and_a_script_is_read_by_its_sh
     found, _ = targets(["notes.txt", "tool", "crlf-tool"], cwd=tmp_path, notes=notes)
     assert [t.file.name for t in found] == ["tool", "crlf-tool"]
     assert notes == ["notes.txt: skipped, not a recognised programming language"]
+
+
+def test_a_file_named_twice_is_patched_once(work, fixer):
+    """Named twice, or also through a symbolic link, a file gets one diff (which `git apply` takes) and one write."""
+    (work / "alias.py").symlink_to("geometry.py")
+    shown = _suggest(work, fixer, "geometry.py", "./geometry.py", "alias.py")
+    assert shown.returncode == 1 and shown.stdout.count("+++ b/geometry.py") == 1, shown.stdout
+    subprocess.run(["git", "apply", "--check", "-"], input=shown.stdout, text=True, cwd=work, check=True,
+                   capture_output=True)
+    applied = _suggest(work, fixer, "geometry.py", "alias.py", "--apply", "--allow-dirty")
+    assert applied.returncode == 1 and "applied 1 patch: geometry.py\n" in applied.stderr, applied.stderr
+
+
+def test_a_file_whose_name_is_not_utf8_is_skipped_with_a_note(work, fixer):
+    """The model reads a file's name: one of other bytes is skipped, and the other files still get their fix."""
+    (work / os.fsdecode(b"caf\xe9.py")).write_bytes(BUGGY.encode())
+    for args in ([], ["--staged"]):
+        if args:
+            _git(work, "add", ".")
+        result = _suggest(work, fixer, *args)
+        assert result.returncode == 1 and result.stdout.startswith("--- a/geometry.py\n"), result.stderr
+        assert "skipped, its name is not UTF-8" in result.stderr
+    named = _suggest(work, fixer, os.fsdecode(b"caf\xe9.py"))
+    assert named.returncode == 0 and "skipped, its name is not UTF-8" in named.stderr, named.stderr
+
+
+def test_a_read_only_file_is_not_written(work, fixer):
+    (work / "geometry.py").chmod(0o444)
+    refused = _suggest(work, fixer, "--apply", "--allow-dirty")
+    assert refused.returncode == 2 and "geometry.py is read-only" in refused.stderr, refused.stderr
+    assert (work / "geometry.py").read_text() == BUGGY and (work / "geometry.py").stat().st_mode & 0o777 == 0o444
+
+
+def test_a_file_whose_mode_alone_changed_has_no_changes_to_look_at(work, fixer):
+    """chmod +x changes no line: the file is not read whole (nor a commit of it blocked for code it did not touch)."""
+    _git(work, "add", "geometry.py")
+    _git(work, "commit", "-qm", "buggy")
+    (work / "geometry.py").chmod(0o755)
+    for args in ([], ["--staged"]):
+        if args:
+            _git(work, "add", "geometry.py")
+        result = _suggest(work, fixer, *args)
+        assert result.returncode == 0 and "no suggestion (0 files looked at)" in result.stderr, result.stderr
