@@ -279,7 +279,7 @@ def compare(before_path: str, after_path: str) -> dict:
                          "order (dump both from the same --data)")
     only_a = sum(x and not y for x, y in zip(a, b, strict=True))
     only_b = sum(y and not x for x, y in zip(a, b, strict=True))
-    return {"bugs": len(a), "shown_a": sum(a), "shown_b": sum(b), "both": sum(x and y for x, y in zip(a, b)),
+    return {"bugs": len(a), "shown_a": sum(a), "shown_b": sum(b), "both": sum(x and y for x, y in zip(a, b, strict=True)),
             "only_a": only_a, "only_b": only_b, "p": sign_test(only_b, only_a)}
 
 

@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,8 @@ WEIGHT = 2.0
 # (a test script may exit 126 or 127 itself, e.g. `exit $?` after a command that the code under test names)
 CANNOT_RUN = (126, 127)
 SHELL_SAYS = ("not found", "permission denied", "cannot execute", "no such file")
+# pytest's own exit codes for a run that tested nothing: a usage error (e.g. a test file that does not exist), no test
+PYTEST_USAGE, PYTEST_NO_TESTS = 4, 5
 # Exit codes of `patchcoder fix`.
 NOTHING_TO_FIX, FIXED, ERROR, NOT_FOUND = 0, 1, 2, 3
 ORDERS = ("model", "enumeration", "random")
@@ -164,15 +167,21 @@ def fix(repairer, config: FixConfig, progress: Progress | None = None) -> FixRes
     try:
         trees.append(ScratchTree(root))
         _say(progress, "baseline")
-        first = trees[0].run(config.test, config.budget, subdir=subdir)
+        # the first run is a run of CMD too: the time-out applies to it, as the budget does
+        limit, what = min(((config.timeout, "time-out"), (config.budget, "budget")),
+                          key=lambda x: math.inf if x[0] is None else x[0])
+        first = trees[0].run(config.test, limit, subdir=subdir)
         if first.passed:
             return FixResult("nothing_to_fix", "the tests pass: nothing to fix", seconds=_since(started),
                              baseline_seconds=first.seconds)
         if first.timed_out:
-            raise PatchcoderError(f"the test command did not finish within the budget ({config.budget:g} s)")
+            raise PatchcoderError(f"the test command did not finish within the {what} ({limit:g} s) on the "
+                                  "untouched tree; nothing was tried")
         said = first.output.strip().splitlines()[-1:]
         if first.returncode in CANNOT_RUN and said and any(w in said[0].lower() for w in SHELL_SAYS):
             raise UsageError(f"the test command could not run ({said[0]}); nothing was tried")
+        if (refused := _pytest_refused(first)) is not None:
+            raise UsageError(f"{refused}; nothing was tried")
         timeout = config.timeout if config.timeout is not None else 3 * first.seconds + 5
         _say(progress, "localising")
         run, localisation = _localise(trees[0], config, root, subdir, paths, timeout)
@@ -221,17 +230,34 @@ def fix(repairer, config: FixConfig, progress: Progress | None = None) -> FixRes
 
 def check_config(config: FixConfig) -> None:
     """A PatchcoderError naming the first setting of `config` out of its range, before anything runs."""
-    from patchcoder.ground.schema import Number, OneOf, Whole, problems
+    from patchcoder.ground.schema import Flag, Number, OneOf, Text, Whole, problems, shown
 
     if not isinstance(config.test, str) or not config.test.strip():
         raise PatchcoderError(f"test must be a shell command, got {config.test!r}")
+    if not isinstance(config.paths, (list, tuple)) or not all(isinstance(p, (str, os.PathLike)) for p in config.paths):
+        hint = f"; for one, pass [{config.paths!r}]" if isinstance(config.paths, str) else ""
+        raise PatchcoderError(f"paths must be a list of files or folders, got {shown(config.paths)}{hint}")
     rules = {"max_tries": Whole(1), "jobs": Whole(1), "suspects": Whole(1), "beam": Whole(1),
              "timeout": Number(0, above=True), "budget": Number(0, above=True), "weight": Number(0),
-             "order": OneOf(*ORDERS)}
+             "order": OneOf(*ORDERS), "full": Text(optional=True), "include_tests": Flag(), "all": Flag(),
+             "wide": Flag(), "failing_first": Flag()}
     given = {name: value for name, value in dataclasses.asdict(config).items()
              if not (value is None and name in ("timeout", "budget"))}  # None: no limit
     if found := problems(given, rules):
         raise PatchcoderError(found[0])
+
+
+def _pytest_refused(run: CommandResult) -> str | None:
+    """Why a failed run of pytest tested nothing (no test collected, every test deselected, or a usage error
+    such as a test file that does not exist), else None: no candidate can make such a command pass."""
+    lines = [line.strip(" =") for line in run.output.splitlines() if line.strip(" =")]
+    summary = lines[-1] if lines else ""  # e.g. "no tests ran in 0.01s", "3 deselected in 0.02s"
+    if run.returncode == PYTEST_NO_TESTS and re.fullmatch(r"(no tests ran|\d+ deselected)\b.* in [\d.]+s\b.*", summary):
+        return f"the test command ran no tests ({summary})"
+    usage = [line for line in lines if line.startswith("ERROR: ")]
+    if run.returncode == PYTEST_USAGE and usage:
+        return f"the test command could not run ({usage[0]})"
+    return None
 
 
 def _under(root: Path, subdir: str, path: str) -> str:

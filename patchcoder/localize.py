@@ -32,6 +32,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from patchcoder.ground.errors import UsageError
 from patchcoder.ground.languages import language_of
 from patchcoder.scratch import CommandResult, ScratchTree, command_env
 
@@ -111,9 +112,13 @@ def coverage_spectrum(tree: ScratchTree, command: str, timeout: float | None, su
     try:
         for name in ("sitecustomize.py", f"{PLUGIN}.py"):
             shutil.copy(ASSETS / name, work / name)
+        # coverage.py reads `$NAME` in its settings as a variable and splits `source` at commas: the tree is named
+        # through a link with a plain name (coverage resolves links), and a `$` of the temporary folder doubled
+        (work / "tree").symlink_to(tree.root, target_is_directory=True)
+        (work / "original").symlink_to(tree.source, target_is_directory=True)  # measured to tell what ran
         rcfile = work / "coveragerc"
-        rcfile.write_text(f"[run]\nparallel = True\ndata_file = {work / 'data' / '.coverage'}\n"
-                          f"source = {tree.root}\n", encoding="utf-8")
+        rcfile.write_text(f"[run]\nparallel = True\ndata_file = {_literal(work / 'data' / '.coverage')}\n"
+                          f"source = {_literal(work / 'tree')}, {_literal(work / 'original')}\n", encoding="utf-8")
         (work / "data").mkdir()
         env = _plugin_env(work, {
             "COVERAGE_PROCESS_START": str(rcfile),
@@ -131,6 +136,12 @@ def coverage_spectrum(tree: ScratchTree, command: str, timeout: float | None, su
             except (OSError, ValueError, KeyError, TypeError):
                 continue
         lines = _lines_by_context(work / "data", rcfile, tree.root)
+        if not any(is_project_file(path, include_tests) for path in lines) and any(
+                is_project_file(path, include_tests) for path in _lines_by_context(work / "data", rcfile, tree.source)):
+            # e.g. an editable install: a candidate written into the copy could never change what the tests run
+            raise UsageError(f"the test command runs the source files of {tree.source} itself, not those of the "
+                             "copy it runs in (an editable install, or an absolute path in the command or "
+                             "PYTHONPATH?); put the copy's own folder first, e.g. PYTHONPATH=src, and run again")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if not lines:
@@ -156,6 +167,11 @@ def coverage_spectrum(tree: ScratchTree, command: str, timeout: float | None, su
     suspects.sort(key=TIE_BREAK)
     return Localisation("coverage", suspects, len(failing_tests - {""}), len(passing_tests), run,
                         sorted(failing_tests - {""})), run
+
+
+def _literal(path: Path) -> str:
+    """`path` as a value of coverage.py's configuration file, which reads `$NAME` as a variable."""
+    return str(path).replace("$", "$$")
 
 
 def _stack_lines(stacks: dict[str, list], failing_tests: set[str], root: Path) -> dict[tuple[str, int], int]:

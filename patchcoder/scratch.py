@@ -13,6 +13,7 @@ import dataclasses
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import threading
@@ -99,6 +100,27 @@ def _is_virtualenv(path: Path) -> bool:
     return (path / "pyvenv.cfg").is_file()
 
 
+def _is_special(path: Path) -> bool:
+    """A named pipe, socket or device: not copied (copying would fail, or wait on a pipe for ever)."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode))
+
+
+def _escaping_target(path: Path, root: Path) -> str | None:
+    """Where `path`, a symbolic link with a relative target that leads out of `root`, leads (absolute), else None."""
+    try:
+        target = os.readlink(path)
+    except OSError:  # not a link
+        return None
+    if os.path.isabs(target):
+        return None
+    absolute = os.path.normpath(os.path.join(path.parent, target))
+    return None if Path(absolute).is_relative_to(root) else absolute
+
+
 class ScratchTree:
     """A disposable copy of `root` under a new temporary folder; `with` removes it."""
 
@@ -109,31 +131,40 @@ class ScratchTree:
         self._holder = Path(tempfile.mkdtemp(prefix="patchcoder-fix-", dir=parent))
         self.root = self._holder / self.source.name
         self._linked: list[Path] = []  # virtualenvs and node_modules met while copying: linked afterwards
+        self._relinked: dict[Path, str] = {}  # relative links that lead out of the tree -> their target, absolute
         try:
             shutil.copytree(self.source, self.root, symlinks=True, ignore=self._ignore)
             for folder in self._linked:
                 (self.root / folder.relative_to(self.source)).symlink_to(folder, target_is_directory=True)
+            for link, target in self._relinked.items():
+                (self.root / link.relative_to(self.source)).symlink_to(target)
         except BaseException:
             self.remove()
             raise
         self._saved: dict[Path, bytes] = {}
 
     def _ignore(self, directory: str, names: list[str]) -> set[str]:
-        """Not copied: SKIP; virtual environments and node_modules are recorded, to be linked, not copied."""
+        """Not copied: SKIP, named pipes, sockets and devices; virtual environments, node_modules and relative links
+        out of the tree are recorded, to be linked afterwards."""
         here = Path(directory)
         linked = {n for n in names if n not in SKIP and (n in LINKED or _is_virtualenv(here / n))}
         self._linked.extend(here / n for n in sorted(linked))
-        return linked | {n for n in names if n in SKIP}
+        # a relative link out of the tree (`shared -> ../shared`) would lead elsewhere from the copy: it is made
+        # absolute, to where it leads from the original
+        relinked = {n: target for n in names if n not in SKIP and n not in linked
+                    and (target := _escaping_target(here / n, self.source))}
+        self._relinked.update((here / n, target) for n, target in relinked.items())
+        return linked | set(relinked) | {n for n in names if n in SKIP or _is_special(here / n)}
 
     def write(self, relative: str, text: str) -> None:
         """Put `text` at `relative` (the original is kept for `restore`), with a new modification time."""
         path = self._path(relative)
         if path not in self._saved:
             self._saved[path] = path.read_bytes() if path.exists() else b""
-        stat = path.stat() if path.exists() else None
+        before = path.stat() if path.exists() else None
         path.write_bytes(text.encode("utf-8", "surrogateescape"))
-        if stat is not None:  # strictly later than before, whatever the clock's resolution
-            ns = max(time.time_ns(), stat.st_mtime_ns + 1_000_000)
+        if before is not None:  # strictly later than before, whatever the clock's resolution
+            ns = max(time.time_ns(), before.st_mtime_ns + 1_000_000)
             os.utime(path, ns=(ns, ns))
 
     def restore(self) -> None:

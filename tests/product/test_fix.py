@@ -207,7 +207,9 @@ def test_a_test_command_that_cannot_run_is_a_usage_error_before_any_search(tmp_p
 
 
 @pytest.mark.parametrize("option, value", [("order", "bogus"), ("jobs", 0), ("max_tries", -1), ("beam", 0),
-                                           ("timeout", 0.0), ("budget", -5.0), ("suspects", 1.5), ("weight", -1.0)])
+                                           ("timeout", 0.0), ("budget", -5.0), ("suspects", 1.5), ("weight", -1.0),
+                                           ("paths", "geometry.py"), ("paths", [None]), ("include_tests", "no"),
+                                           ("full", 3)])
 def test_repairer_fix_refuses_a_bad_setting_before_running_anything(tmp_path, fixer, option, value):
     root = project(tmp_path / "proj", tests="import pathlib\npathlib.Path('ran').write_text('1')\n")
     with pytest.raises(PatchcoderError, match=f"^{option} must be"):
@@ -215,3 +217,26 @@ def test_repairer_fix_refuses_a_bad_setting_before_running_anything(tmp_path, fi
     assert not (root / "ran").exists()  # the test command never ran
     with pytest.raises(PatchcoderError, match="^test must be a shell command"):
         Repairer.load(fixer).fix(root, test="  ")
+
+
+def test_the_time_out_applies_to_the_first_run_too(tmp_path, fixer):
+    root = project(tmp_path / "proj")
+    started = time.perf_counter()
+    with pytest.raises(PatchcoderError, match=r"did not finish within the time-out \(1 s\) .*nothing was tried"):
+        Repairer.load(fixer).fix(root, test="sleep 60", timeout=1.0)
+    assert time.perf_counter() - started < 30
+    with pytest.raises(PatchcoderError, match=r"within the budget \(1 s\)"):  # the smaller of the two
+        Repairer.load(fixer).fix(root, test="sleep 60", timeout=30.0, budget=1.0)
+
+
+def test_a_pytest_run_that_tests_nothing_is_an_error_before_any_search(tmp_path, fixer):
+    root = project(tmp_path / "proj")
+    (root / "test_geometry.py").unlink()  # no test at all
+    repairer = Repairer.load(fixer)
+    with pytest.raises(PatchcoderError, match=r"^the test command ran no tests \(no tests ran in .*nothing was tried"):
+        repairer.fix(root, test=PYTEST, paths=["geometry.py"])
+    project(root)
+    with pytest.raises(PatchcoderError, match=r"ran no tests \(1 deselected in "):
+        repairer.fix(root, test=PYTEST + " -k nothing", paths=["geometry.py"])
+    with pytest.raises(PatchcoderError, match=r"could not run \(ERROR: file or directory not found: nosuch.py\)"):
+        repairer.fix(root, test=PYTEST + " nosuch.py", paths=["geometry.py"])

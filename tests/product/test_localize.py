@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import stat
 import subprocess
 import sys
 import time
@@ -13,6 +15,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
+from patchcoder.ground.errors import UsageError
 from patchcoder.localize import (
     all_lines,
     changed_lines,
@@ -99,6 +102,36 @@ def test_scratch_tree_copies_links_and_restores_without_touching_the_original(tm
     assert digest(root) == before
 
 
+def test_a_relative_link_out_of_the_tree_leads_where_it_does_from_the_original(tmp_path):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "consts.py").write_text("VALUE = 6\n")
+    root = make_project(tmp_path / "proj")
+    (root / "shared").symlink_to("../shared")  # a monorepo's common code
+    (root / "pkg" / "same.py").symlink_to("stats.py")  # a link inside the tree stays relative
+    before = digest(root)
+    with ScratchTree(root) as tree:
+        assert (tree.root / "shared" / "consts.py").read_text() == "VALUE = 6\n"
+        assert (tree.root / "shared").resolve() == (tmp_path / "shared").resolve()
+        assert os.readlink(tree.root / "pkg" / "same.py") == "stats.py"
+        with pytest.raises(Exception, match="outside"):
+            tree.write("shared/consts.py", "VALUE = 7\n")
+    assert digest(root) == before and (tmp_path / "shared" / "consts.py").read_text() == "VALUE = 6\n"
+
+
+def test_a_named_pipe_or_socket_in_the_tree_is_left_out_of_the_copy(tmp_path):
+    root = make_project(tmp_path / "proj")
+    os.mkfifo(root / "pipe")  # copying it would fail (or wait for a writer)
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(root / "pkg" / "dev.sock"))  # a dev server's socket
+    try:
+        with ScratchTree(root) as tree:
+            assert (tree.root / "pkg" / "stats.py").read_text() == STATS
+            assert not (tree.root / "pipe").exists() and not (tree.root / "pkg" / "dev.sock").exists()
+    finally:
+        server.close()
+    assert stat.S_ISFIFO((root / "pipe").lstat().st_mode)
+
+
 def test_a_timed_out_command_and_everything_it_started_are_killed(tmp_path):
     marker = f"patchcoder-test-{uuid.uuid4().hex}"
     command = (f"{sys.executable} -c 'import time; time.sleep(60)' {marker} & "
@@ -158,6 +191,24 @@ def test_coverage_survives_a_command_that_sets_its_own_pythonpath(tmp_path, monk
     assert run.returncode == 1
     assert found is not None and (found.failed, found.passed) == (2, 1)
     assert ("pkg/stats.py", 3) in {(s.path, s.line) for s in found.suspects if s.score == 1.0}
+
+
+@pytest.mark.parametrize("name", ["a$HOME", "a,b"])
+def test_coverage_of_a_tree_whose_name_coverage_would_misread(tmp_path, name):
+    # coverage.py reads `$HOME` in its settings as a variable and splits a list at commas
+    root = make_project(tmp_path / name)
+    with ScratchTree(root) as tree:
+        found, run = coverage_spectrum(tree, PYTEST, timeout=120)
+    assert run.returncode == 1 and found is not None and found.method == "coverage"
+    assert ("pkg/stats.py", 3) in {(s.path, s.line) for s in found.suspects}
+
+
+def test_tests_that_run_the_original_files_not_the_copys_are_named(tmp_path):
+    # as with an editable install: a candidate written into the copy could never change the outcome
+    root = make_project(tmp_path / "proj")
+    (root / "tests" / "conftest.py").write_text(f"import sys\nsys.path.insert(0, {str(root)!r})\n")
+    with ScratchTree(root) as tree, pytest.raises(UsageError, match="runs the source files of .*proj itself"):
+        coverage_spectrum(tree, PYTEST, timeout=120)
 
 
 def test_a_command_that_runs_no_python_gives_no_spectrum_and_the_fallbacks_apply(tmp_path, new_repo):

@@ -46,15 +46,20 @@ def compiles(data: bytes) -> bool:
 
 
 class Checker:
-    """`parses(rewrite.code)`, made cheap for many rewrites of one source: tree-sitter reparses incrementally
-    from the original's tree, and Python compiles only the top-level statement (it starts at column 0, so it
-    compiles alone) that holds the change: 4× cheaper than both whole-file checks on a sample of stdlib modules,
-    more on large files (benchmarks/synth.py)."""
+    """`parses(rewrite.code)`, made cheap for many rewrites of one source. In Python a top-level statement starts
+    at column 0 and parses alone, so a rewrite inside one is checked on that statement only: tree-sitter parses it
+    and the compiler compiles it, which costs the statement's length rather than the file's (tree-sitter's
+    incremental reparse does not help here: after an edit, the Python grammar's indentation scanner makes it
+    reparse about the whole file). Other rewrites, and other languages, reparse incrementally from the original's
+    tree and, for Python, compile the whole text. The same answers as `parses` on the whole rewritten text (tested
+    rewrite by rewrite); benchmarks/synth.py measures the cost."""
 
     def __init__(self, source: bytes, tree, parser, language: str):
         self.source, self.tree, self.parser, self.language = source, tree, parser, language
         self.starts = line_starts(source)
-        self.top = [(c.start_byte, c.end_byte) for c in tree.root_node.children]
+        # each top-level statement with what follows it up to the next one (blank lines, comments, a `;`)
+        starts = [c.start_byte for c in tree.root_node.children]
+        self.top = list(zip(starts, [*starts[1:], len(source)][:len(starts)], strict=True))  # none in an empty file
 
     def _point(self, offset: int, text: bytes = b"", base: int = 0) -> tuple[int, int]:
         if not text:
@@ -66,8 +71,26 @@ class Checker:
             return row + newlines, len(text) - text.rfind(b"\n") - 1
         return row, column + len(text)
 
+    def _statement(self, rewrite: Rewrite) -> tuple[int, int] | None:
+        """The bytes of the top-level statement that holds all of `rewrite`, with what follows it up to the next
+        statement, if the line the rewrite ends on ends before that next statement, which begins a line of its own
+        (else the rewritten text could run into it: the whole file is checked)."""
+        i = bisect.bisect_right(self.top, (rewrite.start, float("inf"))) - 1
+        if i < 0:
+            return None
+        start, end = self.top[i]
+        if not start <= rewrite.start or b"\n" not in self.source[rewrite.end:end]:
+            return None
+        if end < len(self.source) and self.source[end - 1:end] != b"\n":
+            return None
+        return start, end
+
     def parses(self, rewrite: Rewrite) -> bool:
         text = rewrite.text.encode()
+        if self.language == "python" and (span := self._statement(rewrite)) is not None:
+            start, end = span
+            chunk = self.source[start:rewrite.start] + text + self.source[rewrite.end:end]
+            return not self.parser.parse(chunk).root_node.has_error and compiles(chunk)
         new = self.source[:rewrite.start] + text + self.source[rewrite.end:]
         tree = self.tree.copy()
         new_end = rewrite.start + len(text)
@@ -75,11 +98,4 @@ class Checker:
                   self._point(new_end, text, rewrite.start))
         if self.parser.parse(new, tree).root_node.has_error:
             return False
-        if self.language != "python":
-            return True
-        chunk = new
-        i = bisect.bisect_right(self.top, (rewrite.start, float("inf"))) - 1
-        if i >= 0 and self.top[i][0] <= rewrite.start and rewrite.end <= self.top[i][1]:
-            start, end = self.top[i]
-            chunk = new[start:end + len(text) - (rewrite.end - rewrite.start)]
-        return compiles(chunk)
+        return self.language != "python" or compiles(new)

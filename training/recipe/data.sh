@@ -7,7 +7,7 @@
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh            # everything
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh realfix    # one step
 #
-# Steps (in order): mine split heldout realfix packages synth evalsynth clean evalmore evalfresh evalfresh2; stagedata (one stage's data, by
+# Steps (in order): mine split heldout realfix packages synth evalsynth clean evalmore evalfresh evalfresh2 evalfresh3; stagedata (one stage's data, by
 # variables: see the step) is not among the defaults. Mirror paths come from
 # variables: MIRROR_<owner>_<name> (non-alphanumerics as _), default $MIRRORS/<owner>+<name>/repo.
 # Not done here: tokenizing (waits for the "no change" examples) and training.
@@ -241,8 +241,27 @@ step_evalfresh2() {
     --jobs "$JOBS" --no-progress
 }
 
+# 6f. (session 19) A third: seed 4 over synth-valid-fresh2's files, and five more packages never mined, installed or
+#    trained on (FRESH3_TREES; none of their non-empty files byte-identical to a file of pkgs/).
+FRESH3_TREES=(martinblech/xmltodict:xmltodict.py dbader/schedule:schedule un33k/python-slugify:slugify
+              keleshev/schema:schema jaraco/inflect:inflect)
+step_evalfresh3() {
+  local fresh2="$DATA/src/valid-fresh2" fresh3="$DATA/src/valid-fresh3" spec repo sub name tmp
+  [ -d "$fresh2" ] || { echo "no $fresh2: run the evalfresh2 step first" >&2; exit 1; }
+  rm -rf "$fresh3" && mkdir -p "$fresh3" && cp -r "$fresh2/." "$fresh3/"
+  for spec in "${FRESH3_TREES[@]}"; do
+    repo=${spec%%:*}; sub=${spec#*:}; name=$(basename "$sub" .py); tmp=$(mktemp -d)
+    git --git-dir="$(mirror "$repo")" archive HEAD "$sub" | tar -x -C "$tmp"
+    mkdir -p "$fresh3/$name"
+    if [ -d "$tmp/$sub" ]; then cp -r "$tmp/$sub/." "$fresh3/$name/"; else cp "$tmp/$sub" "$fresh3/$name/"; fi
+    rm -rf "$tmp"
+  done
+  $PATCHCODER synth --per-package "$fresh3" --evaluation-set --seed 4 --per-file 8 --out "$DATA/synth-valid-fresh3" \
+    --jobs "$JOBS" --no-progress
+}
+
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth clean evalmore evalfresh evalfresh2)
+[ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth clean evalmore evalfresh evalfresh2 evalfresh3)
 for s in "${steps[@]}"; do
   echo "== $s" >&2
   "step_$s"

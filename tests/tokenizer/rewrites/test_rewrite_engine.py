@@ -125,6 +125,26 @@ def test_property_injected_bugs_parse_and_invert(path, seed):
         assert tail <= 0 or old_lines[-tail:] == new_lines[-tail:]
 
 
+@pytest.mark.parametrize("module", ["textwrap.py", "bisect.py", "colorsys.py", "shlex.py"])
+def test_the_rewrite_checker_answers_as_parsing_the_whole_rewritten_file(module):
+    """The checker reads only the top-level statement a Python rewrite is in: its answer is the whole file's,
+    for rewrites that parse and for ones broken in ways that reach past the statement (an open bracket or
+    string, a block opened, a dedent, a line continued)."""
+    code = (STDLIB / module).read_text(encoding="utf-8") + "x = 1; y = [x,\n  2]\n@dec\ndef g(): return y\n"
+    every = enumerate_rewrites(code, "python", check=False)
+    every = every[::max(1, len(every) // 150)]
+    tails = ("(", '"""', ":\n", "\n  z = 1\n", "\\\n")
+    broken = [dataclasses.replace(r, text=r.text + tail) for r in every[:40] for tail in tails]
+    checker = rewrite_checker(code, "python")
+    verdicts = [(checker(r), parses(r.code)) for r in every + broken]
+    assert [r for r, (mine, whole) in zip(every + broken, verdicts, strict=True) if mine != whole] == []
+    assert {mine for mine, _ in verdicts} == {True, False}
+
+
+def test_the_rewrite_checker_of_an_empty_file():
+    assert rewrite_checker("", "python") is not None and enumerate_rewrites("", "python", check=True) == []
+
+
 def test_the_rewrite_checker_keeps_exactly_what_check_true_keeps():
     code = inspect.getsource(textwrap.TextWrapper)  # real code
     every = enumerate_rewrites(code, "python", check=False)
