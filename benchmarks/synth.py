@@ -1,6 +1,7 @@
 """Synthetic-bug generation cost: where the time of `patchcoder synth` goes, and what the rewrite checker saves.
 
     python benchmarks/synth.py [--files 150] [--per-file 4] [--repeats 3] [--seed 0]
+    python benchmarks/synth.py --long FILE [--repeats 3]   # every rewrite of one (long) file, both checkers
 
 On a sample of standard-library modules (the same files in every round, rounds interleaved so that machine
 noise hits every measurement alike), per round:
@@ -36,7 +37,11 @@ def main() -> None:
     parser.add_argument("--per-file", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--long", metavar="FILE", help="instead: check every rewrite of FILE (what ranking a long "
+                        "file asks) with the incremental checker and today's, rounds interleaved")
     args = parser.parse_args()
+    if args.long:
+        return _long(Path(args.long), args.repeats)
 
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     candidates = sorted(p for p in stdlib.glob("*.py") if p.stat().st_size <= 200_000)
@@ -103,6 +108,27 @@ def main() -> None:
     print(f"ratio whole-file / incremental check: {median['whole_file_check'] / check_incremental:.1f}x; "
           f"whole-file / statement: {median['whole_file_check'] / check_statement:.1f}x; "
           f"incremental / statement: {check_incremental / check_statement:.1f}x")
+
+
+def _long(path: Path, repeats: int) -> None:
+    from patchcoder.tokenizer import rewrites
+
+    code = path.read_text(encoding="utf-8")
+    checker = rewrites.analyse(code, "python").checker
+    top = [(c.start_byte, c.end_byte) for c in checker.tree.root_node.children]
+    every = rewrites.enumerate_rewrites(code, "python", check=False)
+    times: dict[str, list[float]] = {"incremental": [], "statement": []}
+    verdicts = {}
+    for _ in range(repeats):
+        for name, check in (("incremental", lambda r: _incremental(checker, top, r)), ("statement", checker.parses)):
+            start = time.process_time()
+            verdicts[name] = [check(r) for r in every]
+            times[name].append(time.process_time() - start)
+    assert verdicts["incremental"] == verdicts["statement"]
+    inc, st = (statistics.median(times[n]) for n in ("incremental", "statement"))
+    print(f"{path.name}: {code.count(chr(10)):,} lines, {len(every):,} rewrites ({sum(verdicts['statement']):,} parse), "
+          f"{repeats} rounds, CPU seconds (median): incremental {inc:.2f} s ({1e3 * inc / len(every):.2f} ms each), "
+          f"statement {st:.2f} s ({1e3 * st / len(every):.2f} ms each); ratio {inc / st:.1f}x")
 
 
 def _incremental(checker, top: list[tuple[int, int]], rewrite) -> bool:
