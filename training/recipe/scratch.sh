@@ -8,6 +8,7 @@
 #
 #   SEED=40 NAME=scratchR1 bash training/recipe/scratch.sh                          # start
 #   SEED=40 NAME=scratchR1 bash training/recipe/scratch.sh --resume runs/scratchR1  # continue it
+#   SEED=40 NAME=scratchR1n RANK_WEIGHT=0 bash training/recipe/scratch.sh          # without the ranking loss
 #
 # Checkpoints every 100 steps under runs/NAME; the export lands in runs/NAME/final when the schedule ends
 # (`patchcoder train --export runs/NAME --out DIR` exports the newest checkpoint before that).
@@ -35,6 +36,6 @@ exec patchcoder train --preset default --set model.loops="${LOOPS:-1}" "${args[@
   --valid "$valid" --rank-valid "cand256${valid#tok256}" \
   --set data.seq_len=256 --set optim.batch_size=32 --set optim.lr="${LR:-1e-3}" --set optim.warmup_steps=100 \
   --set optim.max_steps="${MAX_STEPS:-8000}" --set run.checkpoint_every=100 --set run.eval_every=250 \
-  --set run.eval_batches=5 --set optim.rank_weight=1 --set optim.rank_temperature=0.3 \
+  --set run.eval_batches=5 --set optim.rank_weight="${RANK_WEIGHT:-1}" --set optim.rank_temperature=0.3 \
   --set optim.rank_batch=8 --set data.rank_len=512 --seed "${SEED:?set SEED}" --out "runs/${NAME:?set NAME}" \
   --no-progress "$@"
