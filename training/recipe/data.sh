@@ -199,24 +199,29 @@ step_evalmore() {
     --jobs "$JOBS" --no-progress
 }
 
+add_trees() {  # DEST OWNER/NAME:PATH...: each PATH (a folder or a .py file) of its mirror's HEAD into DEST/<its name>
+  local dest=$1 spec repo sub name tmp; shift
+  for spec in "$@"; do
+    repo=${spec%%:*}; sub=${spec#*:}; name=$(basename "$sub" .py); tmp=$(mktemp -d)
+    git --git-dir="$(mirror "$repo")" archive HEAD "$sub" | tar -x -C "$tmp"
+    mkdir -p "$dest/$name"
+    if [ -d "$tmp/$sub" ]; then cp -r "$tmp/$sub/." "$dest/$name/"; else cp "$tmp/$sub" "$dest/$name/"; fi
+    rm -rf "$tmp"
+  done
+}
+
 # 6d. (session 17) A fresh validation set for the next shipping decision, made before any model was read on it:
 #    new bugs (seed 2) in the files of synth-valid-wide and synth-valid-more, and bugs in five more packages never
 #    mined, installed or trained on (FRESH_TREES; none of their files byte-identical to a file of pkgs/).
 FRESH_TREES=(python-humanize/humanize:src/humanize jazzband/prettytable:src/prettytable r1chardj0n3s/parse:parse.py
              astanin/python-tabulate:tabulate grantjenks/python-sortedcontainers:src/sortedcontainers)
 step_evalfresh() {
-  local fresh="$DATA/src/valid-fresh" spec repo sub name tmp
+  local fresh="$DATA/src/valid-fresh"
   for d in "$DATA/src/valid-wide" "$DATA/src/valid-more"; do
     [ -d "$d" ] || { echo "no $d: run the evalsynth and evalmore steps first" >&2; exit 1; }
   done
   rm -rf "$fresh" && mkdir -p "$fresh" && cp -r "$DATA/src/valid-wide/." "$DATA/src/valid-more/." "$fresh/"
-  for spec in "${FRESH_TREES[@]}"; do
-    repo=${spec%%:*}; sub=${spec#*:}; name=$(basename "$sub" .py); tmp=$(mktemp -d)
-    git --git-dir="$(mirror "$repo")" archive HEAD "$sub" | tar -x -C "$tmp"
-    mkdir -p "$fresh/$name"
-    if [ -d "$tmp/$sub" ]; then cp -r "$tmp/$sub/." "$fresh/$name/"; else cp "$tmp/$sub" "$fresh/$name/"; fi
-    rm -rf "$tmp"
-  done
+  add_trees "$fresh" "${FRESH_TREES[@]}"
   $PATCHCODER synth --per-package "$fresh" --evaluation-set --seed 2 --per-file 8 --out "$DATA/synth-valid-fresh" \
     --jobs "$JOBS" --no-progress
 }
@@ -228,15 +233,10 @@ step_evalfresh() {
 FRESH2_TREES=(Suor/funcy:funcy mahmoud/glom:glom tkem/cachetools:src/cachetools jab/bidict:bidict
               erikrose/parsimonious:parsimonious jmespath/jmespath.py:jmespath)
 step_evalfresh2() {
-  local fresh="$DATA/src/valid-fresh" fresh2="$DATA/src/valid-fresh2" spec repo sub name tmp
+  local fresh="$DATA/src/valid-fresh" fresh2="$DATA/src/valid-fresh2"
   [ -d "$fresh" ] || { echo "no $fresh: run the evalfresh step first" >&2; exit 1; }
   rm -rf "$fresh2" && mkdir -p "$fresh2" && cp -r "$fresh/." "$fresh2/"
-  for spec in "${FRESH2_TREES[@]}"; do
-    repo=${spec%%:*}; sub=${spec#*:}; name=$(basename "$sub" .py); tmp=$(mktemp -d)
-    git --git-dir="$(mirror "$repo")" archive HEAD "$sub" | tar -x -C "$tmp"
-    mkdir -p "$fresh2/$name" && cp -r "$tmp/$sub/." "$fresh2/$name/"
-    rm -rf "$tmp"
-  done
+  add_trees "$fresh2" "${FRESH2_TREES[@]}"
   $PATCHCODER synth --per-package "$fresh2" --evaluation-set --seed 3 --per-file 8 --out "$DATA/synth-valid-fresh2" \
     --jobs "$JOBS" --no-progress
 }
@@ -246,16 +246,10 @@ step_evalfresh2() {
 FRESH3_TREES=(martinblech/xmltodict:xmltodict.py dbader/schedule:schedule un33k/python-slugify:slugify
               keleshev/schema:schema jaraco/inflect:inflect)
 step_evalfresh3() {
-  local fresh2="$DATA/src/valid-fresh2" fresh3="$DATA/src/valid-fresh3" spec repo sub name tmp
+  local fresh2="$DATA/src/valid-fresh2" fresh3="$DATA/src/valid-fresh3"
   [ -d "$fresh2" ] || { echo "no $fresh2: run the evalfresh2 step first" >&2; exit 1; }
   rm -rf "$fresh3" && mkdir -p "$fresh3" && cp -r "$fresh2/." "$fresh3/"
-  for spec in "${FRESH3_TREES[@]}"; do
-    repo=${spec%%:*}; sub=${spec#*:}; name=$(basename "$sub" .py); tmp=$(mktemp -d)
-    git --git-dir="$(mirror "$repo")" archive HEAD "$sub" | tar -x -C "$tmp"
-    mkdir -p "$fresh3/$name"
-    if [ -d "$tmp/$sub" ]; then cp -r "$tmp/$sub/." "$fresh3/$name/"; else cp "$tmp/$sub" "$fresh3/$name/"; fi
-    rm -rf "$tmp"
-  done
+  add_trees "$fresh3" "${FRESH3_TREES[@]}"
   $PATCHCODER synth --per-package "$fresh3" --evaluation-set --seed 4 --per-file 8 --out "$DATA/synth-valid-fresh3" \
     --jobs "$JOBS" --no-progress
 }
