@@ -232,12 +232,14 @@ step_evalfresh() {
 #    read on it; a synthetic bug that does not fit one window is left out by the evaluation (build_cases).
 FRESH2_TREES=(Suor/funcy:funcy mahmoud/glom:glom tkem/cachetools:src/cachetools jab/bidict:bidict
               erikrose/parsimonious:parsimonious jmespath/jmespath.py:jmespath)
-step_evalfresh2() {
-  local fresh="$DATA/src/valid-fresh" fresh2="$DATA/src/valid-fresh2"
-  [ -d "$fresh" ] || { echo "no $fresh: run the evalfresh step first" >&2; exit 1; }
-  rm -rf "$fresh2" && mkdir -p "$fresh2" && cp -r "$fresh/." "$fresh2/"
-  add_trees "$fresh2" "${FRESH2_TREES[@]}"
-  $PATCHCODER synth --per-package "$fresh2" --evaluation-set --seed 3 --per-file 8 --out "$DATA/synth-valid-fresh2" \
+step_evalfresh2() { fresh_set valid-fresh valid-fresh2 3 "${FRESH2_TREES[@]}"; }
+
+fresh_set() {  # FROM TO SEED TREES...: src/FROM's files and TREES into src/TO, then synth-TO's bugs with SEED
+  local from="$DATA/src/$1" to="$DATA/src/$2" seed=$3; shift 3
+  [ -d "$from" ] || { echo "no $from: make that set first" >&2; exit 1; }
+  rm -rf "$to" && mkdir -p "$to" && cp -r "$from/." "$to/"
+  add_trees "$to" "$@"
+  $PATCHCODER synth --per-package "$to" --evaluation-set --seed "$seed" --per-file 8 --out "$DATA/synth-${to##*/}" \
     --jobs "$JOBS" --no-progress
 }
 
@@ -245,14 +247,7 @@ step_evalfresh2() {
 #    trained on (FRESH3_TREES; none of their non-empty files byte-identical to a file of pkgs/).
 FRESH3_TREES=(martinblech/xmltodict:xmltodict.py dbader/schedule:schedule un33k/python-slugify:slugify
               keleshev/schema:schema jaraco/inflect:inflect)
-step_evalfresh3() {
-  local fresh2="$DATA/src/valid-fresh2" fresh3="$DATA/src/valid-fresh3"
-  [ -d "$fresh2" ] || { echo "no $fresh2: run the evalfresh2 step first" >&2; exit 1; }
-  rm -rf "$fresh3" && mkdir -p "$fresh3" && cp -r "$fresh2/." "$fresh3/"
-  add_trees "$fresh3" "${FRESH3_TREES[@]}"
-  $PATCHCODER synth --per-package "$fresh3" --evaluation-set --seed 4 --per-file 8 --out "$DATA/synth-valid-fresh3" \
-    --jobs "$JOBS" --no-progress
-}
+step_evalfresh3() { fresh_set valid-fresh2 valid-fresh3 4 "${FRESH3_TREES[@]}"; }
 
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth clean evalmore evalfresh evalfresh2 evalfresh3)
