@@ -4,6 +4,7 @@ accepts it; `Checker` answers for many rewrites of one source cheaply."""
 from __future__ import annotations
 
 import bisect
+import itertools
 import warnings
 
 from patchcoder.ground.errors import PatchcoderError
@@ -62,8 +63,7 @@ class Checker:
         self.source, self.tree, self.parser, self.language = source, tree, parser, language
         self.starts = line_starts(source)
         # each top-level statement with what follows it up to the next one (blank lines, comments, a `;`)
-        starts = [c.start_byte for c in tree.root_node.children]
-        self.top = list(zip(starts, [*starts[1:], len(source)][:len(starts)], strict=True))  # none in an empty file
+        self.top = list(itertools.pairwise([*(c.start_byte for c in tree.root_node.children), len(source)]))
 
     def _point(self, offset: int, text: bytes = b"", base: int = 0) -> tuple[int, int]:
         if not text:
