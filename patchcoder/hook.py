@@ -69,7 +69,7 @@ def install(mode: str, timeout: float, min_score: float | None, checkpoint: str 
     hooks.mkdir(parents=True, exist_ok=True)
     hook = hooks / "pre-commit"
     if _foreign(hook):  # a symbolic link is never ours: writing through it would write where it points
-        if (hooks / CHAINED).exists() or (hooks / CHAINED).is_symlink():
+        if os.path.lexists(hooks / CHAINED):
             raise PatchcoderError(f"{hook} exists and {hooks / CHAINED} too; move one of them away first")
         hook.rename(hooks / CHAINED)
     args = ["hook", "run", "--mode", mode, "--timeout", str(timeout)]
@@ -111,7 +111,7 @@ def uninstall(cwd=".") -> bool:
     if not hook.exists() or _foreign(hook):
         return False
     hook.unlink()
-    if (hooks / CHAINED).exists() or (hooks / CHAINED).is_symlink():  # a chained link, even a broken one
+    if os.path.lexists(hooks / CHAINED):  # a chained link, even a broken one
         (hooks / CHAINED).rename(hook)
     return True
 
@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         hook = install(args.mode, args.timeout, args.min_score, args.checkpoint)
         chained = hook.with_name(CHAINED)
         kept = f"; the hook that was there is kept as {chained.name} and runs first" \
-            if chained.exists() or chained.is_symlink() else ""
+            if os.path.lexists(chained) else ""
         stderr().print(escape(f"installed {hook} ({args.mode} mode, {args.timeout:g} s budget){kept}"), soft_wrap=True)
         return 0
     if args.action == "uninstall":
