@@ -11,7 +11,8 @@ Writes stay inside the work tree the file was named in and go to the file itself
 written through to its target only when that target is inside the same work tree (else refused), and
 is never replaced; the file keeps its mode, owner and hard links (`atomic_write(keep_file=True)`).
 Symbolic links and submodules among the changes are skipped with a note (their change is a link or a
-commit, not code).
+commit, not code), and so is an untracked folder that is a virtual environment or holds more than
+MAX_UNTRACKED files of code (left out of .gitignore, it is not yours to repair).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pygit2
@@ -29,6 +31,7 @@ from patchcoder.ground.languages import language_of
 
 MAX_FILE_BYTES = 1_000_000
 MAX_LINES = 5_000  # lines read by the model per file (a whole file, or the span of its changes): ~1 minute here
+MAX_UNTRACKED = 100  # files of code in one untracked folder beyond which it is not read (a build folder, node_modules)
 
 
 @dataclasses.dataclass
@@ -174,8 +177,11 @@ def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list
     found = []
     modes = pygit2.enums.FileMode
     root = Path(repo.workdir).resolve()
-    for patch in diff:
-        delta = patch.delta
+    bulky = (lambda path: False) if staged else _bulky_untracked(repo, tree, diff, root, notes)
+    for i, delta in enumerate(diff.deltas):
+        if bulky(delta.new_file.path):
+            continue  # not even its patch is made: that reads the file
+        patch = diff[i]
         side = delta.new_file  # both diffs run from the base tree (old) to the index or work tree (new)
         path = side.path
         if delta.status_char() == "D":
@@ -214,6 +220,35 @@ def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list
         focus = (max(0, min(a for a, _ in touched)), max(0, max(b for _, b in touched))) if touched else None
         found.append(Target(path, root / path, text, focus, repo, root, staged))
     return found
+
+
+def _bulky_untracked(repo: pygit2.Repository, tree: pygit2.Tree, diff: pygit2.Diff, root: Path,
+                     notes: list[str]) -> Callable[[str], bool]:
+    """Which untracked files not to read: those in an untracked folder that is a virtual environment (it holds a
+    pyvenv.cfg) or holds more than MAX_UNTRACKED untracked files of code (a build folder, node_modules), each
+    such folder with a note. A file in the index is never one of them (`git add -N` marks a file without staging
+    its content). A diff from a tree ignores the index: new files it calls untracked may be staged."""
+    folders = [p.delta.new_file.path for p in tree.diff_to_workdir(flags=pygit2.enums.DiffOption.INCLUDE_UNTRACKED)
+               if p.delta.status == pygit2.enums.DeltaStatus.UNTRACKED and p.delta.new_file.path.endswith("/")]
+    if not folders:
+        return lambda path: False
+    indexed = {entry.path for entry in repo.index}
+    code = [d.new_file.path for d in diff.deltas if d.status == pygit2.enums.DeltaStatus.UNTRACKED
+            and d.new_file.path not in indexed and language_of(d.new_file.path) is not None]
+    bulky = []
+    for folder in folders:
+        count = sum(path.startswith(folder) for path in code)
+        if (root / folder / "pyvenv.cfg").is_file():
+            why = "a virtual environment"
+        elif count > MAX_UNTRACKED:
+            why = f"more than {MAX_UNTRACKED} to read"
+        else:
+            continue
+        bulky.append(folder)
+        notes.append(f"{folder}: skipped, an untracked folder with {count:,} file{'s' if count != 1 else ''} of code "
+                     f"({why}): add it to .gitignore, or `git add -N` the files in it to look at")
+    prefixes = tuple(bulky)
+    return lambda path: path.startswith(prefixes) and path not in indexed
 
 
 def staged_index(repo: pygit2.Repository) -> pygit2.Index:

@@ -342,3 +342,37 @@ def test_a_file_whose_mode_alone_changed_has_no_changes_to_look_at(work, fixer):
             _git(work, "add", "geometry.py")
         result = _suggest(work, fixer, *args)
         assert result.returncode == 0 and "no suggestion (0 files looked at)" in result.stderr, result.stderr
+
+
+def test_an_untracked_virtual_environment_or_build_folder_is_not_read(work):
+    """Untracked files are your changes, but not a whole virtual environment or build folder left out of
+    .gitignore: each such folder gets one note (with what to do), and the rest is still looked at."""
+    from patchcoder.suggest import MAX_UNTRACKED
+
+    (work / ".venv" / "lib").mkdir(parents=True)
+    (work / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (work / ".venv" / "lib" / "six.py").write_text(BUGGY)
+    (work / "build" / "lib").mkdir(parents=True)
+    for i in range(MAX_UNTRACKED + 2):
+        (work / "build" / "lib" / f"m{i}.py").write_text(f"x = {i}\n")
+    (work / "build" / "README").write_text("not code\n")
+    (work / "newpkg").mkdir()
+    for i in range(3):
+        (work / "newpkg" / f"n{i}.py").write_text(f"y = {i}\n")
+    notes: list[str] = []
+    found, _ = targets([], cwd=work, notes=notes)
+    assert sorted(t.path for t in found) == ["geometry.py", "newpkg/n0.py", "newpkg/n1.py", "newpkg/n2.py"]
+    assert (".venv/: skipped, an untracked folder with 1 file of code (a virtual environment): add it to "
+            ".gitignore, or `git add -N` the files in it to look at") in notes
+    assert f"build/: skipped, an untracked folder with {MAX_UNTRACKED + 2} files of code (more than {MAX_UNTRACKED} " \
+           "to read): add it to .gitignore, or `git add -N` the files in it to look at" in notes
+    _git(work, "add", "-N", "build/lib/m7.py")  # marked: the marked file is read, the rest still is not
+    _git(work, "add", "newpkg/n0.py")  # a staged new file is not untracked (a diff from HEAD's tree calls it so)
+    notes = []
+    found, _ = targets([], cwd=work, notes=notes)
+    assert sorted(t.path for t in found) == ["build/lib/m7.py", "geometry.py", "newpkg/n0.py", "newpkg/n1.py",
+                                             "newpkg/n2.py"]
+    assert any(f"build/: skipped, an untracked folder with {MAX_UNTRACKED + 1} files of code" in n for n in notes)
+    (work / ".venv" / "pyvenv.cfg").unlink()  # no longer a virtual environment, and one file: read
+    found, _ = targets([], cwd=work, notes=[])
+    assert ".venv/lib/six.py" in [t.path for t in found]
