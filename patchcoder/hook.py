@@ -5,7 +5,8 @@ expanded as git does, the main repository's hooks folder from a linked worktree)
 that is not ours is kept and chained (renamed to pre-commit.before-patchcoder and run first), and put
 back by uninstall. run checks the content being committed within a time budget: warn mode prints
 suggestions and lets the commit through; strict mode blocks it when a suggestion scores at least
---min-score. The hook never blocks a commit because of its own failure or time-out (a missing
+--min-score; a file of code it could not check (too long, not UTF-8, ...) is named, and does not block. The
+hook never blocks a commit because of its own failure or time-out (a missing
 interpreter, a patchcoder that does not load, a crash): it says so in one line and the commit goes
 ahead — in strict mode too, since it cannot tell its failure from a bug. Its processes never import
 code from the repository they check (see START).
@@ -26,6 +27,11 @@ from patchcoder.ground.argtypes import positive_seconds, score
 from patchcoder.ground.errors import PatchcoderError, UsageError
 
 MARKER = "# patchcoder pre-commit hook"
+# The notes of `suggest` a commit would get every time, for files with no code to check (or none rank mode can
+# check): not passed on. The others name a file of code left unchecked (too long, too large, not UTF-8, unmerged)
+# and are: the commit goes ahead either way, but not in silence.
+QUIET_SKIPS = ("not a recognised programming language", "binary", "a symbolic link", "a submodule")
+QUIET = ": rank mode has no candidate rewrites for "
 CHAINED = "pre-commit.before-patchcoder"
 
 
@@ -129,6 +135,9 @@ def check(mode: str, timeout: float, min_score: float | None, checkpoint: str | 
     except subprocess.TimeoutExpired:
         say(f"patchcoder hook: no check, it took longer than {timeout:g} s (the commit goes ahead)")
         return 0
+    if result.returncode in (0, 1):
+        for note in unchecked(result.stderr):
+            say(f"patchcoder hook: {note}")
     if result.returncode == 0:
         return 0
     reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else f"exit {result.returncode}"
@@ -149,6 +158,19 @@ def check(mode: str, timeout: float, min_score: float | None, checkpoint: str | 
             "--no-verify")
         return 1
     return 0
+
+
+def unchecked(stderr: str) -> list[str]:
+    """The notes in `suggest`'s error output that say a file of code was not checked (all but the quiet ones)."""
+    out = []
+    for line in stderr.splitlines():
+        if not line.startswith("note: "):
+            continue
+        note = line[len("note: "):]
+        _, skipped, reason = note.rpartition(": skipped, ")  # the last: a file's name may hold any text
+        if not (skipped and reason.startswith(QUIET_SKIPS)) and QUIET not in note:
+            out.append(note)
+    return out
 
 
 def advice(paths: list[str], min_score: float | None, checkpoint: str | None) -> str:

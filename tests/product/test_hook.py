@@ -291,3 +291,24 @@ def test_core_hooks_path_is_resolved_as_git_does(repo, tmp_path_factory):
     (repo / "sub").mkdir()
     assert _hook(repo / "sub", "install").returncode == 0
     assert (repo / "githooks" / "pre-commit").exists() and not (repo / "sub" / "githooks").exists()
+
+
+def test_a_file_of_code_left_unchecked_is_named_and_files_with_no_code_are_not(repo, fixer):
+    """suggest skips, with a note, a file it cannot read; the hook passes that on when the file is code (here: not
+    UTF-8, and longer than suggest reads) and keeps quiet about files with no code to check (text, a link, an
+    image), which every commit would otherwise hear about."""
+    from patchcoder.suggest import MAX_LINES
+
+    (repo / "latin.py").write_bytes("name = 'café'\n".encode("latin-1"))
+    (repo / "long.py").write_text("".join(f"value_{i} = {i}\n" for i in range(MAX_LINES + 1)))
+    (repo / "notes.txt").write_text("not code\n")
+    (repo / "logo.png").write_bytes(b"\x89PNG\0\0")
+    (repo / "alias.py").symlink_to("geometry.py")
+    _git(repo, "add", ".")
+    _hook(repo, "install", "--mode", "strict", "--checkpoint", str(fixer))
+    done = _git(repo, "commit", "-m", "Add files", check=False)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("patchcoder hook: ")]
+    assert lines == ["patchcoder hook: latin.py: skipped, not UTF-8 text",
+                     f"patchcoder hook: long.py: skipped, {MAX_LINES + 1:,} changed lines to read, more than --max-lines "
+                     f"{MAX_LINES:,}"], done.stderr
