@@ -1,4 +1,4 @@
-"""A text's layout — its line endings and its indentation — kept out of what the model reads.
+"""A text's layout — its line endings, its indentation and a byte order mark — kept out of what the model reads.
 
 The model was trained on code with "\\n" line endings and indentation in spaces, and the tokenizer
 merges indentation with the token after it: a file with "\\r\\n" endings or tab indentation would reach
@@ -6,7 +6,9 @@ the model as other tokens (and a longer prompt) than the same code written the u
 reads the text normalised (`normalise`: "\\r\\n" -> "\\n", leading tabs expanded to TAB_WIDTH columns),
 which keeps every line where it was, and a script computed on it is put back into the text's own
 layout (`Layout.restore`): its new lines get the line endings and indentation characters of the lines
-around them, so the diff and the written file keep "\\r\\n" and tabs.
+around them, so the diff and the written file keep "\\r\\n" and tabs. A UTF-8 byte order mark (U+FEFF first,
+as editors on Windows write) is not read either, and stays the text's first character whatever the script
+does to its first lines.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import dataclasses
 import functools
 
 TAB_WIDTH = 4  # columns a leading tab stands for: one indentation level of the code the model learned from
+BOM = "\ufeff"  # a byte order mark, decoded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +26,7 @@ class Layout:
     """How a text (`original`) differs from the normalised text the model reads."""
 
     original: str
-    lines: tuple[str, ...]  # the original's lines (tokenizer.edits.split_lines)
+    lines: tuple[str, ...]  # the original's lines (tokenizer.edits.split_lines), without a byte order mark
 
     def restore(self, script):
         """`script` (an EditScript on the normalised text) on the original text: the same operations,
@@ -35,7 +38,21 @@ class Layout:
             new = split_lines(op.text)
             text = "".join(self._line(line, op, k) for k, line in enumerate(new))
             ops.append(EditOp(op.kind, op.start, op.end, text))
-        return EditScript(tuple(ops), script.sstub)
+        restored = EditScript(tuple(ops), script.sstub)
+        if self.original.startswith(BOM) and ops and ops[0].start == 0:  # the script writes the first line
+            return self._keeping_bom(restored)
+        return restored
+
+    def _keeping_bom(self, script):
+        """`script`, which changes the first lines, as the script that makes its text with the byte order mark
+        first: the mark is not on a line of its own, so an insertion before the first line, or its deletion,
+        would move or drop it."""
+        from patchcoder.tokenizer.edits import EditScript, edit_script
+
+        unmarked = self.original[len(BOM):]
+        new = script.apply(unmarked)
+        new = new if new.startswith(BOM) or not new else BOM + new
+        return EditScript(edit_script(self.original, new).ops, script.sstub)
 
     def _line(self, line: str, op, k: int) -> str:
         """New line `k` of `op`, written as the original writes the line it replaces (or the text's habit)."""
@@ -113,9 +130,9 @@ def normalise(code: str) -> tuple[str, Layout | None]:
     (None when the text is already normal). Line numbers do not change."""
     from patchcoder.tokenizer.edits import split_lines
 
-    if "\r\n" not in code and "\t" not in code:
+    if "\r\n" not in code and "\t" not in code and not code.startswith(BOM):
         return code, None
-    lines = split_lines(code)
+    lines = split_lines(code.removeprefix(BOM))
     normal = "".join(_normal_line(line) for line in lines)
     return (code, None) if normal == code else (normal, Layout(code, tuple(lines)))
 

@@ -155,10 +155,15 @@ def read_text(data: bytes, path: str, notes: list[str]) -> str | None:
         notes.append(f"{path}: skipped, binary")
         return None
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         notes.append(f"{path}: skipped, not UTF-8 text")
         return None
+    if "\n" not in text and text.count("\r") > 1:  # git, too, sees one line: a patch would rewrite the whole file
+        notes.append(f"{path}: skipped, its lines end in \\r alone (classic Mac OS), read as one line; convert them "
+                     "to \\n to look at it")
+        return None
+    return text
 
 
 def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list[str]) -> list[Target]:

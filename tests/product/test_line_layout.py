@@ -113,3 +113,32 @@ def test_an_indented_new_first_line_before_an_unindented_first_line_reads_no_oth
     _, layout = normalise("def f():\n\treturn 1\n")
     assert layout._statement_around(0) == []
     assert normalise(code)[1]._statement_around(0) == []
+
+
+BOMMED = "\ufeffimport os\nx = 1\ny = 2\n"
+
+
+@pytest.mark.parametrize(("op", "expected"), [
+    (EditOp("REPLACE", 0, 1, "import sys\n"), "\ufeffimport sys\nx = 1\ny = 2\n"),
+    (EditOp("INSERT", 0, 0, "# header\n"), "\ufeff# header\nimport os\nx = 1\ny = 2\n"),
+    (EditOp("DELETE", 0, 1), "\ufeffx = 1\ny = 2\n"),
+    (EditOp("DELETE", 0, 2), "\ufeffy = 2\n"),
+    (EditOp("REPLACE", 1, 2, "x = 3\n"), "\ufeffimport os\nx = 3\ny = 2\n"),
+])
+def test_a_byte_order_mark_is_not_read_and_stays_first(op, expected):
+    normal, layout = normalise(BOMMED)
+    assert normal == BOMMED[1:]
+    script = EditScript((op,))
+    restored = layout.restore(script)
+    assert restored.apply(BOMMED) == expected
+    assert normalise(expected)[0] == script.apply(normal)
+    if op.start > 0:
+        assert restored.ops == script.ops  # a change below the first line is left as it was made
+
+
+def test_a_byte_order_mark_with_crlf_and_tabs():
+    original = "\ufeff\tx = 1\r\ny = 2\r\n"  # a mark before an indentation tab (not valid Python: only the layout)
+    normal, layout = normalise(original)
+    assert normal == "    x = 1\ny = 2\n"
+    patched = layout.restore(EditScript((EditOp("REPLACE", 0, 1, "    x = 3\n"),))).apply(original)
+    assert patched == "\ufeff\tx = 3\r\ny = 2\r\n"

@@ -135,17 +135,18 @@ def test_a_subcommand_imports_only_its_own_modules():
 
 def test_line_endings_and_tabs_do_not_change_what_the_model_sees(tmp_path):
     """The shipped model proposes the same change (same script, same score) for the planted-bug file in LF,
-    CRLF and tab-indented layouts; the diff and the written file keep the file's line endings and tabs. (What
-    is tested is the layout, not whether the proposal is right.)"""
+    CRLF, tab-indented and byte-order-marked layouts; the diff and the written file keep the file's line endings,
+    tabs and mark. (What is tested is the layout, not whether the proposal is right.)"""
     lf = PLANTED.read_text()
-    layouts = {"lf": lf, "crlf": lf.replace("\n", "\r\n"), "tabs": lf.replace("    ", "\t")}
+    layouts = {"lf": lf, "crlf": lf.replace("\n", "\r\n"), "tabs": lf.replace("    ", "\t"), "bom": "\ufeff" + lf}
     repairer = Repairer.load()
     patches = repairer.repair([{"code": code, "path": "planted_bug.py"} for code in layouts.values()], mode="rank")
     assert all(p is not None for p in patches) and len({round(p.score, 6) for p in patches}) == 1
     assert len({tuple((o.kind, o.start, o.end) for o in p.script.ops) for p in patches}) == 1
     changed = patches[0].apply(lf)
     assert changed != lf
-    expected = {"lf": changed, "crlf": changed.replace("\n", "\r\n"), "tabs": changed.replace("    ", "\t")}
+    expected = {"lf": changed, "crlf": changed.replace("\n", "\r\n"), "tabs": changed.replace("    ", "\t"),
+                "bom": "\ufeff" + changed}
     _git(tmp_path, "init", "-q")
     for (name, code), patch in zip(layouts.items(), patches, strict=True):
         assert patch.apply(code) == expected[name], name
@@ -376,3 +377,15 @@ def test_an_untracked_virtual_environment_or_build_folder_is_not_read(work):
     (work / ".venv" / "pyvenv.cfg").unlink()  # no longer a virtual environment, and one file: read
     found, _ = targets([], cwd=work, notes=[])
     assert ".venv/lib/six.py" in [t.path for t in found]
+
+
+def test_a_file_whose_lines_end_in_carriage_returns_alone_is_skipped_with_a_note(tmp_path):
+    """git reads such a file as one line, and so would the model: a patch would rewrite all of it."""
+    (tmp_path / "mac.py").write_bytes(BUGGY.replace("\n", "\r").encode())
+    (tmp_path / "crlf.py").write_bytes(BUGGY.replace("\n", "\r\n").encode())
+    (tmp_path / "one.py").write_bytes(b"x = 1\r")  # one line: nothing to mistake
+    notes: list[str] = []
+    found, _ = targets(["mac.py", "crlf.py", "one.py"], cwd=tmp_path, notes=notes)
+    assert [t.file.name for t in found] == ["crlf.py", "one.py"]
+    assert notes == ["mac.py: skipped, its lines end in \\r alone (classic Mac OS), read as one line; convert them "
+                     "to \\n to look at it"]
