@@ -108,7 +108,7 @@ def coverage_spectrum(tree: ScratchTree, command: str, timeout: float | None, su
                       ) -> tuple[Localisation | None, CommandResult]:
     """Run `command` in `tree` under coverage and score its lines (None when nothing was measured), with
     the run's result."""
-    work = Path(tempfile.mkdtemp(prefix="patchcoder-cov-"))
+    work = _coverage_folder()
     try:
         for name in ("sitecustomize.py", f"{PLUGIN}.py"):
             shutil.copy(ASSETS / name, work / name)
@@ -167,6 +167,16 @@ def coverage_spectrum(tree: ScratchTree, command: str, timeout: float | None, su
     suspects.sort(key=TIE_BREAK)
     return Localisation("coverage", suspects, len(failing_tests - {""}), len(passing_tests), run,
                         sorted(failing_tests - {""})), run
+
+
+def _coverage_folder() -> Path:
+    """A new temporary folder that coverage.py's settings can name: its `source` list is split at commas, so the
+    system's temporary folder when its path has none, else /tmp or /var/tmp."""
+    for base in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
+        if "," not in base and os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
+            return Path(tempfile.mkdtemp(prefix="patchcoder-cov-", dir=base))
+    raise UsageError(f"the temporary folder {tempfile.gettempdir()} has a comma in its name, which coverage.py's "
+                     "settings cannot hold; set TMPDIR to another folder")
 
 
 def _literal(path: Path) -> str:
