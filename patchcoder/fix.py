@@ -45,7 +45,7 @@ WEIGHT = 2.0
 CANNOT_RUN = (126, 127)
 SHELL_SAYS = ("not found", "permission denied", "cannot execute", "no such file")
 # pytest's own exit codes for a run that tested nothing: a usage error (e.g. a test file that does not exist), no test
-PYTEST_USAGE, PYTEST_NO_TESTS = 4, 5
+PYTEST_INTERRUPTED, PYTEST_USAGE, PYTEST_NO_TESTS = 2, 4, 5
 # Exit codes of `patchcoder fix`.
 NOTHING_TO_FIX, FIXED, ERROR, NOT_FOUND = 0, 1, 2, 3
 ORDERS = ("model", "enumeration", "random")
@@ -180,7 +180,7 @@ def fix(repairer, config: FixConfig, progress: Progress | None = None) -> FixRes
         said = first.output.strip().splitlines()[-1:]
         if first.returncode in CANNOT_RUN and said and any(w in said[0].lower() for w in SHELL_SAYS):
             raise UsageError(f"the test command could not run ({said[0]}); nothing was tried")
-        if (refused := _pytest_refused(first)) is not None:
+        if (refused := _pytest_refused(first) or _not_installed(first, root)) is not None:
             raise UsageError(f"{refused}; nothing was tried")
         timeout = config.timeout if config.timeout is not None else 3 * first.seconds + 5
         _say(progress, "localising")
@@ -258,6 +258,27 @@ def _pytest_refused(run: CommandResult) -> str | None:
     if run.returncode == PYTEST_USAGE and usage:
         return f"the test command could not run ({usage[0]})"
     return None
+
+
+def _not_installed(run: CommandResult, root: Path) -> str | None:
+    """Why pytest stopped while collecting, when every error it shows is a module that cannot be imported and is
+    nowhere in the tree (`numpy` not installed where the command runs): no rewrite of the code can install it.
+    A module of the tree's own (a package that fails to import) is left to the search."""
+    if run.returncode != PYTEST_INTERRUPTED or "during collection" not in run.output:
+        return None
+    errors = [m.groups() for m in re.finditer(r"^E\s+(\w+(?:Error|Exception)\w*): ?(.*)$", run.output, re.MULTILINE)]
+    missing = [re.fullmatch(r"No module named '([\w.]+)'.*", said) for kind, said in errors
+               if kind == "ModuleNotFoundError"]
+    if not errors or len(missing) != len(errors) or not all(missing):
+        return None
+    names = sorted({m.group(1) for m in missing})
+    tops = {name.split(".")[0] for name in names}
+    for _, folders, files in os.walk(root):
+        folders[:] = [f for f in folders if f != ".git"]
+        if tops & {f.removesuffix(".py") for f in files if f.endswith(".py")} or tops & set(folders):
+            return None
+    return (f"the tests cannot import {', '.join(names)}, which is not in the tree: install it where the test "
+            "command runs")
 
 
 def _under(root: Path, subdir: str, path: str) -> str:

@@ -240,3 +240,17 @@ def test_a_pytest_run_that_tests_nothing_is_an_error_before_any_search(tmp_path,
         repairer.fix(root, test=PYTEST + " -k nothing", paths=["geometry.py"])
     with pytest.raises(PatchcoderError, match=r"could not run \(ERROR: file or directory not found: nosuch.py\)"):
         repairer.fix(root, test=PYTEST + " nosuch.py", paths=["geometry.py"])
+
+
+def test_tests_that_cannot_import_a_module_missing_from_the_environment_are_an_error_before_any_search(tmp_path, fixer):
+    """A test module importing what is not installed stops pytest while collecting: no rewrite of the code can
+    install it. A module of the tree's own that fails to import is left to the search."""
+    root = project(tmp_path / "proj")
+    (root / "test_extra.py").write_text("import nosuchmodule_xyz.sub\n\n\ndef test_x():\n    pass\n")
+    repairer = Repairer.load(fixer)
+    with pytest.raises(PatchcoderError, match=r"^the tests cannot import nosuchmodule_xyz, which is not in the "
+                                              r"tree: install it where the test command runs; nothing was tried"):
+        repairer.fix(root, test=PYTEST, paths=["geometry.py"])
+    (root / "test_extra.py").write_text("import geometry.sub\n")  # the tree's own module: not an install to ask for
+    result = repairer.fix(root, test=PYTEST + " test_geometry.py test_extra.py", paths=["geometry.py"])
+    assert result.status == "not_found"  # searched (in vain), not refused
