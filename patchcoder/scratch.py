@@ -3,7 +3,7 @@
 `patchcoder fix` never runs a candidate in the user's files: each worker owns one ScratchTree, a copy of
 the tree, writes a candidate into it, runs the test command there and puts the file back. The command
 runs in its own process group, so a time-out (a candidate can make a loop infinite) kills every process
-it started. Virtual environments and `node_modules` inside the tree are linked, not copied (tests read
+it started; on Linux also those that left the group (`setsid`, a daemon), found by a mark in their environment. Virtual environments and `node_modules` inside the tree are linked, not copied (tests read
 them, they do not write them); `.git` and bytecode caches are left out.
 """
 
@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from patchcoder.ground.errors import PatchcoderError
@@ -26,6 +27,7 @@ from patchcoder.ground.errors import PatchcoderError
 SKIP = frozenset({".git", ".hg", ".svn", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache",
                   ".hypothesis", ".tox", ".nox"})
 LINKED = frozenset({"node_modules"})
+RUN_MARK = "PATCHCODER_RUN"  # in the environment of every process a run starts: its own value per run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +63,10 @@ def run_command(command: str, cwd: str | os.PathLike, timeout: float | None, env
     kill the whole group."""
     started = time.perf_counter()
     deadline = None if timeout is None else started + timeout
+    mark = f"{RUN_MARK}={uuid.uuid4().hex}"
+    env = {**(env if env is not None else command_env()), RUN_MARK: mark.partition("=")[2]}
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(command, shell=True, cwd=cwd, env=env if env is not None else command_env(),
+        proc = subprocess.Popen(command, shell=True, cwd=cwd, env=env,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         code: int | None = None
@@ -79,6 +83,7 @@ def run_command(command: str, cwd: str | os.PathLike, timeout: float | None, env
                         break
         finally:  # time-out, Ctrl-C, cancel or done: the group goes, with what it left in the background
             _kill_group(proc)
+            _kill_marked(mark.encode())
         seconds = time.perf_counter() - started
         out.seek(max(0, out.seek(0, os.SEEK_END) - keep))
         text = out.read().decode("utf-8", "replace")
@@ -94,6 +99,23 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL not delivered
         pass
+
+
+def _kill_marked(mark: bytes) -> None:
+    """Kill the processes (of this user) whose environment holds `mark`: those a run started that left its
+    process group. Linux only (/proc); elsewhere the group kill is all."""
+    try:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                marked = mark in f.read().split(b"\0")
+            if marked:
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):  # gone, or another user's
+            continue
 
 
 def _is_virtualenv(path: Path) -> bool:

@@ -135,6 +135,7 @@ def test_a_named_pipe_or_socket_in_the_tree_is_left_out_of_the_copy(tmp_path):
 def test_a_timed_out_command_and_everything_it_started_are_killed(tmp_path):
     marker = f"patchcoder-test-{uuid.uuid4().hex}"
     command = (f"{sys.executable} -c 'import time; time.sleep(60)' {marker} & "
+               f"setsid {sys.executable} -c 'import time; time.sleep(60)' {marker} & "  # out of the process group
                f"{sys.executable} -c 'import time; time.sleep(60)' {marker}")
     started = time.perf_counter()
     result = run_command(command, tmp_path, timeout=1.0)
