@@ -7,7 +7,7 @@
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh            # everything
 #   MIRRORS=/work/.mirror DATA=/work/data bash training/recipe/data.sh realfix    # one step
 #
-# Steps (in order): mine split heldout realfix packages synth evalsynth clean evalmore evalfresh evalfresh2 evalfresh3; stagedata (one stage's data, by
+# Steps (in order): mine split heldout realfix packages synth evalsynth clean evalmore evalfresh evalfresh2 evalfresh3 evalfresh4; stagedata (one stage's data, by
 # variables: see the step) is not among the defaults. Mirror paths come from
 # variables: MIRROR_<owner>_<name> (non-alphanumerics as _), default $MIRRORS/<owner>+<name>/repo.
 # Not done here: tokenizing (waits for the "no change" examples) and training.
@@ -249,8 +249,15 @@ FRESH3_TREES=(martinblech/xmltodict:xmltodict.py dbader/schedule:schedule un33k/
               keleshev/schema:schema jaraco/inflect:inflect)
 step_evalfresh3() { fresh_set valid-fresh2 valid-fresh3 4 "${FRESH3_TREES[@]}"; }
 
+# 6g. (session 20) A fourth: seed 5 over synth-valid-fresh3's files, and six more packages never mined, installed or
+#    trained on (FRESH4_TREES; none of their non-empty files byte-identical to a file of pkgs/: lark and colorama
+#    were dropped for that, some of their files being vendored by installed packages).
+FRESH4_TREES=(theskumar/python-dotenv:src/dotenv msiemens/tinydb:tinydb pallets-eco/blinker:src/blinker
+              gruns/icecream:icecream docopt/docopt:docopt.py python-validators/validators:src/validators)
+step_evalfresh4() { fresh_set valid-fresh3 valid-fresh4 5 "${FRESH4_TREES[@]}"; }
+
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth clean evalmore evalfresh evalfresh2 evalfresh3)
+[ ${#steps[@]} -gt 0 ] || steps=(mine split heldout realfix packages synth evalsynth clean evalmore evalfresh evalfresh2 evalfresh3 evalfresh4)
 for s in "${steps[@]}"; do
   echo "== $s" >&2
   "step_$s"
