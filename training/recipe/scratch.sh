@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The campaign's "from scratch" lane (session 19; docs/loops.md): the default preset's six layers trained
-# from random weights at LOOPS (default 1), on every stage's data that data.sh's `stagedata` step made in
-# $DATA (default /work/data): each stage's synthetic windows (0.65 in all, shared equally), each distinct set
-# of real shards once (0.35 in all; stages that re-read the same shards are counted once), every stage's
+# from random weights at LOOPS (default 1), on the data that data.sh's `stagedata` step made in $DATA (default
+# /work/data) for the stages K to AA (STAGES): each stage's synthetic windows (0.65 in all, shared equally), each
+# distinct set of real shards once (0.35 in all; stages that re-read the same shards are counted once), every stage's
 # ranking windows, and the jinja validation windows. One schedule of MAX_STEPS (default 8,000) steps, meant
 # to span several sessions: start it once, then continue it with --resume (the same variables).
 #
@@ -17,8 +17,10 @@ cd "${DATA:-/work/data}"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-$PWD/inductor-cache}
 synth=() real=() rank=() seen=" " valid=""
-for tok in $(ls -d tok256* | sort); do
-  x=${tok#tok256}; X=$(echo "$x" | tr 'a-z' 'A-Z')
+# the lane's stages by name, in the order it began with: data made later (for the stage after the lane) must not
+# join it on --resume
+for x in ${STAGES:-aa k l m n o p q r s t u v w x y z}; do
+  tok=tok256$x X=$(echo "$x" | tr 'a-z' 'A-Z')
   [ -d "$tok/synth-${X}1" ] && [ -d "$tok/real-${X}1" ] && [ -d "cand256$x/synth-${X}1" ] || continue
   synth+=("$tok/synth-${X}1"); rank+=("cand256$x/synth-${X}1"); valid=$tok/synth-valid
   # the real shards a stage read, by where its links point: a set read by an earlier stage is left out
