@@ -108,7 +108,7 @@ class Layout:
     @functools.cached_property
     def _usual_ending(self) -> str:
         crlf = sum(line.endswith("\r\n") for line in self.lines)
-        return "\r\n" if 2 * crlf >= sum(line.endswith("\n") for line in self.lines) else "\n"
+        return "\r\n" if crlf and 2 * crlf >= sum(line.endswith("\n") for line in self.lines) else "\n"
 
     @functools.cached_property
     def has_tabs(self) -> bool:

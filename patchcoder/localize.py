@@ -108,7 +108,7 @@ def coverage_spectrum(tree: ScratchTree, command: str, timeout: float | None, su
                       ) -> tuple[Localisation | None, CommandResult]:
     """Run `command` in `tree` under coverage and score its lines (None when nothing was measured), with
     the run's result."""
-    work = _coverage_folder()
+    work = _plain_temporary("patchcoder-cov-")
     try:
         for name in ("sitecustomize.py", f"{PLUGIN}.py"):
             shutil.copy(ASSETS / name, work / name)
@@ -169,14 +169,15 @@ def coverage_spectrum(tree: ScratchTree, command: str, timeout: float | None, su
                         sorted(failing_tests - {""})), run
 
 
-def _coverage_folder() -> Path:
-    """A new temporary folder that coverage.py's settings can name: its `source` list is split at commas, so the
-    system's temporary folder when its path has none, else /tmp or /var/tmp."""
+def _plain_temporary(prefix: str) -> Path:
+    """A new temporary folder whose path coverage.py's settings and PATH-like variables can hold: coverage
+    splits its `source` list at commas, and the folder goes on PYTHONPATH and PATH, split at os.pathsep. The
+    system's temporary folder when its path has neither, else /tmp or /var/tmp."""
     for base in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
-        if "," not in base and os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
-            return Path(tempfile.mkdtemp(prefix="patchcoder-cov-", dir=base))
-    raise UsageError(f"the temporary folder {tempfile.gettempdir()} has a comma in its name, which coverage.py's "
-                     "settings cannot hold; set TMPDIR to another folder")
+        if not {",", os.pathsep} & set(base) and os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
+            return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    raise UsageError(f"the temporary folder {tempfile.gettempdir()} has a comma or {os.pathsep!r} in its name, which "
+                     "coverage.py's settings and PYTHONPATH cannot hold; set TMPDIR to another folder")
 
 
 def _literal(path: Path) -> str:
@@ -205,7 +206,7 @@ def only_tests(tests: list[str]):
     """The environment (a dict, for `ScratchTree.run`) of a run of the same pytest command in which only
     `tests` (node ids) run, e.g. the tests that failed on the unmodified tree; the plugin and shims live in
     a temporary folder until the `with` ends. If none of the tests is collected, every test runs."""
-    work = Path(tempfile.mkdtemp(prefix="patchcoder-only-"))
+    work = _plain_temporary("patchcoder-only-")
     try:
         shutil.copy(ASSETS / f"{PLUGIN}.py", work / f"{PLUGIN}.py")
         (work / "tests").write_text("".join(t + "\n" for t in tests), encoding="utf-8")

@@ -142,3 +142,11 @@ def test_a_byte_order_mark_with_crlf_and_tabs():
     assert normal == "    x = 1\ny = 2\n"
     patched = layout.restore(EditScript((EditOp("REPLACE", 0, 1, "    x = 3\n"),))).apply(original)
     assert patched == "\ufeff\tx = 3\r\ny = 2\r\n"
+
+
+@pytest.mark.parametrize(("original", "op"), [("\ufeffx = 1", EditOp("REPLACE", 0, 1, "x = 2\ny = 3\n")),
+                                             ("\ufeff", EditOp("INSERT", 0, 0, "x = 2\ny = 3\n"))])
+def test_a_byte_order_marked_text_without_line_endings_gets_new_lines_in_lf(original, op):
+    normal, layout = normalise(original)
+    restored = layout.restore(EditScript((op,)))
+    assert restored.apply(original) == "\ufeffx = 2\ny = 3\n"

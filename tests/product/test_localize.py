@@ -204,11 +204,13 @@ def test_coverage_of_a_tree_whose_name_coverage_would_misread(tmp_path, name):
     assert ("pkg/stats.py", 3) in {(s.path, s.line) for s in found.suspects}
 
 
-def test_coverage_with_a_temporary_folder_whose_name_coverage_would_misread(tmp_path, monkeypatch):
-    # coverage's settings name the tree through a link made in a temporary folder: not one with a comma
+@pytest.mark.parametrize("name", ["t,mp", "t:mp"])
+def test_coverage_with_a_temporary_folder_whose_name_coverage_would_misread(tmp_path, monkeypatch, name):
+    # coverage's settings name the tree through a link made in a temporary folder, which also goes on PYTHONPATH
+    # and PATH: not one with a comma or a colon
     import tempfile
 
-    odd = tmp_path / "t,mp"
+    odd = tmp_path / name
     odd.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(odd))
     root = make_project(tmp_path / "proj")
@@ -216,7 +218,7 @@ def test_coverage_with_a_temporary_folder_whose_name_coverage_would_misread(tmp_
         found, run = coverage_spectrum(tree, PYTEST, timeout=120)
     assert run.returncode == 1 and found is not None and found.method == "coverage"
     assert ("pkg/stats.py", 3) in {(s.path, s.line) for s in found.suspects}
-    assert not list(odd.glob("patchcoder-cov-*")) and not list(Path("/tmp").glob("patchcoder-cov-*t,mp*"))
+    assert not list(odd.glob("patchcoder-*"))
 
 
 def test_tests_that_run_the_original_files_not_the_copys_are_named(tmp_path):
