@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import stat
 import subprocess
@@ -163,7 +164,7 @@ def check(mode: str, timeout: float, min_score: float | None, checkpoint: str | 
 def unchecked(stderr: str) -> list[str]:
     """The notes in `suggest`'s error output that say a file of code was not checked (all but the quiet ones)."""
     out = []
-    for line in stderr.splitlines():
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", stderr).splitlines():  # styled when FORCE_COLOR is set
         if not line.startswith("note: "):
             continue
         note = line[len("note: "):]

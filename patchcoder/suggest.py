@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -159,9 +160,9 @@ def read_text(data: bytes, path: str, notes: list[str]) -> str | None:
     except UnicodeDecodeError:
         notes.append(f"{path}: skipped, not UTF-8 text")
         return None
-    if "\n" not in text and text.count("\r") > 1:  # git, too, sees one line: a patch would rewrite the whole file
-        notes.append(f"{path}: skipped, its lines end in \\r alone (classic Mac OS), read as one line; convert them "
-                     "to \\n to look at it")
+    if re.search(r"\r(?!\n|$)", text):  # git, too, sees one line where Python sees two: a patch would misplace lines
+        notes.append(f"{path}: skipped, lines ending in \\r alone (classic Mac OS), which git reads as one; convert "
+                     "them to \\n to look at it")
         return None
     return text
 

@@ -306,7 +306,7 @@ def test_a_file_of_code_left_unchecked_is_named_and_files_with_no_code_are_not(r
     (repo / "alias.py").symlink_to("geometry.py")
     _git(repo, "add", ".")
     _hook(repo, "install", "--mode", "strict", "--checkpoint", str(fixer))
-    done = _git(repo, "commit", "-m", "Add files", check=False)
+    done = _git(repo, "commit", "-m", "Add files", check=False, env={"FORCE_COLOR": "1"})  # styled notes too
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("patchcoder hook: ")]
     assert lines == ["patchcoder hook: latin.py: skipped, not UTF-8 text",

@@ -384,8 +384,10 @@ def test_a_file_whose_lines_end_in_carriage_returns_alone_is_skipped_with_a_note
     (tmp_path / "mac.py").write_bytes(BUGGY.replace("\n", "\r").encode())
     (tmp_path / "crlf.py").write_bytes(BUGGY.replace("\n", "\r\n").encode())
     (tmp_path / "one.py").write_bytes(b"x = 1\r")  # one line: nothing to mistake
+    (tmp_path / "two.py").write_bytes(b"import os\rprint(os.sep)")
+    (tmp_path / "mixed.py").write_bytes(b"a = 1\rb = 2\nc = 3\n")
     notes: list[str] = []
-    found, _ = targets(["mac.py", "crlf.py", "one.py"], cwd=tmp_path, notes=notes)
+    found, _ = targets(["mac.py", "crlf.py", "one.py", "two.py", "mixed.py"], cwd=tmp_path, notes=notes)
     assert [t.file.name for t in found] == ["crlf.py", "one.py"]
-    assert notes == ["mac.py: skipped, its lines end in \\r alone (classic Mac OS), read as one line; convert them "
-                     "to \\n to look at it"]
+    assert notes == [f"{name}: skipped, lines ending in \\r alone (classic Mac OS), which git reads as one; convert "
+                     "them to \\n to look at it" for name in ("mac.py", "two.py", "mixed.py")]
