@@ -230,30 +230,31 @@ def _changed(repo: pygit2.Repository, staged: bool, rev: str | None, notes: list
 
 def _bulky_untracked(repo: pygit2.Repository, tree: pygit2.Tree, diff: pygit2.Diff, root: Path,
                      notes: list[str]) -> Callable[[str], bool]:
-    """Which untracked files not to read: those in an untracked folder that is a virtual environment (it holds a
-    pyvenv.cfg) or holds more than MAX_UNTRACKED untracked files of code (a build folder, node_modules), each
-    such folder with a note. A file in the index is never one of them (`git add -N` marks a file without staging
-    its content). A diff from a tree ignores the index: new files it calls untracked may be staged."""
+    """Which untracked files not to read: those of an untracked virtual environment (a folder holding a
+    pyvenv.cfg, at any depth), and those of an untracked folder holding more than MAX_UNTRACKED untracked files
+    of code besides (a build folder, node_modules); a note for each such folder with files of code in it. A
+    file in the index is never one of them (`git add -N` marks a file without staging its content). A diff
+    from a tree ignores the index: new files it calls untracked may be staged."""
+    indexed = {entry.path for entry in repo.index}
+    untracked = [d.new_file.path for d in diff.deltas
+                 if d.status == pygit2.enums.DeltaStatus.UNTRACKED and d.new_file.path not in indexed]
+    venvs = tuple(sorted({p.removesuffix("pyvenv.cfg") for p in untracked if p.endswith("/pyvenv.cfg")}))
+    code = [p for p in untracked if language_of(p) is not None]
     folders = [p.delta.new_file.path for p in tree.diff_to_workdir(flags=pygit2.enums.DiffOption.INCLUDE_UNTRACKED)
                if p.delta.status == pygit2.enums.DeltaStatus.UNTRACKED and p.delta.new_file.path.endswith("/")]
-    if not folders:
-        return lambda path: False
-    indexed = {entry.path for entry in repo.index}
-    code = [d.new_file.path for d in diff.deltas if d.status == pygit2.enums.DeltaStatus.UNTRACKED
-            and d.new_file.path not in indexed and language_of(d.new_file.path) is not None]
     bulky = []
+    for folder in venvs:
+        if count := sum(path.startswith(folder) for path in code):
+            notes.append(f"{folder}: skipped, an untracked virtual environment with {count:,} file"
+                         f"{'s' if count != 1 else ''} of code: add it to .gitignore, or `git add -N` the files in "
+                         "it to look at")
     for folder in folders:
-        count = sum(path.startswith(folder) for path in code)
-        if (root / folder / "pyvenv.cfg").is_file():
-            why = "a virtual environment"
-        elif count > MAX_UNTRACKED:
-            why = f"more than {MAX_UNTRACKED} to read"
-        else:
-            continue
-        bulky.append(folder)
-        notes.append(f"{folder}: skipped, an untracked folder with {count:,} file{'s' if count != 1 else ''} of code "
-                     f"({why}): add it to .gitignore, or `git add -N` the files in it to look at")
-    prefixes = tuple(bulky)
+        count = sum(path.startswith(folder) and not path.startswith(venvs) for path in code)
+        if count > MAX_UNTRACKED:
+            bulky.append(folder)
+            notes.append(f"{folder}: skipped, an untracked folder with {count:,} files of code (more than "
+                         f"{MAX_UNTRACKED} to read): add it to .gitignore, or `git add -N` the files in it to look at")
+    prefixes = venvs + tuple(bulky)
     return lambda path: path.startswith(prefixes) and path not in indexed
 
 

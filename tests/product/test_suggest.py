@@ -363,8 +363,8 @@ def test_an_untracked_virtual_environment_or_build_folder_is_not_read(work):
     notes: list[str] = []
     found, _ = targets([], cwd=work, notes=notes)
     assert sorted(t.path for t in found) == ["geometry.py", "newpkg/n0.py", "newpkg/n1.py", "newpkg/n2.py"]
-    assert (".venv/: skipped, an untracked folder with 1 file of code (a virtual environment): add it to "
-            ".gitignore, or `git add -N` the files in it to look at") in notes
+    assert (".venv/: skipped, an untracked virtual environment with 1 file of code: add it to .gitignore, or "
+            "`git add -N` the files in it to look at") in notes
     assert f"build/: skipped, an untracked folder with {MAX_UNTRACKED + 2} files of code (more than {MAX_UNTRACKED} " \
            "to read): add it to .gitignore, or `git add -N` the files in it to look at" in notes
     _git(work, "add", "-N", "build/lib/m7.py")  # marked: the marked file is read, the rest still is not
@@ -377,6 +377,18 @@ def test_an_untracked_virtual_environment_or_build_folder_is_not_read(work):
     (work / ".venv" / "pyvenv.cfg").unlink()  # no longer a virtual environment, and one file: read
     found, _ = targets([], cwd=work, notes=[])
     assert ".venv/lib/six.py" in [t.path for t in found]
+    # a virtual environment inside a new folder of yours: only it is skipped, whatever its size
+    (work / "tool" / "env" / "lib").mkdir(parents=True)
+    (work / "tool" / "main.py").write_text("z = 1\n")
+    (work / "tool" / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    for i in range(MAX_UNTRACKED + 5):
+        (work / "tool" / "env" / "lib" / f"v{i}.py").write_text(f"v = {i}\n")
+    notes = []
+    found, _ = targets([], cwd=work, notes=notes)
+    assert "tool/main.py" in [t.path for t in found] and not [t for t in found if t.path.startswith("tool/env/")]
+    assert [n for n in notes if n.startswith("tool/")] == [
+        f"tool/env/: skipped, an untracked virtual environment with {MAX_UNTRACKED + 5} files of code: add it to "
+        ".gitignore, or `git add -N` the files in it to look at"]
 
 
 def test_a_file_whose_lines_end_in_carriage_returns_alone_is_skipped_with_a_note(tmp_path):
