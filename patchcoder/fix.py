@@ -28,7 +28,8 @@ from pathlib import Path
 
 from patchcoder.ground.errors import PatchcoderError, UsageError
 from patchcoder.ground.languages import language_of
-from patchcoder.localize import Localisation, Suspect, all_lines, changed_lines, coverage_spectrum, only_tests
+from patchcoder.localize import (Localisation, Suspect, all_lines, changed_lines, coverage_spectrum, is_test_file,
+                                 only_tests)
 from patchcoder.scratch import CommandResult, ScratchTree
 from patchcoder.search import Candidate, SearchResult, search
 
@@ -261,24 +262,42 @@ def _pytest_refused(run: CommandResult) -> str | None:
 
 
 def _not_installed(run: CommandResult, root: Path) -> str | None:
-    """Why pytest stopped while collecting, when every error it shows is a module that cannot be imported and is
-    nowhere in the tree (`numpy` not installed where the command runs): no rewrite of the code can install it.
-    A module of the tree's own (a package that fails to import) is left to the search."""
+    """Why pytest stopped while collecting, when every error it shows is a test file (or conftest) importing a
+    module that is nowhere in the tree (`numpy` not installed where the command runs): no rewrite of the code
+    can install it. An import in the project's own code is left to the search (a wrong version check can send
+    it to an optional module), and so is a module the tree holds."""
     if run.returncode != PYTEST_INTERRUPTED or "during collection" not in run.output:
         return None
-    errors = [m.groups() for m in re.finditer(r"^E\s+(\w+(?:Error|Exception)\w*): ?(.*)$", run.output, re.MULTILINE)]
-    missing = [re.fullmatch(r"No module named '([\w.]+)'.*", said) for kind, said in errors
-               if kind == "ModuleNotFoundError"]
-    if not errors or len(missing) != len(errors) or not all(missing):
-        return None
-    names = sorted({m.group(1) for m in missing})
-    tops = {name.split(".")[0] for name in names}
-    for _, folders, files in os.walk(root):
-        folders[:] = [f for f in folders if f != ".git"]
-        if tops & {f.removesuffix(".py") for f in files if f.endswith(".py")} or tops & set(folders):
+    lines = run.output.splitlines()
+    names = set()
+    for i, line in enumerate(lines):
+        error = re.match(r"E\s+(\w+(?:Error|Exception)\w*): ?(.*)$", line)
+        if error is None:
+            continue
+        missing = re.fullmatch(r"No module named '([\w.]+)'.*", error.group(2))
+        frame = next((found for above in reversed(lines[:i]) if (found := _frame_file(above))), None)
+        if error.group(1) != "ModuleNotFoundError" or missing is None or frame is None or not is_test_file(frame):
             return None
-    return (f"the tests cannot import {', '.join(names)}, which is not in the tree: install it where the test "
-            "command runs")
+        names.add(missing.group(1))
+    tops = {name.split(".")[0] for name in names}
+    for where, folders, files in os.walk(root):
+        # not installed packages: a virtual environment in the tree may hold one the command's Python does not see
+        folders[:] = [f for f in folders if f not in (".git", "node_modules", "site-packages", "__pycache__")
+                      and not os.path.isfile(os.path.join(where, f, "pyvenv.cfg"))]
+        if tops & {f.removesuffix(".py") for f in files if f.endswith(".py")} or any(
+                f in tops and any(n.endswith(".py") for n in os.listdir(os.path.join(where, f))) for f in folders):
+            return None
+    if not names:
+        return None
+    return (f"the tests cannot import {', '.join(sorted(names))}, which is not in the tree: install it where the "
+            "test command runs")
+
+
+def _frame_file(line: str) -> str | None:
+    """The file of a traceback line as pytest prints it (`path:12: in <module>`, or Python's `File "path", line
+    12`), else None."""
+    found = re.match(r"(\S[^:]*):\d+: in \S", line) or re.match(r'\s*File "(.+)", line \d+', line)
+    return found.group(1) if found else None
 
 
 def _under(root: Path, subdir: str, path: str) -> str:

@@ -254,3 +254,16 @@ def test_tests_that_cannot_import_a_module_missing_from_the_environment_are_an_e
     (root / "test_extra.py").write_text("import geometry.sub\n")  # the tree's own module: not an install to ask for
     result = repairer.fix(root, test=PYTEST + " test_geometry.py test_extra.py", paths=["geometry.py"])
     assert result.status == "not_found"  # searched (in vain), not refused
+
+
+def test_a_bug_that_sends_the_projects_own_code_to_a_missing_module_is_searched_and_fixed(tmp_path, fixer):
+    """The missing module is imported by the project's code, not a test: a rewrite (here of a version check)
+    can be the fix."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "compat.py").write_text("import sys\n\nif sys.version_info >= (3, 0):\n    import nosuchmodule_xyz as impl\n"
+                                    "else:\n    import json as impl\n\n\ndef load(text):\n    return impl.loads(text)\n")
+    (root / "test_compat.py").write_text("from compat import load\n\n\ndef test_load():\n    assert load('[1]') == [1]\n")
+    result = Repairer.load(fixer).fix(root, test=PYTEST, paths=["compat.py"])
+    assert result.status == "fixed", result.message
+    assert "-if sys.version_info >= (3, 0):\n+if " in result.fixes[0].diff  # e.g. `<`, or `not` before it
