@@ -101,21 +101,39 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def _kill_marked(mark: bytes) -> None:
+def _kill_marked(mark: bytes, passes: int = 50) -> None:
     """Kill the processes (of this user) whose environment holds `mark`: those a run started that left its
-    process group. Linux only (/proc); elsewhere the group kill is all."""
-    try:
-        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    except OSError:
-        return
-    for pid in pids:
+    process group. Each is stopped when found, so that none can start another between two looks at /proc;
+    once a look finds no new one (or after `passes` looks), all are killed. Linux only (/proc); elsewhere the
+    group kill is all."""
+    stopped: set[int] = set()
+    for _ in range(passes):
         try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                marked = mark in f.read().split(b"\0")
-            if marked:
-                os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError):  # gone, or another user's
-            continue
+            pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+        except OSError:
+            return
+        found = [pid for pid in pids if pid not in stopped and _marked(pid, mark)]
+        if not found:
+            break
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except OSError:  # gone already
+                continue
+            stopped.add(pid)
+    for pid in stopped:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _marked(pid: int, mark: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return mark in f.read().split(b"\0")
+    except OSError:  # gone, or another user's
+        return False
 
 
 def _is_virtualenv(path: Path) -> bool:
