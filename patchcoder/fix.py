@@ -28,8 +28,15 @@ from pathlib import Path
 
 from patchcoder.ground.errors import PatchcoderError, UsageError
 from patchcoder.ground.languages import language_of
-from patchcoder.localize import (Localisation, Suspect, all_lines, changed_lines, coverage_spectrum, is_test_file,
-                                 only_tests)
+from patchcoder.localize import (
+    Localisation,
+    Suspect,
+    all_lines,
+    changed_lines,
+    coverage_spectrum,
+    is_test_file,
+    only_tests,
+)
 from patchcoder.scratch import CommandResult, ScratchTree
 from patchcoder.search import Candidate, SearchResult, search
 
