@@ -240,11 +240,14 @@ class ProcessPool:
                     ready = set(mpc.wait([w.conn for w in workers] + [w.process.sentinel for w in workers]))
                     for worker in list(workers):
                         if worker.conn in ready or worker.process.sentinel in ready:
-                            try:
-                                while worker.conn.poll():
-                                    receive(worker, worker.conn.recv())
+                            messages = []
+                            try:  # only the pipe's own errors mean a dead worker: a unit's error (an OSError
+                                while worker.conn.poll():  # such as a full disk too) stops the run as itself
+                                    messages.append(worker.conn.recv())
                             except (EOFError, OSError):
                                 worker.dead = True
+                            for message in messages:
+                                receive(worker, message)
                             if worker.dead or not worker.process.is_alive():
                                 bury(worker)
                     results.hand_over()

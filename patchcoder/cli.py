@@ -9,6 +9,7 @@ Exit codes: 0 success (or nothing to report), 1 findings (e.g. suggestions shown
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -71,6 +72,11 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+# OSErrors that say the machine cannot do what was asked (no space, a read-only file system, no permission, a
+# quota): one line naming the file, not an internal error.
+MACHINE_LIMITS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = _command(argv)
@@ -93,15 +99,23 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's last flush of stdout does not fail again
         return 141  # 128 + SIGPIPE
-    except Exception as exc:  # an internal error still gets one line; the trace is opt-in
-        if os.environ.get("PATCHCODER_DEBUG"):
-            raise
-        print(
-            f"patchcoder {args.command}: internal error: {type(exc).__name__}: {exc} "
-            "(set PATCHCODER_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
+    except OSError as exc:  # the machine's limits (a full disk, a read-only folder) are not bugs of ours
+        if exc.errno not in MACHINE_LIMITS or os.environ.get("PATCHCODER_DEBUG"):
+            return _internal(args.command, exc)
+        where = f": {exc.filename}" if exc.filename else ""
+        resume = "; what is finished is kept: rerun with --resume to continue" if hasattr(args, "resume") else ""
+        print(f"patchcoder {args.command}: error: {exc.strerror}{where}{resume}", file=sys.stderr)
         return 2
+    except Exception as exc:  # an internal error still gets one line; the trace is opt-in
+        return _internal(args.command, exc)
+
+
+def _internal(command: str, exc: Exception) -> int:
+    if os.environ.get("PATCHCODER_DEBUG"):
+        raise exc
+    print(f"patchcoder {command}: internal error: {type(exc).__name__}: {exc} (set PATCHCODER_DEBUG=1 for the "
+          "traceback)", file=sys.stderr)
+    return 2
 
 
 # Commands a developer waits on: they leave without the interpreter's shutdown, which with torch

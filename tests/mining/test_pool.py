@@ -3,6 +3,7 @@ answered by the driver, results come in plan order when asked, and a unit that k
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import threading
@@ -25,12 +26,15 @@ def importable_tests(monkeypatch):
 
 
 def add_up(unit: Unit, channel, *, crash_on: str | None = None, log: str | None = None, once: bool = False,
-           flood: float = 0.0) -> dict:
+           flood: float = 0.0, full_on: str | None = None) -> dict:
     """A unit's work: report its items as progress, ask the driver for a factor, return the scaled sum.
 
     Units in `crash_on` (keys separated by commas) kill their worker process (`once`: only the first time,
-    remembered in `log`). `flood`: seconds spent sending progress messages as fast as possible first.
+    remembered in `log`). `flood`: seconds spent sending progress messages as fast as possible first. The unit
+    `full_on` finds the disk full (the OSError a write gives).
     """
+    if unit.key == full_on:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), f"out/{unit.key}.parquet")
     if unit.key in (crash_on or "").split(","):
         marker = os.path.join(log, f"crashed-{unit.key}")
         if not (once and os.path.exists(marker)):
@@ -112,3 +116,12 @@ def test_workers_dying_while_others_talk_to_the_driver_do_not_hang_the_run(tmp_p
     got, progress = results[0]
     assert [r["key"] for r in got] == [u.key for u in units]
     assert [r["total"] for r in got] == [(10 if i % 2 else 1) * i for i in range(30)]
+
+
+def test_a_units_own_os_error_stops_the_run_as_itself_not_as_a_dead_worker():
+    """A full disk in a worker is the unit's error (as in one process), not a worker that died."""
+    units = cut(list(range(12)), 2)
+    for jobs in (1, 2):
+        with pytest.raises(OSError) as raised:
+            _run(make_pool(jobs, units), units, work={"full_on": units[3].key})
+        assert raised.value.errno == errno.ENOSPC and raised.value.filename == f"out/{units[3].key}.parquet"

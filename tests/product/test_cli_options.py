@@ -122,3 +122,27 @@ def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path):
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141, stderr
     assert "internal error" not in stderr and "Traceback" not in stderr
+
+
+def test_a_folder_the_machine_will_not_let_us_write_is_one_line_not_an_internal_error(tmp_path):
+    """The machine's limits (a full disk, a read-only or forbidden folder) are said as such, with the path."""
+    import errno
+    import os
+
+    forbidden = "/sys/patchcoder-test-out"  # sysfs refuses new folders, even to root
+    try:
+        os.mkdir(forbidden)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EACCES, errno.EROFS):
+            pytest.skip(f"{forbidden}: {exc}")
+        said = exc.strerror
+    else:
+        os.rmdir(forbidden)
+        pytest.skip(f"{forbidden} can be made here")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "m.py").write_text("def f(a, b):\n    return a + b\n")
+    result = subprocess.run([sys.executable, "-m", "patchcoder", "synth", str(tmp_path / "src"), "--out", forbidden,
+                             "--no-progress"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"patchcoder synth: error: {said}: {forbidden}")
+    assert len(result.stderr.splitlines()) == 1 and "internal error" not in result.stderr
