@@ -290,6 +290,9 @@ def list_files(sources: list[Source], config: SynthConfig, skipped: collections.
                 continue
             seen_real.add(real)
             parts = tuple(Path(rel).parts)
+            if not _text_name(rel):  # the rows name it (parquet holds UTF-8 text only)
+                skipped["undecodable_name"] += 1
+                continue
             reason = exclusion_reason(parts, config.include_tests, root_parts, config.evaluation_set)
             if reason is None and _project_code(real):
                 reason = "project"
@@ -311,6 +314,15 @@ def list_files(sources: list[Source], config: SynthConfig, skipped: collections.
         chosen = random.Random(f"files:{config.seed}").sample(range(len(found)), config.max_files)
         found = [found[i] for i in sorted(chosen)]
     return found
+
+
+def _text_name(name: str) -> bool:
+    """Whether a file's name is text: one of other bytes comes from os.walk with surrogate escapes."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _mined_files(source: Source, config: SynthConfig, skipped: collections.Counter) -> list[SourceFile]:

@@ -390,3 +390,18 @@ def test_a_named_pipe_is_skipped_not_read_and_rows_with_nulls_are_counted(tmp_pa
     mined = synthesize(user_sources([str(tmp_path / "mined")]), tmp_path / "out2", SynthConfig(seed=2, per_file=2),
                        jobs=1, show_progress=False)
     assert mined.files_used == 1 and mined.skipped.get("incomplete_row") == 2
+
+
+def test_a_file_whose_name_is_not_utf8_is_counted_and_skipped(tmp_path):
+    """Rows name their file, and parquet holds text: such a name is skipped and counted, the rest is used."""
+    import os
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(STDLIB / "bisect.py", src / "good.py")
+    (src / os.fsdecode(b"caf\xe9.py")).write_bytes((STDLIB / "colorsys.py").read_bytes())
+    result = _cli("synth", str(src), "--out", str(tmp_path / "out"), "--per-file", "1", "--jobs", "1", "--json",
+                  "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["skipped"] == {"undecodable_name": 1}
+    assert {r["path"] for r in _rows(tmp_path / "out")} == {"good.py"}
