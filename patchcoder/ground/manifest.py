@@ -54,7 +54,7 @@ class Manifest:
             return None
         try:
             fields = json.loads(path.read_bytes())
-        except ValueError:
+        except (ValueError, OSError):  # not JSON, or not a file (a folder of that name)
             return {}
         return fields if isinstance(fields, dict) else {}
 
@@ -73,6 +73,9 @@ class Manifest:
         path = Location(folder) / NAME
         if fields.get("format") != format:
             raise PatchcoderError(f"{path} is not a patchcoder {kind} manifest")
+        units = fields.get("units")
+        if not isinstance(units, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in units.items()):
+            raise PatchcoderError(f"{path} is damaged: its \"units\" are not a mapping of finished units to their counts")
         return cls(folder, fields)
 
     @classmethod

@@ -50,3 +50,17 @@ def test_another_format_is_a_one_line_error(tmp_path, text):
         Manifest.read(tmp_path, FORMAT, "test")
     with pytest.raises(UsageError, match="is not a patchcoder test manifest; choose another --out"):
         Manifest.open(tmp_path, FORMAT, "test", resume=True, same={})
+
+
+@pytest.mark.parametrize("units", ['"units": [], ', '"units": {"00000": {}, "00001": 3}, ', ""])
+def test_a_manifest_with_damaged_units_is_a_one_line_error(tmp_path, units):
+    (tmp_path / "manifest.json").write_text('{' + units + f'"format": "{FORMAT}"' + '}')
+    with pytest.raises(UsageError, match='is damaged: its "units" are not a mapping of finished units to their '
+                                         'counts; choose another --out$'):
+        Manifest.open(tmp_path, FORMAT, "test", resume=True, same={})
+
+
+def test_a_folder_named_like_the_manifest_is_a_one_line_error(tmp_path):
+    (tmp_path / "manifest.json").mkdir()
+    with pytest.raises(UsageError, match="is not a patchcoder test manifest; choose another --out"):
+        Manifest.open(tmp_path, FORMAT, "test", resume=True, same={})
