@@ -16,6 +16,7 @@ import json
 import os
 from pathlib import Path
 
+from patchcoder.ground.atomic import atomic_directory
 from patchcoder.ground.errors import PatchcoderError
 from patchcoder.mining.pool import progress_bar
 from patchcoder.mining.shards import read_shard, shard_files, write_shard
@@ -61,8 +62,7 @@ def split_by_repository(data: list[str | os.PathLike], out: str | os.PathLike, *
     if (out / "split.json").exists():
         raise PatchcoderError(f"{out} already holds a split; choose another --out")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise PatchcoderError(f"{out} is not an empty folder (an interrupted split leaves its shards there); remove it "
-                              "or choose another --out")
+        raise PatchcoderError(f"{out} is not an empty folder; remove it or choose another --out")
 
     # Pass 1: only the small columns, to assign repositories and find changes repeated across splits.
     rows_per_repo: collections.Counter = collections.Counter()
@@ -85,15 +85,23 @@ def split_by_repository(data: list[str | os.PathLike], out: str | os.PathLike, *
             if key not in home or _PRIORITY[split] < _PRIORITY[home[key]]:
                 home[key] = split
 
-    # Pass 2: copy rows to their split, one output shard per input shard and split.
+    # Pass 2: copy rows to their split, one output shard per input shard and split, into a folder that takes the
+    # place of `out` only once all is written (an interrupted split leaves no shards a later command would read).
     counts = {s: collections.Counter() for s in SPLITS}
     taken: set[tuple[str, str]] = set()
-    with progress_bar("shards", transient=True, enabled=show_progress) as progress:
+    with atomic_directory(out) as tmp, progress_bar("shards", transient=True, enabled=show_progress) as progress:
         task = progress.add_task("split: writing", total=len(files))
         for index, f in enumerate(files):
-            _copy_rows(index, read_shard(f).to_pylist(), assignment, home, taken, counts, out)
+            _copy_rows(index, read_shard(f).to_pylist(), assignment, home, taken, counts, tmp)
             progress.advance(task)
-    summary = {
+        summary = _summary(seed, valid, test, assignment, counts)
+        tmp.mkdir(parents=True, exist_ok=True)
+        (tmp / "split.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _summary(seed: int, valid: float, test: float, assignment: dict[str, str], counts: dict) -> dict:
+    return {
         "seed": seed, "valid": valid, "test": test,
         "repositories": {s: sorted(r for r, a in assignment.items() if a == s) for s in SPLITS},
         "rows": {s: counts[s]["rows"] for s in SPLITS},
@@ -101,9 +109,6 @@ def split_by_repository(data: list[str | os.PathLike], out: str | os.PathLike, *
                                               if k.startswith("dropped_in_")} for s in SPLITS},
         "dropped_as_repeated_within": {s: counts[s]["repeated"] for s in SPLITS},
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "split.json").write_text(json.dumps(summary, indent=1))
-    return summary
 
 
 def _copy_rows(index: int, rows: list[dict], assignment: dict[str, str], home: dict, taken: set, counts: dict,

@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from patchcoder.ground.console import stderr
+    from patchcoder.mining.pool import stop_on_sigterm
     from patchcoder.training.split import split_by_repository
 
     if args.valid + args.test >= 1:
@@ -41,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
             if name.strip() in pinned:
                 raise UsageError(f"repository {name.strip()!r} is pinned to two splits")
             pinned[name.strip()] = split
-    summary = split_by_repository(args.data, args.out, valid=args.valid, test=args.test, seed=args.seed, pinned=pinned,
-                                  show_progress=not args.no_progress)
+    with stop_on_sigterm():  # SIGTERM says so in one line, as Ctrl-C does; nothing half-written is left in --out
+        summary = split_by_repository(args.data, args.out, valid=args.valid, test=args.test, seed=args.seed,
+                                      pinned=pinned, show_progress=not args.no_progress)
     for split in ("train", "valid", "test"):
         stderr().print(f"{split:5s}: {summary['rows'][split]:,} rows from {len(summary['repositories'][split])} "
                        f"repositories")

@@ -117,3 +117,30 @@ def test_unfinished_or_damaged_input_is_one_line_naming_it(five_repos, tmp_path)
     with pytest.raises(PatchcoderError, match="not a readable shard") as caught:
         split_by_repository(five_repos, tmp_path / "c")
     assert "\n" not in str(caught.value)
+
+
+def test_an_interrupted_split_leaves_nothing_to_read_and_runs_again(five_repos, tmp_path, monkeypatch):
+    """Stopped while writing (Ctrl-C after the first input shard), a split leaves no shards in --out that a later
+    command would read as a split; run again, it gives what an uninterrupted run gives."""
+    import patchcoder.training.split as split_module
+
+    whole = split_by_repository(five_repos, tmp_path / "whole", seed=3)
+    copy_rows, calls = split_module._copy_rows, []
+
+    def interrupted(index, *args):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(index)
+        copy_rows(index, *args)
+
+    monkeypatch.setattr(split_module, "_copy_rows", interrupted)
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        split_by_repository(five_repos, out, seed=3)
+    assert not out.exists() or not any(out.iterdir())
+    monkeypatch.setattr(split_module, "_copy_rows", copy_rows)
+    assert split_by_repository(five_repos, out, seed=3) == whole
+    assert not list(tmp_path.glob("*.tmp"))
+    for split in ("train", "valid", "test"):
+        got = [pq.read_table(f).to_pylist() for f in shard_files(out / split)]
+        assert got == [pq.read_table(f).to_pylist() for f in shard_files(tmp_path / "whole" / split)]
