@@ -33,6 +33,7 @@ from patchcoder.tokenizer.examples import Dropped, ExampleConfig, build_examples
 FORMAT = "patchcoder-tokens/1"
 KIND = "token-shard"  # how errors name the manifest
 COLUMNS = ["repo", "commit", "path", "language", "message", "old", "new", "sstub"]
+REQUIRED = ("repo", "commit", "path", "language", "old", "new")  # without one, a shard's rows cannot be read
 ARRAYS = ("ids", "mask", "offsets")
 
 
@@ -152,9 +153,14 @@ def _tokenize_rows(tok, shard: str | None, dtype, config: ExampleConfig, make_ex
         return all_ids, all_masks, offsets, meta, counts
     source, filesystem = Location(shard).for_arrow()
     parquet = pq.ParquetFile(source, filesystem=filesystem)
-    rows = (row for batch in parquet.iter_batches(batch_size=256, columns=COLUMNS) for row in batch.to_pylist())
-    for row in rows:  # a few hundred rows in memory at a time, not the whole shard
+    if any(c not in parquet.schema_arrow.names for c in REQUIRED):  # not a mined (or synth) shard
+        counts["dropped"]["missing_columns"] += 1
+        return all_ids, all_masks, offsets, meta, counts
+    for row in _rows(parquet):  # a few hundred rows in memory at a time, not the whole shard
         counts["rows"] += 1
+        if row is None:
+            counts["dropped"]["undecodable_row"] += 1
+            continue
         try:
             examples, dropped_parts = (make_examples or build_examples)(tok, row, config)
         except Dropped as dropped:
@@ -187,6 +193,24 @@ def _tokenize_rows(tok, shard: str | None, dtype, config: ExampleConfig, make_ex
     return all_ids, all_masks, offsets, meta, counts
 
 
+def _rows(parquet):
+    """The rows of a parquet file as dicts, 256 at a time; None for a row whose text is not UTF-8 (written by
+    another tool: parquet's text must be UTF-8, and pyarrow refuses the whole batch that holds it)."""
+    for batch in parquet.iter_batches(batch_size=256, columns=COLUMNS):
+        try:
+            rows = batch.to_pylist()
+        except UnicodeDecodeError:
+            rows = [_row(batch, i) for i in range(batch.num_rows)]
+        yield from rows
+
+
+def _row(batch, i: int) -> dict | None:
+    try:
+        return batch.slice(i, 1).to_pylist()[0]
+    except UnicodeDecodeError:
+        return None
+
+
 # ---- the driver
 
 
@@ -216,6 +240,10 @@ def tokenize_dataset(
         if data_dir.exists():
             raise PatchcoderError(f"{data_dir} is a file; --data takes the folder `patchcoder mine` (or synth) wrote")
         raise PatchcoderError(f"mined data folder {data_dir} does not exist (make it with `patchcoder mine ... --out {data_dir}`)")
+    inside = f"{out.resolve()}/".startswith(f"{data_dir.resolve()}/")
+    if inside:
+        raise PatchcoderError(f"--out {out} is inside --data {data_dir}: its shards would be read as input; choose "
+                              "another --out")
     shards = [Location(p) for p in shard_files(data_dir)]
     if not shards:
         raise PatchcoderError(f"no parquet shards under {data_dir}")

@@ -402,8 +402,10 @@ def test_tokenize_refuses_other_data_on_resume_and_a_folder_it_did_not_make(mine
     with pytest.raises(PatchcoderError, match="different"):
         tokenize_dataset(other, out, resume=True)  # e.g. split/valid resumed into split/train's tokens
     before = sorted(p.name for p in (mined / "shards").rglob("*"))
-    with pytest.raises(PatchcoderError, match="not empty"):
+    with pytest.raises(PatchcoderError, match="is inside --data .*: its shards would be read as input"):
         tokenize_dataset(mined, mined)  # into the mined folder itself
+    with pytest.raises(PatchcoderError, match="is inside --data .*: its shards would be read as input"):
+        tokenize_dataset(mined, mined / "tokens")  # or a folder in it: a resumed run would read its own shards
     assert sorted(p.name for p in (mined / "shards").rglob("*")) == before
 
 
@@ -414,6 +416,26 @@ def test_a_damaged_shard_is_counted_and_the_others_are_tokenized(mined, tmp_path
     summary = tokenize_dataset(mined, out, jobs=1)
     assert summary.units == 3 and summary.dropped["unreadable_shard"] == 1
     assert len(TokenShards(out)) == 16  # the 24 changes less the damaged shard's 8
+
+
+def test_a_shard_of_other_columns_or_with_a_row_of_other_bytes_is_counted_and_the_rest_tokenized(mined, tmp_path):
+    """A shard without the columns of mined data is counted, not a crash nor a silent "deleted file" per row; a
+    row whose text is not UTF-8 (another tool's parquet) is counted, and the rest of its batch is read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    first = next((mined / "shards" / "repo1").glob("*.parquet"))
+    pq.write_table(pq.read_table(first).drop_columns(["new"]), first)
+    second = next((mined / "shards" / "repo2").glob("*.parquet"))
+    table = pq.read_table(second)
+    old = table.column("old").to_pylist()
+    raw = pa.array([o.encode() for o in old], pa.binary())
+    raw = pa.array([b"\xff\xfe" + o if i == 0 else o for i, o in enumerate(raw.to_pylist())], pa.binary())
+    index = table.column_names.index("old")
+    pq.write_table(table.set_column(index, "old", raw.view(pa.string())), second)
+    summary = tokenize_dataset(mined, tmp_path / "tokens", jobs=1)
+    assert summary.dropped["missing_columns"] == 1 and summary.dropped["undecodable_row"] == 1
+    assert len(TokenShards(tmp_path / "tokens")) == 8 + 7  # repo0's 8 changes, repo2's other 7
 
 
 def test_training_refuses_a_tokenize_run_that_has_not_finished(mined, tmp_path):
