@@ -3,8 +3,9 @@
 `patchcoder fix` never runs a candidate in the user's files: each worker owns one ScratchTree, a copy of
 the tree, writes a candidate into it, runs the test command there and puts the file back. The command
 runs in its own process group, so a time-out (a candidate can make a loop infinite) kills every process
-it started; on Linux also those that left the group (`setsid`, a daemon), found by a mark in their environment. Virtual environments and `node_modules` inside the tree are linked, not copied (tests read
-them, they do not write them); `.git` and bytecode caches are left out.
+it started; on Linux also those that left the group (`setsid`, a daemon), found by a mark in their
+environment. Virtual environments and `node_modules` inside the tree are linked, not copied (tests read them,
+they do not write them); `.git` and bytecode caches are left out.
 """
 
 from __future__ import annotations
@@ -110,8 +111,8 @@ def _kill_marked(mark: bytes, passes: int = 50) -> None:
     for _ in range(passes):
         try:
             pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
-        except OSError:
-            return
+        except OSError:  # no /proc: not Linux (those stopped so far are still killed below)
+            break
         found = [pid for pid in pids if pid not in stopped and _marked(pid, mark)]
         if not found:
             break
