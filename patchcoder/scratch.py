@@ -108,25 +108,27 @@ def _kill_marked(mark: bytes, passes: int = 50) -> None:
     once a look finds no new one (or after `passes` looks), all are killed. Linux only (/proc); elsewhere the
     group kill is all."""
     stopped: set[int] = set()
-    for _ in range(passes):
-        try:
-            pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
-        except OSError:  # no /proc: not Linux (those stopped so far are still killed below)
-            break
-        found = [pid for pid in pids if pid not in stopped and _marked(pid, mark)]
-        if not found:
-            break
-        for pid in found:
+    try:
+        for _ in range(passes):
             try:
-                os.kill(pid, signal.SIGSTOP)
-            except OSError:  # gone already
-                continue
-            stopped.add(pid)
-    for pid in stopped:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+                pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+            except OSError:  # no /proc: not Linux
+                break
+            found = [pid for pid in pids if pid not in stopped and _marked(pid, mark)]
+            if not found:
+                break
+            for pid in found:
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                except OSError:  # gone already
+                    continue
+                stopped.add(pid)
+    finally:  # also when a second Ctrl-C or a SIGTERM interrupts the looking: none is left stopped
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def _marked(pid: int, mark: bytes) -> bool:

@@ -14,14 +14,15 @@ import collections
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
-from patchcoder.ground.atomic import atomic_directory
 from patchcoder.ground.errors import PatchcoderError
 from patchcoder.mining.pool import progress_bar
 from patchcoder.mining.shards import read_shard, shard_files, write_shard
 
 SPLITS = ("train", "valid", "test")
+WORK = ".split.tmp"  # the working folder inside --out while the shards are written
 _PRIORITY = {"test": 0, "valid": 1, "train": 2}
 
 
@@ -61,7 +62,7 @@ def split_by_repository(data: list[str | os.PathLike], out: str | os.PathLike, *
     out = Path(out)
     if (out / "split.json").exists():
         raise PatchcoderError(f"{out} already holds a split; choose another --out")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and (not out.is_dir() or any(p.name != WORK for p in out.iterdir())):
         raise PatchcoderError(f"{out} is not an empty folder; remove it or choose another --out")
 
     # Pass 1: only the small columns, to assign repositories and find changes repeated across splits.
@@ -85,18 +86,26 @@ def split_by_repository(data: list[str | os.PathLike], out: str | os.PathLike, *
             if key not in home or _PRIORITY[split] < _PRIORITY[home[key]]:
                 home[key] = split
 
-    # Pass 2: copy rows to their split, one output shard per input shard and split, into a folder that takes the
-    # place of `out` only once all is written (an interrupted split leaves no shards a later command would read).
+    # Pass 2: copy rows to their split, one output shard per input shard and split, into a working folder inside
+    # `out` (the same file system, whatever `out` is: a mount, a link, "."); the splits move up only once all is
+    # written, so an interrupted split leaves no shards a later command would read as a split.
     counts = {s: collections.Counter() for s in SPLITS}
     taken: set[tuple[str, str]] = set()
-    with atomic_directory(out) as tmp, progress_bar("shards", transient=True, enabled=show_progress) as progress:
+    work = out / WORK
+    shutil.rmtree(work, ignore_errors=True)  # what an interrupted split left
+    work.mkdir(parents=True)
+    with progress_bar("shards", transient=True, enabled=show_progress) as progress:
         task = progress.add_task("split: writing", total=len(files))
         for index, f in enumerate(files):
-            _copy_rows(index, read_shard(f).to_pylist(), assignment, home, taken, counts, tmp)
+            _copy_rows(index, read_shard(f).to_pylist(), assignment, home, taken, counts, work)
             progress.advance(task)
-        summary = _summary(seed, valid, test, assignment, counts)
-        tmp.mkdir(parents=True, exist_ok=True)
-        (tmp / "split.json").write_text(json.dumps(summary, indent=1))
+    summary = _summary(seed, valid, test, assignment, counts)
+    for split in SPLITS:
+        if (work / split).exists():
+            os.replace(work / split, out / split)
+    (work / "split.json").write_text(json.dumps(summary, indent=1))
+    os.replace(work / "split.json", out / "split.json")  # last: it says the split is whole
+    work.rmdir()
     return summary
 
 

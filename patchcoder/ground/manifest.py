@@ -54,7 +54,7 @@ class Manifest:
             return None
         try:
             fields = json.loads(path.read_bytes())
-        except (ValueError, OSError):  # not JSON, or not a file (a folder of that name)
+        except (ValueError, IsADirectoryError):  # not JSON, or a folder of that name (a failing read is raised)
             return {}
         return fields if isinstance(fields, dict) else {}
 

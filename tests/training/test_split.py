@@ -137,10 +137,23 @@ def test_an_interrupted_split_leaves_nothing_to_read_and_runs_again(five_repos, 
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         split_by_repository(five_repos, out, seed=3)
-    assert not out.exists() or not any(out.iterdir())
+    assert [p.name for p in out.iterdir()] == [split_module.WORK]  # no split folder, no split.json
     monkeypatch.setattr(split_module, "_copy_rows", copy_rows)
     assert split_by_repository(five_repos, out, seed=3) == whole
-    assert not list(tmp_path.glob("*.tmp"))
+    assert sorted(p.name for p in out.iterdir()) == ["split.json", "test", "train", "valid"]
     for split in ("train", "valid", "test"):
         got = [pq.read_table(f).to_pylist() for f in shard_files(out / split)]
         assert got == [pq.read_table(f).to_pylist() for f in shard_files(tmp_path / "whole" / split)]
+
+
+def test_an_out_folder_given_as_a_link_or_as_the_current_folder_is_written_in_place(five_repos, tmp_path, monkeypatch):
+    """--out may be a link to an empty folder (elsewhere, perhaps on another disk), or "."; the split is made in it."""
+    whole = split_by_repository(five_repos, tmp_path / "whole", seed=3)
+    (tmp_path / "target").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "target", target_is_directory=True)
+    assert split_by_repository(five_repos, tmp_path / "link", seed=3) == whole
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "target" / "split.json").exists()
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    assert split_by_repository(five_repos, ".", seed=3) == whole
+    assert sorted(p.name for p in (tmp_path / "here").iterdir()) == ["split.json", "test", "train", "valid"]
