@@ -83,7 +83,7 @@ class Checker:
         if i < 0:
             return None
         start, end = self.top[i]
-        if not start <= rewrite.start or b"\n" not in self.source[rewrite.end:end]:
+        if b"\n" not in self.source[rewrite.end:end]:  # (start <= rewrite.start: bisect found it so)
             return None
         if end < len(self.source) and self.source[end - 1:end] != b"\n":
             return None
